@@ -222,14 +222,15 @@ func SetMember(obj []byte, key string, val []byte) []byte {
 	if it.bad {
 		return nil
 	}
+	at := it.i // after the last member's value, or after the opening brace
 	out := make([]byte, 0, len(obj)+len(key)+len(val)+4)
-	out = append(out, obj[:it.close]...)
+	out = append(out, obj[:at]...)
 	if !it.first {
 		out = append(out, ',')
 	}
 	out = append(AppendQuote(out, key), ':')
 	out = append(out, val...)
-	return append(out, obj[it.close:]...)
+	return append(out, obj[at:]...)
 }
 
 // DeleteMember returns a copy of the raw object obj without its top-level member key, or obj
