@@ -1,0 +1,306 @@
+// Package config defines the gateway's one typed configuration, decoded strictly from YAML and validated with every problem reported at once.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Defaults applied by [Parse] to keys that are absent from the file.
+const (
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultPath               = "/mcp"
+	DefaultNamespaceSeparator = "."
+
+	DefaultMaxBodyBytes       ByteSize      = 4 * MiB
+	DefaultMaxHeaderBytes     ByteSize      = 64 * KiB
+	DefaultMaxJSONDepth                     = 64
+	DefaultMaxSessions                      = 10000
+	DefaultSessionIdleTimeout time.Duration = 30 * time.Minute
+	DefaultRequestTimeout     time.Duration = 60 * time.Second
+	DefaultMaxMessageBytes    ByteSize      = 16 * MiB
+
+	DefaultLogLevel  = slog.LevelInfo
+	DefaultLogFormat = LogFormatText
+
+	DefaultMinBackoff    time.Duration = 250 * time.Millisecond
+	DefaultMaxBackoff    time.Duration = 30 * time.Second
+	DefaultShutdownGrace time.Duration = 5 * time.Second
+	DefaultEra                         = EraAuto
+)
+
+// Bounds enforced by [Config.Validate].
+const (
+	MinBodyBytes     ByteSize = 1 * KiB
+	MaxBodyBytes     ByteSize = 64 * MiB
+	MinHeaderBytes   ByteSize = 1 * KiB
+	MaxHeaderBytes   ByteSize = 1 * MiB
+	MinJSONDepth              = 8
+	MaxJSONDepth              = 512
+	MaxSessions               = 1_000_000
+	MinMessageBytes  ByteSize = 1 * KiB
+	MaxMessageBytes  ByteSize = 256 * MiB
+	MaxUpstreams              = 256
+	MaxConfigBytes            = 1 << 20 // a config file larger than this is refused unread
+	SelfCommand               = "@self" // Stdio.Command value that means "this mcpguard binary"
+	separatorCharset          = "._-"
+)
+
+// Config is the whole gateway configuration. [Parse] fills every absent key with
+// its default; a Config built in code gets no defaults and should be checked
+// with [Config.Validate] before use.
+type Config struct {
+	// Listen is the host:port the MCP endpoint listens on (plain HTTP).
+	// Default "127.0.0.1:8080". A host that is not loopback ("localhost",
+	// 127.0.0.0/8, ::1) — including an empty host, which means every
+	// interface — is accepted only with AllowPublicListen, so that
+	// unencrypted traffic never leaves the machine by accident. Port 0 picks
+	// a free port.
+	Listen string
+
+	// AllowPublicListen permits a non-loopback Listen address. Default false.
+	AllowPublicListen bool
+
+	// Path is the URL path of the MCP endpoint. It must start with "/".
+	// Default "/mcp".
+	Path string
+
+	// AllowedOrigins lists the browser Origin header values accepted in
+	// addition to loopback origins (http://localhost[:port],
+	// http://127.0.0.1[:port], http://[::1][:port]), which are always
+	// accepted. Each entry is an origin: scheme://host[:port] with an
+	// http or https scheme and no path. "*" and "null" are rejected: either
+	// would let any web page drive the gateway through a user's browser
+	// (DNS rebinding and cross-site request attacks). Default empty.
+	AllowedOrigins []string
+
+	// AllowedHosts lists the Host header values (host or host:port) accepted
+	// in addition to the Listen address and the loopback names, which are
+	// always accepted. Checking Host defeats DNS rebinding. Default empty.
+	AllowedHosts []string
+
+	// NamespaceSeparator goes between an upstream's Prefix and the names of
+	// its tools and prompts ("finance" + "." + "get_balance"). It is 1 to 3
+	// characters from ".", "_" and "-", so that namespaced names remain valid
+	// MCP tool names ([A-Za-z0-9_.-]). Default ".". No upstream prefix may
+	// contain any of its characters, which keeps routing unambiguous.
+	NamespaceSeparator string
+
+	// Limits bounds every buffer and wait in the gateway.
+	Limits Limits
+
+	// Log configures the gateway's operational log (not the audit log).
+	Log Log
+
+	// Upstreams are the MCP servers behind the gateway, at least one and at
+	// most MaxUpstreams.
+	Upstreams []Upstream
+}
+
+// Limits bounds sizes, counts and waits. Sizes are written in the file as an
+// integer number of bytes or as a string with a binary unit ("512KiB", "4MiB").
+type Limits struct {
+	// MaxBodyBytes bounds a client request body; larger bodies get 413.
+	// Default 4MiB, between 1KiB and 64MiB.
+	MaxBodyBytes ByteSize
+
+	// MaxHeaderBytes bounds a client's request headers; larger get 431.
+	// Default 64KiB, between 1KiB and 1MiB.
+	MaxHeaderBytes ByteSize
+
+	// MaxJSONDepth bounds the nesting depth of any JSON message, from either
+	// side. Default 64, between 8 and 512.
+	MaxJSONDepth int
+
+	// MaxSessions bounds the legacy-era (Mcp-Session-Id) sessions held at
+	// once; a new session beyond it is refused. Default 10000, between 1 and
+	// 1000000.
+	MaxSessions int
+
+	// SessionIdleTimeout ends a legacy-era session that has seen no request
+	// for this long. Default 30m.
+	SessionIdleTimeout time.Duration
+
+	// RequestTimeout is the default deadline of one upstream call, used by
+	// every upstream that does not set its own Timeout. Default 60s.
+	RequestTimeout time.Duration
+
+	// MaxMessageBytes bounds one message received from an upstream (a stdio
+	// line, an SSE event or an HTTP response body). Default 16MiB, between
+	// 1KiB and 256MiB.
+	MaxMessageBytes ByteSize
+}
+
+// Log configures the operational log.
+type Log struct {
+	// Level is the minimum level logged: "debug", "info", "warn" or
+	// "error". Default "info".
+	Level slog.Level
+
+	// Format is "text" (logfmt-like, for people) or "json" (for collectors).
+	// Default "text".
+	Format LogFormat
+}
+
+// LogFormat names an slog handler.
+type LogFormat string
+
+// The log formats.
+const (
+	LogFormatText LogFormat = "text"
+	LogFormatJSON LogFormat = "json"
+)
+
+// Upstream is one MCP server behind the gateway. Exactly one of Stdio, HTTP
+// and SSE is set.
+type Upstream struct {
+	// Name identifies the upstream in logs, audit records, policy rules and
+	// metrics: 1 to 32 characters, [a-z0-9][a-z0-9_-]*, unique.
+	Name string
+
+	// Prefix namespaces this upstream's tools and prompts for clients:
+	// Prefix + NamespaceSeparator + name. Absent from the file, it defaults
+	// to Name; written as "" it means no namespacing, and several upstreams
+	// may do so (clashes between their tool names are detected when the
+	// upstreams are listed, not here). A non-empty Prefix is 1 to 32
+	// characters, [A-Za-z0-9][A-Za-z0-9_.-]*, contains no character of the
+	// separator, and is unique.
+	Prefix string
+
+	// Timeout is the deadline of one call to this upstream. Default
+	// Limits.RequestTimeout.
+	Timeout time.Duration
+
+	// Stdio runs the upstream as a child process speaking newline-delimited
+	// JSON-RPC on stdin/stdout.
+	Stdio *Stdio
+
+	// HTTP reaches the upstream over Streamable HTTP, in either protocol era.
+	HTTP *HTTP
+
+	// SSE reaches the upstream over the deprecated HTTP+SSE transport
+	// (protocol 2024-11-05).
+	SSE *SSE
+}
+
+// Transport names the upstream's configured transport: "stdio", "http",
+// "sse", or "" when none is set.
+func (u *Upstream) Transport() string {
+	switch {
+	case u.Stdio != nil:
+		return "stdio"
+	case u.HTTP != nil:
+		return "http"
+	case u.SSE != nil:
+		return "sse"
+	}
+	return ""
+}
+
+// Stdio describes an upstream child process.
+type Stdio struct {
+	// Command is "@self" (this mcpguard binary, see SelfCommand), an
+	// absolute path, or a bare name looked up on PATH. Relative paths such
+	// as "./server" are rejected because they would depend on the gateway's
+	// working directory. Required.
+	Command string
+
+	// Args are the command's arguments, passed as is (no shell).
+	Args []string
+
+	// Env is the child's extra environment. The child gets a clean
+	// environment: only PATH, HOME and LANG from the gateway, plus these
+	// (which may override them). Names are [A-Za-z_][A-Za-z0-9_]*; values
+	// are literals or secret references ("env:NAME", "file:/path").
+	Env map[string]Secret
+
+	// Dir is the child's working directory, an absolute path. Default
+	// (empty): the gateway's working directory.
+	Dir string
+
+	// MinBackoff and MaxBackoff bound the delay before restarting a child
+	// that exited: it starts at MinBackoff and doubles up to MaxBackoff.
+	// Defaults 250ms and 30s; MinBackoff <= MaxBackoff.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+
+	// ShutdownGrace is how long a child has to exit after its stdin is
+	// closed before it is killed. Default 5s.
+	ShutdownGrace time.Duration
+}
+
+// HTTP describes a Streamable HTTP upstream.
+type HTTP struct {
+	// URL is the upstream's MCP endpoint, http or https, without user
+	// information or fragment. Required. Remote hosts are allowed; plain
+	// http to a non-loopback host may not carry credentials (BearerToken
+	// or a header given as a secret reference).
+	URL string
+
+	// Era selects the protocol era: "auto" (probe modern, fall back to
+	// legacy), "modern" (2026-07-28, stateless) or "legacy" (initialize and
+	// Mcp-Session-Id, 2025-03-26 to 2025-11-25). Default "auto".
+	Era Era
+
+	// Headers are sent with every request to the upstream. Values are
+	// literals or secret references; Authorization and
+	// Proxy-Authorization must be references. Headers the gateway manages
+	// itself (Host, Content-Type, Mcp-Session-Id, ...) are rejected.
+	Headers map[string]Secret
+
+	// BearerToken, when set, is sent as "Authorization: Bearer <token>".
+	// It is this upstream's own credential, never the client's. It must be
+	// a secret reference ("env:NAME" or "file:/path"): secrets are not
+	// inlined in configuration.
+	BearerToken Secret
+
+	// TLSInsecureSkipVerify disables certificate verification for an https
+	// URL. For tests only.
+	TLSInsecureSkipVerify bool
+}
+
+// SSE describes a legacy HTTP+SSE upstream (protocol 2024-11-05).
+type SSE struct {
+	// URL is the upstream's SSE endpoint (the GET stream), with the same
+	// rules as HTTP.URL. Required.
+	URL string
+
+	// Headers are sent with every request, as for HTTP.Headers.
+	Headers map[string]Secret
+
+	// BearerToken is this upstream's own credential, as for
+	// HTTP.BearerToken.
+	BearerToken Secret
+}
+
+// Era selects an upstream's MCP protocol era.
+type Era string
+
+// The protocol eras.
+const (
+	EraAuto   Era = "auto"
+	EraModern Era = "modern"
+	EraLegacy Era = "legacy"
+)
+
+// Load reads the YAML file at path and returns the parsed, validated
+// configuration with its secret references resolved from the process
+// environment and the file system. When the file is invalid the error is a
+// *[Problems] listing every problem found.
+func Load(path string) (*Config, error) {
+	data, err := readBounded(path, MaxConfigBytes, false)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes data, a YAML configuration named source in messages, applies
+// defaults, validates it, and resolves its secret references from the
+// process environment and the file system. When data is invalid the error is
+// a *[Problems] listing every problem found.
+func Parse(data []byte, source string) (*Config, error) {
+	return parse(data, source, os.LookupEnv, readSecretFile)
+}

@@ -1,0 +1,714 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxVisits bounds the YAML nodes the decoder visits, so that aliases
+// pointing at large anchored nodes cannot multiply the work.
+const maxVisits = 100_000
+
+// maxProblems bounds the problems listed for one file; a file with more is
+// not worth reading further.
+const maxProblems = 200
+
+// parse is Parse with the secret lookups injected.
+func parse(data []byte, source string, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) (*Config, error) {
+	if len(data) > MaxConfigBytes {
+		return nil, &Problems{Source: source, List: []Problem{{
+			Message: fmt.Sprintf("the file is %d bytes; a configuration may be at most %v", len(data), ByteSize(MaxConfigBytes)),
+		}}}
+	}
+	root, probs := parseYAML(data)
+	if probs != nil {
+		return nil, &Problems{Source: source, List: probs}
+	}
+
+	d := &decoder{lines: map[string]int{}, broken: map[string]bool{}, visits: maxVisits}
+	cfg := defaults()
+	if root != nil {
+		d.root(root, cfg)
+	}
+	d.applyUpstreamDefaults(cfg)
+
+	var late []Problem
+	if err := cfg.Validate(); err != nil {
+		late = append(late, err.(*Problems).List...)
+	}
+	late = append(late, resolveSecrets(cfg, lookupEnv, readFile)...)
+	d.suppressDerived(late)
+	for _, p := range late {
+		if d.isBroken(p.Path) {
+			continue // a consequence of a problem already reported
+		}
+		p.Line = d.lineOf(p.Path)
+		d.problems = append(d.problems, p)
+	}
+	if len(d.problems) > 0 {
+		slices.SortStableFunc(d.problems, func(a, b Problem) int { return a.Line - b.Line })
+		if n := len(d.problems); n > maxProblems {
+			d.problems = append(d.problems[:maxProblems], Problem{Message: fmt.Sprintf("and %d more problems", n-maxProblems)})
+		}
+		return nil, &Problems{Source: source, List: d.problems}
+	}
+	return cfg, nil
+}
+
+// yamlErrLine matches the position the YAML parser puts in its errors.
+var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseYAML parses data as exactly one YAML document and returns its root
+// node, or nil for an empty document.
+func parseYAML(data []byte) (*yaml.Node, []Problem) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, []Problem{yamlProblem(err)}
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, []Problem{yamlProblem(err)}
+	default:
+		return nil, []Problem{{Line: extra.Line, Message: "a second YAML document; a configuration file holds exactly one"}}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
+}
+
+// yamlProblem turns a YAML syntax error into a Problem.
+func yamlProblem(err error) Problem {
+	msg := err.Error()
+	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return Problem{Line: line, Message: "invalid YAML: " + m[2]}
+	}
+	return Problem{Message: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// decoder walks the YAML node tree into a Config, collecting every problem
+// instead of stopping at the first.
+type decoder struct {
+	problems  []Problem
+	lines     map[string]int  // path → line where it is written
+	broken    map[string]bool // paths whose problems are consequences of another
+	visits    int             // nodes left to visit
+	exhausted bool
+	upstreams []upstreamKeys
+}
+
+// upstreamKeys records which defaulted keys an upstream wrote.
+type upstreamKeys struct {
+	prefix, timeout bool
+}
+
+// field decodes the value of one known key.
+type field struct {
+	key    string
+	decode func(n *yaml.Node, path string)
+}
+
+func keysOf(fields []field) []string {
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = f.key
+	}
+	return keys
+}
+
+func (d *decoder) add(line int, path, format string, args ...any) {
+	d.problems = append(d.problems, Problem{Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// wrongType reports that the value at path is not what the schema wants and
+// marks the path broken, so that checks on the value it left behind are not
+// reported as well.
+func (d *decoder) wrongType(n *yaml.Node, path, want string) {
+	if path == "" {
+		want = "a mapping of keys such as listen: and upstreams:"
+	}
+	d.add(n.Line, path, "expected %s, got %s", want, describe(n))
+	d.broken[path] = true
+}
+
+// isBroken reports whether path or one of its ancestors is broken.
+func (d *decoder) isBroken(path string) bool {
+	for {
+		if d.broken[path] {
+			return true
+		}
+		if path == "" {
+			return false
+		}
+		path = parentPath(path)
+	}
+}
+
+// lineOf returns the line where path, or the nearest enclosing path, is
+// written.
+func (d *decoder) lineOf(path string) int {
+	for {
+		if line, ok := d.lines[path]; ok {
+			return line
+		}
+		if path == "" {
+			return 0
+		}
+		path = parentPath(path)
+	}
+}
+
+// visit follows an alias to its anchored node and counts the visit; it
+// returns nil once the visit budget is spent.
+func (d *decoder) visit(n *yaml.Node) *yaml.Node {
+	if d.exhausted {
+		return nil
+	}
+	d.visits--
+	if d.visits < 0 {
+		d.exhausted = true
+		d.add(0, "", "the document is too complex (aliases expand to more than %d nodes); the rest was not read", maxVisits)
+		return nil
+	}
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 8; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// describe names the kind of value n holds, for messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!str":
+			return "the string " + quote(n.Value)
+		case "!!int":
+			return "the integer " + n.Value
+		case "!!float":
+			return "the number " + n.Value
+		case "!!bool":
+			return n.Value
+		case "!!null":
+			return "no value"
+		case "!!timestamp":
+			return "the timestamp " + n.Value
+		case "!!binary":
+			return "binary data"
+		}
+		return "a value tagged " + quote(n.Tag)
+	}
+	return "an unsupported YAML node"
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// mapping decodes the mapping n with fields, reporting unknown and
+// duplicate keys. A null value is an empty mapping. elsewhere maps keys
+// that belong to another section to a hint saying where.
+func (d *decoder) mapping(n *yaml.Node, path string, fields []field, elsewhere map[string]string) {
+	if n = d.visit(n); n == nil || isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.wrongType(n, path, "a mapping")
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content) && !d.exhausted; i += 2 {
+		k, v := d.visit(n.Content[i]), n.Content[i+1]
+		if k == nil {
+			return
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.add(k.Line, path, "a key must be a plain name, not %s", describe(k))
+			continue
+		}
+		if k.ShortTag() == "!!merge" {
+			d.add(k.Line, path, `merge keys ("<<") are not supported; write the keys out`)
+			continue
+		}
+		key := k.Value
+		if first, dup := seen[key]; dup {
+			d.add(k.Line, path, "duplicate key %s (first at line %d)", quote(key), first)
+			continue
+		}
+		seen[key] = k.Line
+		idx := slices.IndexFunc(fields, func(f field) bool { return f.key == key })
+		if idx < 0 {
+			d.add(k.Line, path, "unknown key %s%s", quote(key), hint(key, keysOf(fields), elsewhere))
+			continue
+		}
+		child := pathKey(path, key)
+		d.lines[child] = k.Line
+		fields[idx].decode(v, child)
+	}
+}
+
+// hint suggests what an unknown key was meant to be.
+func hint(key string, known []string, elsewhere map[string]string) string {
+	if s := suggest(key, known); s != "" {
+		return fmt.Sprintf(" (did you mean %s?)", quote(s))
+	}
+	if where, ok := elsewhere[key]; ok {
+		return " (" + where + ")"
+	}
+	if len(known) > 0 {
+		return "; known keys: " + strings.Join(known, ", ")
+	}
+	return ""
+}
+
+// suggest returns the known key closest to key, or "" when none is close.
+func suggest(key string, known []string) string {
+	fold := func(s string) string {
+		return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
+	}
+	best, bestDist := "", 3
+	for _, k := range known {
+		if fold(k) == fold(key) {
+			return k
+		}
+		limit := 2
+		if len(k) <= 4 {
+			limit = 1
+		}
+		if dist := levenshtein(key, k, limit+1); dist <= limit && dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	return best
+}
+
+// levenshtein returns the edit distance between a and b, or max when it is
+// at least max.
+func levenshtein(a, b string, max int) int {
+	if diff := len(a) - len(b); diff >= max || -diff >= max {
+		return max
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(b)], max)
+}
+
+// scalar returns n as a scalar node with tag, or reports it and returns nil.
+func (d *decoder) scalar(n *yaml.Node, path, tag, want string) *yaml.Node {
+	if n = d.visit(n); n == nil {
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != tag {
+		d.wrongType(n, path, want)
+		return nil
+	}
+	return n
+}
+
+// text decodes a string; ok is false when the value was reported.
+func (d *decoder) text(n *yaml.Node, path string) (s string, ok bool) {
+	if n = d.scalar(n, path, "!!str", "a string"); n != nil {
+		return n.Value, true
+	}
+	return "", false
+}
+
+func (d *decoder) str(dst *string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if s, ok := d.text(n, path); ok {
+			*dst = s
+		}
+	}
+}
+
+func (d *decoder) boolean(dst *bool) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if n = d.scalar(n, path, "!!bool", "true or false"); n != nil {
+			*dst = strings.EqualFold(n.Value, "true")
+		}
+	}
+}
+
+func (d *decoder) integer(dst *int) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if n = d.scalar(n, path, "!!int", "an integer"); n == nil {
+			return
+		}
+		var v int
+		if err := n.Decode(&v); err != nil {
+			d.add(n.Line, path, "%s is not an integer in range", quote(n.Value))
+			d.broken[path] = true
+			return
+		}
+		*dst = v
+	}
+}
+
+func (d *decoder) duration(dst *time.Duration) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if n = d.visit(n); n == nil {
+			return
+		}
+		if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!float") {
+			d.add(n.Line, path, `expected a duration such as "30s", got %s (a unit is required: ms, s, m or h)`, describe(n))
+			d.broken[path] = true
+			return
+		}
+		if n = d.scalar(n, path, "!!str", `a duration such as "30s"`); n == nil {
+			return
+		}
+		v, err := time.ParseDuration(n.Value)
+		if err != nil {
+			d.add(n.Line, path, `%s is not a duration: want a number with a unit, such as "250ms", "30s" or "5m"`, quote(n.Value))
+			d.broken[path] = true
+			return
+		}
+		*dst = v
+	}
+}
+
+func (d *decoder) size(dst *ByteSize) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if n = d.visit(n); n == nil {
+			return
+		}
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!str") {
+			d.wrongType(n, path, `a size such as "4MiB" or a number of bytes`)
+			return
+		}
+		v, err := ParseByteSize(n.Value)
+		if err != nil {
+			d.add(n.Line, path, "%s is not a size: %v", quote(n.Value), err)
+			d.broken[path] = true
+			return
+		}
+		*dst = v
+	}
+}
+
+func (d *decoder) strList(dst *[]string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if n = d.visit(n); n == nil || isNull(n) {
+			return
+		}
+		if n.Kind != yaml.SequenceNode {
+			d.wrongType(n, path, "a list of strings")
+			return
+		}
+		out := make([]string, len(n.Content))
+		for i, item := range n.Content {
+			p := pathIndex(path, i)
+			d.lines[p] = item.Line
+			d.str(&out[i])(item, p)
+		}
+		*dst = out
+	}
+}
+
+func (d *decoder) secret(dst *Secret) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		var s string
+		d.str(&s)(n, path)
+		*dst = NewSecret(s)
+	}
+}
+
+func (d *decoder) secrets(dst *map[string]Secret) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if n = d.visit(n); n == nil || isNull(n) {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			d.wrongType(n, path, "a mapping of names to strings")
+			return
+		}
+		m := make(map[string]Secret, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content) && !d.exhausted; i += 2 {
+			k := d.visit(n.Content[i])
+			if k == nil {
+				return
+			}
+			if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
+				d.add(k.Line, path, "a name must be a string, not %s", describe(k))
+				continue
+			}
+			p := pathKey(path, k.Value)
+			if _, dup := m[k.Value]; dup {
+				d.add(k.Line, path, "duplicate key %s (first at line %d)", quote(k.Value), d.lines[p])
+				continue
+			}
+			d.lines[p] = k.Line
+			var s Secret
+			d.secret(&s)(n.Content[i+1], p)
+			m[k.Value] = s
+		}
+		*dst = m
+	}
+}
+
+// defaults returns the configuration an empty file describes.
+func defaults() *Config {
+	return &Config{
+		Listen:             DefaultListen,
+		Path:               DefaultPath,
+		NamespaceSeparator: DefaultNamespaceSeparator,
+		Limits: Limits{
+			MaxBodyBytes:       DefaultMaxBodyBytes,
+			MaxHeaderBytes:     DefaultMaxHeaderBytes,
+			MaxJSONDepth:       DefaultMaxJSONDepth,
+			MaxSessions:        DefaultMaxSessions,
+			SessionIdleTimeout: DefaultSessionIdleTimeout,
+			RequestTimeout:     DefaultRequestTimeout,
+			MaxMessageBytes:    DefaultMaxMessageBytes,
+		},
+		Log: Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+	}
+}
+
+func (d *decoder) root(n *yaml.Node, c *Config) {
+	limits, log := d.limitsFields(&c.Limits), d.logFields(&c.Log)
+	elsewhere := map[string]string{}
+	for _, k := range keysOf(limits) {
+		elsewhere[k] = `it belongs under "limits"`
+	}
+	for _, k := range keysOf(log) {
+		elsewhere[k] = `it belongs under "log"`
+	}
+	d.mapping(n, "", []field{
+		{"listen", d.str(&c.Listen)},
+		{"allow_public_listen", d.boolean(&c.AllowPublicListen)},
+		{"path", d.str(&c.Path)},
+		{"allowed_origins", d.strList(&c.AllowedOrigins)},
+		{"allowed_hosts", d.strList(&c.AllowedHosts)},
+		{"namespace_separator", d.str(&c.NamespaceSeparator)},
+		{"limits", func(n *yaml.Node, path string) { d.mapping(n, path, limits, nil) }},
+		{"log", func(n *yaml.Node, path string) { d.mapping(n, path, log, nil) }},
+		{"upstreams", func(n *yaml.Node, path string) { d.upstreamList(n, path, c) }},
+	}, elsewhere)
+}
+
+func (d *decoder) limitsFields(l *Limits) []field {
+	return []field{
+		{"max_body_bytes", d.size(&l.MaxBodyBytes)},
+		{"max_header_bytes", d.size(&l.MaxHeaderBytes)},
+		{"max_json_depth", d.integer(&l.MaxJSONDepth)},
+		{"max_sessions", d.integer(&l.MaxSessions)},
+		{"session_idle_timeout", d.duration(&l.SessionIdleTimeout)},
+		{"request_timeout", d.duration(&l.RequestTimeout)},
+		{"max_message_bytes", d.size(&l.MaxMessageBytes)},
+	}
+}
+
+func (d *decoder) logFields(l *Log) []field {
+	return []field{
+		{"level", func(n *yaml.Node, path string) {
+			s, ok := d.text(n, path)
+			if !ok {
+				return
+			}
+			var lvl slog.Level
+			switch s {
+			case "debug":
+				lvl = slog.LevelDebug
+			case "info":
+				lvl = slog.LevelInfo
+			case "warn":
+				lvl = slog.LevelWarn
+			case "error":
+				lvl = slog.LevelError
+			default:
+				d.add(d.lines[path], path, "unknown level %s: want debug, info, warn or error", quote(s))
+				d.broken[path] = true
+				return
+			}
+			l.Level = lvl
+		}},
+		{"format", func(n *yaml.Node, path string) {
+			if s, ok := d.text(n, path); ok {
+				l.Format = LogFormat(s)
+			}
+		}},
+	}
+}
+
+func (d *decoder) upstreamList(n *yaml.Node, path string, c *Config) {
+	if n = d.visit(n); n == nil || isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.wrongType(n, path, "a list of upstreams")
+		return
+	}
+	c.Upstreams = make([]Upstream, len(n.Content))
+	d.upstreams = make([]upstreamKeys, len(n.Content))
+	for i, item := range n.Content {
+		p := pathIndex(path, i)
+		d.lines[p] = item.Line
+		d.upstream(item, p, &c.Upstreams[i], &d.upstreams[i])
+	}
+}
+
+func (d *decoder) upstream(n *yaml.Node, path string, u *Upstream, seen *upstreamKeys) {
+	stdio, http, sse := d.stdioFields(new(Stdio)), d.httpFields(new(HTTP)), d.sseFields(new(SSE))
+	elsewhere := map[string]string{}
+	for _, t := range []struct {
+		name   string
+		fields []field
+	}{{"sse", sse}, {"http", http}, {"stdio", stdio}} {
+		for _, k := range keysOf(t.fields) {
+			if prev, ok := elsewhere[k]; ok {
+				elsewhere[k] = `"` + t.name + `" or ` + prev
+			} else {
+				elsewhere[k] = `"` + t.name + `"`
+			}
+		}
+	}
+	for k, v := range elsewhere {
+		elsewhere[k] = "it belongs under " + v
+	}
+	d.mapping(n, path, []field{
+		{"name", d.str(&u.Name)},
+		{"prefix", func(n *yaml.Node, path string) {
+			if v := d.visit(n); v != nil && isNull(v) {
+				d.add(v.Line, path, `no value is ambiguous: write prefix: "" for no namespacing, or remove the key to use the upstream's name`)
+				d.broken[path] = true
+				return
+			}
+			seen.prefix = true
+			d.str(&u.Prefix)(n, path)
+		}},
+		{"timeout", func(n *yaml.Node, path string) {
+			seen.timeout = true
+			d.duration(&u.Timeout)(n, path)
+		}},
+		{"stdio", func(n *yaml.Node, path string) {
+			u.Stdio = &Stdio{MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff, ShutdownGrace: DefaultShutdownGrace}
+			d.mapping(n, path, d.stdioFields(u.Stdio), d.misplaced("stdio", http, sse))
+		}},
+		{"http", func(n *yaml.Node, path string) {
+			u.HTTP = &HTTP{Era: DefaultEra}
+			d.mapping(n, path, d.httpFields(u.HTTP), d.misplaced("http", stdio, sse))
+		}},
+		{"sse", func(n *yaml.Node, path string) {
+			u.SSE = &SSE{}
+			d.mapping(n, path, d.sseFields(u.SSE), d.misplaced("sse", stdio, http))
+		}},
+	}, elsewhere)
+}
+
+// misplaced returns hints for keys of other transports written under the
+// transport named section.
+func (d *decoder) misplaced(section string, others ...[]field) map[string]string {
+	up := "it belongs to the upstream itself, not under " + quote(section)
+	m := map[string]string{"name": up, "prefix": up, "timeout": up}
+	for _, fields := range others {
+		for _, k := range keysOf(fields) {
+			if _, ok := m[k]; !ok {
+				m[k] = "it is a key of another transport; an upstream has exactly one of stdio, http or sse"
+			}
+		}
+	}
+	return m
+}
+
+func (d *decoder) stdioFields(s *Stdio) []field {
+	return []field{
+		{"command", d.str(&s.Command)},
+		{"args", d.strList(&s.Args)},
+		{"env", d.secrets(&s.Env)},
+		{"dir", d.str(&s.Dir)},
+		{"min_backoff", d.duration(&s.MinBackoff)},
+		{"max_backoff", d.duration(&s.MaxBackoff)},
+		{"shutdown_grace", d.duration(&s.ShutdownGrace)},
+	}
+}
+
+func (d *decoder) httpFields(h *HTTP) []field {
+	return []field{
+		{"url", d.str(&h.URL)},
+		{"era", func(n *yaml.Node, path string) {
+			if s, ok := d.text(n, path); ok {
+				h.Era = Era(s)
+			}
+		}},
+		{"headers", d.secrets(&h.Headers)},
+		{"bearer_token", d.secret(&h.BearerToken)},
+		{"tls_insecure_skip_verify", d.boolean(&h.TLSInsecureSkipVerify)},
+	}
+}
+
+func (d *decoder) sseFields(s *SSE) []field {
+	return []field{
+		{"url", d.str(&s.URL)},
+		{"headers", d.secrets(&s.Headers)},
+		{"bearer_token", d.secret(&s.BearerToken)},
+	}
+}
+
+// suppressDerived marks as broken the defaulted values whose problems are
+// consequences of another problem: a timeout taken from an invalid
+// limits.request_timeout, a prefix taken from an invalid or duplicate name.
+func (d *decoder) suppressDerived(late []Problem) {
+	reported := map[string]bool{}
+	for _, p := range late {
+		reported[p.Path] = true
+	}
+	for i, seen := range d.upstreams {
+		path := pathIndex("upstreams", i)
+		if !seen.timeout && reported["limits.request_timeout"] {
+			d.broken[path+".timeout"] = true
+		}
+		if !seen.prefix && reported[path+".name"] {
+			d.broken[path+".prefix"] = true
+		}
+	}
+}
+
+// applyUpstreamDefaults fills the upstream keys whose default depends on
+// other values.
+func (d *decoder) applyUpstreamDefaults(c *Config) {
+	for i := range c.Upstreams {
+		u, seen := &c.Upstreams[i], d.upstreams[i]
+		if !seen.prefix {
+			u.Prefix = u.Name
+		}
+		if !seen.timeout {
+			u.Timeout = c.Limits.RequestTimeout
+		}
+	}
+}

@@ -1,0 +1,556 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	pathpkg "path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks the configuration's meaning and returns a *[Problems]
+// listing every problem, or nil. Problems carry paths but no lines; [Parse]
+// adds the lines. Validate does not apply defaults and does not resolve
+// secrets.
+func (c *Config) Validate() error {
+	v := &validator{}
+	v.config(c)
+	if len(v.list) == 0 {
+		return nil
+	}
+	return &Problems{List: v.list}
+}
+
+type validator struct {
+	list []Problem
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.list = append(v.list, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) config(c *Config) {
+	v.listen(c.Listen, c.AllowPublicListen)
+	v.endpointPath(c.Path)
+	for i, o := range c.AllowedOrigins {
+		v.origin(pathIndex("allowed_origins", i), o)
+	}
+	for i, h := range c.AllowedHosts {
+		v.host(pathIndex("allowed_hosts", i), h)
+	}
+	if !validSeparator(c.NamespaceSeparator) {
+		v.add("namespace_separator", `%s is not a valid separator: want 1 to 3 characters from ".", "_" and "-"`, quote(c.NamespaceSeparator))
+	}
+	v.limits(&c.Limits)
+	v.log(&c.Log)
+
+	switch n := len(c.Upstreams); {
+	case n == 0:
+		v.add("upstreams", "at least one upstream is required")
+	case n > MaxUpstreams:
+		v.add("upstreams", "%d upstreams is more than the maximum of %d", n, MaxUpstreams)
+	}
+	names, prefixes := map[string]int{}, map[string]int{}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		path := pathIndex("upstreams", i)
+		v.upstream(path, u, c.NamespaceSeparator)
+		if u.Name != "" {
+			if j, dup := names[u.Name]; dup {
+				v.add(path+".name", "%s is already the name of upstreams[%d]", quote(u.Name), j)
+			} else {
+				names[u.Name] = i
+			}
+		}
+		if u.Prefix != "" {
+			if j, dup := prefixes[u.Prefix]; dup {
+				v.add(path+".prefix", "%s is already the prefix of upstreams[%d] (prefix defaults to the name); prefixes must be unique", quote(u.Prefix), j)
+			} else {
+				prefixes[u.Prefix] = i
+			}
+		}
+	}
+}
+
+func (v *validator) listen(addr string, public bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add("listen", `%s is not host:port: want an address such as "127.0.0.1:8080"`, quote(addr))
+		return
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
+		v.add("listen", "%s has no valid port: want a number from 0 to 65535", quote(addr))
+	}
+	if host != "" && !validHostname(host) {
+		if _, err := netip.ParseAddr(host); err != nil {
+			v.add("listen", "%s is not a valid host name or IP address", quote(host))
+			return
+		}
+	}
+	if !public && !isLoopbackHost(host) {
+		what := quote(addr)
+		if host == "" {
+			what += " (every interface)"
+		}
+		v.add("listen", "%s would accept plain-HTTP connections from other machines; use a loopback address such as \"127.0.0.1:8080\", or set allow_public_listen: true", what)
+	}
+}
+
+// isLoopbackHost reports whether host (a name or an IP address without
+// brackets) refers to this machine only.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// validHostname reports whether s is a syntactically valid DNS name.
+func validHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (v *validator) endpointPath(p string) {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		v.add("path", `%s must start with "/"`, quote(p))
+	case strings.ContainsAny(p, "?#%") || hasControlOrSpace(p):
+		v.add("path", "%s must be a plain URL path, without query, fragment, escapes, spaces or control characters", quote(p))
+	case p != "/" && pathpkg.Clean(p) != strings.TrimSuffix(p, "/"):
+		v.add("path", `%s is not a clean path: remove empty, "." and ".." segments`, quote(p))
+	}
+}
+
+func hasControlOrSpace(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f })
+}
+
+func (v *validator) origin(path, o string) {
+	switch o {
+	case "*":
+		v.add(path, `"*" would let every web site use the gateway through a visitor's browser; list each origin, such as "https://app.example.com"`)
+		return
+	case "null":
+		v.add(path, `"null" is the origin of sandboxed frames and local files, which any page can create; it cannot be allowed`)
+		return
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
+		v.add(path, `%s is not an origin: want scheme://host[:port] with an http or https scheme and nothing after, such as "https://app.example.com"`, quote(o))
+		return
+	}
+	if o != strings.ToLower(o) {
+		v.add(path, "%s must be lower case, as browsers send it", quote(o))
+	}
+}
+
+func (v *validator) host(path, h string) {
+	switch {
+	case h == "":
+		v.add(path, "must not be empty")
+		return
+	case h == "*" || strings.Contains(h, "*"):
+		v.add(path, "%s: wildcards are not supported; list each host name", quote(h))
+		return
+	case strings.Contains(h, "/"):
+		v.add(path, "%s is not a Host header value: want host or host:port, without scheme or path", quote(h))
+		return
+	}
+	host := h
+	if hp, port, err := net.SplitHostPort(h); err == nil {
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
+			v.add(path, "%s has no valid port", quote(h))
+			return
+		}
+		host = hp
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		host = h[1 : len(h)-1]
+	}
+	if !validHostname(host) {
+		if _, err := netip.ParseAddr(host); err != nil {
+			v.add(path, "%s is not a host name, IP address or host:port", quote(h))
+		}
+	}
+}
+
+// validSeparator reports whether s is 1 to 3 characters from
+// separatorCharset.
+func validSeparator(s string) bool {
+	if len(s) < 1 || len(s) > 3 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !strings.ContainsRune(separatorCharset, rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) limits(l *Limits) {
+	v.sizeRange("limits.max_body_bytes", l.MaxBodyBytes, MinBodyBytes, MaxBodyBytes)
+	v.sizeRange("limits.max_header_bytes", l.MaxHeaderBytes, MinHeaderBytes, MaxHeaderBytes)
+	if l.MaxJSONDepth < MinJSONDepth || l.MaxJSONDepth > MaxJSONDepth {
+		v.add("limits.max_json_depth", "%d is out of range: want %d to %d", l.MaxJSONDepth, MinJSONDepth, MaxJSONDepth)
+	}
+	if l.MaxSessions < 1 || l.MaxSessions > MaxSessions {
+		v.add("limits.max_sessions", "%d is out of range: want 1 to %d", l.MaxSessions, MaxSessions)
+	}
+	v.positive("limits.session_idle_timeout", l.SessionIdleTimeout)
+	v.positive("limits.request_timeout", l.RequestTimeout)
+	v.sizeRange("limits.max_message_bytes", l.MaxMessageBytes, MinMessageBytes, MaxMessageBytes)
+}
+
+func (v *validator) sizeRange(path string, s, lo, hi ByteSize) {
+	if s < lo || s > hi {
+		v.add(path, "%v is out of range: want %v to %v", s, lo, hi)
+	}
+}
+
+func (v *validator) positive(path string, d time.Duration) {
+	if d <= 0 {
+		v.add(path, "%v must be longer than zero", d)
+	}
+}
+
+func (v *validator) log(l *Log) {
+	switch l.Level {
+	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
+	default:
+		v.add("log.level", "unknown level %v: want debug, info, warn or error", l.Level)
+	}
+	switch l.Format {
+	case LogFormatText, LogFormatJSON:
+	default:
+		v.add("log.format", "unknown format %s: want text or json", quote(string(l.Format)))
+	}
+}
+
+func (v *validator) upstream(path string, u *Upstream, sep string) {
+	switch {
+	case u.Name == "":
+		v.add(path+".name", "required")
+	case !validName(u.Name):
+		v.add(path+".name", "%s is not a valid name: want 1 to 32 characters, lower-case letters, digits, \"_\" and \"-\", starting with a letter or digit", quote(u.Name))
+	}
+	if u.Prefix != "" {
+		switch {
+		case !validPrefix(u.Prefix):
+			v.add(path+".prefix", "%s is not a valid prefix: want 1 to 32 characters, letters, digits, \"_\", \"-\" and \".\", starting with a letter or digit (or \"\" for no namespacing)", quote(u.Prefix))
+		case validSeparator(sep) && strings.ContainsAny(u.Prefix, sep):
+			v.add(path+".prefix", "%s contains a character of namespace_separator %s, which would make namespaced names ambiguous; set a prefix without it (prefix defaults to the name) or change the separator", quote(u.Prefix), quote(sep))
+		}
+	}
+	v.positive(path+".timeout", u.Timeout)
+
+	var set []string
+	for _, t := range []struct {
+		name string
+		on   bool
+	}{{"stdio", u.Stdio != nil}, {"http", u.HTTP != nil}, {"sse", u.SSE != nil}} {
+		if t.on {
+			set = append(set, t.name)
+		}
+	}
+	switch len(set) {
+	case 0:
+		v.add(path, "needs exactly one of stdio, http or sse")
+	case 1:
+	default:
+		v.add(path, "has %s; set exactly one of stdio, http or sse", strings.Join(set, " and "))
+	}
+	if u.Stdio != nil {
+		v.stdio(path+".stdio", u.Stdio)
+	}
+	if u.HTTP != nil {
+		p := path + ".http"
+		remote := v.url(p+".url", u.HTTP.URL)
+		switch u.HTTP.Era {
+		case EraAuto, EraModern, EraLegacy:
+		default:
+			v.add(p+".era", "unknown era %s: want auto, modern or legacy", quote(string(u.HTTP.Era)))
+		}
+		v.credentials(p, u.HTTP.Headers, u.HTTP.BearerToken, remote)
+	}
+	if u.SSE != nil {
+		p := path + ".sse"
+		remote := v.url(p+".url", u.SSE.URL)
+		v.credentials(p, u.SSE.Headers, u.SSE.BearerToken, remote)
+	}
+}
+
+// validName reports whether s matches [a-z0-9][a-z0-9_-]{0,31}.
+func validName(s string) bool {
+	if len(s) < 1 || len(s) > 32 {
+		return false
+	}
+	for i, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validPrefix reports whether s matches [A-Za-z0-9][A-Za-z0-9_.-]{0,31}.
+func validPrefix(s string) bool {
+	if len(s) < 1 || len(s) > 32 {
+		return false
+	}
+	for i, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-' || c == '.') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) stdio(path string, s *Stdio) {
+	switch {
+	case s.Command == "":
+		v.add(path+".command", "required")
+	case strings.ContainsRune(s.Command, 0):
+		v.add(path+".command", "must not contain NUL")
+	case s.Command == SelfCommand, filepath.IsAbs(s.Command):
+	case strings.ContainsRune(s.Command, '/'):
+		v.add(path+".command", "%s is a relative path, which would depend on the gateway's working directory: want %q, an absolute path, or a name looked up on PATH", quote(s.Command), SelfCommand)
+	}
+	for i, a := range s.Args {
+		if strings.ContainsRune(a, 0) {
+			v.add(pathIndex(path+".args", i), "must not contain NUL")
+		}
+	}
+	for _, name := range sortedKeys(s.Env) {
+		p := pathKey(path+".env", name)
+		if !isEnvName(name) {
+			v.add(p, "%s is not a valid environment variable name: want [A-Za-z_][A-Za-z0-9_]*", quote(name))
+		}
+		v.secretText(p, s.Env[name])
+	}
+	if s.Dir != "" && (!filepath.IsAbs(s.Dir) || strings.ContainsRune(s.Dir, 0)) {
+		v.add(path+".dir", "%s must be an absolute path", quote(s.Dir))
+	}
+	v.positive(path+".min_backoff", s.MinBackoff)
+	v.positive(path+".max_backoff", s.MaxBackoff)
+	if s.MinBackoff > 0 && s.MaxBackoff > 0 && s.MinBackoff > s.MaxBackoff {
+		v.add(path+".min_backoff", "%v is longer than max_backoff %v", s.MinBackoff, s.MaxBackoff)
+	}
+	v.positive(path+".shutdown_grace", s.ShutdownGrace)
+}
+
+// url checks an upstream URL and reports whether credentials sent to it
+// would cross the network in clear text (plain http to a host that is not
+// loopback).
+func (v *validator) url(path, raw string) (cleartext bool) {
+	if raw == "" {
+		v.add(path, "required")
+		return false
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		v.add(path, "%s is not a valid URL", quote(raw))
+		return false
+	}
+	switch {
+	case u.User != nil:
+		// Do not echo the URL: it holds a credential.
+		v.add(path, "must not contain user information (user:password@); use bearer_token or headers with a secret reference")
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add(path, "%s is not an http(s) URL", quote(raw))
+	case u.Host == "" || u.Hostname() == "":
+		v.add(path, "%s has no host", quote(raw))
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		v.add(path, "%s must not have a fragment", quote(raw))
+	default:
+		return u.Scheme == "http" && !isLoopbackHost(u.Hostname())
+	}
+	return false
+}
+
+// gatewayHeaders are request headers the gateway sets itself; an upstream
+// configuration may not override them.
+func gatewayHeader(canonical string) bool {
+	switch canonical {
+	case "Host", "Content-Length", "Content-Type", "Transfer-Encoding", "Connection", "Keep-Alive",
+		"Upgrade", "Te", "Trailer", "Proxy-Connection", "Accept", "Last-Event-Id",
+		"Mcp-Session-Id", "Mcp-Protocol-Version", "Mcp-Method", "Mcp-Name":
+		return true
+	}
+	return false
+}
+
+// credentials checks an HTTP upstream's headers and bearer token.
+func (v *validator) credentials(path string, headers map[string]Secret, token Secret, cleartext bool) {
+	const clear = "would be sent in clear text over plain http to a remote host; use an https URL"
+	canonical := map[string]string{}
+	for _, name := range sortedKeys(headers) {
+		p := pathKey(path+".headers", name)
+		val := headers[name]
+		if !validHeaderName(name) {
+			v.add(p, "%s is not a valid header name", quote(name))
+			continue
+		}
+		c := http.CanonicalHeaderKey(name)
+		if prev, dup := canonical[c]; dup {
+			v.add(p, "%s is the same header as %s (names are case-insensitive)", quote(name), quote(prev))
+			continue
+		}
+		canonical[c] = name
+		switch {
+		case gatewayHeader(c):
+			v.add(p, "%s is set by the gateway and cannot be configured", c)
+			continue
+		case (c == "Authorization" || c == "Proxy-Authorization") && !val.IsReference():
+			v.add(p, `a credential must not be written in the configuration; reference it as "env:NAME" or "file:/path"`)
+			continue
+		case c == "Authorization" && !token.IsZero():
+			v.add(p, "conflicts with bearer_token; set one or the other")
+			continue
+		}
+		if !v.secretText(p, val) {
+			continue
+		}
+		if !val.IsReference() && !validHeaderValue(val.Reveal()) {
+			v.add(p, "the value contains a line break or control character")
+		}
+		if val.IsReference() && cleartext {
+			v.add(p, "this secret %s", clear)
+		}
+	}
+	if token.IsZero() {
+		return
+	}
+	p := path + ".bearer_token"
+	if !token.IsReference() {
+		// Never echo the value: it is a credential.
+		v.add(p, `a token must not be written in the configuration; reference it as "env:NAME" or "file:/path"`)
+		return
+	}
+	if v.secretText(p, token) && cleartext {
+		v.add(p, "the token %s", clear)
+	}
+}
+
+// secretText reports a malformed reference, or NUL in a literal, and
+// returns whether the secret is well formed.
+func (v *validator) secretText(path string, s Secret) bool {
+	if s.IsReference() {
+		if err := checkReference(s.Reference()); err != nil {
+			v.add(path, "%v", err)
+			return false
+		}
+		return true
+	}
+	if strings.ContainsRune(s.Reveal(), 0) {
+		v.add(path, "the value contains NUL")
+		return false
+	}
+	return true
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s can be sent as a header value: no
+// control characters other than horizontal tab.
+func validHeaderValue(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f })
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// resolveSecrets resolves every secret reference in c and returns a problem
+// for each that fails. References already reported as malformed are
+// skipped. Messages never contain a secret's value.
+func resolveSecrets(c *Config, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) []Problem {
+	var list []Problem
+	resolve := func(path string, s *Secret, header bool) {
+		if !s.IsReference() || checkReference(s.Reference()) != nil {
+			return
+		}
+		if err := s.Resolve(lookupEnv, readFile); err != nil {
+			list = append(list, Problem{Path: path, Message: fmt.Sprintf("%s: %v", s.Reference(), err)})
+			return
+		}
+		switch val := s.Reveal(); {
+		case header && !validHeaderValue(val):
+			list = append(list, Problem{Path: path, Message: fmt.Sprintf("%s: the value contains a line break or control character and cannot be sent in a header", s.Reference())})
+		case strings.ContainsRune(val, 0):
+			list = append(list, Problem{Path: path, Message: fmt.Sprintf("%s: the value contains NUL", s.Reference())})
+		}
+	}
+	headers := func(path string, m map[string]Secret) {
+		for _, name := range sortedKeys(m) {
+			s := m[name]
+			resolve(pathKey(path, name), &s, true)
+			m[name] = s
+		}
+	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		path := pathIndex("upstreams", i)
+		if u.Stdio != nil {
+			env := u.Stdio.Env
+			for _, name := range sortedKeys(env) {
+				s := env[name]
+				resolve(pathKey(path+".stdio.env", name), &s, false)
+				env[name] = s
+			}
+		}
+		if u.HTTP != nil {
+			headers(path+".http.headers", u.HTTP.Headers)
+			resolve(path+".http.bearer_token", &u.HTTP.BearerToken, true)
+		}
+		if u.SSE != nil {
+			headers(path+".sse.headers", u.SSE.Headers)
+			resolve(path+".sse.bearer_token", &u.SSE.BearerToken, true)
+		}
+	}
+	return list
+}
