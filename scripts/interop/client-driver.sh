@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# client-driver.sh: the command the conformance suite's CLIENT mode runs, with
+# mcpguard spliced in between the client under test and the scenario server.
+#
+#   conformance client --command scripts/interop/client-driver.sh ...
+#
+# The suite appends the scenario server's URL as the only argument and sets
+# MCP_CONFORMANCE_SCENARIO, MCP_CONFORMANCE_CONTEXT (JSON, optional) and
+# MCP_CONFORMANCE_PROTOCOL_VERSION. This driver starts mcpguard with that URL
+# as its only Streamable HTTP upstream (prefix ""), waits for it to listen on
+# a free loopback port, runs the go-sdk everything-client against mcpguard's
+# URL with those variables passed through unchanged, then stops the gateway
+# and exits with the client's exit code.
+#
+# Set by conformance-client.sh: MCPGUARD_BIN, INTEROP_DRIVER_LOG_DIR (gateway
+# logs, one per scenario) and INTEROP_DRIVER_PIDS (a file the stage reads to
+# stop any gateway a killed driver left behind).
+set -euo pipefail
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+if (($# != 1)); then
+	die "client-driver.sh: want exactly one argument (the scenario server URL), got $#: $*"
+fi
+upstream_url=$1
+scenario=${MCP_CONFORMANCE_SCENARIO:?client-driver.sh: MCP_CONFORMANCE_SCENARIO is not set (run me through conformance client --command)}
+[[ -n ${MCPGUARD_BIN:-} ]] || die "client-driver.sh: MCPGUARD_BIN is not set"
+log_dir=${INTEROP_DRIVER_LOG_DIR:?client-driver.sh: INTEROP_DRIVER_LOG_DIR is not set}
+require_peers
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/mcpguard-driver.XXXXXX")
+client_pid=
+driver_cleanup() {
+	if [[ -n $client_pid ]]; then
+		kill -TERM "$client_pid" 2>/dev/null || true
+	fi
+	cleanup_children
+	rm -rf "$work"
+}
+trap driver_cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+gateway_log=$log_dir/${scenario//\//_}.mcpguard.log
+port=$(free_port)
+config=$work/mcpguard.yaml
+write_gateway_config_http "$config" "127.0.0.1:$port" scenario "$upstream_url"
+{
+	printf '# scenario %s, protocol version %s, upstream %s\n' "$scenario" "${MCP_CONFORMANCE_PROTOCOL_VERSION:-}" "$upstream_url"
+} >>"$gateway_log"
+start_gateway "$config" "$port" "$gateway_log"
+if [[ -n ${INTEROP_DRIVER_PIDS:-} ]]; then
+	printf '%s\n' "$GATEWAY_PID" >>"$INTEROP_DRIVER_PIDS"
+fi
+
+# Background plus wait, so a TERM from the suite's timeout runs the trap at once.
+rc=0
+"$GO_EVERYTHING_CLIENT" "http://127.0.0.1:$port/mcp" </dev/null &
+client_pid=$!
+wait "$client_pid" || rc=$?
+client_pid=
+
+if ((rc != 0)); then
+	printf '[client-driver] everything-client exited with %d through mcpguard (upstream %s)\n' "$rc" "$upstream_url" >&2
+	show_log "$gateway_log" 40
+fi
+exit "$rc"

