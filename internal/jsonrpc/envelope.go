@@ -6,7 +6,7 @@ import (
 )
 
 // message interprets the captured envelope members of a well-formed document.
-func (p *parser) message() (*Message, *Error) {
+func (p *envelope) message() (*Message, *Error) {
 	var id ID
 	var idErr *Error
 	idOK := false
@@ -86,15 +86,15 @@ func (p *parser) message() (*Message, *Error) {
 	return &Message{Kind: KindError, ID: id, Error: e}, nil
 }
 
-func (p *parser) present(mem int) bool { return p.mem[mem].end != 0 }
+func (p *envelope) present(mem int) bool { return p.mem[mem].end != 0 }
 
-func (p *parser) raw(mem int) []byte {
+func (p *envelope) raw(mem int) []byte {
 	s := p.mem[mem]
 	return p.b[s.start:s.end:s.end]
 }
 
 // id decodes the envelope id into its canonical form; null gives the zero ID.
-func (p *parser) id() (ID, *Error) {
+func (p *envelope) id() (ID, *Error) {
 	raw := p.raw(memID)
 	if len(raw) > MaxIDBytes {
 		return ID{}, invalidRequestf(`"id" is longer than %d bytes`, MaxIDBytes)
@@ -125,7 +125,7 @@ func (p *parser) id() (ID, *Error) {
 	}
 }
 
-func (p *parser) method() (string, *Error) {
+func (p *envelope) method() (string, *Error) {
 	raw := p.raw(memMethod)
 	if raw[0] != '"' {
 		return "", invalidRequestf(`"method" must be a string`)
@@ -140,7 +140,7 @@ func (p *parser) method() (string, *Error) {
 	return methodName(body), nil
 }
 
-func (p *parser) errorObject() (*Error, *Error) {
+func (p *envelope) errorObject() (*Error, *Error) {
 	raw := p.raw(memError)
 	if raw[0] != '{' {
 		return nil, invalidRequestf(`"error" must be an object`)

@@ -1,6 +1,7 @@
 package jsonrpc
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode"
@@ -51,5 +52,39 @@ func TestFoldEqual(t *testing.T) {
 				t.Errorf("foldEqual(%q, %q) = %v, strings.EqualFold says %v", tt.a, tt.b, got, want)
 			}
 		})
+	}
+}
+
+func TestHasSpecialStringByte(t *testing.T) {
+	t.Parallel()
+	for c := range 256 {
+		for pos := range 8 {
+			var buf [8]byte
+			for i := range buf {
+				buf[i] = 'a'
+			}
+			buf[pos] = byte(c)
+			x := uint64(0)
+			for i := 7; i >= 0; i-- {
+				x = x<<8 | uint64(buf[i])
+			}
+			if got, want := hasSpecialStringByte(x), plainStringByte[c] != 'x'; got != want {
+				t.Fatalf("byte %#x at %d: hasSpecialStringByte = %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1_000_000 {
+		x := rng.Uint64()
+		if rng.IntN(2) == 0 {
+			x &= 0x7f7f7f7f7f7f7f7f // mostly ASCII, where borrows between bytes matter
+		}
+		want := false
+		for i := range 8 {
+			want = want || plainStringByte[byte(x>>(8*i))] != 'x'
+		}
+		if got := hasSpecialStringByte(x); got != want {
+			t.Fatalf("hasSpecialStringByte(%#016x) = %v, want %v", x, got, want)
+		}
 	}
 }

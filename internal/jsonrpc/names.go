@@ -24,7 +24,7 @@ const maxPathBytes = 256
 // checkName applies the exact-spelling rules of role r to the member name k of the object at
 // stack index fi. It returns the role of the member's value and, for envelope and error
 // members, which member it is (-1 otherwise).
-func (p *parser) checkName(r role, k keySpan, fi int) (role, int) {
+func (p *parser) checkName(r role, k *keySpan, fi int) (role, int) {
 	name := p.name(k)
 	switch r {
 	case roleEnvelope:
@@ -84,9 +84,9 @@ func caseVariant(name []byte, want, where string) *Error {
 }
 
 // name returns the unescaped member name k; it aliases the input or p.scratch.
-func (p *parser) name(k keySpan) []byte {
+func (p *parser) name(k *keySpan) []byte {
 	raw := p.b[k.start:k.end]
-	if !k.esc {
+	if k.flags&strEscaped == 0 {
 		return raw
 	}
 	p.scratch = appendUnescaped(p.scratch[:0], raw)
@@ -96,7 +96,7 @@ func (p *parser) name(k keySpan) []byte {
 // checkDuplicates reports the first pair of names, in document order of the second one, that
 // are equal or equal under case folding in the object at stack index fi.
 func (p *parser) checkDuplicates(fi int) {
-	keys := p.keys[p.stack[fi].keysStart:]
+	keys := p.keysFrom(p.frame(fi).keysStart)
 	n := len(keys)
 	if n < 2 {
 		return
@@ -104,8 +104,8 @@ func (p *parser) checkDuplicates(fi int) {
 	if n <= linearDuplicateScan {
 		for j := 1; j < n; j++ {
 			for i := range j {
-				if p.foldEqualKeys(keys[i], keys[j]) {
-					p.reportDuplicate(fi, keys[i], keys[j])
+				if keys[i].hash == keys[j].hash && p.foldEqualKeys(&keys[i], &keys[j]) {
+					p.reportDuplicate(fi, &keys[i], &keys[j])
 					return
 				}
 			}
@@ -115,7 +115,10 @@ func (p *parser) checkDuplicates(fi int) {
 	// The names are not needed in document order any more: sort them by folded name, then
 	// by position, so that names equal under folding are adjacent, earliest first.
 	slices.SortFunc(keys, func(x, y keySpan) int {
-		if c := p.compareFold(x, y); c != 0 {
+		if c := cmp.Compare(x.hash, y.hash); c != 0 {
+			return c
+		}
+		if c := p.compareFold(&x, &y); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.start, y.start)
@@ -123,7 +126,7 @@ func (p *parser) checkDuplicates(fi int) {
 	first, second := -1, -1
 	group := 0
 	for j := 1; j < n; j++ {
-		if p.compareFold(keys[j-1], keys[j]) != 0 {
+		if keys[j-1].hash != keys[j].hash || p.compareFold(&keys[j-1], &keys[j]) != 0 {
 			group = j
 			continue
 		}
@@ -132,11 +135,11 @@ func (p *parser) checkDuplicates(fi int) {
 		}
 	}
 	if second >= 0 {
-		p.reportDuplicate(fi, keys[first], keys[second])
+		p.reportDuplicate(fi, &keys[first], &keys[second])
 	}
 }
 
-func (p *parser) reportDuplicate(fi int, x, y keySpan) {
+func (p *parser) reportDuplicate(fi int, x, y *keySpan) {
 	nx := string(appendUnescaped(nil, p.b[x.start:x.end]))
 	ny := string(appendUnescaped(nil, p.b[y.start:y.end]))
 	if nx == ny {
@@ -146,7 +149,29 @@ func (p *parser) reportDuplicate(fi int, x, y keySpan) {
 	p.fail(invalidRequestf("keys %s and %s differ only in case in %s", quoteName(nx), quoteName(ny), p.path(fi)))
 }
 
-func (p *parser) foldEqualKeys(x, y keySpan) bool {
+// foldHash summarizes the name raw (the text between its quotes) so that most names that
+// differ under case folding are told apart by one comparison: the rune count and the folded
+// first and last runes. Names equal under folding have equal summaries; a collision only
+// costs a full comparison. plain says raw has no escapes and only ASCII.
+func foldHash(raw []byte, plain bool) uint64 {
+	if len(raw) == 0 {
+		return 0
+	}
+	if plain {
+		return uint64(len(raw))<<42 | uint64(upperASCII(raw[0]))<<21 | uint64(upperASCII(raw[len(raw)-1]))
+	}
+	var count uint64
+	var first, last rune
+	for i := 0; i < len(raw); count++ {
+		last, i = nextRune(raw, i)
+		if count == 0 {
+			first = last
+		}
+	}
+	return count<<42 | uint64(foldRune(first))<<21 | uint64(foldRune(last))
+}
+
+func (p *parser) foldEqualKeys(x, y *keySpan) bool {
 	if x.plain() && y.plain() {
 		a, b := p.b[x.start:x.end], p.b[y.start:y.end]
 		if len(a) != len(b) {
@@ -163,7 +188,7 @@ func (p *parser) foldEqualKeys(x, y keySpan) bool {
 }
 
 // compareFold orders two names by their case-folded runes.
-func (p *parser) compareFold(x, y keySpan) int {
+func (p *parser) compareFold(x, y *keySpan) int {
 	a, b := p.b[x.start:x.end], p.b[y.start:y.end]
 	if x.plain() && y.plain() {
 		for i := 0; i < len(a) && i < len(b); i++ {
@@ -310,7 +335,8 @@ func (p *parser) path(depth int) string {
 		return "the message"
 	}
 	var b []byte
-	for n, f := range p.stack[:depth] {
+	for n := range depth {
+		f := p.frame(n)
 		if !f.obj {
 			b = append(b, '[')
 			b = strconv.AppendInt(b, int64(f.cur), 10)
@@ -320,7 +346,7 @@ func (p *parser) path(depth int) string {
 		if f.cur < 0 {
 			break // reading this object's next member name
 		}
-		k := p.keys[f.cur]
+		k := p.key(f.cur)
 		name := string(appendUnescaped(nil, p.b[k.start:k.end]))
 		if isIdentifier(name) {
 			if n > 0 {

@@ -1,6 +1,7 @@
 package jsonrpc
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"unicode/utf8"
@@ -94,11 +95,17 @@ const (
 // keySpan locates an object member name: b[start:end] is the text between its quotes.
 type keySpan struct {
 	start, end int
-	esc        bool // contains a backslash escape
-	nonASCII   bool // contains a byte >= 0x80
+	hash       uint64 // see foldHash: equal for names equal under case folding
+	flags      uint8  // strEscaped, strNonASCII
 }
 
-func (k keySpan) plain() bool { return !k.esc && !k.nonASCII }
+// Flags describing a scanned string.
+const (
+	strEscaped  uint8 = 1 << iota // contains a backslash escape
+	strNonASCII                   // contains a byte >= 0x80
+)
+
+func (k *keySpan) plain() bool { return k.flags == 0 }
 
 // frame is one open object or array.
 type frame struct {
@@ -109,25 +116,78 @@ type frame struct {
 
 type valueSpan struct{ start, end int } // end == 0: absent
 
-type parser struct {
-	b     []byte
-	lim   Limits
-	stack []frame
-	keys  []keySpan // names of every open object, innermost last
+// Open containers and the member names of open objects live in arrays inside the parser, on
+// the caller's stack, until they outgrow them. No field ever holds a slice of those arrays:
+// that would make the compiler move the whole parser to the heap.
+const (
+	inlineFrames = 16
+	inlineKeys   = 32
+)
 
+type parser struct {
+	envelope
+	lim     Limits
+	scratch []byte // unescaped name, reused
+
+	depth      int // open containers
+	frames     [inlineFrames]frame
+	moreFrames []frame // frames beyond inlineFrames
+
+	nkeys   int // names of the open objects, innermost last
+	keys    [inlineKeys]keySpan
+	allKeys []keySpan // all names, once more than inlineKeys have been open at once
+}
+
+func (p *parser) frame(i int) *frame {
+	if i < inlineFrames {
+		return &p.frames[i]
+	}
+	return &p.moreFrames[i-inlineFrames]
+}
+
+func (p *parser) key(i int) *keySpan {
+	if p.allKeys != nil {
+		return &p.allKeys[i]
+	}
+	return &p.keys[i]
+}
+
+// pushKey makes room for one more name and returns it, to be filled in place (building a
+// keySpan elsewhere and copying it costs a store-forwarding stall).
+func (p *parser) pushKey() *keySpan {
+	switch {
+	case p.allKeys != nil:
+		p.allKeys = append(p.allKeys[:p.nkeys], keySpan{})
+	case p.nkeys == inlineKeys:
+		p.allKeys = make([]keySpan, p.nkeys+1, 4*inlineKeys)
+		copy(p.allKeys, p.keys[:])
+	}
+	p.nkeys++
+	return p.key(p.nkeys - 1)
+}
+
+// keysFrom returns the open names from index i on; it aliases the parser.
+func (p *parser) keysFrom(i int) []keySpan {
+	if p.allKeys != nil {
+		return p.allKeys[i:p.nkeys]
+	}
+	return p.keys[i:p.nkeys]
+}
+
+// envelope is what the scan learns about the message as a whole. It is kept apart from the
+// parser so that the parser's stack-allocated buffers never flow into the returned Message.
+type envelope struct {
+	b           []byte
 	err         *Error // first problem found that does not stop the scan; reported if the syntax is valid
 	mem         [numMembers]valueSpan
-	idAmbiguous bool   // "id" appears twice or with a case variant: do not trust any of them
-	scratch     []byte // unescaped name, reused
+	idAmbiguous bool // "id" appears twice or with a case variant: do not trust any of them
 }
 
 func parse(b []byte, lim Limits) (*Message, *Error) {
 	if len(b) > lim.MaxBytes {
 		return nil, invalidRequestf("message is %d bytes, over the %d-byte limit", len(b), lim.MaxBytes)
 	}
-	var keyBuf [32]keySpan
-	var stackBuf [16]frame
-	p := parser{b: b, lim: lim, keys: keyBuf[:0], stack: stackBuf[:0]}
+	p := parser{envelope: envelope{b: b}, lim: lim}
 
 	i := skipSpace(b, 0)
 	if i == len(b) {
@@ -152,17 +212,21 @@ func parse(b []byte, lim Limits) (*Message, *Error) {
 	if i = skipSpace(b, i); i < len(b) {
 		return nil, parseErrorf("unexpected data after the JSON value at offset %d", i)
 	}
-	return p.message()
+	env := p.envelope
+	return env.message()
 }
 
 // fail records a problem that does not stop the scan; the first one wins.
-func (p *parser) fail(e *Error) {
+func (p *envelope) fail(e *Error) {
 	if p.err == nil {
 		p.err = e
 	}
 }
 
 func skipSpace(b []byte, i int) int {
+	if i < len(b) && b[i] > ' ' {
+		return i // the common case in compact JSON
+	}
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
@@ -201,22 +265,27 @@ func (p *parser) value(i int, r role) (int, *Error) {
 }
 
 func (p *parser) push(f frame) *Error {
-	if len(p.stack) >= p.lim.MaxDepth {
-		return invalidRequestf("nesting deeper than %d levels in %s", p.lim.MaxDepth, p.path(len(p.stack)))
+	if p.depth >= p.lim.MaxDepth {
+		return invalidRequestf("nesting deeper than %d levels in %s", p.lim.MaxDepth, p.path(p.depth))
 	}
-	p.stack = append(p.stack, f)
+	if p.depth < inlineFrames {
+		p.frames[p.depth] = f
+	} else {
+		p.moreFrames = append(p.moreFrames[:p.depth-inlineFrames], f)
+	}
+	p.depth++
 	return nil
 }
 
 func (p *parser) object(i int, r role) (int, *Error) {
-	if err := p.push(frame{obj: true, keysStart: len(p.keys), cur: -1}); err != nil {
+	if err := p.push(frame{obj: true, keysStart: p.nkeys, cur: -1}); err != nil {
 		return i, err
 	}
-	fi := len(p.stack) - 1
+	fi := p.depth - 1
 	b := p.b
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		p.stack = p.stack[:fi]
+		p.depth = fi
 		return i + 1, nil
 	}
 	for {
@@ -226,17 +295,19 @@ func (p *parser) object(i int, r role) (int, *Error) {
 		if b[i] != '"' {
 			return i, p.badChar(i, "looking for an object member name")
 		}
-		p.stack[fi].cur = -1 // an error in the name is located in the object
-		j, k, err := p.str(i)
+		p.frame(fi).cur = -1 // an error in the name is located in the object
+		j, flags, err := p.str(i)
 		if err != nil {
 			return j, err
 		}
-		ki := len(p.keys)
-		if ki-p.stack[fi].keysStart >= p.lim.MaxKeys {
+		ki := p.nkeys
+		if ki-p.frame(fi).keysStart >= p.lim.MaxKeys {
 			return i, invalidRequestf("object has more than %d members in %s", p.lim.MaxKeys, p.path(fi))
 		}
-		p.keys = append(p.keys, k)
-		p.stack[fi].cur = ki
+		k := p.pushKey()
+		k.start, k.end, k.flags = i+1, j-1, flags
+		k.hash = foldHash(b[i+1:j-1], flags == 0)
+		p.frame(fi).cur = ki
 		child, mem := roleOther, -1
 		if r != roleOther {
 			child, mem = p.checkName(r, k, fi)
@@ -271,8 +342,8 @@ func (p *parser) object(i int, r role) (int, *Error) {
 	if p.err == nil {
 		p.checkDuplicates(fi)
 	}
-	p.keys = p.keys[:p.stack[fi].keysStart]
-	p.stack = p.stack[:fi]
+	p.nkeys = p.frame(fi).keysStart
+	p.depth = fi
 	return i, nil
 }
 
@@ -280,11 +351,11 @@ func (p *parser) array(i int) (int, *Error) {
 	if err := p.push(frame{}); err != nil {
 		return i, err
 	}
-	fi := len(p.stack) - 1
+	fi := p.depth - 1
 	b := p.b
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
-		p.stack = p.stack[:fi]
+		p.depth = fi
 		return i + 1, nil
 	}
 	for {
@@ -298,7 +369,7 @@ func (p *parser) array(i int) (int, *Error) {
 		switch b[i] {
 		case ',':
 			i = skipSpace(b, i+1)
-			p.stack[fi].cur++
+			p.frame(fi).cur++
 			continue
 		case ']':
 			i++
@@ -307,47 +378,68 @@ func (p *parser) array(i int) (int, *Error) {
 		}
 		break
 	}
-	p.stack = p.stack[:fi]
+	p.depth = fi
 	return i, nil
 }
 
-// str scans the string starting at the quote b[i] and returns the index after its closing quote.
-func (p *parser) str(i int) (int, keySpan, *Error) {
+// plainStringByte[c] is 'x' when byte c stands for itself inside a JSON string: not a control
+// character, '"', '\\' or the start of a multi-byte UTF-8 sequence (validated separately).
+const plainStringByte = "" +
+	"................................" + // 0x00-0x1f
+	"xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxx" + // 0x20-0x3f: '"' is 0x22
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxx.xxx" + // 0x40-0x5f: '\\' is 0x5c
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" + // 0x60-0x7f
+	"................................" + // 0x80-0xff
+	"................................" +
+	"................................" +
+	"................................"
+
+// hasSpecialStringByte reports whether any of the eight bytes in x is not a plainStringByte.
+// Each term sets a byte's high bit for one class: x itself for bytes >= 0x80, then bytes
+// below 0x20, then bytes equal to '"' and '\\' (zero after the XOR).
+func hasSpecialStringByte(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	s := x ^ (ones * '\\')
+	return (x|(x-ones*0x20)&^x|(q-ones)&^q|(s-ones)&^s)&highs != 0
+}
+
+// str scans the string starting at the quote b[i] and returns the index after its closing
+// quote and what the string contains.
+func (p *parser) str(i int) (int, uint8, *Error) {
 	b := p.b
-	k := keySpan{start: i + 1}
+	var flags uint8
 	j := i + 1
 	for {
-		for j < len(b) {
-			c := b[j]
-			if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-				break
-			}
+		for j+8 <= len(b) && !hasSpecialStringByte(binary.LittleEndian.Uint64(b[j:])) {
+			j += 8
+		}
+		for j < len(b) && plainStringByte[b[j]] == 'x' {
 			j++
 		}
 		if j >= len(b) {
-			return j, k, p.unexpectedEnd()
+			return j, flags, p.unexpectedEnd()
 		}
 		switch c := b[j]; {
 		case c == '"':
-			k.end = j
-			if j-k.start > p.lim.MaxStringBytes {
-				return j, k, invalidRequestf("string longer than %d bytes in %s", p.lim.MaxStringBytes, p.path(len(p.stack)))
+			if j-(i+1) > p.lim.MaxStringBytes {
+				return j, flags, invalidRequestf("string longer than %d bytes in %s", p.lim.MaxStringBytes, p.path(p.depth))
 			}
-			return j + 1, k, nil
+			return j + 1, flags, nil
 		case c == '\\':
-			k.esc = true
+			flags |= strEscaped
 			var err *Error
 			if j, err = p.escape(j); err != nil {
-				return j, k, err
+				return j, flags, err
 			}
 		case c < 0x20:
-			return j, k, parseErrorf("control character %U in string at offset %d", c, j)
+			return j, flags, parseErrorf("control character %U in string at offset %d", c, j)
 		default:
 			r, size := utf8.DecodeRune(b[j:])
 			if r == utf8.RuneError && size == 1 {
-				return j, k, parseErrorf("invalid UTF-8 in string at offset %d", j)
+				return j, flags, parseErrorf("invalid UTF-8 in string at offset %d", j)
 			}
-			k.nonASCII = true
+			flags |= strNonASCII
 			j += size
 		}
 	}
@@ -531,7 +623,7 @@ func (p *parser) badChar(i int, context string) *Error {
 }
 
 // capture remembers where an envelope or error-object member's value lies.
-func (p *parser) capture(mem int, start, end int) {
+func (p *envelope) capture(mem int, start, end int) {
 	if p.mem[mem].end != 0 {
 		if mem == memID {
 			p.idAmbiguous = true
