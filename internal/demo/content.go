@@ -2,9 +2,12 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -25,7 +28,31 @@ phone numbers, addresses and IBANs belong to no real person; they only look real
 redaction and access control can be demonstrated on them. Do not trade on this data.
 `
 
+// resourceNotFound is mcp.ResourceNotFoundError with the URI encoded as JSON. The go-sdk
+// v1.8.0 version formats the URI with %q, which is not JSON for control characters; the
+// unencodable reply then closes the connection (on stdio: the whole server).
+func resourceNotFound(uri string) error {
+	data, _ := json.Marshal(map[string]string{"uri": uri}) // a string always marshals
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "Resource not found", Data: data}
+}
+
+// guardResourceURIs answers resources/read for a URI that the go-sdk could not report as
+// not found (see resourceNotFound) before the request reaches it. No resource of this
+// server has such a URI.
+func guardResourceURIs(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if r, ok := req.(*mcp.ReadResourceRequest); ok && r.Params != nil {
+			uri := r.Params.URI
+			if !utf8.ValidString(uri) || strings.ContainsFunc(uri, func(c rune) bool { return !strconv.IsPrint(c) }) {
+				return nil, resourceNotFound(uri)
+			}
+		}
+		return next(ctx, method, req)
+	}
+}
+
 func (s *server) addResources(srv *mcp.Server) {
+	srv.AddReceivingMiddleware(guardResourceURIs)
 	srv.AddResource(&mcp.Resource{
 		URI:         disclaimerURI,
 		Name:        "disclaimer",
@@ -66,11 +93,11 @@ func (s *server) readClientSummary(_ context.Context, req *mcp.ReadResourceReque
 	uri := req.Params.URI
 	id, ok := clientIDFromSummaryURI(uri)
 	if !ok {
-		return nil, mcp.ResourceNotFoundError(uri)
+		return nil, resourceNotFound(uri)
 	}
 	c, ok := s.book[id]
 	if !ok {
-		return nil, mcp.ResourceNotFoundError(uri)
+		return nil, resourceNotFound(uri)
 	}
 	p := s.portfolio(c)
 	var b strings.Builder

@@ -5,6 +5,7 @@ package demo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -107,13 +108,14 @@ func ServeStdio(ctx context.Context, in io.Reader, out io.Writer, opts *Options)
 		MaxLineLength: maxMessageBytes,
 	}
 	err := NewServer(opts).Run(ctx, t)
-	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, mcp.ErrConnectionClosed):
 		return nil
+	default:
+		return fmt.Errorf("serve stdio: %w", err)
 	}
-	return err
 }
 
 type nopWriteCloser struct{ io.Writer }

@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -14,6 +13,10 @@ import (
 // Tool input is checked twice: by the go-sdk against the published JSON Schema (a violation
 // becomes a tool result with isError, as SEP-1303 asks), and again by each handler, so the
 // handlers stay correct on their own and give the specific messages.
+//
+// The schemas state defaults in descriptions, never with the "default" keyword: go-sdk
+// v1.8.0 panics, and takes the whole server down, when it applies a default to a call whose
+// "arguments" is JSON null (jsonschema-go assigns into a nil map).
 
 const (
 	symbolPattern   = `^[A-Z]{1,10}$`
@@ -111,7 +114,6 @@ func (s *server) addTools(srv *mcp.Server) {
 		InputSchema: schemaFor[stockAnalysisInput](func(p map[string]*jsonschema.Schema) {
 			symbol(p)
 			p["period"].Enum = enumOf(periods...)
-			p["period"].Default = json.RawMessage(`"1d"`)
 		}),
 		OutputSchema: schemaFor[stockAnalysis](func(p map[string]*jsonschema.Schema) {
 			p["period"].Enum = enumOf(periods...)
@@ -126,7 +128,6 @@ func (s *server) addTools(srv *mcp.Server) {
 		Annotations: toolHints("Market overview", true, false, true, false),
 		InputSchema: schemaFor[marketOverviewInput](func(p map[string]*jsonschema.Schema) {
 			regionEnum(p["market"])
-			p["market"].Default = json.RawMessage(`"Global"`)
 		}),
 		OutputSchema: schemaFor[marketOverview](func(p map[string]*jsonschema.Schema) {
 			regionEnum(p["market"])
