@@ -1,0 +1,225 @@
+package mcp
+
+// Method names. Which revisions define each one, who sends it, and whether it carries an
+// Mcp-Name source is recorded in the method table (see [LookupMethod]).
+const (
+	MethodInitialize             = "initialize"
+	MethodPing                   = "ping"
+	MethodServerDiscover         = "server/discover"
+	MethodSubscriptionsListen    = "subscriptions/listen"
+	MethodToolsList              = "tools/list"
+	MethodToolsCall              = "tools/call"
+	MethodPromptsList            = "prompts/list"
+	MethodPromptsGet             = "prompts/get"
+	MethodResourcesList          = "resources/list"
+	MethodResourcesRead          = "resources/read"
+	MethodResourcesTemplatesList = "resources/templates/list"
+	MethodResourcesSubscribe     = "resources/subscribe"
+	MethodResourcesUnsubscribe   = "resources/unsubscribe"
+	MethodCompletionComplete     = "completion/complete"
+	MethodLoggingSetLevel        = "logging/setLevel"
+	MethodSamplingCreateMessage  = "sampling/createMessage"
+	MethodElicitationCreate      = "elicitation/create"
+	MethodRootsList              = "roots/list"
+	MethodTasksGet               = "tasks/get"
+	MethodTasksResult            = "tasks/result"
+	MethodTasksList              = "tasks/list"
+	MethodTasksCancel            = "tasks/cancel"
+	MethodTasksUpdate            = "tasks/update"
+
+	NotificationInitialized               = "notifications/initialized"
+	NotificationCancelled                 = "notifications/cancelled"
+	NotificationProgress                  = "notifications/progress"
+	NotificationMessage                   = "notifications/message"
+	NotificationResourcesUpdated          = "notifications/resources/updated"
+	NotificationResourcesListChanged      = "notifications/resources/list_changed"
+	NotificationToolsListChanged          = "notifications/tools/list_changed"
+	NotificationPromptsListChanged        = "notifications/prompts/list_changed"
+	NotificationRootsListChanged          = "notifications/roots/list_changed"
+	NotificationElicitationComplete       = "notifications/elicitation/complete"
+	NotificationTasksStatus               = "notifications/tasks/status"
+	NotificationSubscriptionsAcknowledged = "notifications/subscriptions/acknowledged"
+)
+
+// MethodKind tells how a method travels.
+type MethodKind uint8
+
+// The method kinds.
+const (
+	// KindRequest is a JSON-RPC request: it has an id and gets a response.
+	KindRequest MethodKind = iota + 1
+	// KindNotification is a JSON-RPC notification: no id, no response.
+	KindNotification
+	// KindInputRequest is a modern server-to-client request: not a JSON-RPC message of its
+	// own but an entry of an InputRequiredResult's inputRequests (MRTR), answered through
+	// the retried request's inputResponses.
+	KindInputRequest
+)
+
+// String returns "request", "notification" or "input request".
+func (k MethodKind) String() string {
+	switch k {
+	case KindRequest:
+		return "request"
+	case KindNotification:
+		return "notification"
+	case KindInputRequest:
+		return "input request"
+	default:
+		return "invalid"
+	}
+}
+
+// Sender tells which side originates a method.
+type Sender uint8
+
+// The senders. SenderBoth means either side may send it.
+const (
+	SenderClient Sender = 1 << iota
+	SenderServer
+	SenderBoth = SenderClient | SenderServer
+)
+
+// MethodInfo describes one method in one range of revisions.
+type MethodInfo struct {
+	Method string
+	Kind   MethodKind
+	Sender Sender
+	// Since and Until are the first and last revisions (inclusive) that define the method
+	// this way; Until is "" while the latest revision still does.
+	Since, Until string
+	// Extension is the extension that defines the method in these revisions, "" for the
+	// core protocol.
+	Extension string
+	// NameParam is the params member mirrored into the Mcp-Name header in modern
+	// revisions ("name", "uri" or "taskId"), "" when the method has none.
+	NameParam string
+	// InputRequired reports whether a modern server may answer the method with an
+	// InputRequiredResult (MRTR).
+	InputRequired bool
+}
+
+// In reports whether the method exists in revision v.
+func (m MethodInfo) In(v string) bool {
+	if !IsKnown(v) || v < m.Since {
+		return false
+	}
+	return m.Until == "" || v <= m.Until
+}
+
+// methodTable returns the method table. It is built on each call so that no caller can
+// change what another sees; the table is small.
+//
+// Sources: the TypeScript schemas of 2025-06-18, 2025-11-25 and 2026-07-28; MRTR
+// (2026-07-28 basic/patterns/mrtr); Streamable HTTP "Standard Request Headers"; the tasks
+// extension's routing headers (SEP-2663, as exercised by the conformance suite).
+func methodTable() []MethodInfo {
+	const (
+		v1 = Version20241105
+		v3 = Version20250618
+		vL = Version20251125
+		vM = Version20260728
+	)
+	return []MethodInfo{
+		// Lifecycle and discovery.
+		{Method: MethodInitialize, Kind: KindRequest, Sender: SenderClient, Since: v1, Until: vL},
+		{Method: NotificationInitialized, Kind: KindNotification, Sender: SenderClient, Since: v1, Until: vL},
+		{Method: MethodPing, Kind: KindRequest, Sender: SenderBoth, Since: v1, Until: vL},
+		{Method: MethodServerDiscover, Kind: KindRequest, Sender: SenderClient, Since: vM},
+		{Method: MethodSubscriptionsListen, Kind: KindRequest, Sender: SenderClient, Since: vM},
+		{Method: NotificationSubscriptionsAcknowledged, Kind: KindNotification, Sender: SenderServer, Since: vM},
+
+		// Server features.
+		{Method: MethodToolsList, Kind: KindRequest, Sender: SenderClient, Since: v1},
+		{Method: MethodToolsCall, Kind: KindRequest, Sender: SenderClient, Since: v1, NameParam: "name", InputRequired: true},
+		{Method: MethodPromptsList, Kind: KindRequest, Sender: SenderClient, Since: v1},
+		{Method: MethodPromptsGet, Kind: KindRequest, Sender: SenderClient, Since: v1, NameParam: "name", InputRequired: true},
+		{Method: MethodResourcesList, Kind: KindRequest, Sender: SenderClient, Since: v1},
+		{Method: MethodResourcesTemplatesList, Kind: KindRequest, Sender: SenderClient, Since: v1},
+		{Method: MethodResourcesRead, Kind: KindRequest, Sender: SenderClient, Since: v1, NameParam: "uri", InputRequired: true},
+		{Method: MethodResourcesSubscribe, Kind: KindRequest, Sender: SenderClient, Since: v1, Until: vL},
+		{Method: MethodResourcesUnsubscribe, Kind: KindRequest, Sender: SenderClient, Since: v1, Until: vL},
+		{Method: MethodCompletionComplete, Kind: KindRequest, Sender: SenderClient, Since: v1},
+		{Method: MethodLoggingSetLevel, Kind: KindRequest, Sender: SenderClient, Since: v1, Until: vL},
+
+		// Client features: server-to-client requests in legacy revisions, MRTR input
+		// requests in modern ones.
+		{Method: MethodSamplingCreateMessage, Kind: KindRequest, Sender: SenderServer, Since: v1, Until: vL},
+		{Method: MethodSamplingCreateMessage, Kind: KindInputRequest, Sender: SenderServer, Since: vM},
+		{Method: MethodRootsList, Kind: KindRequest, Sender: SenderServer, Since: v1, Until: vL},
+		{Method: MethodRootsList, Kind: KindInputRequest, Sender: SenderServer, Since: vM},
+		{Method: MethodElicitationCreate, Kind: KindRequest, Sender: SenderServer, Since: v3, Until: vL},
+		{Method: MethodElicitationCreate, Kind: KindInputRequest, Sender: SenderServer, Since: vM},
+
+		// Tasks: experimental core in 2025-11-25 (either side may be the receiver), the
+		// tasks extension in modern revisions.
+		{Method: MethodTasksGet, Kind: KindRequest, Sender: SenderBoth, Since: vL, Until: vL},
+		{Method: MethodTasksResult, Kind: KindRequest, Sender: SenderBoth, Since: vL, Until: vL},
+		{Method: MethodTasksList, Kind: KindRequest, Sender: SenderBoth, Since: vL, Until: vL},
+		{Method: MethodTasksCancel, Kind: KindRequest, Sender: SenderBoth, Since: vL, Until: vL},
+		{Method: NotificationTasksStatus, Kind: KindNotification, Sender: SenderBoth, Since: vL, Until: vL},
+		{Method: MethodTasksGet, Kind: KindRequest, Sender: SenderClient, Since: vM, Extension: ExtensionTasks, NameParam: "taskId"},
+		{Method: MethodTasksUpdate, Kind: KindRequest, Sender: SenderClient, Since: vM, Extension: ExtensionTasks, NameParam: "taskId"},
+		{Method: MethodTasksCancel, Kind: KindRequest, Sender: SenderClient, Since: vM, Extension: ExtensionTasks, NameParam: "taskId"},
+		{Method: NotificationTasksStatus, Kind: KindNotification, Sender: SenderServer, Since: vM, Extension: ExtensionTasks},
+
+		// Notifications.
+		{Method: NotificationCancelled, Kind: KindNotification, Sender: SenderBoth, Since: v1, Until: vL},
+		// Modern: only on stdio; on Streamable HTTP closing the response stream cancels.
+		{Method: NotificationCancelled, Kind: KindNotification, Sender: SenderClient, Since: vM},
+		{Method: NotificationProgress, Kind: KindNotification, Sender: SenderBoth, Since: v1, Until: vL},
+		{Method: NotificationProgress, Kind: KindNotification, Sender: SenderServer, Since: vM},
+		{Method: NotificationMessage, Kind: KindNotification, Sender: SenderServer, Since: v1},
+		{Method: NotificationResourcesUpdated, Kind: KindNotification, Sender: SenderServer, Since: v1},
+		{Method: NotificationResourcesListChanged, Kind: KindNotification, Sender: SenderServer, Since: v1},
+		{Method: NotificationToolsListChanged, Kind: KindNotification, Sender: SenderServer, Since: v1},
+		{Method: NotificationPromptsListChanged, Kind: KindNotification, Sender: SenderServer, Since: v1},
+		{Method: NotificationRootsListChanged, Kind: KindNotification, Sender: SenderClient, Since: v1, Until: vL},
+		{Method: NotificationElicitationComplete, Kind: KindNotification, Sender: SenderServer, Since: vL, Until: vL},
+	}
+}
+
+// LookupMethod returns how revision v defines method, and false when v does not define it
+// (or v is not a known revision). Methods of the tasks extension are reported with their
+// Extension set; whether the extension was negotiated is for the caller to check.
+func LookupMethod(method, v string) (MethodInfo, bool) {
+	for _, m := range methodTable() {
+		if m.Method == method && m.In(v) {
+			return m, true
+		}
+	}
+	return MethodInfo{}, false
+}
+
+// MethodsIn returns every method revision v defines, in table order.
+func MethodsIn(v string) []MethodInfo {
+	var out []MethodInfo
+	for _, m := range methodTable() {
+		if m.In(v) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// MethodsByEra returns the methods defined by the latest revision of each era: the legacy
+// ones (as of 2025-11-25) and the modern ones (as of 2026-07-28).
+func MethodsByEra() map[Era][]MethodInfo {
+	return map[Era][]MethodInfo{
+		EraLegacy: MethodsIn(LatestLegacy),
+		EraModern: MethodsIn(Latest),
+	}
+}
+
+// NameParam returns the params member that a modern request for method mirrors into the
+// Mcp-Name header: "name" for tools/call and prompts/get, "uri" for resources/read, "taskId"
+// for the tasks extension's tasks/get, tasks/update and tasks/cancel; "" for every other
+// method.
+func NameParam(method string) string {
+	for _, m := range methodTable() {
+		if m.Method == method && m.NameParam != "" {
+			return m.NameParam
+		}
+	}
+	return ""
+}
