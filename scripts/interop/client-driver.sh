@@ -49,7 +49,7 @@ write_gateway_config_http "$config" "127.0.0.1:$port" scenario "$upstream_url"
 {
 	printf '# scenario %s, protocol version %s, upstream %s\n' "$scenario" "${MCP_CONFORMANCE_PROTOCOL_VERSION:-}" "$upstream_url"
 } >>"$gateway_log"
-start_gateway "$config" "$port" "$gateway_log"
+start_gateway "$config" "$port" "$gateway_log" || die "client-driver.sh: mcpguard did not start (scenario $scenario)"
 if [[ -n ${INTEROP_DRIVER_PIDS:-} ]]; then
 	printf '%s\n' "$GATEWAY_PID" >>"$INTEROP_DRIVER_PIDS"
 fi

@@ -48,7 +48,8 @@ start_fixture() {
 	printf '# %s -http=127.0.0.1:%s %s\n' "$GO_EVERYTHING_SERVER" "$FIXTURE_PORT" "$flags" >>"$2"
 	start_bg "$2" "$GO_EVERYTHING_SERVER" "-http=127.0.0.1:$FIXTURE_PORT" "$flags"
 	FIXTURE_PID=$BG_PID
-	wait_listen "$FIXTURE_PORT" "$FIXTURE_PID" "$2" "everything-server ($flags)" 30
+	wait_listen "$FIXTURE_PORT" "$FIXTURE_PID" "$2" "everything-server ($flags)" 30 ||
+		die "the everything-server fixture did not start"
 }
 
 # run_suite REVISION MODE URL: run the suite's server requirement set against
@@ -111,7 +112,11 @@ for rev in "${REQUIREMENT_SETS[@]}"; do
 	start_fixture "$rev" "$LOGS/$rev/gateway/fixture.log"
 	config=$LOGS/$rev/gateway/mcpguard.yaml
 	write_gateway_config_http "$config" "127.0.0.1:$GATEWAY_PORT" everything "http://127.0.0.1:$FIXTURE_PORT/mcp"
-	start_gateway "$config" "$GATEWAY_PORT" "$LOGS/$rev/gateway/mcpguard.log"
+	if ! start_gateway "$config" "$GATEWAY_PORT" "$LOGS/$rev/gateway/mcpguard.log"; then
+		failures+=("server $rev: mcpguard did not start with $config")
+		stop_bg "$FIXTURE_PID"
+		continue
+	fi
 	run_suite "$rev" gateway "http://127.0.0.1:$GATEWAY_PORT/mcp"
 	stop_bg "$GATEWAY_PID"
 	stop_bg "$FIXTURE_PID"

@@ -230,7 +230,8 @@ free_port() {
 }
 
 # wait_listen PORT PID LOGFILE WHAT [SECONDS]: wait until 127.0.0.1:PORT
-# accepts TCP connections; fail with the log's tail if PID dies or time runs out.
+# accepts TCP connections. If PID dies or time runs out, show the log's tail,
+# say so, and return 1.
 wait_listen() {
 	local port=$1 pid=$2 logfile=$3 what=$4 seconds=${5:-30} i
 	for ((i = 0; i < seconds * 10; i++)); do
@@ -238,11 +239,15 @@ wait_listen() {
 			return 0
 		fi
 		if ! kill -0 "$pid" 2>/dev/null; then
-			fail_with_log "$logfile" "$what exited before it listened on 127.0.0.1:$port"
+			show_log "$logfile"
+			log "ERROR: $what exited before it listened on 127.0.0.1:$port"
+			return 1
 		fi
 		sleep 0.1
 	done
-	fail_with_log "$logfile" "$what did not listen on 127.0.0.1:$port within ${seconds}s"
+	show_log "$logfile"
+	log "ERROR: $what did not listen on 127.0.0.1:$port within ${seconds}s"
+	return 1
 }
 
 # ---------------------------------------------------------------------------
@@ -299,7 +304,7 @@ EOF
 
 # start_gateway CONFIG PORT LOGFILE: start mcpguard serve with CONFIG (which
 # listens on 127.0.0.1:PORT) and wait until it accepts connections. Sets
-# GATEWAY_PID.
+# GATEWAY_PID; returns 1, with the log's tail shown, if it never listens.
 start_gateway() {
 	local config=$1 port=$2 logfile=$3
 	[[ -n ${MCPGUARD_BIN:-} ]] || die "start_gateway: MCPGUARD_BIN is not set"

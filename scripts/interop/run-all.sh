@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# run-all.sh: the interop stage. Installs the real MCP peers (idempotent),
+# builds the gateway once, then runs every interop stage, each inside its own
+# private network namespace, and fails if any stage failed. Stages run to the
+# end even after one fails, so one run reports everything.
+#
+#   bash scripts/interop/run-all.sh                       # baselines and through mcpguard
+#   INTEROP_DIRECT_ONLY=1 bash scripts/interop/run-all.sh # baselines only
+#   MCPGUARD_BIN=/path/to/mcpguard bash scripts/interop/run-all.sh
+#   INTEROP_STAGES="conformance-server inspector" bash scripts/interop/run-all.sh
+#
+# Logs: .cache/interop-logs/<stage>/ (see docs/conformance.md).
+set -euo pipefail
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ALL_STAGES=(conformance-server conformance-client inspector)
+read -r -a stages <<<"${INTEROP_STAGES:-${ALL_STAGES[*]}}"
+for s in "${stages[@]}"; do
+	[[ -f $INTEROP_DIR/$s.sh ]] || die "unknown interop stage $s (known: ${ALL_STAGES[*]})"
+done
+
+total_start=$SECONDS
+section "interop: install peers"
+start=$SECONDS
+bash "$INTEROP_DIR/install-peers.sh"
+install_seconds=$(elapsed "$start")
+require_peers
+
+if [[ -n ${INTEROP_DIRECT_ONLY:-} ]]; then
+	log "INTEROP_DIRECT_ONLY is set: running the direct baselines only, not mcpguard"
+else
+	section "interop: gateway binary"
+	ensure_gateway
+	log "gateway: $MCPGUARD_BIN"
+fi
+
+mkdir -p "$LOG_ROOT"
+results=()
+failed=()
+for s in "${stages[@]}"; do
+	section "interop stage: $s"
+	start=$SECONDS
+	rc=0
+	bash "$INTEROP_DIR/$s.sh" || rc=$?
+	took=$(elapsed "$start")
+	if ((rc == 0)); then
+		results+=("$(printf '%-20s passed  %4ss' "$s" "$took")")
+	else
+		results+=("$(printf '%-20s FAILED  %4ss (exit %s; logs in %s)' "$s" "$took" "$rc" "$LOG_ROOT/$s")")
+		failed+=("$s")
+	fi
+done
+
+section "interop summary"
+printf '%-20s %-7s %5ss\n' install-peers done "$install_seconds"
+printf '%s\n' "${results[@]}"
+printf 'total %ss%s\n' "$(elapsed "$total_start")" "${INTEROP_DIRECT_ONLY:+ (direct baselines only)}"
+printf 'interop: %d passed, %d failed\n' "$((${#stages[@]} - ${#failed[@]}))" "${#failed[@]}"
+if ((${#failed[@]})); then
+	die "interop stages failed: ${failed[*]}"
+fi
