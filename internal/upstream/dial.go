@@ -1,0 +1,350 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/transport/ssehttp"
+	"github.com/mcpguard/mcpguard/internal/transport/stdio"
+	"github.com/mcpguard/mcpguard/internal/transport/streamhttp"
+)
+
+// Version is the gateway version reported to upstreams in clientInfo.
+var Version = "0.1.0"
+
+// probeTimeout bounds the server/discover probe of a stdio upstream; a legacy server may stay
+// silent, and silence means legacy (2026-07-28 stdio backward compatibility).
+const probeTimeout = 5 * time.Second
+
+// Options configures New.
+type Options struct {
+	Hub    Hub
+	Logger *slog.Logger
+	// SeparatorLen and the like are not needed here; naming is the gateway's business.
+	Limits jsonrpc.Limits
+	// MaxMessageBytes bounds one upstream message. Zero means 16 MiB.
+	MaxMessageBytes int
+	// Executable is the path "@self" stands for; empty means os.Executable().
+	Executable string
+	// LookupEnv is consulted for the PATH, HOME and LANG a stdio child inherits; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+}
+
+// New builds an Upstream from its configuration. Call Start to connect it.
+func New(cfg *config.Upstream, defaultTimeout time.Duration, opts *Options) (*Upstream, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	up := &Upstream{
+		name:    cfg.Name,
+		prefix:  cfg.Prefix,
+		timeout: cfg.Timeout,
+		hub:     opts.Hub,
+		logger:  logger,
+		minBack: 250 * time.Millisecond,
+		maxBack: 30 * time.Second,
+		lim:     opts.Limits,
+		maxMsg:  opts.MaxMessageBytes,
+		ready:   make(chan struct{}),
+	}
+	if up.timeout <= 0 {
+		up.timeout = defaultTimeout
+	}
+	if up.timeout <= 0 {
+		up.timeout = 60 * time.Second
+	}
+	if up.maxMsg <= 0 {
+		up.maxMsg = 16 << 20
+	}
+	if up.lim.MaxBytes == 0 || up.lim.MaxBytes < up.maxMsg {
+		up.lim.MaxBytes = up.maxMsg
+	}
+	switch {
+	case cfg.Stdio != nil:
+		cmd, err := stdioCommand(cfg.Stdio, opts)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+		}
+		if cfg.Stdio.MinBackoff > 0 {
+			up.minBack = cfg.Stdio.MinBackoff
+		}
+		if cfg.Stdio.MaxBackoff > 0 {
+			up.maxBack = cfg.Stdio.MaxBackoff
+		}
+		grace := cfg.Stdio.ShutdownGrace
+		up.dial = func(ctx context.Context, up *Upstream) (backend, error) {
+			c, err := stdio.Start(ctx, cmd, &stdio.Options{Logger: up.logger, Name: up.name, MaxMessageBytes: up.maxMsg, ShutdownGrace: grace})
+			if err != nil {
+				return nil, err
+			}
+			m := newMux(up, stdioWire{c})
+			if err := m.detect(ctx); err != nil {
+				_ = m.close()
+				return nil, err
+			}
+			return m, nil
+		}
+	case cfg.HTTP != nil:
+		h, err := staticHeader(cfg.HTTP.Headers, cfg.HTTP.BearerToken)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+		}
+		client := streamhttp.New(cfg.HTTP.URL, &streamhttp.Options{Header: h, MaxMessageBytes: up.maxMsg, Logger: logger})
+		era := cfg.HTTP.Era
+		up.dial = func(ctx context.Context, up *Upstream) (backend, error) {
+			return dialHTTP(ctx, up, client, era)
+		}
+	case cfg.SSE != nil:
+		h, err := staticHeader(cfg.SSE.Headers, cfg.SSE.BearerToken)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+		}
+		url := cfg.SSE.URL
+		up.dial = func(ctx context.Context, up *Upstream) (backend, error) {
+			c, err := ssehttp.Dial(ctx, url, &ssehttp.Options{Header: h, MaxMessageBytes: up.maxMsg, Logger: up.logger})
+			if err != nil {
+				return nil, err
+			}
+			m := newMux(up, sseWire{c})
+			if err := m.handshake(ctx); err != nil {
+				_ = m.close()
+				return nil, err
+			}
+			return m, nil
+		}
+	default:
+		return nil, fmt.Errorf("upstream %q: no transport configured", cfg.Name)
+	}
+	return up, nil
+}
+
+// stdioCommand builds the child's command line and clean environment from configuration only.
+func stdioCommand(c *config.Stdio, opts *Options) (stdio.Command, error) {
+	lookup := opts.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	path := c.Command
+	if path == "@self" {
+		path = opts.Executable
+		if path == "" {
+			exe, err := os.Executable()
+			if err != nil {
+				return stdio.Command{}, fmt.Errorf("resolve @self: %w", err)
+			}
+			path = exe
+		}
+	}
+	env := map[string]string{}
+	for _, k := range []string{"PATH", "HOME", "LANG"} {
+		if v, ok := lookup(k); ok {
+			env[k] = v
+		}
+	}
+	for k, v := range c.Env {
+		env[k] = v.Reveal()
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	list := make([]string, 0, len(keys))
+	for _, k := range keys {
+		list = append(list, k+"="+env[k])
+	}
+	return stdio.Command{Path: path, Args: c.Args, Env: list, Dir: c.Dir}, nil
+}
+
+func staticHeader(headers map[string]config.Secret, bearer config.Secret) (http.Header, error) {
+	h := http.Header{}
+	for k, v := range headers {
+		h.Set(k, v.Reveal())
+	}
+	if !bearer.IsZero() {
+		h.Set("Authorization", "Bearer "+bearer.Reveal())
+	}
+	return h, nil
+}
+
+// clientInfo is how the gateway introduces itself to upstreams.
+func clientInfo() []byte {
+	return []byte(`{"name":"mcpguard","version":` + string(jsonrpc.Quote(Version)) + `}`)
+}
+
+// legacyCapabilities are the client capabilities the gateway declares to legacy upstreams: it
+// can relay sampling, elicitation and roots to clients that support them, and answers with an
+// error for clients that do not.
+const legacyCapabilities = `{"roots":{"listChanged":true},"sampling":{},"elicitation":{}}`
+
+// probeMeta is the _meta of the gateway's own modern requests (discovery, listen).
+func probeMeta() []byte {
+	return []byte(`{"` + mcp.MetaProtocolVersion + `":"` + mcp.Version20260728 + `","` + mcp.MetaClientCapabilities + `":{},"` + mcp.MetaClientInfo + `":` + string(clientInfo()) + `}`)
+}
+
+// detect runs the stdio era detection: probe with server/discover and fall back to initialize
+// on anything that is not a recognized modern answer.
+func (m *mux) detect(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	resp, err := m.call(pctx, &Request{Method: mcp.MethodServerDiscover, Params: []byte(`{"_meta":` + string(probeMeta()) + `}`)}, nil)
+	cancel()
+	if err == nil {
+		var raw []byte
+		if resp.Error != nil {
+			raw = jsonrpc.AppendError(nil, jsonrpc.IntID(0), resp.Error)
+		} else {
+			raw = jsonrpc.AppendResult(nil, jsonrpc.IntID(0), resp.Result)
+		}
+		probe := mcp.ClassifyDiscoverResponse(raw)
+		if probe.Modern {
+			if v, ok := mcp.Negotiate(probe.Supported, mcp.SupportedModern()); ok && resp.Error == nil {
+				m.era = mcpguard.EraModern
+				m.inf = discoverInfo(v, resp.Result)
+				go m.listen()
+				return nil
+			}
+		}
+	} else if ctx.Err() != nil {
+		return err
+	}
+	return m.handshake(ctx)
+}
+
+// handshake runs the legacy initialize exchange.
+func (m *mux) handshake(ctx context.Context) error {
+	params := `{"protocolVersion":"` + mcp.Version20251125 + `","capabilities":` + legacyCapabilities + `,"clientInfo":` + string(clientInfo()) + `}`
+	resp, err := m.call(ctx, &Request{Method: mcp.MethodInitialize, Params: []byte(params)}, nil)
+	if err != nil {
+		return fmt.Errorf("initialize %q: %w", m.up.name, err)
+	}
+	if resp.Error != nil {
+		return fmt.Errorf("%w: %q rejected initialize: %d %s", mcpguard.ErrUpstreamBadReply, m.up.name, resp.Error.Code, resp.Error.Message)
+	}
+	raw, _ := jsonrpc.Lookup(resp.Result, "protocolVersion")
+	v, _ := jsonrpc.String(raw)
+	if !mcp.IsLegacy(v) {
+		return fmt.Errorf("%w: %q answered initialize with unsupported protocol version %q", mcpguard.ErrUpstreamBadReply, m.up.name, v)
+	}
+	m.era = mcpguard.EraLegacy
+	m.inf = Info{Era: mcpguard.EraLegacy, ProtocolVersion: v}
+	m.inf.Capabilities, _ = jsonrpc.Lookup(resp.Result, "capabilities")
+	m.inf.ServerInfo, _ = jsonrpc.Lookup(resp.Result, "serverInfo")
+	if ins, ok := jsonrpc.Lookup(resp.Result, "instructions"); ok {
+		m.inf.Instructions, _ = jsonrpc.String(ins)
+	}
+	if vs, ok := m.w.(interface{ setVersion(string) }); ok {
+		vs.setVersion(v)
+	}
+	return m.notify(ctx, mcp.NotificationInitialized, nil)
+}
+
+// listen keeps a subscriptions/listen request open on a modern stdio upstream so that its
+// change notifications reach the hub.
+func (m *mux) listen() {
+	filter := listenFilter(m.inf.Capabilities)
+	if filter == "" {
+		return
+	}
+	params := []byte(`{"_meta":` + string(probeMeta()) + `,"notifications":` + filter + `}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-m.dead
+		cancel()
+	}()
+	_, _ = m.call(ctx, &Request{Method: mcp.MethodSubscriptionsListen, Params: params}, hubSink{m.up})
+}
+
+// hubSink hands the notifications of a listen stream to the upstream's hub.
+type hubSink struct{ up *Upstream }
+
+func (s hubSink) Notify(method string, params []byte) {
+	if s.up.hub != nil && method != mcp.NotificationSubscriptionsAcknowledged {
+		s.up.hub.UpstreamNotify(s.up, method, params)
+	}
+}
+
+func (s hubSink) Request(ctx context.Context, method string, params []byte) ([]byte, *jsonrpc.Error) {
+	return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "no client can answer "+method)
+}
+
+// listenFilter is the notifications filter for the capabilities a server advertises, or "" when
+// it advertises nothing a listen stream would carry.
+func listenFilter(caps []byte) string {
+	f := ""
+	add := func(k string) {
+		if f != "" {
+			f += ","
+		}
+		f += `"` + k + `":true`
+	}
+	for _, c := range []struct{ cap, key string }{{"tools", "toolsListChanged"}, {"prompts", "promptsListChanged"}, {"resources", "resourcesListChanged"}} {
+		obj, ok := jsonrpc.Lookup(caps, c.cap)
+		if !ok {
+			continue
+		}
+		if lc, ok := jsonrpc.Lookup(obj, "listChanged"); ok && string(lc) == "true" {
+			add(c.key)
+		}
+	}
+	if f == "" {
+		return ""
+	}
+	return "{" + f + "}"
+}
+
+// discoverInfo reads a DiscoverResult.
+func discoverInfo(version string, result []byte) Info {
+	inf := Info{Era: mcpguard.EraModern, ProtocolVersion: version}
+	inf.Capabilities, _ = jsonrpc.Lookup(result, "capabilities")
+	if meta, ok := jsonrpc.Lookup(result, "_meta"); ok {
+		inf.ServerInfo, _ = jsonrpc.Lookup(meta, mcp.MetaServerInfo)
+	}
+	if ins, ok := jsonrpc.Lookup(result, "instructions"); ok {
+		inf.Instructions, _ = jsonrpc.String(ins)
+	}
+	return inf
+}
+
+// dialHTTP detects a Streamable HTTP upstream's era (modern request first, inspecting a 4xx
+// body before falling back) and connects in that era.
+func dialHTTP(ctx context.Context, up *Upstream, c *streamhttp.Client, era config.Era) (backend, error) {
+	if era != config.EraLegacy {
+		mb, err := dialModern(ctx, up, c)
+		if err == nil {
+			return mb, nil
+		}
+		var fallback *legacyFallback
+		if era == config.EraModern || !errors.As(err, &fallback) {
+			return nil, err
+		}
+		up.logger.Info("upstream does not serve the modern protocol; using legacy", "upstream", up.name, "reason", fallback.reason)
+	}
+	w := newLegacyHTTPWire(c, up.logger)
+	m := newMux(up, w)
+	if err := m.handshake(ctx); err != nil {
+		_ = m.close()
+		return nil, err
+	}
+	w.startGet()
+	return m, nil
+}
+
+// legacyFallback says that a modern probe was answered the way a legacy server answers.
+type legacyFallback struct{ reason string }
+
+func (e *legacyFallback) Error() string { return "legacy server: " + e.reason }

@@ -1,0 +1,242 @@
+// Package upstream connects the gateway to the MCP servers behind it: it starts or dials each
+// one, detects its protocol era, multiplexes many callers onto one connection with request-id
+// and progress-token remapping, and restarts what crashes.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+)
+
+// Sink receives what an upstream sends while serving one call: related notifications
+// (progress, log messages) and server-to-client requests (sampling, elicitation, roots).
+type Sink interface {
+	// Notify delivers a notification related to the call. params aliases no buffer of the upstream.
+	Notify(method string, params []byte)
+	// Request relays a server-to-client request to the caller and returns its answer.
+	Request(ctx context.Context, method string, params []byte) (result []byte, rpcErr *jsonrpc.Error)
+}
+
+// Hub receives what an upstream sends outside any call: list-changed and resource-updated
+// notifications, log messages, and server-to-client requests it cannot attribute to a call.
+type Hub interface {
+	UpstreamNotify(up *Upstream, method string, params []byte)
+	UpstreamRequest(ctx context.Context, up *Upstream, method string, params []byte) (result []byte, rpcErr *jsonrpc.Error)
+}
+
+// Request is one call to an upstream. Params must already be shaped for the upstream's era
+// (see Upstream.Era): per-request _meta for a modern upstream, none of it for a legacy one.
+type Request struct {
+	ID     jsonrpc.ID // the caller's id; a modern HTTP upstream sees it unchanged, others see a fresh one
+	Method string
+	Params []byte
+}
+
+// Response is an upstream's answer to a Request: exactly one of Result and Error is set.
+type Response struct {
+	Result []byte
+	Error  *jsonrpc.Error
+	// HTTPStatus is the status a modern HTTP upstream sent with an error reply, so that the
+	// gateway can answer a modern client the same way (400 for -32020..-32022, 404 for -32601).
+	HTTPStatus int
+}
+
+// Info is what the gateway learned about an upstream when it connected.
+type Info struct {
+	Era             mcpguard.Era
+	ProtocolVersion string
+	Capabilities    []byte // raw ServerCapabilities object
+	ServerInfo      []byte // raw Implementation object, nil if none
+	Instructions    string
+}
+
+// backend is one live connection to an upstream in one era.
+type backend interface {
+	info() Info
+	call(ctx context.Context, req *Request, sink Sink) (*Response, error)
+	notify(ctx context.Context, method string, params []byte) error
+	// done is closed when the connection is lost for good (process exited, session gone).
+	done() <-chan struct{}
+	close() error
+}
+
+// dialer makes a fresh backend: it starts or dials the server and runs the handshake.
+type dialer func(ctx context.Context, up *Upstream) (backend, error)
+
+// Upstream is one configured MCP server. It keeps one backend alive, replacing it after a
+// crash with exponential backoff, and serves any number of concurrent callers through it.
+type Upstream struct {
+	name    string
+	prefix  string
+	timeout time.Duration
+	dial    dialer
+	hub     Hub
+	logger  *slog.Logger
+	minBack time.Duration
+	maxBack time.Duration
+	lim     jsonrpc.Limits
+	maxMsg  int
+
+	mu      sync.Mutex
+	cur     backend
+	ready   chan struct{} // closed when cur is set; replaced when cur is lost
+	lastErr error
+	closed  bool
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Name is the upstream's configured name.
+func (u *Upstream) Name() string { return u.name }
+
+// Prefix is the namespace prefix of the upstream's tools and prompts ("" for none).
+func (u *Upstream) Prefix() string { return u.prefix }
+
+// Timeout is the deadline of one call to this upstream.
+func (u *Upstream) Timeout() time.Duration { return u.timeout }
+
+// Start begins connecting in the background and returns at once; calls wait for the
+// connection up to their own deadline.
+func (u *Upstream) Start(ctx context.Context) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	u.mu.Lock()
+	u.stop = cancel
+	u.mu.Unlock()
+	u.wg.Add(1)
+	go u.supervise(ctx)
+}
+
+func (u *Upstream) supervise(ctx context.Context) {
+	defer u.wg.Done()
+	delay := u.minBack
+	for ctx.Err() == nil {
+		started := time.Now()
+		b, err := u.dial(ctx, u)
+		if err != nil {
+			u.mu.Lock()
+			u.lastErr = err
+			u.mu.Unlock()
+			u.logger.Warn("upstream connect failed", "upstream", u.name, "err", err, "retry_in", delay)
+		} else {
+			inf := b.info()
+			u.logger.Info("upstream connected", "upstream", u.name, "era", inf.Era.String(), "protocol", inf.ProtocolVersion)
+			u.mu.Lock()
+			u.cur, u.lastErr = b, nil
+			close(u.ready)
+			u.mu.Unlock()
+			select {
+			case <-b.done():
+				u.logger.Warn("upstream connection lost", "upstream", u.name)
+			case <-ctx.Done():
+			}
+			u.mu.Lock()
+			u.cur = nil
+			u.ready = make(chan struct{})
+			u.lastErr = fmt.Errorf("%w: connection to %q lost", mcpguard.ErrUpstreamDown, u.name)
+			u.mu.Unlock()
+			_ = b.close()
+			if time.Since(started) > u.maxBack {
+				delay = u.minBack
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay *= 2
+		if delay > u.maxBack {
+			delay = u.maxBack
+		}
+	}
+}
+
+// backend waits for a live connection until ctx ends.
+func (u *Upstream) backend(ctx context.Context) (backend, error) {
+	for {
+		u.mu.Lock()
+		if u.closed {
+			u.mu.Unlock()
+			return nil, fmt.Errorf("%w: upstream %q is shut down", mcpguard.ErrUpstreamDown, u.name)
+		}
+		b, ready, last := u.cur, u.ready, u.lastErr
+		u.mu.Unlock()
+		if b != nil {
+			return b, nil
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			if last == nil {
+				last = fmt.Errorf("%w: upstream %q is not connected", mcpguard.ErrUpstreamDown, u.name)
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, fmt.Errorf("%w (%w)", last, mcpguard.ErrUpstreamDown)
+			}
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Info reports the live connection's era and capabilities, waiting for it until ctx ends.
+func (u *Upstream) Info(ctx context.Context) (Info, error) {
+	b, err := u.backend(ctx)
+	if err != nil {
+		return Info{}, err
+	}
+	return b.info(), nil
+}
+
+// Call sends one request and waits for its response. Errors are mcpguard.ErrUpstreamDown,
+// ErrUpstreamTimeout or ErrUpstreamBadReply (wrapped), or the context's error when the
+// caller went away.
+func (u *Upstream) Call(ctx context.Context, req *Request, sink Sink) (*Response, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, u.timeout, mcpguard.ErrUpstreamTimeout)
+	defer cancel()
+	b, err := u.backend(ctx)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), mcpguard.ErrUpstreamTimeout) {
+			return nil, fmt.Errorf("upstream %q: %w", u.name, err)
+		}
+		return nil, err
+	}
+	resp, err := b.call(ctx, req, sink)
+	if err != nil && errors.Is(context.Cause(ctx), mcpguard.ErrUpstreamTimeout) {
+		return nil, fmt.Errorf("upstream %q did not answer %s within %s: %w", u.name, req.Method, u.timeout, mcpguard.ErrUpstreamTimeout)
+	}
+	return resp, err
+}
+
+// Notify sends a notification to the upstream (best effort: no answer comes back).
+func (u *Upstream) Notify(ctx context.Context, method string, params []byte) error {
+	b, err := u.backend(ctx)
+	if err != nil {
+		return err
+	}
+	return b.notify(ctx, method, params)
+}
+
+// Close shuts the connection down (for a stdio upstream: stdin, SIGTERM, SIGKILL).
+func (u *Upstream) Close() error {
+	u.mu.Lock()
+	u.closed = true
+	stop := u.stop
+	b := u.cur
+	u.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	var err error
+	if b != nil {
+		err = b.close()
+	}
+	u.wg.Wait()
+	return err
+}

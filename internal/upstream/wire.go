@@ -1,0 +1,207 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/transport/ssehttp"
+	"github.com/mcpguard/mcpguard/internal/transport/stdio"
+	"github.com/mcpguard/mcpguard/internal/transport/streamhttp"
+)
+
+// stdioWire is a child process's stdin and stdout.
+type stdioWire struct{ c *stdio.Conn }
+
+func (w stdioWire) send(ctx context.Context, msg []byte, _ jsonrpc.Kind, _ jsonrpc.ID) error {
+	return w.c.Send(ctx, msg)
+}
+func (w stdioWire) recv(ctx context.Context) (inbound, error) {
+	b, err := w.c.Recv(ctx)
+	return inbound{data: b}, err
+}
+func (w stdioWire) done() <-chan struct{} { return w.c.Done() }
+func (w stdioWire) close() error          { return w.c.Close() }
+
+// sseWire is a deprecated HTTP+SSE (2024-11-05) connection.
+type sseWire struct{ c *ssehttp.Conn }
+
+func (w sseWire) send(ctx context.Context, msg []byte, _ jsonrpc.Kind, _ jsonrpc.ID) error {
+	return w.c.Send(ctx, msg)
+}
+func (w sseWire) recv(ctx context.Context) (inbound, error) {
+	b, err := w.c.Recv(ctx)
+	return inbound{data: b}, err
+}
+func (w sseWire) done() <-chan struct{} { return w.c.Done() }
+func (w sseWire) close() error          { return w.c.Close() }
+
+// inboundQueue bounds the messages read from reply streams but not yet routed.
+const inboundQueue = 256
+
+// legacyHTTPWire is a legacy (2025-03-26..2025-11-25) Streamable HTTP session: every message is a
+// POST carrying the session id; replies and related messages come on each request's response
+// stream, and unrelated ones on the standalone GET stream.
+type legacyHTTPWire struct {
+	c      *streamhttp.Client
+	logger *slog.Logger
+	in     chan inbound
+	ctx    context.Context
+	cancel context.CancelFunc
+	dead   chan struct{}
+	once   sync.Once
+
+	mu      sync.Mutex
+	session string
+	version string
+}
+
+func newLegacyHTTPWire(c *streamhttp.Client, logger *slog.Logger) *legacyHTTPWire {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &legacyHTTPWire{c: c, logger: logger, in: make(chan inbound, inboundQueue), ctx: ctx, cancel: cancel, dead: make(chan struct{})}
+}
+
+func (w *legacyHTTPWire) setVersion(v string) {
+	w.mu.Lock()
+	w.version = v
+	w.mu.Unlock()
+}
+
+func (w *legacyHTTPWire) header() http.Header {
+	h := http.Header{}
+	w.mu.Lock()
+	if w.session != "" {
+		h.Set(mcp.HeaderSessionID, w.session)
+	}
+	if w.version != "" {
+		h.Set(mcp.HeaderProtocolVersion, w.version)
+	}
+	w.mu.Unlock()
+	return h
+}
+
+func (w *legacyHTTPWire) send(ctx context.Context, msg []byte, kind jsonrpc.Kind, id jsonrpc.ID) error {
+	var rid []byte
+	if kind == jsonrpc.KindRequest {
+		rid = id.Raw()
+		// The reply stream lives as long as the request: until the response arrives, the caller
+		// gives up (the mux then sends notifications/cancelled), or the session ends.
+		ctx = mergeCancel(ctx, w.ctx)
+	}
+	reply, err := w.c.Post(ctx, msg, rid, w.header())
+	if err != nil {
+		var se *streamhttp.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusNotFound && w.hasSession() {
+			w.fail()
+			return errors.Join(mcpguard.ErrUpstreamDown, errors.New("the upstream ended our session"))
+		}
+		return err
+	}
+	if s := reply.Header.Get(mcp.HeaderSessionID); s != "" {
+		w.mu.Lock()
+		if w.session == "" {
+			w.session = s
+		}
+		w.mu.Unlock()
+	}
+	if kind != jsonrpc.KindRequest {
+		_ = reply.Close()
+		return nil
+	}
+	go w.pump(ctx, reply, id)
+	return nil
+}
+
+func (w *legacyHTTPWire) hasSession() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.session != ""
+}
+
+func (w *legacyHTTPWire) pump(ctx context.Context, reply *streamhttp.Reply, related jsonrpc.ID) {
+	defer reply.Close()
+	for {
+		b, err := reply.Next(ctx)
+		if err != nil {
+			return
+		}
+		select {
+		case w.in <- inbound{data: b, related: related}:
+		case <-w.dead:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// startGet opens the standalone GET stream for server-initiated messages, reopening it when it
+// ends; a server that answers 405 has none.
+func (w *legacyHTTPWire) startGet() {
+	go func() {
+		delay := 250 * time.Millisecond
+		for w.ctx.Err() == nil {
+			reply, err := w.c.Get(w.ctx, w.header())
+			if err != nil {
+				var se *streamhttp.StatusError
+				if errors.As(err, &se) && (se.Status == http.StatusMethodNotAllowed || se.Status == http.StatusNotFound) {
+					return
+				}
+			} else {
+				delay = 250 * time.Millisecond
+				w.pump(w.ctx, reply, jsonrpc.ID{})
+			}
+			select {
+			case <-w.ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(delay*2, 30*time.Second)
+		}
+	}()
+}
+
+func (w *legacyHTTPWire) recv(ctx context.Context) (inbound, error) {
+	select {
+	case in := <-w.in:
+		return in, nil
+	case <-w.dead:
+		return inbound{}, mcpguard.ErrClosed
+	case <-ctx.Done():
+		return inbound{}, ctx.Err()
+	}
+}
+
+func (w *legacyHTTPWire) done() <-chan struct{} { return w.dead }
+
+func (w *legacyHTTPWire) fail() {
+	w.once.Do(func() {
+		close(w.dead)
+		w.cancel()
+	})
+}
+
+func (w *legacyHTTPWire) close() error {
+	h := w.header()
+	w.fail()
+	if h.Get(mcp.HeaderSessionID) == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return w.c.Delete(ctx, h)
+}
+
+// mergeCancel returns a context that ends when either parent ends, keeping a's values and deadline.
+func mergeCancel(a, b context.Context) context.Context {
+	ctx, cancel := context.WithCancelCause(a)
+	stop := context.AfterFunc(b, func() { cancel(context.Cause(b)) })
+	context.AfterFunc(ctx, func() { stop() })
+	return ctx
+}
