@@ -1,0 +1,202 @@
+// Command mcpguard is a security gateway for the Model Context Protocol.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/demo"
+	"github.com/mcpguard/mcpguard/internal/gateway"
+)
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "mcpguard:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "mcpguard",
+		Short:         "A security gateway for the Model Context Protocol",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServe(), newStdio(), newDemoServer(), newConfigCmd())
+	return root
+}
+
+// loadConfig reads and validates the configuration, applying a --listen override.
+func loadConfig(path, listen string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if listen != "" {
+		cfg.Listen = listen
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("--listen: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Log.Level}
+	if cfg.Log.Format == config.LogFormatJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newServe() *cobra.Command {
+	var cfgPath, listen string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Serve MCP over Streamable HTTP in front of the configured upstreams",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath, listen)
+			if err != nil {
+				return err
+			}
+			logger := newLogger(cfg, os.Stderr)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, logger)
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (YAML)")
+	cmd.Flags().StringVar(&listen, "listen", "", "override the configured listen address (host:port)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	g, err := gateway.New(cfg, &gateway.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	g.Start(ctx)
+	srv := &http.Server{
+		Handler:           g.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    int(cfg.Limits.MaxHeaderBytes) + 4096,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	url := "http://" + ln.Addr().String() + cfg.Path
+	logger.Info("mcpguard listening", "url", url, "upstreams", len(cfg.Upstreams))
+	fmt.Fprintf(os.Stderr, "mcpguard: serving MCP at %s\n", url)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func newStdio() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "stdio --config FILE",
+		Short: "Serve one MCP client over stdin/stdout (for clients that launch a command)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath, "")
+			if err != nil {
+				return err
+			}
+			logger := newLogger(cfg, os.Stderr)
+			g, err := gateway.New(cfg, &gateway.Options{Logger: logger})
+			if err != nil {
+				return err
+			}
+			defer g.Close()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			g.Start(ctx)
+			return g.ServeStdio(ctx, os.Stdin, os.Stdout)
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (YAML)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func newDemoServer() *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "demo-server",
+		Short: "Run the built-in demo finance MCP server (stdio, or HTTP with --listen)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			opts := &demo.Options{Logger: logger}
+			if listen == "" {
+				return demo.ServeStdio(ctx, os.Stdin, os.Stdout, opts)
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", listen, err)
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/mcp", demo.HTTPHandler(opts))
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			fmt.Fprintf(os.Stderr, "demo-server: serving MCP at http://%s/mcp\n", ln.Addr())
+			go func() {
+				<-ctx.Done()
+				_ = srv.Close()
+			}()
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "serve Streamable HTTP on host:port at /mcp instead of stdio")
+	return cmd
+}
+
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a configuration file and report every problem",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := config.Load(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK\n", args[0])
+			return nil
+		},
+	})
+	return cmd
+}

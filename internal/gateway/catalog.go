@@ -1,0 +1,386 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/upstream"
+)
+
+// listKind is one of the four aggregated lists.
+type listKind struct {
+	method string // tools/list …
+	key    string // the result member holding the items
+	named  bool   // items carry a "name" that is namespaced
+	cap    string // the server capability that announces the list
+}
+
+var (
+	kindTools     = listKind{mcp.MethodToolsList, "tools", true, "tools"}
+	kindPrompts   = listKind{mcp.MethodPromptsList, "prompts", true, "prompts"}
+	kindResources = listKind{mcp.MethodResourcesList, "resources", false, "resources"}
+	kindTemplates = listKind{mcp.MethodResourcesTemplatesList, "resourceTemplates", false, "resources"}
+)
+
+// Bounds on what one upstream list may contribute.
+const (
+	maxListPages = 100
+	maxListItems = 100000
+)
+
+// catalog remembers, per upstream, the names and URIs it served on its last listing, so that
+// calls can be routed to the upstream that serves them. It never answers a list from memory:
+// every list request is fresh.
+type catalog struct {
+	g  *Gateway
+	mu sync.Mutex
+	// names[kind][upstream] = set of the upstream's own names (tools, prompts) or URIs (resources)
+	names     map[string]map[*upstream.Upstream]map[string]bool
+	templates map[*upstream.Upstream][]*regexp.Regexp
+	bindings  map[string][]mcp.ParamBinding // exposed tool name → x-mcp-header bindings
+}
+
+func newCatalog(g *Gateway) *catalog {
+	return &catalog{
+		g:         g,
+		names:     map[string]map[*upstream.Upstream]map[string]bool{},
+		templates: map[*upstream.Upstream][]*regexp.Regexp{},
+		bindings:  map[string][]mcp.ParamBinding{},
+	}
+}
+
+func (c *catalog) invalidate(up *upstream.Upstream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.names {
+		delete(m, up)
+	}
+	delete(c.templates, up)
+}
+
+// fetched is one upstream's contribution to a list.
+type fetched struct {
+	up    *upstream.Upstream
+	items [][]byte
+	ttl   int64 // -1 when absent
+	scope string
+	err   error
+}
+
+// list aggregates one kind of list over every upstream, namespacing names and dropping clashes.
+func (g *Gateway) list(ctx context.Context, c *caller, kind listKind, params []byte) (result []byte, err error) {
+	if cur, ok := jsonrpc.Lookup(params, "cursor"); ok && string(cur) != "null" {
+		return nil, &rpcError{code: jsonrpc.CodeInvalidParams, msg: "invalid cursor: mcpguard returns every item in one page"}
+	}
+	res := make([]fetched, len(g.ups))
+	var wg sync.WaitGroup
+	for i, up := range g.ups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = g.fetchList(ctx, c, up, kind)
+		}()
+	}
+	wg.Wait()
+
+	out := make([]byte, 0, 1024)
+	out = append(out, '{', '"')
+	out = append(out, kind.key...)
+	out = append(out, `":[`...)
+	seen := map[string]string{}
+	var ttl int64 = -1
+	scope := ""
+	failures := 0
+	var lastErr error
+	count := 0
+	for _, f := range res {
+		if f.err != nil {
+			failures++
+			lastErr = f.err
+			if !errors.Is(f.err, errNotOffered) {
+				g.logger.Warn("listing upstream failed; serving the others", "upstream", f.up.Name(), "method", kind.method, "err", f.err)
+			}
+			continue
+		}
+		if f.ttl >= 0 && (ttl < 0 || f.ttl < ttl) {
+			ttl = f.ttl
+		}
+		if f.scope == "private" || (f.scope != "" && scope == "") {
+			scope = f.scope
+		}
+		for _, item := range f.items {
+			key := ""
+			if kind.named {
+				raw, _ := jsonrpc.Lookup(item, "name")
+				name, _ := jsonrpc.String(raw)
+				exposed := g.expose(f.up, name)
+				item = jsonrpc.SetMember(item, "name", jsonrpc.Quote(exposed))
+				key = exposed
+				if kind == kindTools {
+					schema, _ := jsonrpc.Lookup(item, "inputSchema")
+					if b, err := mcp.ParamBindings(schema); err == nil {
+						g.cat.mu.Lock()
+						if len(g.cat.bindings) < maxListItems {
+							g.cat.bindings[exposed] = b
+						}
+						g.cat.mu.Unlock()
+					}
+				}
+			} else {
+				field := "uri"
+				if kind == kindTemplates {
+					field = "uriTemplate"
+				}
+				raw, _ := jsonrpc.Lookup(item, field)
+				key, _ = jsonrpc.String(raw)
+			}
+			if other, dup := seen[key]; dup {
+				g.logger.Error("name clash between upstreams; serving the first", "kind", kind.key, "name", key, "served_by", other, "hidden_from", f.up.Name())
+				continue
+			}
+			seen[key] = f.up.Name()
+			if count > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, item...)
+			count++
+		}
+	}
+	if failures == len(res) && failures > 0 && !errors.Is(lastErr, errNotOffered) {
+		return nil, lastErr
+	}
+	out = append(out, ']', '}')
+	if c.era == mcpguard.EraModern {
+		if ttl < 0 {
+			ttl = 0
+		}
+		if scope == "" {
+			scope = "public"
+		}
+		out = jsonrpc.SetMember(out, "ttlMs", []byte(fmt.Sprint(ttl)))
+		out = jsonrpc.SetMember(out, "cacheScope", jsonrpc.Quote(scope))
+		out = jsonrpc.SetMember(out, "resultType", jsonrpc.Quote(mcp.ResultTypeComplete))
+	}
+	return out, nil
+}
+
+// errNotOffered marks an upstream that does not offer a kind of list at all.
+var errNotOffered = errors.New("not offered")
+
+// fetchList reads every page of one upstream's list and records what it serves.
+func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstream, kind listKind) fetched {
+	f := fetched{up: up, ttl: -1}
+	inf, err := up.Info(ctx)
+	if err != nil {
+		f.err = err
+		return f
+	}
+	if _, ok := jsonrpc.Lookup(inf.Capabilities, kind.cap); !ok {
+		f.err = errNotOffered
+		return f
+	}
+	var cursor []byte
+	known := map[string]bool{}
+	var tmpl []*regexp.Regexp
+	for page := 0; page < maxListPages; page++ {
+		params := []byte(`{}`)
+		if cursor != nil {
+			params = jsonrpc.SetMember(params, "cursor", cursor)
+		}
+		resp, err := up.Call(ctx, &upstream.Request{Method: kind.method, Params: g.upstreamParams(c, inf, params)}, nil)
+		if err != nil {
+			f.err = err
+			return f
+		}
+		if resp.Error != nil {
+			f.err = fmt.Errorf("%s: %d %s", kind.method, resp.Error.Code, resp.Error.Message)
+			return f
+		}
+		if t, ok := jsonrpc.Lookup(resp.Result, "ttlMs"); ok {
+			var n int64
+			if _, err := fmt.Sscan(string(t), &n); err == nil && (f.ttl < 0 || n < f.ttl) {
+				f.ttl = n
+			}
+		}
+		if s, ok := jsonrpc.Lookup(resp.Result, "cacheScope"); ok {
+			if v, _ := jsonrpc.String(s); v == "private" || f.scope == "" {
+				f.scope = v
+			}
+		}
+		items, _ := jsonrpc.Lookup(resp.Result, kind.key)
+		_ = jsonrpc.Elements(items, func(item []byte) error {
+			if len(f.items) >= maxListItems {
+				return errors.New("too many")
+			}
+			f.items = append(f.items, item)
+			switch kind {
+			case kindTemplates:
+				raw, _ := jsonrpc.Lookup(item, "uriTemplate")
+				t, _ := jsonrpc.String(raw)
+				if re := templateRegexp(t); re != nil {
+					tmpl = append(tmpl, re)
+				}
+			case kindResources:
+				raw, _ := jsonrpc.Lookup(item, "uri")
+				u, _ := jsonrpc.String(raw)
+				known[u] = true
+			default:
+				raw, _ := jsonrpc.Lookup(item, "name")
+				n, _ := jsonrpc.String(raw)
+				known[n] = true
+			}
+			return nil
+		})
+		next, ok := jsonrpc.Lookup(resp.Result, "nextCursor")
+		if !ok || string(next) == "null" {
+			break
+		}
+		cursor = next
+	}
+	g.cat.mu.Lock()
+	if kind == kindTemplates {
+		g.cat.templates[up] = tmpl
+	} else {
+		m := g.cat.names[kind.key]
+		if m == nil {
+			m = map[*upstream.Upstream]map[string]bool{}
+			g.cat.names[kind.key] = m
+		}
+		m[up] = known
+	}
+	g.cat.mu.Unlock()
+	return f
+}
+
+// expose is the name clients see for an upstream's tool or prompt.
+func (g *Gateway) expose(up *upstream.Upstream, name string) string {
+	if up.Prefix() == "" {
+		return name
+	}
+	return up.Prefix() + g.sep + name
+}
+
+// routeName finds the upstream serving an exposed tool or prompt name and its own name there.
+func (g *Gateway) routeName(ctx context.Context, c *caller, kind listKind, exposed string) (*upstream.Upstream, string, error) {
+	if prefix, rest, ok := strings.Cut(exposed, g.sep); ok {
+		if up := g.byPrefix[prefix]; up != nil {
+			return up, rest, nil
+		}
+	}
+	switch len(g.bare) {
+	case 0:
+		return nil, "", mcpguard.ErrUnknownTarget
+	case 1:
+		return g.bare[0], exposed, nil
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		g.cat.mu.Lock()
+		for _, up := range g.bare {
+			if g.cat.names[kind.key][up][exposed] {
+				g.cat.mu.Unlock()
+				return up, exposed, nil
+			}
+		}
+		g.cat.mu.Unlock()
+		if attempt == 0 {
+			for _, up := range g.bare {
+				g.fetchList(ctx, c, up, kind)
+			}
+		}
+	}
+	return nil, "", mcpguard.ErrUnknownTarget
+}
+
+// routeURI finds the upstream serving a resource URI: by its listed resources, then by its
+// resource templates, then — with a single upstream — that one.
+func (g *Gateway) routeURI(ctx context.Context, c *caller, uri string) (*upstream.Upstream, error) {
+	if len(g.ups) == 1 {
+		return g.ups[0], nil
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		g.cat.mu.Lock()
+		for _, up := range g.ups {
+			if g.cat.names[kindResources.key][up][uri] {
+				g.cat.mu.Unlock()
+				return up, nil
+			}
+		}
+		for _, up := range g.ups {
+			for _, re := range g.cat.templates[up] {
+				if re.MatchString(uri) {
+					g.cat.mu.Unlock()
+					return up, nil
+				}
+			}
+		}
+		g.cat.mu.Unlock()
+		if attempt == 0 {
+			for _, up := range g.ups {
+				g.fetchList(ctx, c, up, kindResources)
+				g.fetchList(ctx, c, up, kindTemplates)
+			}
+		}
+	}
+	return nil, mcpguard.ErrUnknownTarget
+}
+
+// toolBindings returns the x-mcp-header bindings of an exposed tool, listing tools if needed.
+func (g *Gateway) toolBindings(ctx context.Context, c *caller, exposed string) []mcp.ParamBinding {
+	g.cat.mu.Lock()
+	b, ok := g.cat.bindings[exposed]
+	g.cat.mu.Unlock()
+	if ok {
+		return b
+	}
+	if _, err := g.list(ctx, c, kindTools, nil); err != nil {
+		return nil
+	}
+	g.cat.mu.Lock()
+	defer g.cat.mu.Unlock()
+	return g.cat.bindings[exposed]
+}
+
+// templateRegexp turns an RFC 6570 URI template into a matcher: each expression matches any run
+// of characters, literal text matches itself.
+func templateRegexp(t string) *regexp.Regexp {
+	if t == "" || len(t) > 2048 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	for len(t) > 0 {
+		open := strings.IndexByte(t, '{')
+		if open < 0 {
+			b.WriteString(regexp.QuoteMeta(t))
+			break
+		}
+		b.WriteString(regexp.QuoteMeta(t[:open]))
+		end := strings.IndexByte(t[open:], '}')
+		if end < 0 {
+			return nil
+		}
+		expr := t[open+1 : open+end]
+		switch {
+		case strings.HasPrefix(expr, "?"), strings.HasPrefix(expr, "&"):
+			b.WriteString(`(?:[?&].*)?`)
+		case strings.HasPrefix(expr, "+"), strings.HasPrefix(expr, "#"):
+			b.WriteString(`.*`)
+		default:
+			b.WriteString(`[^/]*`)
+		}
+		t = t[open+end+1:]
+	}
+	b.WriteString("$")
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return nil
+	}
+	return re
+}

@@ -1,0 +1,494 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/upstream"
+)
+
+// caller is the client side of one request: its era and what it declared about itself.
+type caller struct {
+	era      mcpguard.Era
+	version  string
+	caps     []byte // client capabilities
+	info     []byte // clientInfo, nil if none
+	logLevel string // modern: from _meta; legacy: from logging/setLevel
+	sess     *session
+}
+
+// can reports whether the caller declared a client capability (sampling, elicitation, roots).
+func (c *caller) can(capability string) bool {
+	_, ok := jsonrpc.Lookup(c.caps, capability)
+	return ok
+}
+
+// out carries what belongs to one request before its response: related notifications and, for
+// legacy clients, server-to-client requests.
+type out interface {
+	notify(method string, params []byte)
+	request(ctx context.Context, method string, params []byte) ([]byte, *jsonrpc.Error)
+}
+
+// reply is the outcome of one request: a raw result or an error, with the HTTP status a modern
+// client gets it with (0 means 200 for results and the contract's default for errors).
+type reply struct {
+	result []byte
+	err    *jsonrpc.Error
+	status int
+}
+
+// rpcError is an error with its JSON-RPC code, for the gateway's own answers.
+type rpcError struct {
+	code   int64
+	msg    string
+	data   []byte
+	status int
+}
+
+func (e *rpcError) Error() string { return e.msg }
+
+func fail(code int64, status int, format string, args ...any) reply {
+	return reply{err: &jsonrpc.Error{Code: code, Message: fmt.Sprintf(format, args...)}, status: status}
+}
+
+// errorReply maps an error from routing or an upstream to the response contract.
+func errorReply(err error) reply {
+	var re *rpcError
+	switch {
+	case errors.As(err, &re):
+		return reply{err: &jsonrpc.Error{Code: re.code, Message: re.msg, Data: re.data}, status: re.status}
+	case errors.Is(err, mcpguard.ErrUpstreamTimeout):
+		return fail(mcpguard.CodeUpstreamTimeout, http.StatusGatewayTimeout, "upstream timeout: %v", err)
+	case errors.Is(err, mcpguard.ErrUpstreamBadReply):
+		return fail(mcpguard.CodeUpstreamBadReply, http.StatusBadGateway, "upstream sent an invalid reply: %v", err)
+	case errors.Is(err, context.Canceled):
+		return fail(jsonrpc.CodeInternalError, 499, "request cancelled")
+	default:
+		return fail(mcpguard.CodeUpstreamDown, http.StatusBadGateway, "upstream unavailable: %v", err)
+	}
+}
+
+// dispatch serves one request from a client of either era.
+func (g *Gateway) dispatch(ctx context.Context, c *caller, msg *jsonrpc.Message, o out) reply {
+	switch msg.Method {
+	case mcp.MethodInitialize:
+		return fail(jsonrpc.CodeInvalidRequest, http.StatusBadRequest, "initialize is only valid as the first request of a session")
+	case mcp.MethodPing:
+		return reply{result: []byte(`{}`)}
+	case mcp.MethodServerDiscover:
+		return g.discover(ctx, c)
+	case mcp.MethodLoggingSetLevel:
+		return g.setLevel(c, msg.Params)
+	case mcp.MethodToolsList:
+		return g.listReply(ctx, c, kindTools, msg.Params)
+	case mcp.MethodPromptsList:
+		return g.listReply(ctx, c, kindPrompts, msg.Params)
+	case mcp.MethodResourcesList:
+		return g.listReply(ctx, c, kindResources, msg.Params)
+	case mcp.MethodResourcesTemplatesList:
+		return g.listReply(ctx, c, kindTemplates, msg.Params)
+	case mcp.MethodToolsCall:
+		return g.callNamed(ctx, c, msg, kindTools, o)
+	case mcp.MethodPromptsGet:
+		return g.callNamed(ctx, c, msg, kindPrompts, o)
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		return g.callURI(ctx, c, msg, o)
+	case mcp.MethodCompletionComplete:
+		return g.complete(ctx, c, msg, o)
+	}
+	if c.era == mcpguard.EraModern {
+		return fail(jsonrpc.CodeMethodNotFound, http.StatusNotFound, "method not found: %q", truncate(msg.Method))
+	}
+	return fail(jsonrpc.CodeMethodNotFound, 0, "method not found: %q", truncate(msg.Method))
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+func (g *Gateway) listReply(ctx context.Context, c *caller, kind listKind, params []byte) reply {
+	res, err := g.list(ctx, c, kind, params)
+	if err != nil {
+		return errorReply(err)
+	}
+	return reply{result: res}
+}
+
+// callNamed forwards tools/call and prompts/get to the upstream serving the name.
+func (g *Gateway) callNamed(ctx context.Context, c *caller, msg *jsonrpc.Message, kind listKind, o out) reply {
+	raw, ok := jsonrpc.Lookup(msg.Params, "name")
+	name, isStr := jsonrpc.String(raw)
+	if !ok || !isStr || name == "" {
+		return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "%s needs a string \"name\"", msg.Method)
+	}
+	up, orig, err := g.routeName(ctx, c, kind, name)
+	if err != nil {
+		what := "tool"
+		if kind == kindPrompts {
+			what = "prompt"
+		}
+		return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "unknown %s: %q", what, truncate(name))
+	}
+	params := jsonrpc.SetMember(msg.Params, "name", jsonrpc.Quote(orig))
+	return g.forward(ctx, c, up, msg, params, o)
+}
+
+// callURI forwards resources/read, subscribe and unsubscribe to the upstream serving the URI.
+func (g *Gateway) callURI(ctx context.Context, c *caller, msg *jsonrpc.Message, o out) reply {
+	raw, ok := jsonrpc.Lookup(msg.Params, "uri")
+	uri, isStr := jsonrpc.String(raw)
+	if !ok || !isStr || uri == "" {
+		return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "%s needs a string \"uri\"", msg.Method)
+	}
+	up, err := g.routeURI(ctx, c, uri)
+	if err != nil {
+		code := int64(mcp.CodeResourceNotFoundLegacy)
+		if c.era == mcpguard.EraModern {
+			code = jsonrpc.CodeInvalidParams
+		}
+		return reply{err: &jsonrpc.Error{Code: code, Message: "resource not found", Data: []byte(`{"uri":` + string(jsonrpc.Quote(uri)) + `}`)}}
+	}
+	r := g.forward(ctx, c, up, msg, msg.Params, o)
+	if r.err == nil && c.sess != nil {
+		switch msg.Method {
+		case mcp.MethodResourcesSubscribe:
+			c.sess.subscribe(uri, true)
+		case mcp.MethodResourcesUnsubscribe:
+			c.sess.subscribe(uri, false)
+		}
+	}
+	return r
+}
+
+// complete forwards completion/complete to the upstream of the prompt or resource it refers to.
+func (g *Gateway) complete(ctx context.Context, c *caller, msg *jsonrpc.Message, o out) reply {
+	ref, _ := jsonrpc.Lookup(msg.Params, "ref")
+	typRaw, _ := jsonrpc.Lookup(ref, "type")
+	typ, _ := jsonrpc.String(typRaw)
+	switch typ {
+	case "ref/prompt":
+		raw, _ := jsonrpc.Lookup(ref, "name")
+		name, _ := jsonrpc.String(raw)
+		up, orig, err := g.routeName(ctx, c, kindPrompts, name)
+		if err != nil {
+			return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "unknown prompt: %q", truncate(name))
+		}
+		params := jsonrpc.SetMember(msg.Params, "ref", jsonrpc.SetMember(ref, "name", jsonrpc.Quote(orig)))
+		return g.forward(ctx, c, up, msg, params, o)
+	case "ref/resource":
+		raw, _ := jsonrpc.Lookup(ref, "uri")
+		uri, _ := jsonrpc.String(raw)
+		up, err := g.routeURI(ctx, c, uri)
+		if err != nil {
+			return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "unknown resource: %q", truncate(uri))
+		}
+		return g.forward(ctx, c, up, msg, msg.Params, o)
+	}
+	return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "completion/complete needs ref.type \"ref/prompt\" or \"ref/resource\"")
+}
+
+// maxInputRounds bounds the input_required rounds the gateway runs for a legacy client.
+const maxInputRounds = 8
+
+// forward sends a request to one upstream in that upstream's era and relays the outcome,
+// translating a modern upstream's input_required results into server-to-client requests for a
+// legacy client.
+func (g *Gateway) forward(ctx context.Context, c *caller, up *upstream.Upstream, msg *jsonrpc.Message, params []byte, o out) reply {
+	inf, err := up.Info(ctx)
+	if err != nil {
+		return errorReply(err)
+	}
+	sink := &callSink{g: g, c: c, o: o}
+	req := &upstream.Request{ID: msg.ID, Method: msg.Method, Params: g.upstreamParams(c, inf, params)}
+	resp, err := up.Call(ctx, req, sink)
+	for round := 0; err == nil && c.era != mcpguard.EraModern && inf.Era == mcpguard.EraModern && isInputRequired(resp.Result); round++ {
+		if round == maxInputRounds {
+			return fail(mcpguard.CodeUpstreamBadReply, http.StatusBadGateway, "upstream %q asked for input more than %d times", up.Name(), maxInputRounds)
+		}
+		retry, r := g.gatherInput(ctx, c, o, resp.Result, req.Params)
+		if r != nil {
+			return *r
+		}
+		req = &upstream.Request{Method: msg.Method, Params: retry}
+		resp, err = up.Call(ctx, req, sink)
+	}
+	if err != nil {
+		return errorReply(err)
+	}
+	if resp.Error != nil {
+		status := 0
+		if c.era == mcpguard.EraModern {
+			status = resp.HTTPStatus
+		}
+		return reply{err: resp.Error, status: status}
+	}
+	result := resp.Result
+	if c.era != mcpguard.EraModern && inf.Era == mcpguard.EraModern {
+		result = jsonrpc.DeleteMember(result, "resultType")
+	}
+	return reply{result: result}
+}
+
+func isInputRequired(result []byte) bool {
+	rt, ok := jsonrpc.Lookup(result, "resultType")
+	if !ok {
+		return false
+	}
+	s, _ := jsonrpc.String(rt)
+	return s == mcp.ResultTypeInputRequired
+}
+
+// gatherInput asks a legacy client each of a modern upstream's input requests and builds the
+// retry's params: the original params plus inputResponses and the echoed requestState.
+func (g *Gateway) gatherInput(ctx context.Context, c *caller, o out, result, params []byte) ([]byte, *reply) {
+	responses := []byte(`{}`)
+	if reqs, ok := jsonrpc.Lookup(result, mcp.ResultInputRequests); ok {
+		err := jsonrpc.Members(reqs, func(key string, r []byte) error {
+			mraw, _ := jsonrpc.Lookup(r, "method")
+			method, _ := jsonrpc.String(mraw)
+			p, _ := jsonrpc.Lookup(r, "params")
+			res, rpcErr := o.request(ctx, method, p)
+			if rpcErr != nil {
+				return rpcErr
+			}
+			responses = jsonrpc.SetMember(responses, key, res)
+			return nil
+		})
+		if err != nil {
+			var rpcErr *jsonrpc.Error
+			if errors.As(err, &rpcErr) {
+				return nil, &reply{err: rpcErr}
+			}
+			r := errorReply(err)
+			return nil, &r
+		}
+	}
+	params = jsonrpc.DeleteMember(params, mcp.ParamRequestState)
+	params = jsonrpc.SetMember(params, mcp.ParamInputResponses, responses)
+	if st, ok := jsonrpc.Lookup(result, mcp.ParamRequestState); ok {
+		params = jsonrpc.SetMember(params, mcp.ParamRequestState, st)
+	}
+	return params, nil
+}
+
+// upstreamParams shapes a client's params for an upstream's era: a modern upstream gets the
+// per-request _meta (built from a legacy client's session when needed); a legacy upstream gets
+// none of the modern _meta keys.
+func (g *Gateway) upstreamParams(c *caller, inf upstream.Info, params []byte) []byte {
+	if params == nil {
+		params = []byte(`{}`)
+	}
+	meta, hasMeta := jsonrpc.Lookup(params, "_meta")
+	if inf.Era == mcpguard.EraModern {
+		if !hasMeta {
+			meta = []byte(`{}`)
+		}
+		meta = jsonrpc.SetMember(meta, mcp.MetaProtocolVersion, jsonrpc.Quote(inf.ProtocolVersion))
+		caps := c.caps
+		if caps == nil {
+			caps = []byte(`{}`)
+		}
+		meta = jsonrpc.SetMember(meta, mcp.MetaClientCapabilities, caps)
+		if c.info != nil {
+			meta = jsonrpc.SetMember(meta, mcp.MetaClientInfo, c.info)
+		}
+		if c.logLevel != "" {
+			meta = jsonrpc.SetMember(meta, mcp.MetaLogLevel, jsonrpc.Quote(c.logLevel))
+		}
+		return jsonrpc.SetMember(params, "_meta", meta)
+	}
+	if !hasMeta {
+		return params
+	}
+	for _, k := range []string{mcp.MetaProtocolVersion, mcp.MetaClientCapabilities, mcp.MetaClientInfo, mcp.MetaLogLevel} {
+		meta = jsonrpc.DeleteMember(meta, k)
+	}
+	if strings.TrimSpace(string(meta)) == "{}" {
+		return jsonrpc.DeleteMember(params, "_meta")
+	}
+	return jsonrpc.SetMember(params, "_meta", meta)
+}
+
+// callSink relays what an upstream sends during a call to the client that made it.
+type callSink struct {
+	g *Gateway
+	c *caller
+	o out
+}
+
+func (s *callSink) Notify(method string, params []byte) {
+	if method == mcp.NotificationMessage && s.c.era == mcpguard.EraLegacy && s.c.sess != nil && !s.c.sess.wantsLog(params) {
+		return
+	}
+	s.o.notify(method, params)
+}
+
+// capabilityFor names the client capability a server-to-client request needs.
+func capabilityFor(method string) string {
+	switch method {
+	case mcp.MethodSamplingCreateMessage:
+		return "sampling"
+	case mcp.MethodElicitationCreate:
+		return "elicitation"
+	case mcp.MethodRootsList:
+		return "roots"
+	}
+	return ""
+}
+
+func (s *callSink) Request(ctx context.Context, method string, params []byte) ([]byte, *jsonrpc.Error) {
+	if method == mcp.MethodPing {
+		return []byte(`{}`), nil
+	}
+	if s.c.era == mcpguard.EraModern {
+		return nil, jsonrpc.NewError(mcpguard.CodeClientCannotAnswer, "the client speaks the stateless protocol through mcpguard and cannot answer "+method+" from a legacy upstream")
+	}
+	if capName := capabilityFor(method); capName == "" || !s.c.can(capName) {
+		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "the client does not support "+method)
+	}
+	return s.o.request(ctx, method, params)
+}
+
+// discover answers server/discover with the union of the upstreams' capabilities.
+func (g *Gateway) discover(ctx context.Context, c *caller) reply {
+	caps, instructions := g.aggregateInfo(ctx)
+	res := []byte(`{}`)
+	res = jsonrpc.SetMember(res, "resultType", jsonrpc.Quote(mcp.ResultTypeComplete))
+	res = jsonrpc.SetMember(res, mcp.ResultSupportedVersions, []byte(`["`+mcp.Version20260728+`"]`))
+	res = jsonrpc.SetMember(res, "capabilities", caps)
+	if instructions != "" {
+		res = jsonrpc.SetMember(res, "instructions", jsonrpc.Quote(instructions))
+	}
+	res = jsonrpc.SetMember(res, "ttlMs", []byte("0"))
+	res = jsonrpc.SetMember(res, "cacheScope", jsonrpc.Quote("public"))
+	res = jsonrpc.SetMember(res, "_meta", []byte(`{"`+mcp.MetaServerInfo+`":`+string(serverInfo())+`}`))
+	return reply{result: res}
+}
+
+func serverInfo() []byte {
+	return []byte(`{"name":"mcpguard","title":"mcpguard MCP gateway","version":` + string(jsonrpc.Quote(Version)) + `}`)
+}
+
+// aggregateInfo waits (bounded) for the upstreams and merges their capabilities and
+// instructions. The gateway always offers logging.
+func (g *Gateway) aggregateInfo(ctx context.Context) ([]byte, string) {
+	type flags struct{ present, listChanged, subscribe bool }
+	var tools, prompts, resources flags
+	completions := false
+	var ins []string
+	for _, up := range g.ups {
+		inf, err := up.Info(ctx)
+		if err != nil {
+			g.logger.Warn("upstream not connected; its capabilities are left out", "upstream", up.Name(), "err", err)
+			continue
+		}
+		read := func(name string, f *flags) {
+			obj, ok := jsonrpc.Lookup(inf.Capabilities, name)
+			if !ok {
+				return
+			}
+			f.present = true
+			if v, ok := jsonrpc.Lookup(obj, "listChanged"); ok && string(v) == "true" {
+				f.listChanged = true
+			}
+			if v, ok := jsonrpc.Lookup(obj, "subscribe"); ok && string(v) == "true" {
+				f.subscribe = true
+			}
+		}
+		read("tools", &tools)
+		read("prompts", &prompts)
+		read("resources", &resources)
+		if _, ok := jsonrpc.Lookup(inf.Capabilities, "completions"); ok {
+			completions = true
+		}
+		if inf.Instructions != "" {
+			ins = append(ins, inf.Instructions)
+		}
+	}
+	caps := []byte(`{"logging":{}}`)
+	obj := func(f flags, sub bool) []byte {
+		o := []byte(`{}`)
+		if f.listChanged {
+			o = jsonrpc.SetMember(o, "listChanged", []byte("true"))
+		}
+		if sub && f.subscribe {
+			o = jsonrpc.SetMember(o, "subscribe", []byte("true"))
+		}
+		return o
+	}
+	if tools.present {
+		caps = jsonrpc.SetMember(caps, "tools", obj(tools, false))
+	}
+	if prompts.present {
+		caps = jsonrpc.SetMember(caps, "prompts", obj(prompts, false))
+	}
+	if resources.present {
+		caps = jsonrpc.SetMember(caps, "resources", obj(resources, true))
+	}
+	if completions {
+		caps = jsonrpc.SetMember(caps, "completions", []byte(`{}`))
+	}
+	return caps, strings.Join(ins, "\n\n")
+}
+
+// initialize answers a legacy client's initialize and returns the negotiated version.
+func (g *Gateway) initialize(ctx context.Context, params []byte) (result []byte, version string) {
+	raw, _ := jsonrpc.Lookup(params, "protocolVersion")
+	requested, _ := jsonrpc.String(raw)
+	version = mcp.Version20251125
+	if mcp.IsLegacy(requested) {
+		version = requested
+	}
+	caps, instructions := g.aggregateInfo(ctx)
+	res := []byte(`{}`)
+	res = jsonrpc.SetMember(res, "protocolVersion", jsonrpc.Quote(version))
+	res = jsonrpc.SetMember(res, "capabilities", caps)
+	res = jsonrpc.SetMember(res, "serverInfo", serverInfo())
+	if instructions != "" {
+		res = jsonrpc.SetMember(res, "instructions", jsonrpc.Quote(instructions))
+	}
+	return res, version
+}
+
+// logLevels orders the syslog severities MCP uses, most verbose first.
+var logLevels = []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
+
+func levelIndex(l string) int {
+	for i, v := range logLevels {
+		if v == l {
+			return i
+		}
+	}
+	return -1
+}
+
+// setLevel records a legacy session's log level; the gateway filters log notifications by it.
+func (g *Gateway) setLevel(c *caller, params []byte) reply {
+	raw, _ := jsonrpc.Lookup(params, "level")
+	level, _ := jsonrpc.String(raw)
+	if levelIndex(level) < 0 {
+		return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "invalid log level %q: want one of %s", truncate(level), strings.Join(logLevels, ", "))
+	}
+	if c.sess != nil {
+		c.sess.setLogLevel(level)
+	}
+	for _, up := range g.ups {
+		inf, err := up.Info(context.Background())
+		if err == nil && inf.Era == mcpguard.EraLegacy {
+			if _, ok := jsonrpc.Lookup(inf.Capabilities, "logging"); ok {
+				go g.raiseUpstreamLevel(up)
+			}
+		}
+	}
+	return reply{result: []byte(`{}`)}
+}

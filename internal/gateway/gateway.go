@@ -1,0 +1,243 @@
+// Package gateway is the request pipeline of mcpguard: it serves MCP to clients of both protocol
+// eras, aggregates the upstreams behind it into one namespaced server, and routes every call to
+// the upstream that serves it.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/upstream"
+)
+
+// Version is reported as the gateway's serverInfo.version.
+var Version = "0.1.0"
+
+// Options configures New.
+type Options struct {
+	Logger *slog.Logger
+	// Executable is the path "@self" stands for in stdio upstream commands; empty means the
+	// running binary.
+	Executable string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway is one configured gateway: its upstreams, sessions and listeners.
+type Gateway struct {
+	cfg    *config.Config
+	logger *slog.Logger
+	now    func() time.Time
+	lim    jsonrpc.Limits
+	sep    string
+
+	ups      []*upstream.Upstream
+	byPrefix map[string]*upstream.Upstream
+	bare     []*upstream.Upstream // upstreams without a prefix
+	cat      *catalog
+
+	sessions *sessions
+
+	lmu       sync.Mutex
+	listeners map[*listener]struct{}
+
+	originOK func(string) bool
+	hostOK   func(string) bool
+}
+
+// New builds a gateway from a validated configuration. Call Start to connect the upstreams.
+func New(cfg *config.Config, opts *Options) (*Gateway, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	g := &Gateway{
+		cfg:       cfg,
+		logger:    logger,
+		now:       now,
+		sep:       cfg.NamespaceSeparator,
+		byPrefix:  map[string]*upstream.Upstream{},
+		listeners: map[*listener]struct{}{},
+		lim: jsonrpc.Limits{
+			MaxBytes: int(cfg.Limits.MaxBodyBytes),
+			MaxDepth: cfg.Limits.MaxJSONDepth,
+		},
+	}
+	if g.sep == "" {
+		g.sep = "."
+	}
+	g.sessions = newSessions(cfg.Limits.MaxSessions, cfg.Limits.SessionIdleTimeout, now)
+	upLim := jsonrpc.Limits{MaxBytes: int(cfg.Limits.MaxMessageBytes), MaxDepth: cfg.Limits.MaxJSONDepth}
+	for i := range cfg.Upstreams {
+		uc := &cfg.Upstreams[i]
+		up, err := upstream.New(uc, cfg.Limits.RequestTimeout, &upstream.Options{
+			Hub: g, Logger: logger, Limits: upLim, MaxMessageBytes: int(cfg.Limits.MaxMessageBytes), Executable: opts.Executable,
+		})
+		if err != nil {
+			return nil, err
+		}
+		g.ups = append(g.ups, up)
+		if up.Prefix() == "" {
+			g.bare = append(g.bare, up)
+		} else {
+			g.byPrefix[up.Prefix()] = up
+		}
+	}
+	g.cat = newCatalog(g)
+	g.originOK, g.hostOK = originChecker(cfg), hostChecker(cfg)
+	return g, nil
+}
+
+// Start connects every upstream in the background.
+func (g *Gateway) Start(ctx context.Context) {
+	for _, up := range g.ups {
+		up.Start(ctx)
+	}
+	go g.sessions.reap(ctx)
+}
+
+// Close ends every session and listener and shuts the upstreams down.
+func (g *Gateway) Close() error {
+	g.sessions.closeAll()
+	g.lmu.Lock()
+	for l := range g.listeners {
+		l.cancel()
+	}
+	g.lmu.Unlock()
+	var errs []error
+	for _, up := range g.ups {
+		if err := up.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close upstream %q: %w", up.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Upstreams lists the configured upstreams in configuration order.
+func (g *Gateway) Upstreams() []*upstream.Upstream { return g.ups }
+
+// originChecker accepts loopback origins and the configured ones (DNS-rebinding protection).
+func originChecker(cfg *config.Config) func(string) bool {
+	allowed := map[string]bool{}
+	for _, o := range cfg.AllowedOrigins {
+		allowed[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	return func(origin string) bool {
+		o := strings.ToLower(strings.TrimRight(origin, "/"))
+		if allowed[o] {
+			return true
+		}
+		for _, scheme := range []string{"http://", "https://"} {
+			if rest, ok := strings.CutPrefix(o, scheme); ok {
+				return isLoopbackHost(rest)
+			}
+		}
+		return false
+	}
+}
+
+// hostChecker accepts loopback Host headers, the listen address and the configured hosts.
+func hostChecker(cfg *config.Config) func(string) bool {
+	allowed := map[string]bool{strings.ToLower(cfg.Listen): true}
+	for _, h := range cfg.AllowedHosts {
+		allowed[strings.ToLower(h)] = true
+	}
+	return func(host string) bool {
+		h := strings.ToLower(host)
+		if allowed[h] || isLoopbackHost(h) {
+			return true
+		}
+		if name, _, err := net.SplitHostPort(h); err == nil && allowed[name] {
+			return true
+		}
+		return false
+	}
+}
+
+// isLoopbackHost reports whether host[:port] names the loopback interface.
+func isLoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// UpstreamNotify receives an upstream's notifications that belong to no call.
+func (g *Gateway) UpstreamNotify(up *upstream.Upstream, method string, params []byte) {
+	switch method {
+	case mcp.NotificationToolsListChanged, mcp.NotificationPromptsListChanged, mcp.NotificationResourcesListChanged:
+		g.cat.invalidate(up)
+		g.broadcast(method, nil, "")
+	case mcp.NotificationResourcesUpdated:
+		uriRaw, _ := jsonrpc.Lookup(params, "uri")
+		uri, _ := jsonrpc.String(uriRaw)
+		g.broadcast(method, stripSubscriptionID(params), uri)
+	case mcp.NotificationMessage:
+		g.sessions.each(func(s *session) {
+			if s.wantsLog(params) {
+				s.standaloneSend(jsonrpc.AppendNotification(nil, method, params))
+			}
+		})
+	default:
+		g.logger.Debug("dropping upstream notification outside any call", "upstream", up.Name(), "method", method)
+	}
+}
+
+// UpstreamRequest answers a server-to-client request that belongs to no call. With one shared
+// upstream connection there is no single client to ask, so the gateway answers itself.
+func (g *Gateway) UpstreamRequest(ctx context.Context, up *upstream.Upstream, method string, params []byte) ([]byte, *jsonrpc.Error) {
+	if method == mcp.MethodRootsList {
+		return []byte(`{"roots":[]}`), nil
+	}
+	return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "mcpguard relays "+method+" only while a client's call is in flight")
+}
+
+// broadcast sends a change notification to every legacy session and every modern listener that
+// asked for it. uri is set for resource updates, which go only to subscribers of that resource.
+func (g *Gateway) broadcast(method string, params []byte, uri string) {
+	msg := jsonrpc.AppendNotification(nil, method, params)
+	g.sessions.each(func(s *session) {
+		if uri == "" || s.subscribed(uri) {
+			s.standaloneSend(msg)
+		}
+	})
+	g.lmu.Lock()
+	defer g.lmu.Unlock()
+	for l := range g.listeners {
+		l.offer(method, params, uri)
+	}
+}
+
+func stripSubscriptionID(params []byte) []byte {
+	meta, ok := jsonrpc.Lookup(params, "_meta")
+	if !ok {
+		return params
+	}
+	meta = jsonrpc.DeleteMember(meta, mcp.MetaSubscriptionID)
+	if string(meta) == "{}" {
+		return jsonrpc.DeleteMember(params, "_meta")
+	}
+	return jsonrpc.SetMember(params, "_meta", meta)
+}

@@ -1,0 +1,451 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/sse"
+)
+
+// middleware wraps a handler with one step of the pipeline.
+type middleware func(http.Handler) http.Handler
+
+// Handler is the MCP endpoint. The request path reads top to bottom here: every request passes
+// these steps in this order before the JSON-RPC message is parsed, validated and dispatched.
+func (g *Gateway) Handler() http.Handler {
+	steps := []middleware{
+		g.checkPath,    // only the configured MCP path
+		g.checkOrigin,  // Host and Origin against DNS rebinding (403)
+		g.limitHeaders, // header size (431)
+		g.limitBody,    // body size (413)
+		// authenticate, rate limit: identity and containment plug in here
+	}
+	var h http.Handler = http.HandlerFunc(g.serveMCP) // parse + validate → dispatch (authorize, audit) → forward
+	for i := len(steps) - 1; i >= 0; i-- {
+		h = steps[i](h)
+	}
+	return h
+}
+
+func (g *Gateway) checkPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != g.cfg.Path {
+			http.NotFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) checkOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.hostOK(r.Host) {
+			writeError(w, http.StatusForbidden, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "forbidden Host header: not an address of this gateway (add it to allowed_hosts)", nil)
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !g.originOK(o) {
+			writeError(w, http.StatusForbidden, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "forbidden Origin: add it to allowed_origins to let that web page use the gateway", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) limitHeaders(next http.Handler) http.Handler {
+	max := int(g.cfg.Limits.MaxHeaderBytes)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if max > 0 {
+			n := 0
+			for k, vs := range r.Header {
+				for _, v := range vs {
+					n += len(k) + len(v) + 4
+				}
+			}
+			if n > max {
+				writeError(w, http.StatusRequestHeaderFieldsTooLarge, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "request headers too large", nil)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) limitBody(next http.Handler) http.Handler {
+	max := int64(g.cfg.Limits.MaxBodyBytes)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			writeError(w, http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "request body too large", nil)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+		g.servePost(w, r)
+	case http.MethodGet:
+		g.serveGet(w, r)
+	case http.MethodDelete:
+		g.serveDelete(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		writeError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "method not allowed", nil)
+	}
+}
+
+func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "request body too large", nil)
+			return
+		}
+		writeError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, "reading request body: "+err.Error(), nil)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Content-Type must be application/json", nil)
+		return
+	}
+	msg, err := jsonrpc.Parse(body, g.lim)
+	if err != nil {
+		var e *jsonrpc.Error
+		errors.As(err, &e)
+		writeError(w, http.StatusBadRequest, jsonrpc.ID{}, e.Code, e.Message, nil)
+		return
+	}
+	if msg.Kind == jsonrpc.KindRequest && msg.Method == mcp.MethodInitialize {
+		g.serveInitialize(w, r, msg)
+		return
+	}
+	if (msg.Kind == jsonrpc.KindRequest || msg.Kind == jsonrpc.KindNotification) &&
+		mcp.RequestEra(r.Header, msg.Method, msg.Params) == mcp.EraModern {
+		g.serveModern(w, r, msg)
+		return
+	}
+	g.serveLegacy(w, r, msg)
+}
+
+// serveInitialize opens a legacy session.
+func (g *Gateway) serveInitialize(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message) {
+	if r.Header.Get(mcp.HeaderSessionID) != "" {
+		writeError(w, http.StatusBadRequest, msg.ID, jsonrpc.CodeInvalidRequest, "initialize must not carry Mcp-Session-Id: the session already exists", nil)
+		return
+	}
+	caps, _ := jsonrpc.Lookup(msg.Params, "capabilities")
+	info, _ := jsonrpc.Lookup(msg.Params, "clientInfo")
+	ctx, cancel := context.WithTimeout(r.Context(), initWait)
+	defer cancel()
+	result, version := g.initialize(ctx, msg.Params)
+	s := g.sessions.create(version, clone(caps), clone(info))
+	if s == nil {
+		writeError(w, http.StatusServiceUnavailable, msg.ID, mcpguard.CodeGatewayOverloaded, "too many sessions: the gateway's session limit is reached", nil)
+		return
+	}
+	w.Header().Set(mcp.HeaderSessionID, s.id)
+	writeJSON(w, http.StatusOK, jsonrpc.AppendResult(nil, msg.ID, result))
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// session finds the legacy session a request names, answering 400 or 404 when it cannot.
+func (g *Gateway) session(w http.ResponseWriter, r *http.Request, id jsonrpc.ID) *session {
+	sid := r.Header.Get(mcp.HeaderSessionID)
+	if sid == "" {
+		writeError(w, http.StatusBadRequest, id, jsonrpc.CodeInvalidRequest, "missing Mcp-Session-Id header: send initialize first", nil)
+		return nil
+	}
+	s := g.sessions.get(sid)
+	if s == nil {
+		writeError(w, http.StatusNotFound, id, jsonrpc.CodeInvalidRequest, "unknown or expired session: send initialize again", nil)
+		return nil
+	}
+	if v := r.Header.Get(mcp.HeaderProtocolVersion); v != "" && !mcp.IsLegacy(v) {
+		writeError(w, http.StatusBadRequest, id, jsonrpc.CodeInvalidRequest, "unsupported MCP-Protocol-Version "+truncate(v)+" for this session", nil)
+		return nil
+	}
+	return s
+}
+
+func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message) {
+	s := g.session(w, r, msg.ID)
+	if s == nil {
+		return
+	}
+	switch msg.Kind {
+	case jsonrpc.KindResponse, jsonrpc.KindError:
+		if !s.answer(msg) {
+			g.logger.Debug("client answered an unknown request", "id", msg.ID.String())
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return
+	case jsonrpc.KindNotification:
+		switch msg.Method {
+		case mcp.NotificationCancelled:
+			s.cancelRequest(msg.Params)
+		case mcp.NotificationRootsListChanged:
+			for _, up := range g.ups {
+				_ = up.Notify(r.Context(), msg.Method, msg.Params)
+			}
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	st := s.newStream()
+	ctx, cancel := context.WithCancel(s.ctx)
+	if !s.begin(msg.ID, cancel) {
+		cancel()
+		writeError(w, http.StatusServiceUnavailable, msg.ID, mcpguard.CodeGatewayOverloaded, "too many requests in flight on this session", nil)
+		return
+	}
+	c := s.caller()
+	go func() {
+		defer cancel()
+		defer s.end(msg.ID)
+		rep := g.dispatch(ctx, c, msg, streamOut{s: s, st: st})
+		if ctx.Err() != nil && rep.err != nil && s.ctx.Err() == nil {
+			// Cancelled by the client: per the protocol, no response follows.
+			st.finish()
+			return
+		}
+		st.push(encodeReply(msg.ID, rep), true)
+	}()
+	first, ok := st.first(r.Context())
+	if !ok {
+		return // the client went away; the call goes on and its stream can be resumed
+	}
+	if first.final {
+		writeJSON(w, legacyStatus(first.data), first.data)
+		return
+	}
+	w.Header().Set(mcp.HeaderSessionID, s.id)
+	startSSE(w, http.StatusOK)
+	follow(r.Context(), w, st, 0)
+}
+
+// legacyStatus is the HTTP status of a legacy JSON reply: the contract's status for the
+// gateway's own failures, 200 for everything else.
+func legacyStatus(data []byte) int {
+	e, ok := jsonrpc.Lookup(data, "error")
+	if !ok {
+		return http.StatusOK
+	}
+	code, _ := jsonrpc.Lookup(e, "code")
+	return gatewayStatus(string(code))
+}
+
+func gatewayStatus(code string) int {
+	switch code {
+	case itoa(mcpguard.CodeDeniedByPolicy), itoa(mcpguard.CodeToolQuarantined):
+		return http.StatusForbidden
+	case itoa(mcpguard.CodeRateLimited):
+		return http.StatusTooManyRequests
+	case itoa(mcpguard.CodeAuditUnavailable), itoa(mcpguard.CodeGatewayOverloaded):
+		return http.StatusServiceUnavailable
+	case itoa(mcpguard.CodeUpstreamDown), itoa(mcpguard.CodeUpstreamBadReply):
+		return http.StatusBadGateway
+	case itoa(mcpguard.CodeUpstreamTimeout):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusOK
+}
+
+// streamOut sends a legacy call's related messages on its POST's stream.
+type streamOut struct {
+	s  *session
+	st *stream
+}
+
+func (o streamOut) notify(method string, params []byte) {
+	o.st.push(jsonrpc.AppendNotification(nil, method, params), false)
+}
+
+func (o streamOut) request(ctx context.Context, method string, params []byte) ([]byte, *jsonrpc.Error) {
+	return o.s.ask(ctx, func(m []byte) { o.st.push(m, false) }, method, params)
+}
+
+func encodeReply(id jsonrpc.ID, rep reply) []byte {
+	if rep.err != nil {
+		return jsonrpc.AppendError(nil, id, rep.err)
+	}
+	return jsonrpc.AppendResult(nil, id, rep.result)
+}
+
+// serveGet opens a legacy session's standalone stream, or resumes a stream with Last-Event-ID.
+func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request) {
+	if !acceptsSSE(r) {
+		writeError(w, http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "GET needs Accept: text/event-stream", nil)
+		return
+	}
+	s := g.session(w, r, jsonrpc.ID{})
+	if s == nil {
+		return
+	}
+	st, seq := s.standalone, int64(0)
+	if last := r.Header.Get(mcp.HeaderLastEventID); last != "" {
+		id, n, ok := parseEventID(last)
+		if ok {
+			if found := s.stream(id); found != nil {
+				st, seq = found, n
+			}
+		}
+	} else {
+		_, _, _ = st.since(0)
+		evs, _, _ := st.since(0)
+		if len(evs) > 0 {
+			seq = evs[len(evs)-1].seq // a fresh GET gets only what comes next
+		}
+	}
+	w.Header().Set(mcp.HeaderSessionID, s.id)
+	startSSE(w, http.StatusOK)
+	follow(r.Context(), w, st, seq)
+}
+
+func acceptsSSE(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return a == "" || strings.Contains(a, "text/event-stream") || strings.Contains(a, "*/*")
+}
+
+// serveDelete ends a legacy session.
+func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request) {
+	sid := r.Header.Get(mcp.HeaderSessionID)
+	if sid == "" {
+		writeError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "missing Mcp-Session-Id header", nil)
+		return
+	}
+	if !g.sessions.remove(sid) {
+		writeError(w, http.StatusNotFound, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "unknown or expired session", nil)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// serveModern serves one stateless (2026-07-28) request.
+func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message) {
+	if msg.Kind == jsonrpc.KindNotification {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if err := mcp.ValidateRequestHeaders(r.Header, msg.Method, msg.Params, nil); err != nil {
+		g.protocolError(w, msg.ID, err)
+		return
+	}
+	meta, err := mcp.ParseRequestMeta(msg.Params)
+	if err != nil {
+		g.protocolError(w, msg.ID, err)
+		return
+	}
+	c := &caller{era: mcpguard.EraModern, version: meta.ProtocolVersion, caps: meta.ClientCapabilities, info: meta.ClientInfo, logLevel: meta.LogLevel}
+	if msg.Method == mcp.MethodToolsCall {
+		raw, _ := jsonrpc.Lookup(msg.Params, "name")
+		name, _ := jsonrpc.String(raw)
+		if b := g.toolBindings(r.Context(), c, name); len(b) > 0 || hasParamHeaders(r.Header) {
+			if err := mcp.ValidateRequestHeaders(r.Header, msg.Method, msg.Params, b); err != nil {
+				g.protocolError(w, msg.ID, err)
+				return
+			}
+		}
+	}
+	if msg.Method == mcp.MethodSubscriptionsListen {
+		g.serveListen(w, r, c, msg)
+		return
+	}
+	o := &lazyOut{w: w}
+	rep := g.dispatch(r.Context(), c, msg, o)
+	if r.Context().Err() != nil {
+		return // closing the stream cancelled the request: nothing more is sent
+	}
+	o.finish(msg.ID, rep)
+}
+
+func hasParamHeaders(h map[string][]string) bool {
+	for k := range h {
+		if len(k) > len(mcp.HeaderParamPrefix) && strings.EqualFold(k[:len(mcp.HeaderParamPrefix)], mcp.HeaderParamPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Gateway) protocolError(w http.ResponseWriter, id jsonrpc.ID, err error) {
+	var pe *mcp.ProtocolError
+	if errors.As(err, &pe) {
+		writeError(w, pe.HTTPStatus(), id, pe.Code, pe.Message, pe.Data())
+		return
+	}
+	writeError(w, http.StatusBadRequest, id, jsonrpc.CodeInvalidParams, err.Error(), nil)
+}
+
+// lazyOut answers a modern request with plain JSON unless something related must be sent first,
+// in which case it switches to an SSE stream.
+type lazyOut struct {
+	w  http.ResponseWriter
+	sw *sse.Writer
+}
+
+func (o *lazyOut) notify(method string, params []byte) {
+	if o.sw == nil {
+		startSSE(o.w, http.StatusOK)
+		o.sw = sse.NewWriter(o.w)
+	}
+	_ = o.sw.WriteEvent(sse.Event{Type: "message", Data: jsonrpc.AppendNotification(nil, method, params)})
+	_ = o.sw.Flush()
+}
+
+func (o *lazyOut) request(ctx context.Context, method string, params []byte) ([]byte, *jsonrpc.Error) {
+	return nil, jsonrpc.NewError(mcpguard.CodeClientCannotAnswer, "a stateless client cannot be sent "+method)
+}
+
+func (o *lazyOut) finish(id jsonrpc.ID, rep reply) {
+	data := encodeReply(id, rep)
+	if o.sw != nil {
+		_ = o.sw.WriteEvent(sse.Event{Type: "message", Data: data})
+		_ = o.sw.Flush()
+		return
+	}
+	status := rep.status
+	if status == 0 && rep.err != nil {
+		status = modernStatus(rep.err.Code)
+	}
+	if status == 0 || status == 499 {
+		status = http.StatusOK
+	}
+	writeJSON(o.w, status, data)
+}
+
+// modernStatus is the HTTP status the 2026-07-28 binding and the gateway contract give an error.
+func modernStatus(code int64) int {
+	switch code {
+	case jsonrpc.CodeMethodNotFound:
+		return http.StatusNotFound
+	case jsonrpc.CodeInvalidParams, jsonrpc.CodeInvalidRequest, jsonrpc.CodeParseError,
+		mcp.CodeHeaderMismatch, mcp.CodeMissingRequiredClientCapability, mcp.CodeUnsupportedProtocolVersion:
+		return http.StatusBadRequest
+	}
+	return gatewayStatus(itoa(code))
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func writeError(w http.ResponseWriter, status int, id jsonrpc.ID, code int64, msg string, data []byte) {
+	writeJSON(w, status, jsonrpc.AppendError(nil, id, &jsonrpc.Error{Code: code, Message: msg, Data: data}))
+}

@@ -1,0 +1,163 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpguard/mcpguard/internal/sse"
+)
+
+// keepAlive is how often an idle SSE stream gets a comment line, so intermediaries keep it open.
+const keepAlive = 15 * time.Second
+
+// event is one message on a stream, numbered for Last-Event-ID.
+type event struct {
+	seq   int64
+	data  []byte
+	final bool // the JSON-RPC response that ends a POST's stream
+}
+
+// stream buffers the messages of one SSE stream so that a client that lost the connection can
+// resume it with Last-Event-ID (2025-11-25 resumability). Any number of writers may follow it.
+type stream struct {
+	id string
+
+	mu      sync.Mutex
+	events  []event
+	next    int64
+	done    bool
+	changed chan struct{} // closed and replaced on every change
+}
+
+func newStream(id string) *stream {
+	return &stream{id: id, next: 1, changed: make(chan struct{})}
+}
+
+func (st *stream) push(data []byte, final bool) {
+	st.mu.Lock()
+	if st.done {
+		st.mu.Unlock()
+		return
+	}
+	st.events = append(st.events, event{seq: st.next, data: data, final: final})
+	st.next++
+	if len(st.events) > maxStreamEvents {
+		st.events = st.events[len(st.events)-maxStreamEvents:]
+	}
+	if final {
+		st.done = true
+	}
+	close(st.changed)
+	st.changed = make(chan struct{})
+	st.mu.Unlock()
+}
+
+func (st *stream) finish() {
+	st.mu.Lock()
+	if !st.done {
+		st.done = true
+		close(st.changed)
+		st.changed = make(chan struct{})
+	}
+	st.mu.Unlock()
+}
+
+func (st *stream) finished() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.done
+}
+
+// since returns the events after seq, whether the stream has ended, and a channel closed on the
+// next change.
+func (st *stream) since(seq int64) ([]event, bool, <-chan struct{}) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	i := 0
+	for i < len(st.events) && st.events[i].seq <= seq {
+		i++
+	}
+	return append([]event(nil), st.events[i:]...), st.done, st.changed
+}
+
+// first waits for the stream's first event; ok is false if ctx ended first.
+func (st *stream) first(ctx context.Context) (event, bool) {
+	for {
+		evs, _, changed := st.since(0)
+		if len(evs) > 0 {
+			return evs[0], true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return event{}, false
+		}
+	}
+}
+
+// eventID names an event for Last-Event-ID: the stream id and the event's number.
+func eventID(streamID string, seq int64) string {
+	return streamID + "_" + strconv.FormatInt(seq, 10)
+}
+
+// parseEventID splits a Last-Event-ID value.
+func parseEventID(v string) (streamID string, seq int64, ok bool) {
+	i := strings.LastIndexByte(v, '_')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseInt(v[i+1:], 10, 64)
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return v[:i], n, true
+}
+
+// follow writes a stream's events after seq to an SSE response until the stream ends or the
+// client goes away.
+func follow(ctx context.Context, w http.ResponseWriter, st *stream, seq int64) {
+	sw := sse.NewWriter(w)
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for {
+		evs, done, changed := st.since(seq)
+		for _, e := range evs {
+			if err := sw.WriteEvent(sse.Event{ID: eventID(st.id, e.seq), Type: "message", Data: e.data}); err != nil {
+				return
+			}
+			seq = e.seq
+		}
+		if len(evs) > 0 {
+			if err := sw.Flush(); err != nil {
+				return
+			}
+		}
+		if done {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if sw.WriteComment("") != nil || sw.Flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+func startSSE(w http.ResponseWriter, status int) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(status)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
