@@ -249,6 +249,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields []field, elsewhere m
 		}
 		if k.ShortTag() == "!!merge" {
 			d.add(k.Line, path, `merge keys ("<<") are not supported; write the keys out`)
+			d.broken[path] = true // what the merge would have supplied is missing
 			continue
 		}
 		key := k.Value
@@ -579,6 +580,10 @@ func (d *decoder) upstreamList(n *yaml.Node, path string, c *Config) {
 	for i, item := range n.Content {
 		p := pathIndex(path, i)
 		d.lines[p] = item.Line
+		if isNull(item) {
+			d.wrongType(item, p, "an upstream (a mapping with name and one of stdio, http or sse)")
+			continue
+		}
 		d.upstream(item, p, &c.Upstreams[i], &d.upstreams[i])
 	}
 }
