@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"testing"
+)
+
+// TestMain lets the test binary double as a stdio MCP upstream (legacy era, hand-written so that
+// the test controls every byte): with MCPGUARD_TEST_UPSTREAM=1 it serves on stdin/stdout and
+// appends every message it receives to the file named by MCPGUARD_TEST_RECORD.
+func TestMain(m *testing.M) {
+	if os.Getenv("MCPGUARD_TEST_UPSTREAM") == "1" {
+		recordingUpstream()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func recordingUpstream() {
+	rec, err := os.OpenFile(os.Getenv("MCPGUARD_TEST_RECORD"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<20)
+	out := bufio.NewWriter(os.Stdout)
+	send := func(v any) {
+		b, _ := json.Marshal(v)
+		out.Write(append(b, '\n'))
+		out.Flush()
+	}
+	for in.Scan() {
+		line := in.Bytes()
+		rec.Write(append(append([]byte(nil), line...), '\n'))
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params struct {
+				Name      string         `json:"name"`
+				Arguments map[string]any `json:"arguments"`
+				Meta      map[string]any `json:"_meta"`
+			} `json:"params"`
+		}
+		if json.Unmarshal(line, &msg) != nil || msg.ID == nil || msg.Method == "" {
+			continue
+		}
+		result := func(r any) { send(map[string]any{"jsonrpc": "2.0", "id": msg.ID, "result": r}) }
+		switch msg.Method {
+		case "initialize":
+			result(map[string]any{
+				"protocolVersion": "2025-11-25",
+				"capabilities":    map[string]any{"tools": map[string]any{"listChanged": true}},
+				"serverInfo":      map[string]any{"name": "recorder", "version": "1"},
+			})
+		case "tools/list":
+			schema := map[string]any{"type": "object", "properties": map[string]any{"text": map[string]any{"type": "string"}}}
+			result(map[string]any{"tools": []any{
+				map[string]any{"name": "echo", "description": "Echoes text.", "inputSchema": schema},
+				map[string]any{"name": "crash", "description": "Exits the server mid-call.", "inputSchema": map[string]any{"type": "object"}},
+				map[string]any{"name": "progress", "description": "Reports progress, then echoes.", "inputSchema": schema},
+			}})
+		case "tools/call":
+			switch msg.Params.Name {
+			case "crash":
+				os.Exit(3)
+			case "progress":
+				if tok, ok := msg.Params.Meta["progressToken"]; ok {
+					send(map[string]any{"jsonrpc": "2.0", "method": "notifications/progress", "params": map[string]any{"progressToken": tok, "progress": 1, "total": 2}})
+				}
+			}
+			text, _ := msg.Params.Arguments["text"].(string)
+			result(map[string]any{"content": []any{map[string]any{"type": "text", "text": "echo: " + text}}})
+		default:
+			send(map[string]any{"jsonrpc": "2.0", "id": msg.ID, "error": map[string]any{"code": -32601, "message": "method not found"}})
+		}
+	}
+}
+
+func bufioScanner(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	return sc
+}
