@@ -31,22 +31,27 @@ const (
 	DefaultEra                         = EraAuto
 )
 
-// Bounds enforced by [Config.Validate].
+// Bounds enforced by [Config.Validate], stated in the field docs.
 const (
-	MinBodyBytes     ByteSize = 1 * KiB
-	MaxBodyBytes     ByteSize = 64 * MiB
-	MinHeaderBytes   ByteSize = 1 * KiB
-	MaxHeaderBytes   ByteSize = 1 * MiB
-	MinJSONDepth              = 8
-	MaxJSONDepth              = 512
-	MaxSessions               = 1_000_000
-	MinMessageBytes  ByteSize = 1 * KiB
-	MaxMessageBytes  ByteSize = 256 * MiB
-	MaxUpstreams              = 256
-	MaxConfigBytes            = 1 << 20 // a config file larger than this is refused unread
-	SelfCommand               = "@self" // Stdio.Command value that means "this mcpguard binary"
+	minBodyBytes     ByteSize = 1 * KiB
+	maxBodyBytes     ByteSize = 64 * MiB
+	minHeaderBytes   ByteSize = 1 * KiB
+	maxHeaderBytes   ByteSize = 1 * MiB
+	minJSONDepth              = 8
+	maxJSONDepth              = 512
+	maxSessions               = 1_000_000
+	minMessageBytes  ByteSize = 1 * KiB
+	maxMessageBytes  ByteSize = 256 * MiB
+	maxUpstreams              = 256
 	separatorCharset          = "._-"
 )
+
+// MaxConfigBytes bounds a configuration file; a larger one is refused unread.
+const MaxConfigBytes = 1 << 20
+
+// SelfCommand is the Stdio.Command value that means "this mcpguard binary",
+// for upstreams such as the built-in demo server.
+const SelfCommand = "@self"
 
 // Config is the whole gateway configuration. [Parse] fills every absent key with
 // its default; a Config built in code gets no defaults and should be checked
@@ -95,7 +100,7 @@ type Config struct {
 	Log Log
 
 	// Upstreams are the MCP servers behind the gateway, at least one and at
-	// most MaxUpstreams.
+	// most 256.
 	Upstreams []Upstream
 }
 

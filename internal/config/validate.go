@@ -54,8 +54,8 @@ func (v *validator) config(c *Config) {
 	switch n := len(c.Upstreams); {
 	case n == 0:
 		v.add("upstreams", "at least one upstream is required")
-	case n > MaxUpstreams:
-		v.add("upstreams", "%d upstreams is more than the maximum of %d", n, MaxUpstreams)
+	case n > maxUpstreams:
+		v.add("upstreams", "%d upstreams is more than the maximum of %d", n, maxUpstreams)
 	}
 	names, prefixes := map[string]int{}, map[string]int{}
 	for i := range c.Upstreams {
@@ -211,17 +211,17 @@ func validSeparator(s string) bool {
 }
 
 func (v *validator) limits(l *Limits) {
-	v.sizeRange("limits.max_body_bytes", l.MaxBodyBytes, MinBodyBytes, MaxBodyBytes)
-	v.sizeRange("limits.max_header_bytes", l.MaxHeaderBytes, MinHeaderBytes, MaxHeaderBytes)
-	if l.MaxJSONDepth < MinJSONDepth || l.MaxJSONDepth > MaxJSONDepth {
-		v.add("limits.max_json_depth", "%d is out of range: want %d to %d", l.MaxJSONDepth, MinJSONDepth, MaxJSONDepth)
+	v.sizeRange("limits.max_body_bytes", l.MaxBodyBytes, minBodyBytes, maxBodyBytes)
+	v.sizeRange("limits.max_header_bytes", l.MaxHeaderBytes, minHeaderBytes, maxHeaderBytes)
+	if l.MaxJSONDepth < minJSONDepth || l.MaxJSONDepth > maxJSONDepth {
+		v.add("limits.max_json_depth", "%d is out of range: want %d to %d", l.MaxJSONDepth, minJSONDepth, maxJSONDepth)
 	}
-	if l.MaxSessions < 1 || l.MaxSessions > MaxSessions {
-		v.add("limits.max_sessions", "%d is out of range: want 1 to %d", l.MaxSessions, MaxSessions)
+	if l.MaxSessions < 1 || l.MaxSessions > maxSessions {
+		v.add("limits.max_sessions", "%d is out of range: want 1 to %d", l.MaxSessions, maxSessions)
 	}
 	v.positive("limits.session_idle_timeout", l.SessionIdleTimeout)
 	v.positive("limits.request_timeout", l.RequestTimeout)
-	v.sizeRange("limits.max_message_bytes", l.MaxMessageBytes, MinMessageBytes, MaxMessageBytes)
+	v.sizeRange("limits.max_message_bytes", l.MaxMessageBytes, minMessageBytes, maxMessageBytes)
 }
 
 func (v *validator) sizeRange(path string, s, lo, hi ByteSize) {
