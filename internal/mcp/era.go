@@ -36,10 +36,10 @@ func errorCode(body []byte) (int64, *wireError, bool) {
 	return code, r.Error, true
 }
 
-// IsModernError reports whether an HTTP error response to a modern request identifies a modern
-// server, so that a dual-era client stays modern instead of falling back to initialize
-// (2026-07-28 Streamable HTTP, "Backward Compatibility"). It does when body is a JSON-RPC
-// error response with:
+// ClassifyHTTPError reads the HTTP error response (status, body) to a modern request and
+// reports whether it identifies a modern server, so that a dual-era client stays modern
+// instead of falling back to initialize (2026-07-28 Streamable HTTP, "Backward
+// Compatibility"). It does when body is a JSON-RPC error response with:
 //
 //   - status 400 and code -32020 (HeaderMismatch), -32021 (MissingRequiredClientCapability)
 //     or -32022 (UnsupportedProtocolVersion) — retry with a supported version or correct the
@@ -60,28 +60,38 @@ func errorCode(body []byte) (int64, *wireError, bool) {
 // go-sdk's stateful mode) answers -32022 listing legacy versions only. Negotiate from the
 // error's data (see [ParseUnsupportedVersionData] and [Negotiate]) and continue with
 // initialize when the version chosen is a legacy one.
-func IsModernError(status int, body []byte) bool {
-	code, _, ok := errorCode(body)
+func ClassifyHTTPError(status int, body []byte) ProbeResult {
+	code, we, ok := errorCode(body)
 	if !ok {
-		return false
+		return ProbeResult{}
 	}
+	p := ProbeResult{Code: code}
 	switch status {
 	case http.StatusBadRequest:
-		return IsModernErrorCode(code)
+		p.Modern = IsModernErrorCode(code)
 	case http.StatusNotFound:
-		return code == CodeMethodNotFound
+		p.Modern = code == CodeMethodNotFound
 	}
-	return false
+	if p.Modern && code == CodeUnsupportedProtocolVersion && len(we.Data) > 0 {
+		p.Supported, _, _ = ParseUnsupportedVersionData(we.Data)
+	}
+	return p
 }
 
-// DiscoverProbe is what a response to a server/discover probe says about a server.
-type DiscoverProbe struct {
-	// Modern reports a modern server: the response is a DiscoverResult or a modern error.
+// IsModernError reports whether the HTTP error response (status, body) to a modern request is
+// a recognized modern JSON-RPC error, so that a dual-era client stays modern. See
+// [ClassifyHTTPError].
+func IsModernError(status int, body []byte) bool { return ClassifyHTTPError(status, body).Modern }
+
+// ProbeResult is what a server's answer to a modern request says about the server's era.
+type ProbeResult struct {
+	// Modern reports a modern server: the answer is a DiscoverResult or a recognized modern
+	// error. Otherwise fall back to the legacy initialize handshake.
 	Modern bool
-	// Supported lists the versions the server named: the DiscoverResult's supportedVersions,
+	// Supported lists the versions the server named: a DiscoverResult's supportedVersions,
 	// or the supported list of an UnsupportedProtocolVersion error (nil when it named none).
 	Supported []string
-	// Code is the error code when the response is an error, 0 otherwise.
+	// Code is the JSON-RPC error code when the answer is a JSON-RPC error, 0 otherwise.
 	Code int64
 }
 
@@ -94,9 +104,9 @@ type DiscoverProbe struct {
 // -32601 and -32602 which legacy servers answer unknown methods with, or a result without
 // supportedVersions — identifies a legacy server: fall back to initialize. No response within a
 // reasonable timeout means legacy too, which the caller decides.
-func ClassifyDiscoverResponse(msg []byte) DiscoverProbe {
+func ClassifyDiscoverResponse(msg []byte) ProbeResult {
 	if code, we, ok := errorCode(msg); ok {
-		p := DiscoverProbe{Modern: IsModernErrorCode(code), Code: code}
+		p := ProbeResult{Modern: IsModernErrorCode(code), Code: code}
 		if code == CodeUnsupportedProtocolVersion && len(we.Data) > 0 {
 			p.Supported, _, _ = ParseUnsupportedVersionData(we.Data)
 		}
@@ -104,15 +114,15 @@ func ClassifyDiscoverResponse(msg []byte) DiscoverProbe {
 	}
 	var r wireResponse
 	if err := json.Unmarshal(bytes.TrimSpace(msg), &r); err != nil || r.Error != nil || r.Result.Kind() != '{' {
-		return DiscoverProbe{}
+		return ProbeResult{}
 	}
 	var res struct {
 		SupportedVersions []string `json:"supportedVersions"`
 	}
 	if err := json.Unmarshal(r.Result, &res); err != nil || len(res.SupportedVersions) == 0 {
-		return DiscoverProbe{}
+		return ProbeResult{}
 	}
-	return DiscoverProbe{Modern: true, Supported: res.SupportedVersions}
+	return ProbeResult{Modern: true, Supported: res.SupportedVersions}
 }
 
 // IsModernDiscoverResponse reports whether msg, the response to a server/discover probe on

@@ -51,6 +51,14 @@ func TestIsModernError(t *testing.T) {
 			t.Errorf("%s: IsModernError(%d, ...) = %v, want %v", tt.name, tt.status, got, tt.want)
 		}
 	}
+	// The versions to retry with come along.
+	got := ClassifyHTTPError(400, []byte(`{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"Unsupported protocol version","data":{"supported":["2025-11-25","2025-06-18"],"requested":"2026-07-28"}}}`))
+	if diff := cmp.Diff(ProbeResult{Modern: true, Supported: []string{"2025-11-25", "2025-06-18"}, Code: -32022}, got); diff != "" {
+		t.Errorf("ClassifyHTTPError (-want +got):\n%s", diff)
+	}
+	if v, ok := Negotiate(got.Supported, Supported()); !ok || !IsLegacy(v) {
+		t.Errorf("Negotiate = %q, %v; want a legacy version to initialize with", v, ok)
+	}
 	if http.StatusBadRequest != 400 || http.StatusNotFound != 404 {
 		t.Fatal("status constants changed")
 	}
@@ -61,24 +69,24 @@ func TestClassifyDiscoverResponse(t *testing.T) {
 	tests := []struct {
 		name string
 		msg  string
-		want DiscoverProbe
+		want ProbeResult
 	}{
 		{"DiscoverResult", `{"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},"_meta":{"io.modelcontextprotocol/serverInfo":{"name":"s","version":"1"}}}}`,
-			DiscoverProbe{Modern: true, Supported: []string{"2026-07-28"}}},
+			ProbeResult{Modern: true, Supported: []string{"2026-07-28"}}},
 		{"UnsupportedProtocolVersion", `{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"Unsupported protocol version","data":{"supported":["2027-01-01"],"requested":"2026-07-28"}}}`,
-			DiscoverProbe{Modern: true, Supported: []string{"2027-01-01"}, Code: -32022}},
+			ProbeResult{Modern: true, Supported: []string{"2027-01-01"}, Code: -32022}},
 		{"UnsupportedProtocolVersion without data", `{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"no"}}`,
-			DiscoverProbe{Modern: true, Code: -32022}},
+			ProbeResult{Modern: true, Code: -32022}},
 		{"TypeScript legacy: Method not found", `{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"Method not found"}}`,
-			DiscoverProbe{Code: -32601}},
+			ProbeResult{Code: -32601}},
 		{"Python legacy: Invalid params", `{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"Invalid request parameters"}}`,
-			DiscoverProbe{Code: -32602}},
+			ProbeResult{Code: -32602}},
 		{"legacy: server not initialized", `{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"Server not initialized"}}`,
-			DiscoverProbe{Code: -32000}},
-		{"lenient server answering anything with {}", `{"jsonrpc":"2.0","id":1,"result":{}}`, DiscoverProbe{}},
-		{"empty supportedVersions", `{"jsonrpc":"2.0","id":1,"result":{"supportedVersions":[]}}`, DiscoverProbe{}},
-		{"supportedVersions of the wrong type", `{"jsonrpc":"2.0","id":1,"result":{"supportedVersions":"2026-07-28"}}`, DiscoverProbe{}},
-		{"not JSON", `Content-Length: 42`, DiscoverProbe{}},
+			ProbeResult{Code: -32000}},
+		{"lenient server answering anything with {}", `{"jsonrpc":"2.0","id":1,"result":{}}`, ProbeResult{}},
+		{"empty supportedVersions", `{"jsonrpc":"2.0","id":1,"result":{"supportedVersions":[]}}`, ProbeResult{}},
+		{"supportedVersions of the wrong type", `{"jsonrpc":"2.0","id":1,"result":{"supportedVersions":"2026-07-28"}}`, ProbeResult{}},
+		{"not JSON", `Content-Length: 42`, ProbeResult{}},
 	}
 	for _, tt := range tests {
 		got := ClassifyDiscoverResponse([]byte(tt.msg))

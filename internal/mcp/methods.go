@@ -107,83 +107,83 @@ func (m MethodInfo) In(v string) bool {
 	return m.Until == "" || v <= m.Until
 }
 
-// methodTable returns the method table. It is built on each call so that no caller can
-// change what another sees; the table is small.
+// Short names for the revisions, to keep the table readable.
+const (
+	r241105 = Version20241105
+	r250618 = Version20250618
+	r251125 = Version20251125
+	r260728 = Version20260728
+)
+
+// methodTable describes every method of every known revision. It is never modified and never
+// handed out: callers get copies of its entries.
 //
 // Sources: the TypeScript schemas of 2025-06-18, 2025-11-25 and 2026-07-28; MRTR
 // (2026-07-28 basic/patterns/mrtr); Streamable HTTP "Standard Request Headers"; the tasks
 // extension's routing headers (SEP-2663, as exercised by the conformance suite).
-func methodTable() []MethodInfo {
-	const (
-		v1 = Version20241105
-		v3 = Version20250618
-		vL = Version20251125
-		vM = Version20260728
-	)
-	return []MethodInfo{
-		// Lifecycle and discovery.
-		{Method: MethodInitialize, Kind: KindRequest, Sender: SenderClient, Since: v1, Until: vL},
-		{Method: NotificationInitialized, Kind: KindNotification, Sender: SenderClient, Since: v1, Until: vL},
-		{Method: MethodPing, Kind: KindRequest, Sender: SenderBoth, Since: v1, Until: vL},
-		{Method: MethodServerDiscover, Kind: KindRequest, Sender: SenderClient, Since: vM},
-		{Method: MethodSubscriptionsListen, Kind: KindRequest, Sender: SenderClient, Since: vM},
-		{Method: NotificationSubscriptionsAcknowledged, Kind: KindNotification, Sender: SenderServer, Since: vM},
+var methodTable = [...]MethodInfo{
+	// Lifecycle and discovery.
+	{Method: MethodInitialize, Kind: KindRequest, Sender: SenderClient, Since: r241105, Until: r251125},
+	{Method: NotificationInitialized, Kind: KindNotification, Sender: SenderClient, Since: r241105, Until: r251125},
+	{Method: MethodPing, Kind: KindRequest, Sender: SenderBoth, Since: r241105, Until: r251125},
+	{Method: MethodServerDiscover, Kind: KindRequest, Sender: SenderClient, Since: r260728},
+	{Method: MethodSubscriptionsListen, Kind: KindRequest, Sender: SenderClient, Since: r260728},
+	{Method: NotificationSubscriptionsAcknowledged, Kind: KindNotification, Sender: SenderServer, Since: r260728},
 
-		// Server features.
-		{Method: MethodToolsList, Kind: KindRequest, Sender: SenderClient, Since: v1},
-		{Method: MethodToolsCall, Kind: KindRequest, Sender: SenderClient, Since: v1, NameParam: "name", InputRequired: true},
-		{Method: MethodPromptsList, Kind: KindRequest, Sender: SenderClient, Since: v1},
-		{Method: MethodPromptsGet, Kind: KindRequest, Sender: SenderClient, Since: v1, NameParam: "name", InputRequired: true},
-		{Method: MethodResourcesList, Kind: KindRequest, Sender: SenderClient, Since: v1},
-		{Method: MethodResourcesTemplatesList, Kind: KindRequest, Sender: SenderClient, Since: v1},
-		{Method: MethodResourcesRead, Kind: KindRequest, Sender: SenderClient, Since: v1, NameParam: "uri", InputRequired: true},
-		{Method: MethodResourcesSubscribe, Kind: KindRequest, Sender: SenderClient, Since: v1, Until: vL},
-		{Method: MethodResourcesUnsubscribe, Kind: KindRequest, Sender: SenderClient, Since: v1, Until: vL},
-		{Method: MethodCompletionComplete, Kind: KindRequest, Sender: SenderClient, Since: v1},
-		{Method: MethodLoggingSetLevel, Kind: KindRequest, Sender: SenderClient, Since: v1, Until: vL},
+	// Server features.
+	{Method: MethodToolsList, Kind: KindRequest, Sender: SenderClient, Since: r241105},
+	{Method: MethodToolsCall, Kind: KindRequest, Sender: SenderClient, Since: r241105, NameParam: "name", InputRequired: true},
+	{Method: MethodPromptsList, Kind: KindRequest, Sender: SenderClient, Since: r241105},
+	{Method: MethodPromptsGet, Kind: KindRequest, Sender: SenderClient, Since: r241105, NameParam: "name", InputRequired: true},
+	{Method: MethodResourcesList, Kind: KindRequest, Sender: SenderClient, Since: r241105},
+	{Method: MethodResourcesTemplatesList, Kind: KindRequest, Sender: SenderClient, Since: r241105},
+	{Method: MethodResourcesRead, Kind: KindRequest, Sender: SenderClient, Since: r241105, NameParam: "uri", InputRequired: true},
+	{Method: MethodResourcesSubscribe, Kind: KindRequest, Sender: SenderClient, Since: r241105, Until: r251125},
+	{Method: MethodResourcesUnsubscribe, Kind: KindRequest, Sender: SenderClient, Since: r241105, Until: r251125},
+	{Method: MethodCompletionComplete, Kind: KindRequest, Sender: SenderClient, Since: r241105},
+	{Method: MethodLoggingSetLevel, Kind: KindRequest, Sender: SenderClient, Since: r241105, Until: r251125},
 
-		// Client features: server-to-client requests in legacy revisions, MRTR input
-		// requests in modern ones.
-		{Method: MethodSamplingCreateMessage, Kind: KindRequest, Sender: SenderServer, Since: v1, Until: vL},
-		{Method: MethodSamplingCreateMessage, Kind: KindInputRequest, Sender: SenderServer, Since: vM},
-		{Method: MethodRootsList, Kind: KindRequest, Sender: SenderServer, Since: v1, Until: vL},
-		{Method: MethodRootsList, Kind: KindInputRequest, Sender: SenderServer, Since: vM},
-		{Method: MethodElicitationCreate, Kind: KindRequest, Sender: SenderServer, Since: v3, Until: vL},
-		{Method: MethodElicitationCreate, Kind: KindInputRequest, Sender: SenderServer, Since: vM},
+	// Client features: server-to-client requests in legacy revisions, MRTR input
+	// requests in modern ones.
+	{Method: MethodSamplingCreateMessage, Kind: KindRequest, Sender: SenderServer, Since: r241105, Until: r251125},
+	{Method: MethodSamplingCreateMessage, Kind: KindInputRequest, Sender: SenderServer, Since: r260728},
+	{Method: MethodRootsList, Kind: KindRequest, Sender: SenderServer, Since: r241105, Until: r251125},
+	{Method: MethodRootsList, Kind: KindInputRequest, Sender: SenderServer, Since: r260728},
+	{Method: MethodElicitationCreate, Kind: KindRequest, Sender: SenderServer, Since: r250618, Until: r251125},
+	{Method: MethodElicitationCreate, Kind: KindInputRequest, Sender: SenderServer, Since: r260728},
 
-		// Tasks: experimental core in 2025-11-25 (either side may be the receiver), the
-		// tasks extension in modern revisions.
-		{Method: MethodTasksGet, Kind: KindRequest, Sender: SenderBoth, Since: vL, Until: vL},
-		{Method: MethodTasksResult, Kind: KindRequest, Sender: SenderBoth, Since: vL, Until: vL},
-		{Method: MethodTasksList, Kind: KindRequest, Sender: SenderBoth, Since: vL, Until: vL},
-		{Method: MethodTasksCancel, Kind: KindRequest, Sender: SenderBoth, Since: vL, Until: vL},
-		{Method: NotificationTasksStatus, Kind: KindNotification, Sender: SenderBoth, Since: vL, Until: vL},
-		{Method: MethodTasksGet, Kind: KindRequest, Sender: SenderClient, Since: vM, Extension: ExtensionTasks, NameParam: "taskId"},
-		{Method: MethodTasksUpdate, Kind: KindRequest, Sender: SenderClient, Since: vM, Extension: ExtensionTasks, NameParam: "taskId"},
-		{Method: MethodTasksCancel, Kind: KindRequest, Sender: SenderClient, Since: vM, Extension: ExtensionTasks, NameParam: "taskId"},
-		{Method: NotificationTasksStatus, Kind: KindNotification, Sender: SenderServer, Since: vM, Extension: ExtensionTasks},
+	// Tasks: experimental core in 2025-11-25 (either side may be the receiver), the
+	// tasks extension in modern revisions.
+	{Method: MethodTasksGet, Kind: KindRequest, Sender: SenderBoth, Since: r251125, Until: r251125},
+	{Method: MethodTasksResult, Kind: KindRequest, Sender: SenderBoth, Since: r251125, Until: r251125},
+	{Method: MethodTasksList, Kind: KindRequest, Sender: SenderBoth, Since: r251125, Until: r251125},
+	{Method: MethodTasksCancel, Kind: KindRequest, Sender: SenderBoth, Since: r251125, Until: r251125},
+	{Method: NotificationTasksStatus, Kind: KindNotification, Sender: SenderBoth, Since: r251125, Until: r251125},
+	{Method: MethodTasksGet, Kind: KindRequest, Sender: SenderClient, Since: r260728, Extension: ExtensionTasks, NameParam: "taskId"},
+	{Method: MethodTasksUpdate, Kind: KindRequest, Sender: SenderClient, Since: r260728, Extension: ExtensionTasks, NameParam: "taskId"},
+	{Method: MethodTasksCancel, Kind: KindRequest, Sender: SenderClient, Since: r260728, Extension: ExtensionTasks, NameParam: "taskId"},
+	{Method: NotificationTasksStatus, Kind: KindNotification, Sender: SenderServer, Since: r260728, Extension: ExtensionTasks},
 
-		// Notifications.
-		{Method: NotificationCancelled, Kind: KindNotification, Sender: SenderBoth, Since: v1, Until: vL},
-		// Modern: only on stdio; on Streamable HTTP closing the response stream cancels.
-		{Method: NotificationCancelled, Kind: KindNotification, Sender: SenderClient, Since: vM},
-		{Method: NotificationProgress, Kind: KindNotification, Sender: SenderBoth, Since: v1, Until: vL},
-		{Method: NotificationProgress, Kind: KindNotification, Sender: SenderServer, Since: vM},
-		{Method: NotificationMessage, Kind: KindNotification, Sender: SenderServer, Since: v1},
-		{Method: NotificationResourcesUpdated, Kind: KindNotification, Sender: SenderServer, Since: v1},
-		{Method: NotificationResourcesListChanged, Kind: KindNotification, Sender: SenderServer, Since: v1},
-		{Method: NotificationToolsListChanged, Kind: KindNotification, Sender: SenderServer, Since: v1},
-		{Method: NotificationPromptsListChanged, Kind: KindNotification, Sender: SenderServer, Since: v1},
-		{Method: NotificationRootsListChanged, Kind: KindNotification, Sender: SenderClient, Since: v1, Until: vL},
-		{Method: NotificationElicitationComplete, Kind: KindNotification, Sender: SenderServer, Since: vL, Until: vL},
-	}
+	// Notifications.
+	{Method: NotificationCancelled, Kind: KindNotification, Sender: SenderBoth, Since: r241105, Until: r251125},
+	// Modern: only on stdio; on Streamable HTTP closing the response stream cancels.
+	{Method: NotificationCancelled, Kind: KindNotification, Sender: SenderClient, Since: r260728},
+	{Method: NotificationProgress, Kind: KindNotification, Sender: SenderBoth, Since: r241105, Until: r251125},
+	{Method: NotificationProgress, Kind: KindNotification, Sender: SenderServer, Since: r260728},
+	{Method: NotificationMessage, Kind: KindNotification, Sender: SenderServer, Since: r241105},
+	{Method: NotificationResourcesUpdated, Kind: KindNotification, Sender: SenderServer, Since: r241105},
+	{Method: NotificationResourcesListChanged, Kind: KindNotification, Sender: SenderServer, Since: r241105},
+	{Method: NotificationToolsListChanged, Kind: KindNotification, Sender: SenderServer, Since: r241105},
+	{Method: NotificationPromptsListChanged, Kind: KindNotification, Sender: SenderServer, Since: r241105},
+	{Method: NotificationRootsListChanged, Kind: KindNotification, Sender: SenderClient, Since: r241105, Until: r251125},
+	{Method: NotificationElicitationComplete, Kind: KindNotification, Sender: SenderServer, Since: r251125, Until: r251125},
 }
 
 // LookupMethod returns how revision v defines method, and false when v does not define it
 // (or v is not a known revision). Methods of the tasks extension are reported with their
 // Extension set; whether the extension was negotiated is for the caller to check.
 func LookupMethod(method, v string) (MethodInfo, bool) {
-	for _, m := range methodTable() {
+	for _, m := range methodTable {
 		if m.Method == method && m.In(v) {
 			return m, true
 		}
@@ -194,7 +194,7 @@ func LookupMethod(method, v string) (MethodInfo, bool) {
 // MethodsIn returns every method revision v defines, in table order.
 func MethodsIn(v string) []MethodInfo {
 	var out []MethodInfo
-	for _, m := range methodTable() {
+	for _, m := range methodTable {
 		if m.In(v) {
 			out = append(out, m)
 		}
@@ -216,10 +216,13 @@ func MethodsByEra() map[Era][]MethodInfo {
 // for the tasks extension's tasks/get, tasks/update and tasks/cancel; "" for every other
 // method.
 func NameParam(method string) string {
-	for _, m := range methodTable() {
-		if m.Method == method && m.NameParam != "" {
-			return m.NameParam
-		}
+	switch method {
+	case MethodToolsCall, MethodPromptsGet:
+		return "name"
+	case MethodResourcesRead:
+		return "uri"
+	case MethodTasksGet, MethodTasksUpdate, MethodTasksCancel:
+		return "taskId"
 	}
 	return ""
 }

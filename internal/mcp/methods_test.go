@@ -78,6 +78,9 @@ func TestNameParam(t *testing.T) {
 		if got := NameParam(m.Method); got != want[m.Method] {
 			t.Errorf("NameParam(%q) = %q, want %q", m.Method, got, want[m.Method])
 		}
+		if m.NameParam != want[m.Method] {
+			t.Errorf("method table: %s NameParam = %q, want %q", m.Method, m.NameParam, want[m.Method])
+		}
 	}
 }
 

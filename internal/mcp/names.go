@@ -1,7 +1,5 @@
 package mcp
 
-import "strconv"
-
 // HTTP header names of the Streamable HTTP transport. Header names are case-insensitive; these
 // are the spellings the specification uses.
 const (
@@ -148,13 +146,4 @@ func CodeName(code int64) string {
 		return "URLElicitationRequired"
 	}
 	return ""
-}
-
-// codeString formats a code for messages: "-32020 (HeaderMismatch)".
-func codeString(code int64) string {
-	s := strconv.FormatInt(code, 10)
-	if n := CodeName(code); n != "" {
-		s += " (" + n + ")"
-	}
-	return s
 }

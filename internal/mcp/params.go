@@ -14,11 +14,13 @@ import (
 
 var errNotObject = errors.New("not a JSON object")
 
-// objectMembers returns copies of the members of the JSON object raw whose names want
-// accepts. Names are matched exactly (case-sensitively); a duplicate name anywhere in raw,
-// invalid UTF-8, or anything after the object is an error.
-func objectMembers(raw []byte, want func(name string) bool) (map[string]jsontext.Value, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(raw))
+// objectMembers returns the members of the JSON object raw whose names are in want, as
+// sub-slices of raw. Names are matched exactly (case-sensitively) after unescaping; a duplicate
+// name anywhere in raw, invalid UTF-8, or anything after the object is an error.
+func objectMembers(raw []byte, want ...string) (map[string]jsontext.Value, error) {
+	// A bytes.Buffer lets the decoder parse raw in place, and InputOffset then locates each
+	// value in raw without a copy.
+	dec := jsontext.NewDecoder(bytes.NewBuffer(raw))
 	tok, err := dec.ReadToken()
 	if err != nil {
 		return nil, err
@@ -26,7 +28,8 @@ func objectMembers(raw []byte, want func(name string) bool) (map[string]jsontext
 	if tok.Kind() != '{' {
 		return nil, errNotObject
 	}
-	out := make(map[string]jsontext.Value)
+	out := make(map[string]jsontext.Value, len(want))
+	var unquoted []byte
 	for {
 		switch dec.PeekKind() {
 		case '}':
@@ -47,31 +50,28 @@ func objectMembers(raw []byte, want func(name string) bool) (map[string]jsontext
 			}
 			return nil, err
 		}
-		tok, err := dec.ReadToken()
+		quoted, err := dec.ReadValue() // the member name
 		if err != nil {
 			return nil, err
 		}
-		name := tok.String()
-		if want(name) {
-			v, err := dec.ReadValue()
-			if err != nil {
+		name := quoted[1 : len(quoted)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			if unquoted, err = jsontext.AppendUnquote(unquoted[:0], quoted); err != nil {
 				return nil, err
 			}
-			out[name] = v.Clone()
-		} else if err := dec.SkipValue(); err != nil {
+			name = unquoted
+		}
+		start := dec.InputOffset()
+		if err := dec.SkipValue(); err != nil {
 			return nil, err
 		}
-	}
-}
-
-func named(names ...string) func(string) bool {
-	return func(n string) bool {
-		for _, w := range names {
-			if n == w {
-				return true
+		for _, w := range want {
+			if w != "" && string(name) == w {
+				v := raw[start:dec.InputOffset()]
+				out[w] = jsontext.Value(bytes.TrimLeft(v, " \t\r\n:"))
+				break
 			}
 		}
-		return false
 	}
 }
 
@@ -80,7 +80,7 @@ func paramsObject(params []byte, names ...string) (map[string]jsontext.Value, er
 	if len(bytes.TrimSpace(params)) == 0 {
 		return map[string]jsontext.Value{}, nil
 	}
-	return objectMembers(params, named(names...))
+	return objectMembers(params, names...)
 }
 
 // lookupPath returns the value at path inside the JSON object args, and whether there is one.
@@ -91,7 +91,7 @@ func lookupPath(args jsontext.Value, path []string) (jsontext.Value, bool) {
 		if cur.Kind() != '{' {
 			return nil, false
 		}
-		m, err := objectMembers(cur, named(p))
+		m, err := objectMembers(cur, p)
 		if err != nil {
 			return nil, false
 		}
@@ -104,7 +104,8 @@ func lookupPath(args jsontext.Value, path []string) (jsontext.Value, bool) {
 	return cur, len(path) > 0
 }
 
-// RequestMeta holds the per-request protocol fields of a modern request's params._meta.
+// RequestMeta holds the per-request protocol fields of a modern request's params._meta. The
+// raw JSON fields alias the params they were parsed from.
 type RequestMeta struct {
 	ProtocolVersion    string // io.modelcontextprotocol/protocolVersion (required)
 	ClientCapabilities []byte // io.modelcontextprotocol/clientCapabilities (required), raw JSON object
@@ -121,13 +122,24 @@ func ParseRequestMeta(params []byte) (RequestMeta, error) {
 	if err != nil {
 		return RequestMeta{}, invalidParams("params must be a JSON object: %v", err)
 	}
+	m, perr := parseMeta(top["_meta"])
+	if perr != nil {
+		return RequestMeta{}, perr
+	}
+	return m, nil
+}
+
+// parseMeta reads the per-request protocol fields from raw, the value of params._meta (nil
+// when absent).
+func parseMeta(raw jsontext.Value) (RequestMeta, *ProtocolError) {
 	var m RequestMeta
 	var meta map[string]jsontext.Value
-	if raw, ok := top["_meta"]; ok {
+	if raw != nil {
 		if raw.Kind() != '{' {
 			return RequestMeta{}, invalidParams("params._meta must be a JSON object")
 		}
-		meta, err = objectMembers(raw, named(MetaProtocolVersion, MetaClientCapabilities, MetaClientInfo, MetaLogLevel))
+		var err error
+		meta, err = objectMembers(raw, MetaProtocolVersion, MetaClientCapabilities, MetaClientInfo, MetaLogLevel)
 		if err != nil {
 			return RequestMeta{}, invalidParams("params._meta: %v", err)
 		}
@@ -135,7 +147,7 @@ func ParseRequestMeta(params []byte) (RequestMeta, error) {
 	var missing []string
 	if v, ok := meta[MetaProtocolVersion]; !ok {
 		missing = append(missing, MetaProtocolVersion)
-	} else if err := json.Unmarshal(v, &m.ProtocolVersion); err != nil || v.Kind() != '"' {
+	} else if v.Kind() != '"' || json.Unmarshal(v, &m.ProtocolVersion) != nil {
 		return RequestMeta{}, invalidParams("_meta %q must be a string", MetaProtocolVersion)
 	}
 	if v, ok := meta[MetaClientCapabilities]; !ok {
@@ -155,7 +167,7 @@ func ParseRequestMeta(params []byte) (RequestMeta, error) {
 		m.ClientInfo = v
 	}
 	if v, ok := meta[MetaLogLevel]; ok {
-		if err := json.Unmarshal(v, &m.LogLevel); err != nil || v.Kind() != '"' {
+		if v.Kind() != '"' || json.Unmarshal(v, &m.LogLevel) != nil {
 			return RequestMeta{}, invalidParams("_meta %q must be a string", MetaLogLevel)
 		}
 	}

@@ -1,7 +1,6 @@
 package mcp
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -41,9 +40,9 @@ func (e *ProtocolError) Data() []byte {
 	b, err := json.Marshal(struct {
 		Supported []string `json:"supported"`
 		Requested string   `json:"requested"`
-	}{supported, e.Requested})
+	}{supported, e.Requested}, jsontext.AllowInvalidUTF8(true))
 	if err != nil {
-		return nil // cannot happen for a string slice and a string
+		return nil // cannot happen for strings once invalid UTF-8 is allowed
 	}
 	return b
 }
@@ -134,7 +133,7 @@ func RequestEra(h http.Header, method string, params []byte) Era {
 	}
 	if top, err := paramsObject(params, "_meta"); err == nil {
 		if meta, ok := top["_meta"]; ok && meta.Kind() == '{' {
-			if m, err := objectMembers(meta, named(MetaProtocolVersion)); err == nil {
+			if m, err := objectMembers(meta, MetaProtocolVersion); err == nil {
 				if _, ok := m[MetaProtocolVersion]; ok {
 					return EraModern
 				}
@@ -191,13 +190,15 @@ func validateRequestHeaders(h http.Header, method string, params []byte, binding
 	if perr != nil {
 		return perr
 	}
-	meta, err := ParseRequestMeta(params)
+	nameParam := NameParam(method)
+	wantArgs := method == MethodToolsCall && len(bindings) > 0
+	top, err := paramsObject(params, "_meta", nameParam, "arguments")
 	if err != nil {
-		var pe *ProtocolError
-		if errors.As(err, &pe) {
-			return pe
-		}
-		return invalidParams("%v", err)
+		return invalidParams("params must be a JSON object: %v", err)
+	}
+	meta, perr := parseMeta(top["_meta"])
+	if perr != nil {
+		return perr
 	}
 	if headerVersion != meta.ProtocolVersion {
 		return valueMismatch(HeaderProtocolVersion, headerVersion, meta.ProtocolVersion)
@@ -218,16 +219,6 @@ func validateRequestHeaders(h http.Header, method string, params []byte, binding
 	}
 	if headerMethod != method {
 		return valueMismatch(HeaderMethod, headerMethod, method)
-	}
-
-	nameParam := NameParam(method)
-	wantArgs := method == MethodToolsCall && len(bindings) > 0
-	var top map[string]jsontext.Value
-	if nameParam != "" || wantArgs {
-		top, err = paramsObject(params, nameParam, "arguments")
-		if err != nil {
-			return invalidParams("params must be a JSON object: %v", err)
-		}
 	}
 	if nameParam != "" {
 		if perr := checkName(h, method, nameParam, top[nameParam]); perr != nil {
@@ -319,9 +310,15 @@ func checkParam(h http.Header, b ParamBinding, args jsontext.Value) *ProtocolErr
 // or when an argument cannot be mirrored (a non-integral or unsafe number, an object or an
 // array): such a request would be rejected by the server.
 func RequestHeaders(method string, params []byte, bindings []ParamBinding) (http.Header, error) {
-	meta, err := ParseRequestMeta(params)
+	nameParam := NameParam(method)
+	wantArgs := method == MethodToolsCall && len(bindings) > 0
+	top, err := paramsObject(params, "_meta", nameParam, "arguments")
 	if err != nil {
-		return nil, fmt.Errorf("build %s headers: %w", method, err)
+		return nil, fmt.Errorf("build %s headers: params: %w", method, err)
+	}
+	meta, perr := parseMeta(top["_meta"])
+	if perr != nil {
+		return nil, fmt.Errorf("build %s headers: %w", method, perr)
 	}
 	if !isPlainHeaderValue(meta.ProtocolVersion) {
 		return nil, fmt.Errorf("build %s headers: protocol version %q cannot be sent as a header value", method, meta.ProtocolVersion)
@@ -332,16 +329,6 @@ func RequestHeaders(method string, params []byte, bindings []ParamBinding) (http
 	h := make(http.Header, 4+len(bindings))
 	h.Set(HeaderProtocolVersion, meta.ProtocolVersion)
 	h.Set(HeaderMethod, method)
-
-	nameParam := NameParam(method)
-	wantArgs := method == MethodToolsCall && len(bindings) > 0
-	if nameParam == "" && !wantArgs {
-		return h, nil
-	}
-	top, err := paramsObject(params, nameParam, "arguments")
-	if err != nil {
-		return nil, fmt.Errorf("build %s headers: params: %w", method, err)
-	}
 	if nameParam != "" {
 		var name string
 		raw := top[nameParam]

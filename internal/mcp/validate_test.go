@@ -437,6 +437,22 @@ func TestValidateRequestHeaders(t *testing.T) {
 			wantCode: CodeHeaderMismatch, wantSub: "unexpected Mcp-Param-Region header",
 		},
 		{
+			name:   "escaped member names are unescaped before matching",
+			header: hdr(pv, "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "get_weather"),
+			method: "tools/call", params: withMeta(`"n\u0061me":"get_weather"`),
+		},
+		{
+			name:   "a name given twice, once escaped, is a duplicate",
+			header: hdr(pv, "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "get_weather"),
+			method: "tools/call", params: withMeta(`"name":"get_weather","n\u0061me":"delete_all"`),
+			wantCode: CodeInvalidParams, wantSub: "duplicate",
+		},
+		{
+			name:   "escaped argument names are unescaped before matching",
+			header: hdr(pv, "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "t", "Mcp-Param-Region", "eu"),
+			method: "tools/call", params: withMeta(`"name":"t","arguments":{"r\u0065gion":"eu"}`), bindings: region,
+		},
+		{
 			name:   "duplicate argument names are rejected",
 			header: hdr(pv, "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "t", "Mcp-Param-Region", "eu"),
 			method: "tools/call", params: withMeta(`"name":"t","arguments":{"region":"eu","region":"us"}`), bindings: region,
