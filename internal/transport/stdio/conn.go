@@ -41,9 +41,8 @@ const (
 	// stderrQueueLines bounds the stderr lines waiting for the logger; when it is full, lines
 	// are dropped and counted rather than making the server wait.
 	stderrQueueLines = 256
-	// exitDrainTimeout bounds how long the pipes are still read after the process is reaped.
-	// By then they hold at most what it wrote before exiting; the bound matters only when a
-	// process that escaped the group keeps a pipe open.
+	// exitDrainTimeout bounds each read of an output pipe once the process has been reaped
+	// (see drainReader).
 	exitDrainTimeout = 250 * time.Millisecond
 	// killWait bounds the wait after SIGKILL, which only a process stuck in the kernel survives.
 	killWait = 10 * time.Second
@@ -535,6 +534,7 @@ func (c *Conn) exited(waitErr error) {
 		e.WaitErr = waitErr
 	}
 	c.exitErr = e
+	// Wake readers blocked on an empty pipe; see drainReader.
 	deadline := time.Now().Add(exitDrainTimeout)
 	_ = c.stdout.SetReadDeadline(deadline)
 	_ = c.stderr.SetReadDeadline(deadline)
@@ -589,7 +589,7 @@ func (c *Conn) readStdout() {
 
 // readMessages reads stdout lines and hands messages to Recv. It returns nil when stdout ends.
 func (c *Conn) readMessages() error {
-	br := bufio.NewReaderSize(c.stdout, stdoutBufferBytes)
+	br := bufio.NewReaderSize(drainReader{c.stdout, c.done}, stdoutBufferBytes)
 	var long []byte // a line longer than the buffer, being assembled
 	var violations int
 	for {
@@ -640,6 +640,24 @@ func (c *Conn) readMessages() error {
 			return errStopped
 		}
 	}
+}
+
+// drainReader reads one of the process's output pipes. Once the process has exited, the pipe
+// holds at most what it wrote before exiting, and only a process that escaped its group could
+// still be holding the pipe open: each read then waits at most exitDrainTimeout for data, so
+// the reader ends, yet a slow consumer still receives everything that was written.
+type drainReader struct {
+	f      *os.File
+	exited <-chan struct{}
+}
+
+func (r drainReader) Read(p []byte) (int, error) {
+	select {
+	case <-r.exited:
+		_ = r.f.SetReadDeadline(time.Now().Add(exitDrainTimeout))
+	default:
+	}
+	return r.f.Read(p)
 }
 
 // firstNonSpace returns the first byte of b that is not JSON whitespace, or 0 if none.

@@ -173,6 +173,30 @@ func TestCrashReportsExitStatus(t *testing.T) {
 	}
 }
 
+func TestSlowConsumerGetsEverythingWrittenBeforeExit(t *testing.T) {
+	t.Parallel()
+	const n = 50 // ~50 KB: fits in the pipe, so the server can exit while nobody reads
+	c := startChild(t, "burst", nil, fmt.Sprintf("MESSAGES=%d", n))
+	select {
+	case <-c.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not exit")
+	}
+	time.Sleep(3 * exitDrainTimeout) // the consumer is slow; nothing may be lost meanwhile
+	for i := range n {
+		msg, err := recvTimeout(t, c)
+		if err != nil {
+			t.Fatalf("Recv #%d: %v", i, err)
+		}
+		if want := fmt.Sprintf(`{"seq":%d,`, i); !strings.HasPrefix(string(msg), want) {
+			t.Fatalf("Recv #%d = %.40s, want prefix %s", i, msg, want)
+		}
+	}
+	if _, err := recvTimeout(t, c); !errors.Is(err, ErrExited) {
+		t.Errorf("Recv after the last message: error = %v, want ErrExited", err)
+	}
+}
+
 func TestCloseEscalation(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -495,7 +519,7 @@ func TestBareNameIsLookedUpInTheGivenPATH(t *testing.T) {
 	}
 
 	// End to end: the gateway's PATH does not have the name; the given one does.
-	c, err := Start(context.Background(), Command{Path: "mcp-echo", Env: []string{childModeEnv + "=echo", "PATH=" + bin}}, nil)
+	c, err := Start(context.Background(), Command{Path: "mcp-echo", Env: []string{childModeEnv + "=echo", noRaceExitSleep, "PATH=" + bin}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

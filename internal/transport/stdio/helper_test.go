@@ -22,6 +22,9 @@ import (
 // runs one of the behaviours below instead of the tests.
 const childModeEnv = "STDIO_TEST_CHILD"
 
+// noRaceExitSleep stops a race-enabled child from sleeping a second before a clean exit.
+const noRaceExitSleep = "GORACE=atexit_sleep_ms=0"
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(childModeEnv); mode != "" {
 		os.Exit(runChild(mode))
@@ -50,6 +53,13 @@ func runChild(mode string) int {
 	case "crash":
 		println(`{"jsonrpc":"2.0","method":"one"}`)
 		println(`{"jsonrpc":"2.0","method":"two"}`)
+		return 3
+	case "burst":
+		// More than the stdout pipe holds, all written before exiting.
+		n, _ := strconv.Atoi(os.Getenv("MESSAGES"))
+		for i := range n {
+			println(fmt.Sprintf(`{"seq":%d,"pad":"%s"}`, i, strings.Repeat("p", 1000)))
+		}
 		return 3
 	case "env":
 		wd, _ := os.Getwd()
@@ -158,7 +168,7 @@ func childCommand(t testing.TB, mode string, env ...string) Command {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Command{Path: exe, Env: append([]string{childModeEnv + "=" + mode}, env...)}
+	return Command{Path: exe, Env: append([]string{childModeEnv + "=" + mode, noRaceExitSleep}, env...)}
 }
 
 // startChild starts the test binary in the given mode and closes it when the test ends.

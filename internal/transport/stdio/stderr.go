@@ -22,7 +22,7 @@ func (c *Conn) readStderr(lines chan<- stderrLine) {
 	defer close(lines)
 	defer c.stderr.Close()
 
-	br := bufio.NewReaderSize(c.stderr, maxStderrLineBytes)
+	br := bufio.NewReaderSize(drainReader{c.stderr, c.done}, maxStderrLineBytes)
 	skipping := false // discarding the rest of an over-long line
 	for {
 		frag, err := br.ReadSlice('\n')
