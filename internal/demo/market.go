@@ -11,7 +11,9 @@ import (
 // Market data here is fictitious: every number is derived from a hash of the request, so the
 // same question always gets the same answer and no clock or network is involved.
 
-// periods maps each analysis period to its number of trading days.
+// The tables below are read-only.
+
+// periodDays maps each analysis period to its number of trading days.
 var periodDays = map[string]float64{"1d": 1, "1w": 5, "1m": 21, "3m": 63, "1y": 252}
 
 var periods = []string{"1d", "1w", "1m", "3m", "1y"}

@@ -31,9 +31,10 @@ const (
 	// body. The largest legitimate request to this server is well under a kilobyte.
 	maxMessageBytes = 1 << 20
 
-	// legacySessionIdleTimeout closes legacy (2025-xx) HTTP sessions that receive no
-	// request for this long, so abandoned sessions do not accumulate.
-	legacySessionIdleTimeout = 10 * time.Minute
+	// legacySessionIdleTimeout closes legacy (2025-xx) HTTP sessions that receive no POST
+	// for this long, so abandoned sessions do not accumulate. An open GET stream does not
+	// count as activity; a client of an expired session gets 404 and must initialize again.
+	legacySessionIdleTimeout = 30 * time.Minute
 
 	// modernProtocolVersion is the first protocol version of the stateless era.
 	modernProtocolVersion = "2026-07-28"
