@@ -42,11 +42,15 @@ func parse(data []byte, source string, lookupEnv func(string) (string, bool), re
 	}
 	d.applyUpstreamDefaults(cfg)
 
+	// Once the visit budget is spent the configuration is incomplete, and
+	// checking it would only report what was not read.
 	var late []Problem
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(); err != nil && !d.exhausted {
 		late = append(late, err.(*Problems).List...)
 	}
-	late = append(late, resolveSecrets(cfg, lookupEnv, readFile)...)
+	if !d.exhausted {
+		late = append(late, resolveSecrets(cfg, lookupEnv, readFile)...)
+	}
 	d.suppressDerived(late)
 	for _, p := range late {
 		if d.isBroken(p.Path) {
@@ -284,13 +288,13 @@ func hint(key string, known []string, elsewhere map[string]string) string {
 }
 
 // suggest returns the known key closest to key, or "" when none is close.
+// Keys that differ only in case, "_" or "-" always match.
 func suggest(key string, known []string) string {
-	fold := func(s string) string {
-		return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
-	}
+	fold := strings.NewReplacer("_", "", "-", "")
+	folded := strings.ToLower(fold.Replace(key))
 	best, bestDist := "", 3
 	for _, k := range known {
-		if fold(k) == fold(key) {
+		if strings.ToLower(fold.Replace(k)) == folded {
 			return k
 		}
 		limit := 2
@@ -304,11 +308,11 @@ func suggest(key string, known []string) string {
 	return best
 }
 
-// levenshtein returns the edit distance between a and b, or max when it is
-// at least max.
-func levenshtein(a, b string, max int) int {
-	if diff := len(a) - len(b); diff >= max || -diff >= max {
-		return max
+// levenshtein returns the edit distance between a and b, or ceiling when it
+// is at least ceiling.
+func levenshtein(a, b string, ceiling int) int {
+	if diff := len(a) - len(b); diff >= ceiling || -diff >= ceiling {
+		return ceiling
 	}
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
@@ -326,7 +330,7 @@ func levenshtein(a, b string, max int) int {
 		}
 		prev, cur = cur, prev
 	}
-	return min(prev[len(b)], max)
+	return min(prev[len(b)], ceiling)
 }
 
 // scalar returns n as a scalar node with tag, or reports it and returns nil.

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -31,21 +30,14 @@ const redacted = "[redacted]"
 // and slog all show "[redacted]". Code that needs the value calls Reveal,
 // which is easy to find in review.
 type Secret struct {
-	text     string // as written: a literal, "env:NAME" or "file:/path"
-	value    string
-	resolved bool
+	text  string // as written: a literal, "env:NAME" or "file:/path"
+	value string // a reference's resolved value; never empty once resolved
 }
 
 // NewSecret returns the Secret written as text in a configuration. A
 // literal is usable at once; a reference must be resolved with
 // [Secret.Resolve] first.
-func NewSecret(text string) Secret {
-	s := Secret{text: text}
-	if !s.IsReference() {
-		s.value, s.resolved = text, true
-	}
-	return s
-}
+func NewSecret(text string) Secret { return Secret{text: text} }
 
 // IsZero reports whether the secret is unset (written as "" or absent).
 func (s Secret) IsZero() bool { return s.text == "" }
@@ -67,11 +59,16 @@ func (s Secret) Reference() string {
 
 // Resolved reports whether Reveal returns the secret's value: always for a
 // literal, after a successful Resolve for a reference.
-func (s Secret) Resolved() bool { return s.resolved }
+func (s Secret) Resolved() bool { return !s.IsReference() || s.value != "" }
 
 // Reveal returns the secret's value, or "" for a reference not yet
 // resolved. Send it where it belongs; never log it.
-func (s Secret) Reveal() string { return s.value }
+func (s Secret) Reveal() string {
+	if s.IsReference() {
+		return s.value
+	}
+	return s.text
+}
 
 // Resolve looks up a reference with lookupEnv (for env:) or readFile (for
 // file:), normally os.LookupEnv and a bounded file read. A literal needs no
@@ -107,7 +104,7 @@ func (s *Secret) Resolve(lookupEnv func(string) (string, bool), readFile func(st
 			return fmt.Errorf("secret file %s is empty", path)
 		}
 	}
-	s.value, s.resolved = v, true
+	s.value = v
 	return nil
 }
 
@@ -166,12 +163,9 @@ func (s Secret) MarshalText() ([]byte, error) {
 	return []byte(redacted), nil
 }
 
-// Equal reports whether s and t were written the same way and hold the same
-// value (in constant time). go-cmp uses it to compare configurations.
-func (s Secret) Equal(t Secret) bool {
-	return s.text == t.text && s.resolved == t.resolved &&
-		subtle.ConstantTimeCompare([]byte(s.value), []byte(t.value)) == 1
-}
+// Equal reports whether s and t were written the same way and resolved to
+// the same value. go-cmp uses it to compare configurations.
+func (s Secret) Equal(t Secret) bool { return s == t }
 
 // readSecretFile reads a file:/path reference: a regular file (so that a
 // FIFO or a device such as /dev/stdin can neither block the load nor feed

@@ -155,6 +155,9 @@ func TestSecretEqual(t *testing.T) {
 	if a.Equal(b) {
 		t.Error("a resolved secret equals an unresolved one")
 	}
+	if !(Secret{}).Equal(NewSecret("")) {
+		t.Error("the zero Secret differs from one written as \"\"")
+	}
 	if NewSecret("x").Equal(NewSecret("y")) {
 		t.Error("different literals are equal")
 	}
