@@ -2,14 +2,13 @@ package jsonrpc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"cmp"
 	"slices"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
 )
-
-// Member-name rules: exact spelling of well-known names, no duplicates, no case variants.
 
 // linearDuplicateScan is the largest object whose names are compared pairwise; larger
 // objects are sorted by folded name instead, so the check stays O(n log n).
@@ -52,11 +51,13 @@ func (p *parser) checkName(r role, k *keySpan, fi int) (role, int) {
 			p.fail(invalidRequestf("unknown member %s in %s", quoteName(string(name)), p.path(fi)))
 		}
 	case roleParams:
-		names := [...]string{"name", "arguments", "uri", "_meta", "cursor", "ref", "argument",
-			"level", "protocolVersion", "capabilities", "clientInfo"}
-		if slices.Contains(names[:], string(name)) {
+		switch string(name) {
+		case "name", "arguments", "uri", "_meta", "cursor", "ref", "argument", "level",
+			"protocolVersion", "capabilities", "clientInfo":
 			return roleOther, -1
 		}
+		names := [...]string{"name", "arguments", "uri", "_meta", "cursor", "ref", "argument",
+			"level", "protocolVersion", "capabilities", "clientInfo"}
 		if want := foldMatch(name, names[:]); want != "" {
 			p.fail(caseVariant(name, want, p.path(fi)))
 		}
@@ -191,7 +192,13 @@ func (p *parser) foldEqualKeys(x, y *keySpan) bool {
 func (p *parser) compareFold(x, y *keySpan) int {
 	a, b := p.b[x.start:x.end], p.b[y.start:y.end]
 	if x.plain() && y.plain() {
-		for i := 0; i < len(a) && i < len(b); i++ {
+		// Skip the identical prefix a word at a time: long shared prefixes are how an
+		// adversary would make this sort slow.
+		i := 0
+		for i+8 <= len(a) && i+8 <= len(b) && binary.LittleEndian.Uint64(a[i:]) == binary.LittleEndian.Uint64(b[i:]) {
+			i += 8
+		}
+		for ; i < len(a) && i < len(b); i++ {
 			if ca, cb := upperASCII(a[i]), upperASCII(b[i]); ca != cb {
 				return cmp.Compare(ca, cb)
 			}
