@@ -2,8 +2,8 @@ package jsonrpc
 
 import (
 	"bytes"
-	"encoding/binary"
 	"cmp"
+	"encoding/binary"
 	"slices"
 	"strconv"
 	"unicode"
