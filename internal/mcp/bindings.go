@@ -70,7 +70,7 @@ const maxReportedProblems = 16
 // and this reason).
 type InvalidSchemaError struct {
 	// Problems are the individual violations, each prefixed with the JSON Pointer of the
-	// schema location at fault, in document order of sorted keys.
+	// schema location at fault, ordered by location (object keys sorted).
 	Problems []string
 	// More counts further problems that were found but not listed.
 	More int
