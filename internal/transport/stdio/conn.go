@@ -7,6 +7,17 @@
 //
 // The command comes from the operator's configuration only; the gateway never passes caller
 // input into the command line, the environment or the working directory (see [Command]).
+//
+// Process lifecycle, on Linux:
+//   - The server leads a process group of its own, so the shutdown signals reach what it
+//     starts (npx-style wrappers run the real server as a grandchild).
+//   - When the server exits, whatever is left of its group is killed with SIGKILL before the
+//     server is reaped: an incarnation ends as a whole, and no leftover process keeps the pipes
+//     open. Holding the exited server unreaped until then guarantees the group id cannot have
+//     been reused. Other Unix systems skip this step.
+//   - If the gateway dies without calling Close, the server sees EOF on stdin, which the MCP
+//     stdio transport defines as the signal to exit. (Pdeathsig is not used: Linux sends it
+//     when the starting thread exits, not the gateway.)
 package stdio
 
 import (
