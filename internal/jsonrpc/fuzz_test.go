@@ -174,6 +174,10 @@ func FuzzRawObject(f *testing.F) {
 		jsonrpc.SetMember(obj, key, val)
 		jsonrpc.DeleteMember(obj, key)
 		jsonrpc.String(val)
+		_ = jsonrpc.Elements(val, func([]byte) error { return nil })
+		if jsontext.Value(val).Kind() == '[' && jsontext.Value(val).IsValid() {
+			checkElements(t, val)
+		}
 
 		if jsontext.Value(obj).Kind() != '{' || !jsontext.Value(obj).IsValid() {
 			return
@@ -265,5 +269,34 @@ func checkSetDelete(t *testing.T, obj []byte, key string, val []byte) {
 	_ = jsonrpc.Members(del, func(k string, _ []byte) error { after = append(after, k); return nil })
 	if strings.Join(before, "\x00") != strings.Join(after, "\x00") {
 		t.Fatalf("DeleteMember changed other members: %q -> %q", before, after)
+	}
+}
+
+// checkElements compares Elements with jsontext on a valid array.
+func checkElements(t *testing.T, arr []byte) {
+	t.Helper()
+	var want [][]byte
+	d := jsontext.NewDecoder(bytes.NewReader(arr))
+	if _, err := d.ReadToken(); err != nil {
+		t.Fatal(err)
+	}
+	for d.PeekKind() != ']' {
+		v, err := d.ReadValue()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, bytes.Clone(v))
+	}
+	var got [][]byte
+	if err := jsonrpc.Elements(arr, func(e []byte) error { got = append(got, e); return nil }); err != nil {
+		t.Fatalf("Elements(%s): %v", arr, err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Elements(%s) gave %d elements, jsontext %d", arr, len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("Elements(%s)[%d] = %s, jsontext says %s", arr, i, got[i], want[i])
+		}
 	}
 }
