@@ -11,7 +11,7 @@ import (
 // "\u0061", 0 and -0) and differs between a string and a number ("1" and 1). Only strings
 // and integers in JSON's syntax are ids.
 func idKey(raw []byte) (string, bool) {
-	raw = bytes.TrimSpace(raw)
+	raw = bytes.Trim(raw, " \t\r\n") // JSON's whitespace only
 	if len(raw) == 0 {
 		return "", false
 	}
