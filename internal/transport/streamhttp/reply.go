@@ -155,6 +155,7 @@ func (r *Reply) next() ([]byte, error) {
 			if key, ok := responseKey(ev.Data); ok && key == r.requestKey {
 				r.done = true
 				r.closeBody()
+				r.cancel()
 				return ev.Data, nil
 			}
 		}
