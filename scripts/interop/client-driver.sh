@@ -31,6 +31,7 @@ require_peers
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mcpguard-driver.XXXXXX")
 client_pid=
+# shellcheck disable=SC2317 # called by the EXIT trap
 driver_cleanup() {
 	if [[ -n $client_pid ]]; then
 		kill -TERM "$client_pid" 2>/dev/null || true

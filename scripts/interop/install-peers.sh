@@ -32,6 +32,13 @@ want_stamp() {
 	} | sha256sum | awk '{print $1}'
 }
 
+# One installer at a time per tree: a second one waits, then finds the work done.
+mkdir -p "$PEERS_DIR"
+exec 9>"$PEERS_DIR.lock"
+if ! flock -w 900 9; then
+	die "another install-peers.sh has held $PEERS_DIR.lock for 15 minutes"
+fi
+
 stamp=$(want_stamp)
 if [[ -f $PEERS_STAMP && $(cat "$PEERS_STAMP") == "$stamp" ]]; then
 	log "interop peers already installed in $PEERS_DIR"
@@ -60,6 +67,7 @@ log "npm ci (Node $NODE_MAJOR, conformance suite, server-everything, Inspector) 
 cp "$INTEROP_DIR/peers/package.json" "$INTEROP_DIR/peers/package-lock.json" "$NPM_PREFIX/"
 # --ignore-scripts: none of the pinned packages needs an install script, and
 # npm 11 would otherwise only warn about them.
+# shellcheck disable=SC2016 # $1 and $2 expand in the inner shell
 if ! retry 3 bash -c 'cd "$1" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=warn >>"$2" 2>&1' _ "$NPM_PREFIX" "$logdir/npm-ci.log"; then
 	fail_with_log "$logdir/npm-ci.log" "npm ci in $NPM_PREFIX failed"
 fi

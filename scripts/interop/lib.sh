@@ -16,7 +16,17 @@ REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
 CACHE_DIR=$REPO_ROOT/.cache
 PEERS_DIR=$CACHE_DIR/peers
 PEERS_STAMP=$PEERS_DIR/.installed
-LOG_ROOT=${INTEROP_LOG_ROOT:-$CACHE_DIR/interop-logs}
+# Logs: one directory per run, .cache/interop-logs/<time>-<pid>/, shared by
+# every script the run starts (INTEROP_RUN_DIR is exported to them), so runs
+# started at the same time in one tree do not overwrite each other. The
+# symlink .cache/interop-logs/latest names the newest run.
+LOGS_BASE=$CACHE_DIR/interop-logs
+LOGS_KEEP=10
+if [[ -z ${INTEROP_RUN_DIR:-} ]]; then
+	INTEROP_RUN_DIR=$LOGS_BASE/$(date +%Y%m%d-%H%M%S)-$$
+	export INTEROP_RUN_DIR
+fi
+LOG_ROOT=$INTEROP_RUN_DIR
 
 NPM_PREFIX=$PEERS_DIR/npm
 NPM_MODULES=$NPM_PREFIX/node_modules
@@ -30,6 +40,7 @@ GO_EVERYTHING_SERVER=$GO_PEERS_BIN/everything-server
 GO_EVERYTHING_CLIENT=$GO_PEERS_BIN/everything-client
 
 # The conformance suite's requirement sets exercised by this stage.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 REQUIREMENT_SETS=(2026-07-28 2025-11-25)
 
 # ---------------------------------------------------------------------------
@@ -66,9 +77,23 @@ fail_with_log() {
 	die "$*"
 }
 
-# new_log_dir NAME: a fresh directory for this run's logs, echoed.
+# ensure_run_dir: create this run's log directory, point "latest" at it, and
+# delete all but the newest LOGS_KEEP run directories.
+ensure_run_dir() {
+	[[ -d $LOG_ROOT ]] && return 0
+	mkdir -p "$LOG_ROOT"
+	ln -sfn "$(basename "$LOG_ROOT")" "$LOGS_BASE/latest"
+	local old
+	find "$LOGS_BASE" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*-[0-9]*' -printf '%f\n' |
+		sort -r | tail -n +$((LOGS_KEEP + 1)) | while read -r old; do
+		rm -rf "${LOGS_BASE:?}/$old"
+	done
+}
+
+# new_log_dir NAME: a fresh directory for this run's NAME logs, echoed.
 new_log_dir() {
 	local dir
+	ensure_run_dir
 	dir=$LOG_ROOT/$1
 	rm -rf "$dir"
 	mkdir -p "$dir"

@@ -9,7 +9,7 @@
 #   MCPGUARD_BIN=/path/to/mcpguard bash scripts/interop/run-all.sh
 #   INTEROP_STAGES="conformance-server inspector" bash scripts/interop/run-all.sh
 #
-# Logs: .cache/interop-logs/<stage>/ (see docs/conformance.md).
+# Logs: .cache/interop-logs/latest/<stage>/ (see docs/conformance.md).
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -36,7 +36,8 @@ else
 	log "gateway: $MCPGUARD_BIN"
 fi
 
-mkdir -p "$LOG_ROOT"
+ensure_run_dir
+log "logs: $LOG_ROOT (also $LOGS_BASE/latest)"
 results=()
 failed=()
 for s in "${stages[@]}"; do
@@ -54,7 +55,7 @@ for s in "${stages[@]}"; do
 done
 
 section "interop summary"
-printf '%-20s %-7s %5ss\n' install-peers done "$install_seconds"
+printf '%-20s %-7s %5ss\n' install-peers "done" "$install_seconds"
 printf '%s\n' "${results[@]}"
 printf 'total %ss%s\n' "$(elapsed "$total_start")" "${INTEROP_DIRECT_ONLY:+ (direct baselines only)}"
 printf 'interop: %d passed, %d failed\n' "$((${#stages[@]} - ${#failed[@]}))" "${#failed[@]}"

@@ -58,8 +58,30 @@ const HOP = new Set([
 	"host",
 ]);
 
+// PASSTHROUGH_TRACE=FILE appends one JSON line per exchange: request line,
+// headers and the first bytes of the body, response status and headers.
+const traceFile = process.env.PASSTHROUGH_TRACE;
+function trace(entry) {
+	if (traceFile) fs.appendFileSync(traceFile, JSON.stringify(entry) + "\n");
+}
+
 const server = http.createServer((req, res) => {
 	const url = new URL(req.url, "http://x");
+	const entry = {
+		time: new Date().toISOString(),
+		scenario: process.env.MCP_CONFORMANCE_SCENARIO,
+		method: req.method,
+		url: req.url,
+		headers: req.rawHeaders,
+	};
+	if (traceFile) {
+		let body = "";
+		req.on("data", (c) => {
+			if (body.length < 2000) body += c.toString("utf8");
+		});
+		req.on("end", () => (entry.body = body.slice(0, 2000)));
+		res.on("close", () => trace(entry));
+	}
 	if (url.pathname !== mountPath) {
 		res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
 		return;
@@ -86,6 +108,8 @@ const server = http.createServer((req, res) => {
 				if (HOP.has(name.toLowerCase())) continue;
 				(rh[name] ??= []).push(up.rawHeaders[i + 1]);
 			}
+			entry.status = up.statusCode;
+			entry.responseHeaders = up.rawHeaders;
 			res.writeHead(up.statusCode, rh);
 			res.flushHeaders();
 			up.on("data", (chunk) => res.write(chunk));
