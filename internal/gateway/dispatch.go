@@ -77,6 +77,12 @@ func errorReply(err error) reply {
 
 // dispatch serves one request from a client of either era.
 func (g *Gateway) dispatch(ctx context.Context, c *caller, msg *jsonrpc.Message, o out) reply {
+	if info, ok := mcp.LookupMethod(msg.Method, c.version); !ok || info.Kind != mcp.KindRequest {
+		if c.era == mcpguard.EraModern {
+			return fail(jsonrpc.CodeMethodNotFound, http.StatusNotFound, "method not found: %q", truncate(msg.Method))
+		}
+		return fail(jsonrpc.CodeMethodNotFound, 0, "method not found: %q", truncate(msg.Method))
+	}
 	switch msg.Method {
 	case mcp.MethodInitialize:
 		return fail(jsonrpc.CodeInvalidRequest, http.StatusBadRequest, "initialize is only valid as the first request of a session")
@@ -208,6 +214,11 @@ func (g *Gateway) forward(ctx context.Context, c *caller, up *upstream.Upstream,
 	if err != nil {
 		return errorReply(err)
 	}
+	if c.era == mcpguard.EraModern && inf.Era != mcpguard.EraModern {
+		if info, ok := mcp.LookupMethod(msg.Method, mcp.Version20260728); ok && info.InputRequired {
+			return g.forwardHeld(ctx, c, up, inf, msg, params, o)
+		}
+	}
 	sink := &callSink{g: g, c: c, o: o}
 	req := &upstream.Request{ID: msg.ID, Method: msg.Method, Params: g.upstreamParams(c, inf, params)}
 	resp, err := up.Call(ctx, req, sink)
@@ -333,6 +344,13 @@ func (s *callSink) Notify(method string, params []byte) {
 	s.o.notify(method, params)
 }
 
+// StreamEnded passes on that the upstream let go of the call's reply stream.
+func (s *callSink) StreamEnded() {
+	if se, ok := s.o.(upstream.StreamEnder); ok {
+		se.StreamEnded()
+	}
+}
+
 // capabilityFor names the client capability a server-to-client request needs.
 func capabilityFor(method string) string {
 	switch method {
@@ -364,7 +382,7 @@ func (g *Gateway) discover(ctx context.Context, c *caller) reply {
 	caps, instructions := g.aggregateInfo(ctx)
 	res := []byte(`{}`)
 	res = jsonrpc.SetMember(res, "resultType", jsonrpc.Quote(mcp.ResultTypeComplete))
-	res = jsonrpc.SetMember(res, mcp.ResultSupportedVersions, []byte(`["`+mcp.Version20260728+`"]`))
+	res = jsonrpc.SetMember(res, mcp.ResultSupportedVersions, supportedVersions())
 	res = jsonrpc.SetMember(res, "capabilities", caps)
 	if instructions != "" {
 		res = jsonrpc.SetMember(res, "instructions", jsonrpc.Quote(instructions))
@@ -373,6 +391,18 @@ func (g *Gateway) discover(ctx context.Context, c *caller) reply {
 	res = jsonrpc.SetMember(res, "cacheScope", jsonrpc.Quote("public"))
 	res = jsonrpc.SetMember(res, "_meta", []byte(`{"`+mcp.MetaServerInfo+`":`+string(serverInfo())+`}`))
 	return reply{result: res}
+}
+
+// supportedVersions lists every protocol version the gateway serves, newest first.
+func supportedVersions() []byte {
+	b := []byte{'['}
+	for i, v := range mcp.Supported() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonrpc.AppendQuote(b, v)
+	}
+	return append(b, ']')
 }
 
 func serverInfo() []byte {

@@ -34,19 +34,34 @@ func recordingUpstream() {
 		out.Write(append(b, '\n'))
 		out.Flush()
 	}
+	asks := map[string]json.RawMessage{} // our elicitation request id → the tools/call id waiting for it
+	nextAsk := 0
 	for in.Scan() {
 		line := in.Bytes()
 		rec.Write(append(append([]byte(nil), line...), '\n'))
 		var msg struct {
 			ID     json.RawMessage `json:"id"`
 			Method string          `json:"method"`
+			Result json.RawMessage `json:"result"`
+			Error  json.RawMessage `json:"error"`
 			Params struct {
 				Name      string         `json:"name"`
 				Arguments map[string]any `json:"arguments"`
 				Meta      map[string]any `json:"_meta"`
 			} `json:"params"`
 		}
-		if json.Unmarshal(line, &msg) != nil || msg.ID == nil || msg.Method == "" {
+		if json.Unmarshal(line, &msg) != nil || msg.ID == nil {
+			continue
+		}
+		if msg.Method == "" { // the client's answer to our elicitation
+			if callID, ok := asks[string(msg.ID)]; ok {
+				delete(asks, string(msg.ID))
+				answer := string(msg.Result)
+				if msg.Error != nil {
+					answer = "error " + string(msg.Error)
+				}
+				send(map[string]any{"jsonrpc": "2.0", "id": callID, "result": map[string]any{"content": []any{map[string]any{"type": "text", "text": "answer: " + answer}}}})
+			}
 			continue
 		}
 		result := func(r any) { send(map[string]any{"jsonrpc": "2.0", "id": msg.ID, "result": r}) }
@@ -63,11 +78,20 @@ func recordingUpstream() {
 				map[string]any{"name": "echo", "description": "Echoes text.", "inputSchema": schema},
 				map[string]any{"name": "crash", "description": "Exits the server mid-call.", "inputSchema": map[string]any{"type": "object"}},
 				map[string]any{"name": "progress", "description": "Reports progress, then echoes.", "inputSchema": schema},
+				map[string]any{"name": "ask", "description": "Asks the user for a name (elicitation).", "inputSchema": map[string]any{"type": "object"}},
 			}})
 		case "tools/call":
 			switch msg.Params.Name {
 			case "crash":
 				os.Exit(3)
+			case "ask":
+				nextAsk++
+				askID := fmt.Sprintf(`"ask-%d"`, nextAsk)
+				asks[askID] = msg.ID
+				send(map[string]any{"jsonrpc": "2.0", "id": json.RawMessage(askID), "method": "elicitation/create", "params": map[string]any{
+					"message": "Your name?", "requestedSchema": map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}},
+				}})
+				continue
 			case "progress":
 				if tok, ok := msg.Params.Meta["progressToken"]; ok {
 					send(map[string]any{"jsonrpc": "2.0", "method": "notifications/progress", "params": map[string]any{"progressToken": tok, "progress": 1, "total": 2}})

@@ -47,6 +47,8 @@ type Gateway struct {
 
 	sessions *sessions
 
+	held heldCalls
+
 	lmu       sync.Mutex
 	listeners map[*listener]struct{}
 

@@ -139,7 +139,7 @@ func TestCallsThroughGatewayInBothEras(t *testing.T) {
 	for _, tool := range tools {
 		names = append(names, tool.(map[string]any)["name"].(string))
 	}
-	if got, want := strings.Join(names, ","), "rec.echo,rec.crash,rec.progress"; got != want {
+	if got, want := strings.Join(names, ","), "rec.echo,rec.crash,rec.progress,rec.ask"; got != want {
 		t.Errorf("legacy tools/list names = %s, want %s (upstream order, namespaced)", got, want)
 	}
 	_, _, res := post(t, tg.url, h, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"hi"}}}`)
@@ -325,4 +325,95 @@ func TestStdioMode(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("ServeStdio: %v", err)
 	}
+}
+
+// TestElicitationReachesClientsOfBothEras: a legacy upstream asks for input mid-call; a legacy
+// client gets the request on its stream, a stateless client gets an input_required result and
+// completes the call by retrying with its answer.
+func TestElicitationReachesClientsOfBothEras(t *testing.T) {
+	tg := newTestGateway(t, "")
+
+	t.Run("modern client, input_required round trip", func(t *testing.T) {
+		meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}`
+		status, _, res := post(t, tg.url, modernHeaders("tools/call", "rec.ask"),
+			`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rec.ask","arguments":{},`+meta+`}}`)
+		result, _ := res["result"].(map[string]any)
+		if status != http.StatusOK || result["resultType"] != "input_required" {
+			t.Fatalf("first round: status %d, %v; want an input_required result", status, res)
+		}
+		reqs, _ := result["inputRequests"].(map[string]any)
+		if len(reqs) != 1 {
+			t.Fatalf("inputRequests = %v, want one elicitation", reqs)
+		}
+		var key string
+		for k, v := range reqs {
+			key = k
+			if v.(map[string]any)["method"] != "elicitation/create" {
+				t.Fatalf("input request %v is not the upstream's elicitation", v)
+			}
+		}
+		state, _ := result["requestState"].(string)
+		retry := fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rec.ask","arguments":{},%s,"inputResponses":{%q:{"action":"accept","content":{"name":"Ada"}}},"requestState":%q}}`, meta, key, state)
+		status, _, res = post(t, tg.url, modernHeaders("tools/call", "rec.ask"), retry)
+		if status != http.StatusOK || !strings.Contains(fmt.Sprint(res["result"]), "Ada") {
+			t.Fatalf("retry: status %d, %v; want the upstream's result built from the answer", status, res)
+		}
+		status, _, res = post(t, tg.url, modernHeaders("tools/call", "rec.ask"), retry)
+		if status != http.StatusBadRequest || errCode(res) != -32602 {
+			t.Errorf("replayed requestState: status %d code %d, want 400 -32602", status, errCode(res))
+		}
+	})
+
+	t.Run("modern client without the capability", func(t *testing.T) {
+		_, _, res := post(t, tg.url, modernHeaders("tools/call", "rec.ask"),
+			`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rec.ask","arguments":{},`+modernMeta+`}}`)
+		if !strings.Contains(fmt.Sprint(res["result"]), "does not support elicitation/create") {
+			t.Errorf("result = %v, want the upstream to have been told the client cannot elicit", res)
+		}
+	})
+
+	t.Run("legacy client, request relayed on the stream", func(t *testing.T) {
+		status, h, _ := post(t, tg.url, nil, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"test","version":"1"}}}`)
+		if status != http.StatusOK {
+			t.Fatal("initialize failed")
+		}
+		sid := h.Get("Mcp-Session-Id")
+		req, _ := http.NewRequest(http.MethodPost, tg.url, strings.NewReader(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"rec.ask","arguments":{}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Session-Id", sid)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufioScanner(resp.Body)
+		answered := false
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok || data == "" {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(data), &m); err != nil {
+				t.Fatal(err)
+			}
+			if m["method"] == "elicitation/create" {
+				id, _ := json.Marshal(m["id"])
+				st, _, _ := post(t, tg.url, map[string]string{"Mcp-Session-Id": sid}, `{"jsonrpc":"2.0","id":`+string(id)+`,"result":{"action":"accept","content":{"name":"Grace"}}}`)
+				if st != http.StatusAccepted {
+					t.Fatalf("posting the answer: status %d, want 202", st)
+				}
+				answered = true
+				continue
+			}
+			if m["id"] == float64(5) {
+				if !answered || !strings.Contains(fmt.Sprint(m["result"]), "Grace") {
+					t.Fatalf("final result %v, want the answer relayed to the upstream", m)
+				}
+				return
+			}
+		}
+		t.Fatal("stream ended without the call's result")
+	})
 }

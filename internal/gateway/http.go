@@ -121,17 +121,18 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var e *jsonrpc.Error
 		errors.As(err, &e)
-		writeError(w, http.StatusBadRequest, jsonrpc.ID{}, e.Code, e.Message, nil)
+		writeError(w, http.StatusBadRequest, echoID(msg), e.Code, e.Message, nil)
 		return
 	}
-	if msg.Kind == jsonrpc.KindRequest && msg.Method == mcp.MethodInitialize {
-		g.serveInitialize(w, r, msg)
-		return
-	}
-	if (msg.Kind == jsonrpc.KindRequest || msg.Kind == jsonrpc.KindNotification) &&
-		mcp.RequestEra(r.Header, msg.Method, msg.Params) == mcp.EraModern {
-		g.serveModern(w, r, msg)
-		return
+	if msg.Kind == jsonrpc.KindRequest || msg.Kind == jsonrpc.KindNotification {
+		if hasModernMeta(msg.Params) || mcp.RequestEra(r.Header, msg.Method, msg.Params) == mcp.EraModern {
+			g.serveModern(w, r, msg)
+			return
+		}
+		if msg.Method == mcp.MethodInitialize && msg.Kind == jsonrpc.KindRequest {
+			g.serveInitialize(w, r, msg)
+			return
+		}
 	}
 	g.serveLegacy(w, r, msg)
 }
@@ -225,16 +226,20 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 		}
 		st.push(encodeReply(msg.ID, rep), true)
 	}()
-	first, ok := st.first(r.Context())
-	if !ok {
+	first, err := st.first(r.Context())
+	switch {
+	case errors.Is(err, errDetached):
+		w.Header().Set(mcp.HeaderSessionID, s.id)
+		startPrimed(w, st)
+		return
+	case err != nil:
 		return // the client went away; the call goes on and its stream can be resumed
-	}
-	if first.final {
+	case first.final:
 		writeJSON(w, legacyStatus(first.data), first.data)
 		return
 	}
 	w.Header().Set(mcp.HeaderSessionID, s.id)
-	startSSE(w, http.StatusOK)
+	startPrimed(w, st)
 	follow(r.Context(), w, st, 0)
 }
 
@@ -274,6 +279,9 @@ type streamOut struct {
 func (o streamOut) notify(method string, params []byte) {
 	o.st.push(jsonrpc.AppendNotification(nil, method, params), false)
 }
+
+// StreamEnded lets the client's POST go when the upstream let go of the call's stream.
+func (o streamOut) StreamEnded() { o.st.detach() }
 
 func (o streamOut) request(ctx context.Context, method string, params []byte) ([]byte, *jsonrpc.Error) {
 	return o.s.ask(ctx, func(m []byte) { o.st.push(m, false) }, method, params)
@@ -371,6 +379,24 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonr
 		return // closing the stream cancelled the request: nothing more is sent
 	}
 	o.finish(msg.ID, rep)
+}
+
+// echoID is the id to answer a rejected message with: its own when the parser could read one.
+func echoID(msg *jsonrpc.Message) jsonrpc.ID {
+	if msg == nil {
+		return jsonrpc.ID{}
+	}
+	return msg.ID
+}
+
+// hasModernMeta reports whether params carry the modern per-request protocol version.
+func hasModernMeta(params []byte) bool {
+	meta, ok := jsonrpc.Lookup(params, "_meta")
+	if !ok {
+		return false
+	}
+	_, ok = jsonrpc.Lookup(meta, mcp.MetaProtocolVersion)
+	return ok
 }
 
 func hasParamHeaders(h map[string][]string) bool {

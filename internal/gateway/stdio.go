@@ -58,7 +58,7 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 		if err != nil {
 			var e *jsonrpc.Error
 			errors.As(err, &e)
-			write(jsonrpc.AppendError(nil, jsonrpc.ID{}, e))
+			write(jsonrpc.AppendError(nil, echoID(msg), e))
 			continue
 		}
 		switch msg.Kind {

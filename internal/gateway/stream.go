@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,10 +32,20 @@ type stream struct {
 	next    int64
 	done    bool
 	changed chan struct{} // closed and replaced on every change
+
+	detachOnce sync.Once
+	detached   chan struct{} // closed when the upstream ended its side without answering
 }
 
 func newStream(id string) *stream {
-	return &stream{id: id, next: 1, changed: make(chan struct{})}
+	return &stream{id: id, next: 1, changed: make(chan struct{}), detached: make(chan struct{})}
+}
+
+// detach ends the HTTP responses following the stream without ending the stream: the
+// upstream closed its reply stream mid-call (SSE polling), so the client is let go the same
+// way and may resume with Last-Event-ID; whatever comes later is kept for it.
+func (st *stream) detach() {
+	st.detachOnce.Do(func() { close(st.detached) })
 }
 
 func (st *stream) push(data []byte, final bool) {
@@ -84,20 +95,25 @@ func (st *stream) since(seq int64) ([]event, bool, <-chan struct{}) {
 	return append([]event(nil), st.events[i:]...), st.done, st.changed
 }
 
-// first waits for the stream's first event; ok is false if ctx ended first.
-func (st *stream) first(ctx context.Context) (event, bool) {
+// first waits for the stream's first event. It reports errDetached when the upstream let go of
+// the call first, and ctx's error when the client went away.
+func (st *stream) first(ctx context.Context) (event, error) {
 	for {
 		evs, _, changed := st.since(0)
 		if len(evs) > 0 {
-			return evs[0], true
+			return evs[0], nil
 		}
 		select {
 		case <-changed:
+		case <-st.detached:
+			return event{}, errDetached
 		case <-ctx.Done():
-			return event{}, false
+			return event{}, ctx.Err()
 		}
 	}
 }
+
+var errDetached = errors.New("upstream ended its reply stream")
 
 // eventID names an event for Last-Event-ID: the stream id and the event's number.
 func eventID(streamID string, seq int64) string {
@@ -143,12 +159,29 @@ func follow(ctx context.Context, w http.ResponseWriter, st *stream, seq int64) {
 		case <-changed:
 		case <-ctx.Done():
 			return
+		case <-st.detached:
+			if seq > 0 || st != nil {
+				return
+			}
 		case <-tick.C:
 			if sw.WriteComment("") != nil || sw.Flush() != nil {
 				return
 			}
 		}
 	}
+}
+
+// primingRetry is the reconnection delay announced to legacy clients in each stream's priming
+// event.
+const primingRetry = time.Second
+
+// startPrimed opens a legacy SSE response with a priming event: an event id and empty data, so
+// that a client that loses the stream before any message can still resume it (SEP-1699).
+func startPrimed(w http.ResponseWriter, st *stream) {
+	startSSE(w, http.StatusOK)
+	sw := sse.NewWriter(w)
+	_ = sw.WriteEvent(sse.Event{ID: eventID(st.id, 0), Retry: primingRetry, HasRetry: true})
+	_ = sw.Flush()
 }
 
 func startSSE(w http.ResponseWriter, status int) {

@@ -65,6 +65,9 @@ func dialModern(ctx context.Context, up *Upstream, c *streamhttp.Client) (*moder
 	}
 	raw, _ := jsonrpc.Lookup(resp.Result, mcp.ResultSupportedVersions)
 	probe := mcp.ClassifyDiscoverResponse(jsonrpc.AppendResult(nil, jsonrpc.IntID(0), resp.Result))
+	if !probe.Modern {
+		return nil, &legacyFallback{reason: "server/discover answered with something that is not a DiscoverResult"}
+	}
 	v, ok := mcp.Negotiate(probe.Supported, mcp.SupportedModern())
 	if !ok {
 		if _, legacy := mcp.Negotiate(probe.Supported, mcp.SupportedLegacy()); legacy {

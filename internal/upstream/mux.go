@@ -31,6 +31,7 @@ type wire interface {
 type inbound struct {
 	data    []byte
 	related jsonrpc.ID
+	ended   bool // the reply stream of request related ended without its response
 }
 
 // maxServerRequests bounds server-to-client requests relayed at once per upstream.
@@ -123,6 +124,14 @@ func (m *mux) readLoop(ctx context.Context) {
 		if err != nil {
 			m.kill(fmt.Errorf("%w: reading from %q: %v", mcpguard.ErrUpstreamDown, m.up.name, err))
 			return
+		}
+		if in.ended {
+			if p := m.owner(in.related); p != nil && p.id == in.related {
+				if se, ok := p.sink.(StreamEnder); ok {
+					se.StreamEnded()
+				}
+			}
+			continue
 		}
 		msg, err := jsonrpc.Parse(in.data, lim)
 		if err != nil {

@@ -24,6 +24,11 @@ type Sink interface {
 	Request(ctx context.Context, method string, params []byte) (result []byte, rpcErr *jsonrpc.Error)
 }
 
+// StreamEnder is implemented by a Sink that wants to know when a legacy upstream ended a
+// call's reply stream without answering and without a way to resume it (server-side SSE
+// polling with no event ids): the response may still come on another stream, or never.
+type StreamEnder interface{ StreamEnded() }
+
 // Hub receives what an upstream sends outside any call: list-changed and resource-updated
 // notifications, log messages, and server-to-client requests it cannot attribute to a call.
 type Hub interface {

@@ -39,7 +39,9 @@ func (w sseWire) recv(ctx context.Context) (inbound, error) {
 	b, err := w.c.Recv(ctx)
 	return inbound{data: b}, err
 }
-func (w sseWire) done() <-chan struct{} { return w.c.Done() }
+
+// done never fires: a lost SSE stream surfaces as a recv error, which ends the mux.
+func (w sseWire) done() <-chan struct{} { return nil }
 func (w sseWire) close() error          { return w.c.Close() }
 
 // inboundQueue bounds the messages read from reply streams but not yet routed.
@@ -129,6 +131,12 @@ func (w *legacyHTTPWire) pump(ctx context.Context, reply *streamhttp.Reply, rela
 	for {
 		b, err := reply.Next(ctx)
 		if err != nil {
+			if !related.IsZero() && ctx.Err() == nil && errors.Is(err, streamhttp.ErrStreamEnded) {
+				select {
+				case w.in <- inbound{related: related, ended: true}:
+				case <-w.dead:
+				}
+			}
 			return
 		}
 		select {
