@@ -50,10 +50,12 @@ if (cmd === "assert" && args.length === 2) {
 		process.stdout.write(`assertion failed: ${args[1]}\n${args[0]} holds: ${JSON.stringify(r).slice(0, 1500)}\n`);
 		process.exit(1);
 	}
-} else if (cmd === "same" && args.length === 3) {
-	const [fa, fb, key] = args;
+} else if (cmd === "same" && (args.length === 3 || args.length === 4)) {
+	// An optional fourth argument names entries that may appear only in FILE_B (comma-separated).
+	const [fa, fb, key, extraArg] = args;
+	const extra = new Set((extraArg ?? "").split(",").filter(Boolean));
 	const a = load(fa).result?.[key];
-	const b = load(fb).result?.[key];
+	const b = load(fb).result?.[key]?.filter((e) => !extra.has(label(e)));
 	if (!Array.isArray(a) || !Array.isArray(b)) {
 		process.stdout.write(`result.${key} is not an array in both ${fa} and ${fb}\n`);
 		process.exit(1);
@@ -74,6 +76,6 @@ if (cmd === "assert" && args.length === 2) {
 		process.exit(1);
 	}
 } else {
-	process.stderr.write("usage: inspector-check.mjs assert FILE EXPR | same FILE_A FILE_B KEY\n");
+	process.stderr.write("usage: inspector-check.mjs assert FILE EXPR | same FILE_A FILE_B KEY [EXTRA,...]\n");
 	process.exit(2);
 }
