@@ -13,8 +13,12 @@
 # and exits with the client's exit code.
 #
 # Set by conformance-client.sh: MCPGUARD_BIN, INTEROP_DRIVER_LOG_DIR (gateway
-# logs, one per scenario) and INTEROP_DRIVER_PIDS (a file the stage reads to
-# stop any gateway a killed driver left behind).
+# logs, one per scenario), INTEROP_DRIVER_PIDS (a file the stage reads to stop
+# any gateway a killed driver left behind) and INTEROP_DRIVER_BUDGET (seconds
+# this driver may take in all, default 26). The budget matters: when the
+# suite's client timeout fires it signals only the shell it ran this command
+# with, and would then wait for this driver to close its output; so the driver
+# stops the client itself, just before the suite would have.
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -50,19 +54,26 @@ write_gateway_config_http "$config" "127.0.0.1:$port" scenario "$upstream_url"
 {
 	printf '# scenario %s, protocol version %s, upstream %s\n' "$scenario" "${MCP_CONFORMANCE_PROTOCOL_VERSION:-}" "$upstream_url"
 } >>"$gateway_log"
-start_gateway "$config" "$port" "$gateway_log" || die "client-driver.sh: mcpguard did not start (scenario $scenario)"
+start_gateway "$config" "$port" "$gateway_log" 15 || die "client-driver.sh: mcpguard did not start (scenario $scenario)"
 if [[ -n ${INTEROP_DRIVER_PIDS:-} ]]; then
 	printf '%s\n' "$GATEWAY_PID" >>"$INTEROP_DRIVER_PIDS"
 fi
 
-# Background plus wait, so a TERM from the suite's timeout runs the trap at once.
+budget=${INTEROP_DRIVER_BUDGET:-26}
+remaining=$((budget - SECONDS))
+((remaining >= 3)) || die "client-driver.sh: mcpguard took ${SECONDS}s of the ${budget}s budget to start (scenario $scenario)"
+
+# Background plus wait, so a TERM runs the trap at once.
 rc=0
-"$GO_EVERYTHING_CLIENT" "http://127.0.0.1:$port/mcp" </dev/null &
+timeout --kill-after=2 "$remaining" "$GO_EVERYTHING_CLIENT" "http://127.0.0.1:$port/mcp" </dev/null &
 client_pid=$!
 wait "$client_pid" || rc=$?
 client_pid=
 
-if ((rc != 0)); then
+if ((rc == 124 || rc == 137)); then
+	printf '[client-driver] everything-client did not finish within %ss through mcpguard (upstream %s); stopped it\n' "$remaining" "$upstream_url" >&2
+	show_log "$gateway_log" 40
+elif ((rc != 0)); then
 	printf '[client-driver] everything-client exited with %d through mcpguard (upstream %s)\n' "$rc" "$upstream_url" >&2
 	show_log "$gateway_log" 40
 fi

@@ -32,6 +32,11 @@ require_peers
 DIRECT_ONLY=${INTEROP_DIRECT_ONLY:-}
 LOGS=$(new_log_dir conformance-client)
 DRIVER=$INTEROP_DIR/client-driver.sh
+# The suite's per-scenario client timeout (its default). On a timeout the suite
+# signals only the shell it started the command with, so the driver keeps to a
+# deadline of its own, a few seconds shorter, and stops itself.
+CLIENT_TIMEOUT_SECONDS=30
+export INTEROP_DRIVER_BUDGET=$((CLIENT_TIMEOUT_SECONDS - 4))
 
 # The suite splits --command on spaces before handing it to a shell.
 case $DRIVER$GO_EVERYTHING_CLIENT in
@@ -68,12 +73,15 @@ run_one() {
 	mkdir -p "$dir/scenario-logs"
 	timeout --kill-after=10 120 \
 		"$NODE" "$CONFORMANCE_JS" client --command "$command" --scenario "$scenario" \
-		--spec-version "$rev" -o "$dir/results" >"$out" 2>&1 || rc=$?
+		--spec-version "$rev" --timeout $((CLIENT_TIMEOUT_SECONDS * 1000)) \
+		-o "$dir/results" >"$out" 2>&1 || rc=$?
 	if grep -q '^SKIPPED:' "$out"; then
 		fail_with_log "$out" "$rev: the suite skipped $scenario at --spec-version $rev; this script's assumption that a requirement set's scenarios apply at its own version is wrong"
 	fi
 	printf '%s %s\n' "$scenario" "$rc" >>"$dir/exit-codes"
-	if ((rc == 0)); then
+	if ((rc == 124 || rc == 137)); then
+		log "$rev $mode: $scenario: the suite itself did not finish within 120s (log $out); the scenario counts as MISSING"
+	elif ((rc == 0)); then
 		log "$rev $mode: $scenario passed"
 	else
 		log "$rev $mode: $scenario failed (suite exit code $rc; log $out)"
@@ -131,7 +139,7 @@ for rev in "${REQUIREMENT_SETS[@]}"; do
 	rc=0
 	timeout --kill-after=10 600 \
 		"$NODE" "$CONFORMANCE_JS" client --command "$GO_EVERYTHING_CLIENT" --requirements "$rev" \
-		-o "$dir/results" >"$dir/conformance.log" 2>&1 || rc=$?
+		--timeout $((CLIENT_TIMEOUT_SECONDS * 1000)) -o "$dir/results" >"$dir/conformance.log" 2>&1 || rc=$?
 	elapsed "$start" >"$dir/seconds"
 	log "$rev requirements: finished in $(cat "$dir/seconds")s (suite exit code $rc)"
 	if ! results_tool verdicts "$dir/results" client "$dir/conformance.log" >"$dir/verdicts.json"; then

@@ -12,14 +12,17 @@
 // Verdicts mirror the suite's own rules:
 //   server scenario: FAIL if any check has status FAILURE, else PASS
 //   client scenario: FAIL if any check has status FAILURE or WARNING, else PASS
-//   no checks.json:  MISSING (the scenario never produced results)
+// with two additions the suite folds into PASS:
+//   EMPTY:   no check reached SUCCESS, FAILURE or WARNING (nothing was verified;
+//            the suite prints it as passed)
+//   MISSING: no checks.json (the scenario never produced results)
 //
 // Usage (run with Node 22):
 //   node conformance-results.mjs scenarios REQUIREMENTS_YAML server|client
 //       one line per scenario: "<name>\tscored" or "<name>\tnot_scored:<reason>"
 //   node conformance-results.mjs verdicts RESULTS_DIR server|client [SUMMARY_LOG] > verdicts.json
 //   node conformance-results.mjs expect VERDICTS_JSON EXPECTED_TXT
-//       exit 1 unless every scenario in EXPECTED_TXT ("<name> PASS|FAIL" lines)
+//       exit 1 unless every scenario in EXPECTED_TXT ("<name> PASS|FAIL|EMPTY" lines)
 //       has that verdict, and VERDICTS_JSON holds no other scenario
 //   node conformance-results.mjs compare LABEL_A A.json LABEL_B B.json SCENARIOS_TXT
 //       print a table for the scenarios listed in SCENARIOS_TXT; exit 1 if any
@@ -98,14 +101,17 @@ function scenarioOf(root, checksFile, which) {
 
 function verdictOf(checks, which) {
 	const count = (s) => checks.filter((c) => c.status === s).length;
+	const ids = (status) => [...new Set(checks.filter((c) => c.status === status).map((c) => c.id))];
 	const v = {
 		success: count("SUCCESS"),
 		failure: count("FAILURE"),
 		warning: count("WARNING"),
-		failedChecks: [...new Set(checks.filter((c) => c.status === "FAILURE").map((c) => c.id))],
+		skipped: count("SKIPPED"),
+		failedChecks: ids("FAILURE"),
+		passedChecks: ids("SUCCESS"),
 	};
 	const bad = v.failure > 0 || (which === "client" && v.warning > 0);
-	v.verdict = bad ? "FAIL" : "PASS";
+	v.verdict = bad ? "FAIL" : v.success + v.failure + v.warning === 0 ? "EMPTY" : "PASS";
 	return v;
 }
 
@@ -134,9 +140,10 @@ function verdicts(root, which, summaryLog) {
 		// Cross-check: what the suite printed must agree with what we derived.
 		for (const [name, printed] of parseSummary(summaryLog)) {
 			if (!(name in result)) {
-				result[name] = { verdict: "MISSING", success: 0, failure: 0, warning: 0, failedChecks: [] };
+				result[name] = { verdict: "MISSING", success: 0, failure: 0, warning: 0, skipped: 0, failedChecks: [], passedChecks: [] };
 			}
-			if (result[name].verdict !== printed && result[name].verdict !== "MISSING") {
+			const derived = result[name].verdict === "EMPTY" ? "PASS" : result[name].verdict;
+			if (derived !== printed && derived !== "MISSING") {
 				fail(
 					`scenario ${name}: the suite printed ${printed} but checks.json gives ${result[name].verdict}; ` +
 						`the verdict rules in conformance-results.mjs no longer match this suite version`,
@@ -161,7 +168,7 @@ function expect(verdictsFile, expectedFile) {
 	const want = new Map();
 	for (const line of readList(expectedFile)) {
 		const [name, verdict, ...rest] = line.split(/\s+/);
-		if (rest.length || !["PASS", "FAIL"].includes(verdict)) fail(`${expectedFile}: bad line ${JSON.stringify(line)}`);
+		if (rest.length || !["PASS", "FAIL", "EMPTY"].includes(verdict)) fail(`${expectedFile}: bad line ${JSON.stringify(line)}`);
 		want.set(name, verdict);
 	}
 	const problems = [];
@@ -186,7 +193,7 @@ function pad(s, n) {
 function describe(v) {
 	if (!v) return "MISSING";
 	if (v.verdict === "MISSING") return "MISSING";
-	const extra = v.warning ? `, ${v.warning} warn` : "";
+	const extra = (v.warning ? `, ${v.warning} warn` : "") + (v.skipped ? `, ${v.skipped} skip` : "");
 	return `${v.verdict} (${v.success} ok, ${v.failure} fail${extra})`;
 }
 
@@ -214,6 +221,12 @@ function compare(labelA, fileA, labelB, fileB, listFile) {
 		} else if (va.failure !== vb.failure || va.success !== vb.success || va.warning !== vb.warning) {
 			notes.push(`  ${name}: same verdict, different check counts (${describe(va)} vs ${describe(vb)})`);
 		}
+		// A check that passed in A but not in B did not run, or ran differently,
+		// in B; worth knowing even when the verdicts agree.
+		const lost = (va?.passedChecks ?? []).filter((c) => !(vb?.passedChecks ?? []).includes(c));
+		if (lost.length && vb && vb.verdict !== "MISSING") {
+			notes.push(`  ${name}: passed in ${labelA} but not in ${labelB}: ${lost.join(", ")}`);
+		}
 		rows.push(`${pad(name, w)}  ${pad(describe(va), 30)}  ${pad(describe(vb), 30)}  ${mark}`);
 	}
 	const header = `${pad("scenario", w)}  ${pad(labelA, 30)}  ${pad(labelB, 30)}  verdict`;
@@ -233,10 +246,13 @@ function table(verdictsFile, listFile) {
 	const order = listFile
 		? readList(listFile).map((l) => l.split(/\s+/))
 		: Object.keys(got).map((name) => [name, ""]);
-	const lines = ["| scenario | scored | verdict | checks ok | failed | warnings |", "|---|---|---|---|---|---|"];
+	const lines = [
+		"| scenario | scored | verdict | checks ok | failed | warnings | skipped |",
+		"|---|---|---|---|---|---|---|",
+	];
 	for (const [name, scoring = ""] of order) {
-		const v = got[name] ?? { verdict: "MISSING", success: 0, failure: 0, warning: 0 };
-		lines.push(`| ${name} | ${scoring} | ${v.verdict} | ${v.success} | ${v.failure} | ${v.warning} |`);
+		const v = got[name] ?? { verdict: "MISSING", success: 0, failure: 0, warning: 0, skipped: 0 };
+		lines.push(`| ${name} | ${scoring} | ${v.verdict} | ${v.success} | ${v.failure} | ${v.warning} | ${v.skipped ?? 0} |`);
 	}
 	process.stdout.write(lines.join("\n") + "\n");
 }

@@ -136,7 +136,7 @@ conformance_list() {
 }
 
 # write_expected VERDICTS_JSON FILE WHAT: record a direct baseline's verdicts
-# as the expected baseline FILE ("<scenario> PASS|FAIL" lines).
+# as the expected baseline FILE ("<scenario> PASS|FAIL|EMPTY" lines).
 write_expected() {
 	local verdicts=$1 file=$2 what=$3
 	{
@@ -327,11 +327,12 @@ upstreams:
 EOF
 }
 
-# start_gateway CONFIG PORT LOGFILE: start mcpguard serve with CONFIG (which
-# listens on 127.0.0.1:PORT) and wait until it accepts connections. Sets
-# GATEWAY_PID; returns 1, with the log's tail shown, if it never listens.
+# start_gateway CONFIG PORT LOGFILE [SECONDS]: start mcpguard serve with CONFIG
+# (which listens on 127.0.0.1:PORT) and wait up to SECONDS (default 30) until it
+# accepts connections. Sets GATEWAY_PID; returns 1, with the log's tail shown,
+# if it never listens.
 start_gateway() {
-	local config=$1 port=$2 logfile=$3
+	local config=$1 port=$2 logfile=$3 seconds=${4:-30}
 	[[ -n ${MCPGUARD_BIN:-} ]] || die "start_gateway: MCPGUARD_BIN is not set"
 	{
 		printf '# %s serve --config %s\n' "$MCPGUARD_BIN" "$config"
@@ -340,7 +341,7 @@ start_gateway() {
 	} >>"$logfile"
 	start_bg "$logfile" "$MCPGUARD_BIN" serve --config "$config"
 	GATEWAY_PID=$BG_PID
-	wait_listen "$port" "$GATEWAY_PID" "$logfile" "mcpguard (config $config)" 30
+	wait_listen "$port" "$GATEWAY_PID" "$logfile" "mcpguard (config $config)" "$seconds"
 }
 
 # elapsed SINCE: whole seconds since SINCE (a $SECONDS value).
