@@ -1,0 +1,199 @@
+// Command bench measures mcpguard against a direct connection to a fast loopback echo MCP
+// server, in both protocol eras and over HTTP and stdio upstreams, and reports latency,
+// throughput, errors and the gateway process's CPU time and memory.
+//
+//	go run ./bench                    # every scenario; prints the tables, writes bench/results/*.json
+//	go run ./bench -record            # the same, and appends the tables to BENCHMARKS.md
+//	go run ./bench -smoke             # a few seconds, to prove the harness works (CI)
+//	go run ./bench -only gateway/http/modern/none/echo/c64 -profile /tmp/prof
+//
+// The harness builds cmd/mcpguard once and runs it as a child process per case, so that the
+// gateway's CPU time and peak RSS can be read from /proc. It also serves as the echo upstream
+// ("bench echo") and, with -profile, as a gateway that writes pprof profiles ("bench gateway").
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "echo":
+			os.Exit(echoMain(os.Args[2:]))
+		case "gateway":
+			os.Exit(gatewayMain(os.Args[2:]))
+		}
+	}
+	os.Exit(benchMain(os.Args[1:]))
+}
+
+func benchMain(args []string) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	smoke := fs.Bool("smoke", false, "run every code path briefly (a few seconds) and fail on any error; writes nothing unless -out is given")
+	warmup := fs.Duration("warmup", time.Second, "warm-up per case, not measured")
+	duration := fs.Duration("duration", 4*time.Second, "measured time per case")
+	only := fs.String("only", "", "run only the cases whose name contains one of these comma-separated strings")
+	sessions := fs.Int("sessions", 10000, "legacy sessions to open and hold (0 skips; the gateway's limits.max_sessions is set to this)")
+	out := fs.String("out", "", "write the raw results as JSON to this file (default bench/results/<time>-<commit>.json; none with -smoke or -profile)")
+	record := fs.Bool("record", false, "append the tables to BENCHMARKS.md")
+	profile := fs.String("profile", "", "run the selected cases on a gateway that writes CPU and heap profiles into this directory")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	concurrency := []int{1, 64}
+	if *smoke {
+		*warmup, *duration, concurrency = 50*time.Millisecond, 250*time.Millisecond, []int{4}
+		*sessions = min(*sessions, 100)
+	}
+	timeout := 60 * time.Minute
+	if *smoke {
+		timeout = 5 * time.Minute
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+	rep, err := run(ctx, runOptions{
+		smoke: *smoke, warmup: *warmup, duration: *duration, concurrency: concurrency,
+		only: *only, sessions: *sessions, profileDir: *profile, logf: logf,
+	})
+	if err != nil {
+		logf("bench: %v", err)
+		return 1
+	}
+	md := rep.markdown()
+	fmt.Println(md)
+	if *out == "" && !*smoke && *profile == "" {
+		*out = filepath.Join(rep.root, "bench", "results", rep.fileName())
+	}
+	if *out != "" {
+		if err := rep.writeJSON(*out); err != nil {
+			logf("bench: %v", err)
+			return 1
+		}
+		logf("bench: raw results in %s", *out)
+	}
+	if *record {
+		if err := appendFile(filepath.Join(rep.root, "BENCHMARKS.md"), "\n"+md); err != nil {
+			logf("bench: %v", err)
+			return 1
+		}
+		logf("bench: appended to BENCHMARKS.md")
+	}
+	if n := rep.failures(); n > 0 {
+		logf("bench: %d requests or checks failed; see the errors column", n)
+		return 1
+	}
+	return 0
+}
+
+type runOptions struct {
+	smoke            bool
+	warmup, duration time.Duration
+	concurrency      []int
+	only             string
+	sessions         int
+	profileDir       string
+	logf             func(string, ...any)
+}
+
+// run measures every selected case, the fsync baseline and the held sessions.
+func run(ctx context.Context, o runOptions) (*report, error) {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "mcpguard-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if o.profileDir != "" {
+		if o.profileDir, err = filepath.Abs(o.profileDir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	o.logf("bench: building cmd/mcpguard")
+	bin, err := buildGateway(ctx, root, dir)
+	if err != nil {
+		return nil, err
+	}
+	e := &env{self: self, gateway: bin, dir: dir, profileDir: o.profileDir, warmup: o.warmup, duration: o.duration, logf: o.logf}
+	rep := newReport(ctx, root, o)
+
+	fsyncDir := filepath.Join(root, "bench", "results")
+	if o.smoke {
+		fsyncDir = dir
+	}
+	n := 200
+	if o.smoke {
+		n = 20
+	}
+	fr, err := measureFsync(fsyncDir, n)
+	if err != nil {
+		return nil, fmt.Errorf("fsync probe: %w", err)
+	}
+	rep.Fsync = &fr
+
+	cases, skipped := plan(o.concurrency)
+	rep.NotBuilt = skipped
+	cases = selectCases(cases, o.only)
+	for i, c := range cases {
+		o.logf("bench: [%d/%d] %s", i+1, len(cases), c.Name())
+		res, err := e.runCase(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name(), err)
+		}
+		o.logf("        %8.0f req/s  p50 %8.1fµs  p99 %8.1fµs  errors %d%s", res.Throughput, res.Latency.P50, res.Latency.P99, res.Errors, gatewayLine(res.Gateway))
+		rep.Cases = append(rep.Cases, res)
+	}
+	if o.sessions > 0 && (o.only == "" || strings.Contains(o.only, "sessions")) {
+		o.logf("bench: holding %d legacy sessions", o.sessions)
+		sr, err := e.runSessions(ctx, o.sessions)
+		if err != nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		rep.Sessions = &sr
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return rep, nil
+}
+
+func gatewayLine(u *usage) string {
+	if u == nil {
+		return ""
+	}
+	return fmt.Sprintf("  gateway %.1fµs CPU/call, peak RSS %s", u.CPUPerCallUS, mib(u.PeakRSSBytes))
+}
+
+func appendFile(name, text string) error {
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

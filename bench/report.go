@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// report is one run of the harness: where it ran, what it measured.
+type report struct {
+	Date     string            `json:"date"`
+	Commit   string            `json:"commit"`
+	Dirty    bool              `json:"dirty"` // product code differs from the commit
+	Machine  machine           `json:"machine"`
+	Settings settings          `json:"settings"`
+	Fsync    *fsyncResult      `json:"fsync,omitempty"`
+	Cases    []caseResult      `json:"cases"`
+	Sessions *sessionsResult   `json:"sessions,omitempty"`
+	NotBuilt map[string]string `json:"not_built,omitempty"` // case → what it waits for
+
+	root string
+}
+
+type machine struct {
+	Cores    int    `json:"cores"`
+	MemBytes int64  `json:"mem_bytes"`
+	CPU      string `json:"cpu"`
+	Kernel   string `json:"kernel"`
+	Go       string `json:"go"`
+}
+
+type settings struct {
+	Smoke       bool   `json:"smoke"`
+	Warmup      string `json:"warmup"`
+	Duration    string `json:"duration"`
+	Concurrency []int  `json:"concurrency"`
+	Only        string `json:"only,omitempty"`
+	Profiled    bool   `json:"profiled,omitempty"`
+}
+
+func newReport(ctx context.Context, root string, o runOptions) *report {
+	r := &report{
+		Date: time.Now().UTC().Format(time.RFC3339),
+		root: root,
+		Settings: settings{
+			Smoke: o.smoke, Warmup: o.warmup.String(), Duration: o.duration.String(),
+			Concurrency: o.concurrency, Only: o.only, Profiled: o.profileDir != "",
+		},
+		Machine: machine{Cores: runtime.NumCPU(), Go: runtime.Version()},
+	}
+	if b, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		r.Commit = strings.TrimSpace(string(b))
+	}
+	if b, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--", "cmd", "internal", "go.mod", "go.sum").Output(); err == nil {
+		r.Dirty = len(bytes.TrimSpace(b)) > 0
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				r.Machine.MemBytes = kb << 10
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				r.Machine.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		r.Machine.Kernel = strings.TrimSpace(string(b))
+	}
+	return r
+}
+
+func (r *report) fileName() string {
+	t, _ := time.Parse(time.RFC3339, r.Date)
+	name := t.Format("20060102-150405")
+	if r.Commit != "" {
+		name += "-" + r.Commit
+	}
+	return name + ".json"
+}
+
+func (r *report) writeJSON(name string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(name, append(b, '\n'), 0o644)
+}
+
+// failures counts failed requests and checks over the whole run.
+func (r *report) failures() int64 {
+	var n int64
+	for _, c := range r.Cases {
+		n += c.Errors
+	}
+	if s := r.Sessions; s != nil {
+		n += s.OpenErrors + s.StreamErrors + s.CallErrors
+		if s.LimitStatus != 503 {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *report) byName() map[string]*caseResult {
+	m := map[string]*caseResult{}
+	for i := range r.Cases {
+		m[r.Cases[i].Name] = &r.Cases[i]
+	}
+	return m
+}
+
+// markdown renders the run as a BENCHMARKS.md section.
+func (r *report) markdown() string {
+	var b strings.Builder
+	day := r.Date
+	if len(day) >= 10 {
+		day = day[:10]
+	}
+	commit := r.Commit
+	if r.Dirty {
+		commit += " + uncommitted changes"
+	}
+	fmt.Fprintf(&b, "## Run of %s · commit %s\n\n", day, commit)
+	fmt.Fprintf(&b, "Machine: %d cores (%s), %s memory, Linux %s, %s. ", r.Machine.Cores, r.Machine.CPU, gib(r.Machine.MemBytes), r.Machine.Kernel, r.Machine.Go)
+	fmt.Fprintf(&b, "Closed loop, warm-up %s then %s measured per case; client, gateway and upstream share the cores.", r.Settings.Warmup, r.Settings.Duration)
+	if r.Settings.Smoke {
+		b.WriteString(" **Smoke run: numbers prove the harness works, nothing more.**")
+	}
+	if r.Settings.Profiled {
+		b.WriteString(" **Profiled gateway: CPU numbers include the profiler.**")
+	}
+	b.WriteString("\n\n")
+	if f := r.Fsync; f != nil {
+		fmt.Fprintf(&b, "One durable append (write %d B + fsync, same disk): p50 %s, p99 %s, max %s over %d appends.\n\n",
+			f.Bytes, ms(f.Latency.P50), ms(f.Latency.P99), ms(f.Latency.Max), f.Records)
+	}
+
+	cases := r.byName()
+	b.WriteString("### Added latency and throughput against direct\n\n")
+	b.WriteString("Each gateway case against the direct case of the same era, workload and concurrency (client → echo upstream over HTTP).\n\n")
+	b.WriteString("| case | c | p50 direct → gateway | added p50 | p99 direct → gateway | added p99 | req/s direct → gateway | ratio | gateway CPU/call | gateway peak RSS | errors |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, c := range r.Cases {
+		if c.Path != pathGateway {
+			continue
+		}
+		d := cases[c.baseline()]
+		label := fmt.Sprintf("%s %s %s %s", c.Upstream, c.Era, c.Pipeline, c.Workload)
+		if d == nil {
+			fmt.Fprintf(&b, "| %s | %d | — → %s | — | — → %s | — | — → %.0f | — | %.1f µs | %s | %d |\n",
+				label, c.Concurrency, ms(c.Latency.P50), ms(c.Latency.P99), c.Throughput, c.Gateway.CPUPerCallUS, mib(c.Gateway.PeakRSSBytes), c.Errors)
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s → %s | %s | %s → %s | %s | %.0f → %.0f | %s | %.1f µs | %s | %d |\n",
+			label, c.Concurrency,
+			ms(d.Latency.P50), ms(c.Latency.P50), msDelta(c.Latency.P50-d.Latency.P50),
+			ms(d.Latency.P99), ms(c.Latency.P99), msDelta(c.Latency.P99-d.Latency.P99),
+			d.Throughput, c.Throughput, pct(c.Throughput, d.Throughput),
+			c.Gateway.CPUPerCallUS, mib(c.Gateway.PeakRSSBytes), c.Errors+d.Errors)
+	}
+	if len(r.NotBuilt) > 0 {
+		fmt.Fprintf(&b, "\nNot measured yet (%d cases), each stage adding to the ones before it:", len(r.NotBuilt))
+		for _, s := range stages {
+			if !s.Built {
+				fmt.Fprintf(&b, " +%s (%s, issue %d: not yet built);", s.Name, s.Title, s.Issue)
+			}
+		}
+		b.WriteString(" every one over HTTP and stdio upstreams, both eras, c=1 and c=64.\n")
+	}
+	b.WriteString("\n### Every case\n\n")
+	b.WriteString("| case | req/s | mean | p50 | p90 | p99 | max | errors | gateway CPU/call | gateway peak RSS | upstream CPU/call | client CPU s |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, c := range r.Cases {
+		gwCPU, gwRSS, upCPU := "—", "—", "—"
+		if c.Gateway != nil {
+			gwCPU, gwRSS = fmt.Sprintf("%.1f µs", c.Gateway.CPUPerCallUS), mib(c.Gateway.PeakRSSBytes)
+		}
+		if c.Echo != nil {
+			upCPU = fmt.Sprintf("%.1f µs", c.Echo.CPUPerCallUS)
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %d | %s | %s | %s | %.2f |\n",
+			c.Name, c.Throughput, ms(c.Latency.Mean), ms(c.Latency.P50), ms(c.Latency.P90), ms(c.Latency.P99), ms(c.Latency.Max),
+			c.Errors, gwCPU, gwRSS, upCPU, c.ClientCPUSeconds)
+	}
+	for _, c := range r.Cases {
+		for k, n := range c.ErrorKinds {
+			fmt.Fprintf(&b, "\n- %s: %d × `%s`", c.Name, n, k)
+		}
+	}
+
+	if s := r.Sessions; s != nil {
+		b.WriteString("\n\n### Held legacy sessions\n\n")
+		fmt.Fprintf(&b, "| sessions opened | open time | initialize p50 / p99 | session beyond the limit | gateway RSS: idle → sessions → + a GET stream each | per session | per stream | peak RSS | calls on held sessions p50 / p99 | errors |\n")
+		b.WriteString("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		fmt.Fprintf(&b, "| %d of %d | %.1f s | %s / %s | HTTP %d | %s → %s → %s | %s | %s | %s | %s / %s | %d |\n",
+			s.Opened, s.Sessions, s.OpenSeconds, ms(s.OpenLatency.P50), ms(s.OpenLatency.P99), s.LimitStatus,
+			mib(s.BaseRSSBytes), mib(s.RSSBytes), mib(s.StreamsRSS), kib(s.PerSessionB), kib(s.PerStreamB), mib(s.PeakRSSBytes),
+			ms(s.CallLatency.P50), ms(s.CallLatency.P99), s.OpenErrors+s.StreamErrors+s.CallErrors)
+	}
+	b.WriteString("\n")
+	r.targets(&b, cases)
+	return b.String()
+}
+
+// targets states each issue-6 target against what this run can say about it.
+func (r *report) targets(b *strings.Builder, cases map[string]*caseResult) {
+	b.WriteString("\n### Targets\n\n| target | this run | met |\n|---|---|---|\n")
+	full := ""
+	for _, p := range pipelines() {
+		full = p.Name
+	}
+	fsync := 0.0
+	if r.Fsync != nil {
+		fsync = r.Fsync.Latency.P50
+	}
+	for _, era := range []string{eraLegacy, eraModern} {
+		gw := cases[fmt.Sprintf("gateway/http/%s/%s/echo/c1", era, full)]
+		none := cases[fmt.Sprintf("gateway/http/%s/none/echo/c1", era)]
+		d := cases[fmt.Sprintf("direct/http/%s/echo/c1", era)]
+		switch {
+		case gw != nil && d != nil:
+			added50, added99 := gw.Latency.P50-d.Latency.P50, gw.Latency.P99-d.Latency.P99
+			fmt.Fprintf(b, "| full pipeline, c=1, %s: p50 added ≤ fsync + 0.15 ms | %s added, fsync p50 %s | %s |\n", era, ms(added50), ms(fsync), yes(added50 <= fsync+150))
+			fmt.Fprintf(b, "| full pipeline, c=1, %s: p99 added ≤ fsync + 1 ms | %s added | %s |\n", era, ms(added99), yes(added99 <= fsync+1000))
+		case none != nil && d != nil:
+			fmt.Fprintf(b, "| full pipeline, c=1, %s: p50 added ≤ fsync + 0.15 ms, p99 ≤ fsync + 1 ms | not measurable: the pipeline is not built; with nothing enabled %s (p50) and %s (p99) added, fsync p50 %s | — |\n",
+				era, ms(none.Latency.P50-d.Latency.P50), ms(none.Latency.P99-d.Latency.P99), ms(fsync))
+		}
+	}
+	for _, era := range []string{eraLegacy, eraModern} {
+		for _, up := range []string{upstreamHTTP, upstreamStdio} {
+			gw := cases[fmt.Sprintf("gateway/%s/%s/none/echo/c64", up, era)]
+			if gw == nil {
+				continue
+			}
+			if d := cases[gw.baseline()]; d != nil && d.Throughput > 0 {
+				ratio := gw.Throughput / d.Throughput
+				fmt.Fprintf(b, "| throughput at c=64 ≥ 60 %% of direct (%s %s, nothing enabled) | %s | %s |\n", up, era, pct(gw.Throughput, d.Throughput), yes(ratio >= 0.6))
+			}
+		}
+	}
+	var worst *caseResult
+	for i := range r.Cases {
+		c := &r.Cases[i]
+		if c.Gateway != nil && c.Workload == workEcho.Name && (worst == nil || c.Gateway.CPUPerCallUS > worst.Gateway.CPUPerCallUS) {
+			worst = c
+		}
+	}
+	if worst != nil {
+		best := worst
+		for i := range r.Cases {
+			c := &r.Cases[i]
+			if c.Gateway != nil && c.Workload == workEcho.Name && c.Gateway.CPUPerCallUS < best.Gateway.CPUPerCallUS {
+				best = c
+			}
+		}
+		fmt.Fprintf(b, "| gateway CPU ≤ 40 µs per call (echo) | %.1f µs (%s) … %.1f µs (%s) | %s |\n",
+			best.Gateway.CPUPerCallUS, best.Name, worst.Gateway.CPUPerCallUS, worst.Name, yes(worst.Gateway.CPUPerCallUS <= 40))
+	}
+	if s := r.Sessions; s != nil {
+		fmt.Fprintf(b, "| %d sessions in ≤ 1 GiB | %s RSS with sessions, %s with a GET stream each (peak %s) | %s |\n",
+			s.Sessions, mib(s.RSSBytes), mib(s.StreamsRSS), mib(s.PeakRSSBytes), yes(s.PeakRSSBytes <= 1<<30 && s.Opened == int64(s.Sessions)))
+	}
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// ms formats microseconds as milliseconds.
+func ms(us float64) string { return fmt.Sprintf("%.3f ms", us/1000) }
+
+func msDelta(us float64) string { return fmt.Sprintf("%+.3f ms", us/1000) }
+
+func pct(a, b float64) string {
+	if b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f %%", 100*a/b)
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+func kib(n int64) string { return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10)) }
+func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Where a case's client sends its requests.
+const (
+	pathDirect  = "direct"  // straight to the echo upstream
+	pathGateway = "gateway" // through mcpguard
+)
+
+// How mcpguard reaches the echo upstream.
+const (
+	upstreamHTTP  = "http"  // Streamable HTTP, in the client's era
+	upstreamStdio = "stdio" // a child process, in the client's era
+)
+
+// workload is what each request does.
+type workload struct {
+	Name  string
+	Tools int // tools the echo upstream lists
+	// Blob, when positive, makes each request a tools/call of blob with this many bytes;
+	// List makes it tools/list; otherwise it is a tools/call of echo.
+	Blob int
+	List bool
+}
+
+var (
+	workEcho = workload{Name: "echo", Tools: 2}
+	workList = workload{Name: "list1000", Tools: 1000, List: true}
+	workBlob = workload{Name: "blob1MiB", Tools: 2, Blob: 1 << 20}
+)
+
+// stage is one step of the gateway pipeline a case can enable. The stages are cumulative in
+// this order; each names the issue that builds it. A stage that is not built yet is listed in
+// the report and skipped.
+type stage struct {
+	Name  string
+	Title string
+	Issue int
+	Built bool
+	// Config is YAML merged into the gateway configuration (top-level keys), and Header the
+	// client headers the stage needs (a bearer token, for instance). Both are filled in when
+	// the stage is built.
+	Config string
+	Header map[string]string
+}
+
+// stages lists the pipeline in order. When a stage lands, set Built and fill Config and
+// Header; every gateway case then runs with it and the stages before it.
+var stages = []stage{
+	{Name: "auth", Title: "JWT bearer authentication", Issue: 3},
+	{Name: "policy", Title: "policy with argument schema", Issue: 4},
+	{Name: "redact", Title: "redaction", Issue: 5},
+	{Name: "audit", Title: "durable audit (the full pipeline)", Issue: 5},
+}
+
+// pipeline is a prefix of stages: none, +auth, +auth+policy, ….
+type pipeline struct {
+	Name   string
+	Stages []stage
+}
+
+// pipelines returns the cumulative pipelines: "none" and one per stage.
+func pipelines() []pipeline {
+	out := []pipeline{{Name: "none"}}
+	for i, s := range stages {
+		out = append(out, pipeline{Name: "+" + s.Name, Stages: stages[:i+1]})
+	}
+	return out
+}
+
+// built reports whether every stage of p exists, and names the first missing one.
+func (p pipeline) built() (bool, string) {
+	for _, s := range p.Stages {
+		if !s.Built {
+			return false, fmt.Sprintf("%s (issue %d)", s.Title, s.Issue)
+		}
+	}
+	return true, ""
+}
+
+// benchCase is one measurement: a client era, a path, an upstream transport, a pipeline, a
+// workload and a concurrency.
+type benchCase struct {
+	Path        string   `json:"path"`
+	Upstream    string   `json:"upstream"`
+	Era         string   `json:"era"`
+	Pipeline    string   `json:"pipeline,omitempty"`
+	Workload    string   `json:"workload"`
+	Concurrency int      `json:"concurrency"`
+	pipe        pipeline `json:"-"`
+	work        workload `json:"-"`
+}
+
+// Name identifies the case, e.g. gateway/http/modern/none/echo/c64.
+func (c benchCase) Name() string {
+	if c.Path == pathDirect {
+		return fmt.Sprintf("direct/%s/%s/%s/c%d", c.Upstream, c.Era, c.Workload, c.Concurrency)
+	}
+	return fmt.Sprintf("gateway/%s/%s/%s/%s/c%d", c.Upstream, c.Era, c.Pipeline, c.Workload, c.Concurrency)
+}
+
+// baseline names the direct case a gateway case is compared with: same era, workload and
+// concurrency, straight to the HTTP echo upstream (a client reaches a stdio server through
+// the gateway only, so HTTP to the server is the baseline there too).
+func (c benchCase) baseline() string {
+	return fmt.Sprintf("direct/http/%s/%s/c%d", c.Era, c.Workload, c.Concurrency)
+}
+
+// plan lists every case of a full run, the skipped ones (pipelines not built yet) with the
+// reason, in the order they run.
+func plan(concurrency []int) (run []benchCase, skipped map[string]string) {
+	skipped = map[string]string{}
+	add := func(c benchCase) {
+		if c.Path == pathGateway {
+			if ok, missing := c.pipe.built(); !ok {
+				skipped[c.Name()] = "not yet built: " + missing
+				return
+			}
+		}
+		run = append(run, c)
+	}
+	eras := []string{eraLegacy, eraModern}
+	matrix := func(w workload, pipes []pipeline, concs []int) {
+		for _, era := range eras {
+			for _, n := range concs {
+				add(benchCase{Path: pathDirect, Upstream: upstreamHTTP, Era: era, Workload: w.Name, Concurrency: n, work: w})
+				for _, p := range pipes {
+					for _, up := range []string{upstreamHTTP, upstreamStdio} {
+						add(benchCase{Path: pathGateway, Upstream: up, Era: era, Pipeline: p.Name, Workload: w.Name, Concurrency: n, pipe: p, work: w})
+					}
+				}
+			}
+		}
+	}
+	matrix(workEcho, pipelines(), concurrency)
+	none := pipelines()[:1]
+	matrix(workList, none, concurrency[:1])
+	matrix(workBlob, none, concurrency)
+	return run, skipped
+}
+
+// selectCases keeps the cases whose name contains one of the comma-separated filters.
+func selectCases(cases []benchCase, filter string) []benchCase {
+	if filter == "" {
+		return cases
+	}
+	var out []benchCase
+	for _, c := range cases {
+		for _, f := range strings.Split(filter, ",") {
+			if f != "" && strings.Contains(c.Name(), f) {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
