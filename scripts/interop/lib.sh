@@ -162,9 +162,12 @@ ensure_gateway() {
 	local out=$CACHE_DIR/mcpguard
 	mkdir -p "$CACHE_DIR"
 	log "building the gateway: go build -o $out ./cmd/mcpguard"
-	if ! (cd "$REPO_ROOT" && go build -o "$out" ./cmd/mcpguard); then
+	# Build beside it and rename over it: another run may be executing it.
+	if ! (cd "$REPO_ROOT" && go build -o "$out.$$" ./cmd/mcpguard); then
+		rm -f "$out.$$"
 		die "go build ./cmd/mcpguard failed; set MCPGUARD_BIN to use a prebuilt gateway"
 	fi
+	mv -f "$out.$$" "$out"
 	export MCPGUARD_BIN=$out
 }
 
