@@ -79,11 +79,17 @@ func recordingUpstream() {
 				map[string]any{"name": "crash", "description": "Exits the server mid-call.", "inputSchema": map[string]any{"type": "object"}},
 				map[string]any{"name": "progress", "description": "Reports progress, then echoes.", "inputSchema": schema},
 				map[string]any{"name": "ask", "description": "Asks the user for a name (elicitation).", "inputSchema": map[string]any{"type": "object"}},
+				map[string]any{"name": "slow", "description": "Never answers.", "inputSchema": map[string]any{"type": "object"}},
+				map[string]any{"name": "change", "description": "Announces a changed tool list.", "inputSchema": map[string]any{"type": "object"}},
 			}})
 		case "tools/call":
 			switch msg.Params.Name {
 			case "crash":
 				os.Exit(3)
+			case "slow":
+				continue
+			case "change":
+				send(map[string]any{"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
 			case "ask":
 				nextAsk++
 				askID := fmt.Sprintf(`"ask-%d"`, nextAsk)

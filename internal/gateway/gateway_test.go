@@ -60,6 +60,7 @@ upstreams:
 	g.Start(ctx)
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(func() {
+		srv.CloseClientConnections()
 		srv.Close()
 		cancel()
 		g.Close()
@@ -415,5 +416,151 @@ func TestElicitationReachesClientsOfBothEras(t *testing.T) {
 			}
 		}
 		t.Fatal("stream ended without the call's result")
+	})
+}
+
+// upstreamIDOf finds the upstream-side id the gateway gave to the call of tool in the record.
+func upstreamIDOf(t *testing.T, record, tool string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		rec, _ := os.ReadFile(record)
+		for _, line := range bytes.Split(rec, []byte("\n")) {
+			var m struct {
+				ID     json.RawMessage       `json:"id"`
+				Method string                `json:"method"`
+				Params struct{ Name string } `json:"params"`
+			}
+			if json.Unmarshal(line, &m) == nil && m.Method == "tools/call" && m.Params.Name == tool {
+				return string(m.ID)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the upstream never received the %s call", tool)
+	return ""
+}
+
+// waitForCancel waits until the upstream received notifications/cancelled for id.
+func waitForCancel(t *testing.T, record, id string) {
+	t.Helper()
+	want := []byte(`"requestId":` + id)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		rec, _ := os.ReadFile(record)
+		for _, line := range bytes.Split(rec, []byte("\n")) {
+			if bytes.Contains(line, []byte("notifications/cancelled")) && bytes.Contains(line, want) {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rec, _ := os.ReadFile(record)
+	t.Fatalf("the upstream was not told that request %s was cancelled:\n%s", id, rec)
+}
+
+func TestCancellationReachesUpstream(t *testing.T) {
+	tg := newTestGateway(t, "")
+	t.Run("legacy notifications/cancelled", func(t *testing.T) {
+		h := tg.initialize(t)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			post(t, tg.url, h, `{"jsonrpc":"2.0","id":"slow-1","method":"tools/call","params":{"name":"rec.slow","arguments":{}}}`)
+		}()
+		id := upstreamIDOf(t, tg.record, "slow")
+		if st, _, _ := post(t, tg.url, h, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"slow-1","reason":"user stopped"}}`); st != http.StatusAccepted {
+			t.Fatalf("cancel notification: status %d, want 202", st)
+		}
+		waitForCancel(t, tg.record, id)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the cancelled call's stream did not end")
+		}
+	})
+	t.Run("modern disconnect", func(t *testing.T) {
+		os.WriteFile(tg.record, nil, 0o600)
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, tg.url, strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"rec.slow","arguments":{},`+modernMeta+`}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for k, v := range modernHeaders("tools/call", "rec.slow") {
+			req.Header.Set(k, v)
+		}
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+		id := upstreamIDOf(t, tg.record, "slow")
+		cancel()
+		waitForCancel(t, tg.record, id)
+	})
+}
+
+// TestListChangedReachesBothEras: an upstream's tools/list_changed reaches a legacy session's
+// GET stream and a modern client's subscriptions/listen stream, tagged with its subscription id.
+func TestListChangedReachesBothEras(t *testing.T) {
+	tg := newTestGateway(t, "")
+	h := tg.initialize(t)
+	get, _ := http.NewRequest(http.MethodGet, tg.url, nil)
+	get.Header.Set("Accept", "text/event-stream")
+	get.Header.Set("Mcp-Session-Id", h["Mcp-Session-Id"])
+	getResp, err := http.DefaultClient.Do(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer getResp.Body.Close()
+	listen, _ := http.NewRequest(http.MethodPost, tg.url, strings.NewReader(`{"jsonrpc":"2.0","id":"sub-7","method":"subscriptions/listen","params":{`+modernMeta+`,"notifications":{"toolsListChanged":true}}}`))
+	listen.Header.Set("Content-Type", "application/json")
+	listen.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range modernHeaders("subscriptions/listen", "") {
+		listen.Header.Set(k, v)
+	}
+	listenResp, err := http.DefaultClient.Do(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listenResp.Body.Close()
+	lines := func(r io.Reader) chan string {
+		ch := make(chan string, 16)
+		go func() {
+			sc := bufioScanner(r)
+			for sc.Scan() {
+				if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+					ch <- d
+				}
+			}
+			close(ch)
+		}()
+		return ch
+	}
+	getLines, listenLines := lines(getResp.Body), lines(listenResp.Body)
+	expect := func(ch chan string, what string, check func(string) bool) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-ch:
+				if !ok {
+					t.Fatalf("%s ended early", what)
+				}
+				if check(l) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("%s: nothing arrived", what)
+			}
+		}
+	}
+	expect(listenLines, "listen acknowledgement", func(l string) bool {
+		return strings.Contains(l, "notifications/subscriptions/acknowledged") && strings.Contains(l, `"sub-7"`)
+	})
+	post(t, tg.url, h, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rec.change","arguments":{}}}`)
+	expect(getLines, "legacy GET stream", func(l string) bool { return strings.Contains(l, "notifications/tools/list_changed") })
+	expect(listenLines, "modern listen stream", func(l string) bool {
+		return strings.Contains(l, "notifications/tools/list_changed") && strings.Contains(l, `"io.modelcontextprotocol/subscriptionId":"sub-7"`)
 	})
 }

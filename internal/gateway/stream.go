@@ -99,9 +99,12 @@ func (st *stream) since(seq int64) ([]event, bool, <-chan struct{}) {
 // the call first, and ctx's error when the client went away.
 func (st *stream) first(ctx context.Context) (event, error) {
 	for {
-		evs, _, changed := st.since(0)
+		evs, done, changed := st.since(0)
 		if len(evs) > 0 {
 			return evs[0], nil
+		}
+		if done {
+			return event{}, errDetached // ended without a message: a cancelled call
 		}
 		select {
 		case <-changed:
