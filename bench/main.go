@@ -43,9 +43,10 @@ func benchMain(args []string) int {
 	duration := fs.Duration("duration", 4*time.Second, "measured time per case")
 	only := fs.String("only", "", "run only the cases whose name contains one of these comma-separated strings")
 	sessions := fs.Int("sessions", 10000, "legacy sessions to open and hold (0 skips; the gateway's limits.max_sessions is set to this)")
-	out := fs.String("out", "", "write the raw results as JSON to this file (default bench/results/<time>-<commit>.json; none with -smoke or -profile)")
+	out := fs.String("out", "", "write the raw results as JSON to this file (default bench/results/<time>-<commit>.json; none with -smoke, -profile or -against)")
 	record := fs.Bool("record", false, "append the tables to BENCHMARKS.md")
 	profile := fs.String("profile", "", "run the selected cases on a gateway that writes CPU and heap profiles into this directory")
+	against := fs.String("against", "", "also run every selected gateway case on this mcpguard binary (case@against), alternating, to compare two builds in one run")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -66,7 +67,7 @@ func benchMain(args []string) int {
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	rep, err := run(ctx, runOptions{
 		smoke: *smoke, warmup: *warmup, duration: *duration, concurrency: concurrency,
-		only: *only, sessions: *sessions, profileDir: *profile, logf: logf,
+		only: *only, sessions: *sessions, profileDir: *profile, against: *against, logf: logf,
 	})
 	if err != nil {
 		logf("bench: %v", err)
@@ -74,7 +75,7 @@ func benchMain(args []string) int {
 	}
 	md := rep.markdown()
 	fmt.Println(md)
-	if *out == "" && !*smoke && *profile == "" {
+	if *out == "" && !*smoke && *profile == "" && *against == "" {
 		*out = filepath.Join(rep.root, "bench", "results", rep.fileName())
 	}
 	if *out != "" {
@@ -105,6 +106,7 @@ type runOptions struct {
 	only             string
 	sessions         int
 	profileDir       string
+	against          string
 	logf             func(string, ...any)
 }
 
@@ -136,7 +138,12 @@ func run(ctx context.Context, o runOptions) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{self: self, gateway: bin, dir: dir, profileDir: o.profileDir, warmup: o.warmup, duration: o.duration, logf: o.logf}
+	if o.against != "" {
+		if o.against, err = filepath.Abs(o.against); err != nil {
+			return nil, err
+		}
+	}
+	e := &env{self: self, gateway: bin, against: o.against, dir: dir, profileDir: o.profileDir, warmup: o.warmup, duration: o.duration, logf: o.logf}
 	rep := newReport(ctx, root, o)
 
 	fsyncDir := filepath.Join(root, "bench", "results")
@@ -156,6 +163,9 @@ func run(ctx context.Context, o runOptions) (*report, error) {
 	cases, skipped := plan(o.concurrency)
 	rep.NotBuilt = skipped
 	cases = selectCases(cases, o.only)
+	if o.against != "" {
+		cases = withAgainst(cases)
+	}
 	for i, c := range cases {
 		o.logf("bench: [%d/%d] %s", i+1, len(cases), c.Name())
 		res, err := e.runCase(ctx, c)

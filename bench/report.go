@@ -44,6 +44,7 @@ type settings struct {
 	Concurrency []int  `json:"concurrency"`
 	Only        string `json:"only,omitempty"`
 	Profiled    bool   `json:"profiled,omitempty"`
+	Against     string `json:"against,omitempty"` // the other gateway binary of case@against
 }
 
 func newReport(ctx context.Context, root string, o runOptions) *report {
@@ -52,7 +53,7 @@ func newReport(ctx context.Context, root string, o runOptions) *report {
 		root: root,
 		Settings: settings{
 			Smoke: o.smoke, Warmup: o.warmup.String(), Duration: o.duration.String(),
-			Concurrency: o.concurrency, Only: o.only, Profiled: o.profileDir != "",
+			Concurrency: o.concurrency, Only: o.only, Profiled: o.profileDir != "", Against: o.against,
 		},
 		Machine: machine{Cores: runtime.NumCPU(), Go: runtime.Version()},
 	}
@@ -164,6 +165,9 @@ func (r *report) markdown() string {
 		}
 		d := cases[c.baseline()]
 		label := fmt.Sprintf("%s %s %s %s", c.Upstream, c.Era, c.Pipeline, c.Workload)
+		if c.Build != "" {
+			label += " @" + c.Build
+		}
 		if d == nil {
 			fmt.Fprintf(&b, "| %s | %d | — → %s | — | — → %s | — | — → %.0f | — | %.1f µs | %s | %d |\n",
 				label, c.Concurrency, ms(c.Latency.P50), ms(c.Latency.P99), c.Throughput, c.Gateway.CPUPerCallUS, mib(c.Gateway.PeakRSSBytes), c.Errors)

@@ -20,6 +20,7 @@ import (
 type env struct {
 	self       string // this harness's executable (serves the echo upstream)
 	gateway    string // the mcpguard binary built for this run
+	against    string // another mcpguard binary to compare with (-against), or ""
 	dir        string // scratch directory for configurations and profiles
 	profileDir string // when set, cases run the profiling gateway and write pprof files here
 	warmup     time.Duration
@@ -79,13 +80,15 @@ func (e *env) gatewayConfig(c benchCase, echoURL string) string {
 
 // startGateway runs mcpguard with cfg (or, when profiling, the harness's profiling gateway)
 // and waits until a stateless tools/list through it succeeds.
-func (e *env) startGateway(ctx context.Context, name, cfg string) (*child, error) {
+func (e *env) startGateway(ctx context.Context, name, cfg, build string) (*child, error) {
 	file := filepath.Join(e.dir, "gateway.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
 	argv := []string{e.gateway, "serve", "--config", file}
-	if e.profileDir != "" {
+	if build == "against" {
+		argv[0] = e.against
+	} else if e.profileDir != "" {
 		base := filepath.Join(e.profileDir, sanitize(name))
 		argv = []string{e.self, "gateway", "-config", file, "-cpuprofile", base + ".cpu.pprof", "-memprofile", base + ".mem.pprof"}
 	}
@@ -153,7 +156,7 @@ func (e *env) runCase(ctx context.Context, c benchCase) (caseResult, error) {
 		target = echo.url
 	}
 	if c.Path == pathGateway {
-		if gw, err = e.startGateway(ctx, c.Name(), e.gatewayConfig(c, target)); err != nil {
+		if gw, err = e.startGateway(ctx, c.Name(), e.gatewayConfig(c, target), c.Build); err != nil {
 			return res, err
 		}
 		defer gw.stop()

@@ -50,7 +50,7 @@ func (e *env) runSessions(ctx context.Context, n int) (sessionsResult, error) {
 	defer echo.stop()
 	c := benchCase{Path: pathGateway, Upstream: upstreamHTTP, Era: eraLegacy, Pipeline: "none", Workload: "sessions", work: workEcho}
 	cfg := strings.Replace(e.gatewayConfig(c, echo.url), "limits:\n", fmt.Sprintf("limits:\n  max_sessions: %d\n", n), 1)
-	gw, err := e.startGateway(ctx, "gateway/http/legacy/none/sessions", cfg)
+	gw, err := e.startGateway(ctx, "gateway/http/legacy/none/sessions", cfg, "")
 	if err != nil {
 		return res, err
 	}

@@ -85,14 +85,17 @@ func (p pipeline) built() (bool, string) {
 // benchCase is one measurement: a client era, a path, an upstream transport, a pipeline, a
 // workload and a concurrency.
 type benchCase struct {
-	Path        string   `json:"path"`
-	Upstream    string   `json:"upstream"`
-	Era         string   `json:"era"`
-	Pipeline    string   `json:"pipeline,omitempty"`
-	Workload    string   `json:"workload"`
-	Concurrency int      `json:"concurrency"`
-	pipe        pipeline `json:"-"`
-	work        workload `json:"-"`
+	Path        string `json:"path"`
+	Upstream    string `json:"upstream"`
+	Era         string `json:"era"`
+	Pipeline    string `json:"pipeline,omitempty"`
+	Workload    string `json:"workload"`
+	Concurrency int    `json:"concurrency"`
+	// Build is "" for the gateway built from this tree, or "against" for the binary given
+	// with -against, to compare two builds in one run.
+	Build string   `json:"build,omitempty"`
+	pipe  pipeline `json:"-"`
+	work  workload `json:"-"`
 }
 
 // Name identifies the case, e.g. gateway/http/modern/none/echo/c64.
@@ -100,7 +103,11 @@ func (c benchCase) Name() string {
 	if c.Path == pathDirect {
 		return fmt.Sprintf("direct/%s/%s/%s/c%d", c.Upstream, c.Era, c.Workload, c.Concurrency)
 	}
-	return fmt.Sprintf("gateway/%s/%s/%s/%s/c%d", c.Upstream, c.Era, c.Pipeline, c.Workload, c.Concurrency)
+	name := fmt.Sprintf("gateway/%s/%s/%s/%s/c%d", c.Upstream, c.Era, c.Pipeline, c.Workload, c.Concurrency)
+	if c.Build != "" {
+		name += "@" + c.Build
+	}
+	return name
 }
 
 // baseline names the direct case a gateway case is compared with: same era, workload and
@@ -141,6 +148,20 @@ func plan(concurrency []int) (run []benchCase, skipped map[string]string) {
 	matrix(workList, none, concurrency[:1])
 	matrix(workBlob, none, concurrency)
 	return run, skipped
+}
+
+// withAgainst puts before every gateway case the same case on the -against binary.
+func withAgainst(cases []benchCase) []benchCase {
+	var out []benchCase
+	for _, c := range cases {
+		if c.Path == pathGateway {
+			a := c
+			a.Build = "against"
+			out = append(out, a)
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // selectCases keeps the cases whose name contains one of the comma-separated filters.
