@@ -1,6 +1,10 @@
 package mcp
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+)
 
 // Protocol versions, named after the dated revisions of the specification.
 const (
@@ -21,29 +25,18 @@ const (
 	VersionWithoutHeader = Version20250326
 )
 
-// Era is the family of protocol revisions a peer or a request belongs to.
-type Era uint8
+// Era is the family of protocol revisions a peer or a request belongs to: the vocabulary type,
+// so that every package speaks of eras the same way.
+type Era = mcpguard.Era
 
 // The eras. Modern revisions (2026-07-28 and later) convey version, identity and capabilities
 // in every request's _meta; legacy revisions (2025-11-25 and earlier) establish a session with
 // an initialize handshake.
 const (
-	EraUnknown Era = iota
-	EraLegacy
-	EraModern
+	EraUnknown = mcpguard.EraUnknown
+	EraLegacy  = mcpguard.EraLegacy
+	EraModern  = mcpguard.EraModern
 )
-
-// String returns "legacy", "modern" or "unknown".
-func (e Era) String() string {
-	switch e {
-	case EraLegacy:
-		return "legacy"
-	case EraModern:
-		return "modern"
-	default:
-		return "unknown"
-	}
-}
 
 // versions lists every known revision, newest first. It is never handed out: callers get
 // copies, so nothing can modify it.
