@@ -71,7 +71,7 @@ run_one() {
 	local dir=$LOGS/$rev/$mode rc=0
 	local out=$dir/scenario-logs/${scenario//\//_}.log
 	mkdir -p "$dir/scenario-logs"
-	timeout --kill-after=10 120 \
+	run_waitable timeout --kill-after=10 120 \
 		"$NODE" "$CONFORMANCE_JS" client --command "$command" --scenario "$scenario" \
 		--spec-version "$rev" --timeout $((CLIENT_TIMEOUT_SECONDS * 1000)) \
 		-o "$dir/results" >"$out" 2>&1 || rc=$?
@@ -137,7 +137,7 @@ for rev in "${REQUIREMENT_SETS[@]}"; do
 	log "$rev requirements: conformance client --command everything-client --requirements $rev"
 	start=$SECONDS
 	rc=0
-	timeout --kill-after=10 600 \
+	run_waitable timeout --kill-after=10 600 \
 		"$NODE" "$CONFORMANCE_JS" client --command "$GO_EVERYTHING_CLIENT" --requirements "$rev" \
 		--timeout $((CLIENT_TIMEOUT_SECONDS * 1000)) -o "$dir/results" >"$dir/conformance.log" 2>&1 || rc=$?
 	elapsed "$start" >"$dir/seconds"

@@ -60,7 +60,7 @@ run_suite() {
 	mkdir -p "$dir"
 	log "$rev $mode: conformance server --url $url --requirements $rev"
 	start=$SECONDS
-	timeout --kill-after=10 "$SUITE_TIMEOUT" \
+	run_waitable timeout --kill-after=10 "$SUITE_TIMEOUT" \
 		"$NODE" "$CONFORMANCE_JS" server --url "$url" --requirements "$rev" \
 		--timeout 15000 -o "$dir/results" >"$dir/conformance.log" 2>&1 || rc=$?
 	local took

@@ -49,7 +49,7 @@ inspector() {
 	local -n inspector_target=$3
 	shift 4
 	local rc=0
-	timeout --kill-after=5 60 "$NODE" "$INSPECTOR_JS" --cli --format json "${inspector_target[@]}" "$@" \
+	run_waitable timeout --kill-after=5 60 "$NODE" "$INSPECTOR_JS" --cli --format json "${inspector_target[@]}" "$@" \
 		>"$dir/$name.json" 2>"$dir/$name.err" </dev/null || rc=$?
 	if ((rc != 0)); then
 		show_log "$dir/$name.err" 30

@@ -235,8 +235,26 @@ stop_bg() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# run_waitable CMD ARGS...: run CMD in the background and wait for it, so that
+# a TERM or INT reaches this script's trap at once (bash runs traps only after
+# a foreground child exits). Returns CMD's exit status.
+INTEROP_FG_PID=
+run_waitable() {
+	local rc=0
+	"$@" &
+	INTEROP_FG_PID=$!
+	wait "$INTEROP_FG_PID" || rc=$?
+	INTEROP_FG_PID=
+	return "$rc"
+}
+
 cleanup_children() {
 	local pid
+	if [[ -n $INTEROP_FG_PID ]]; then
+		kill -TERM "$INTEROP_FG_PID" 2>/dev/null || true
+		wait "$INTEROP_FG_PID" 2>/dev/null || true
+		INTEROP_FG_PID=
+	fi
 	for pid in "${INTEROP_CHILD_PGIDS[@]}"; do
 		stop_bg "$pid"
 	done
@@ -246,8 +264,8 @@ cleanup_children() {
 # install_cleanup_trap: stop every child process group on any exit.
 install_cleanup_trap() {
 	trap 'cleanup_children' EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	trap 'log "interrupted (INT); stopping child processes"; exit 130' INT
+	trap 'log "interrupted (TERM); stopping child processes"; exit 143' TERM
 }
 
 # free_port: an unused loopback TCP port, echoed.

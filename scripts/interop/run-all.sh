@@ -21,6 +21,11 @@ for s in "${stages[@]}"; do
 	[[ -f $INTEROP_DIR/$s.sh ]] || die "unknown interop stage $s (known: ${ALL_STAGES[*]})"
 done
 
+# On TERM or INT, stop the running stage (which stops its own children).
+trap 'cleanup_children' EXIT
+trap 'log "interrupted (TERM); stopping the running stage"; exit 143' TERM
+trap 'log "interrupted (INT); stopping the running stage"; exit 130' INT
+
 total_start=$SECONDS
 section "interop: install peers"
 start=$SECONDS
@@ -44,7 +49,7 @@ for s in "${stages[@]}"; do
 	section "interop stage: $s"
 	start=$SECONDS
 	rc=0
-	bash "$INTEROP_DIR/$s.sh" || rc=$?
+	run_waitable bash "$INTEROP_DIR/$s.sh" || rc=$?
 	took=$(elapsed "$start")
 	if ((rc == 0)); then
 		results+=("$(printf '%-20s passed  %4ss' "$s" "$took")")
