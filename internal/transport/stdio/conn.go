@@ -601,20 +601,25 @@ func (c *Conn) readStdout() {
 // readMessages reads stdout lines and hands messages to Recv. It returns nil when stdout ends.
 func (c *Conn) readMessages() error {
 	br := bufio.NewReaderSize(drainReader{c.stdout, c.done}, stdoutBufferBytes)
-	var long []byte // a line longer than the buffer, being assembled
+	// A line longer than the buffer is kept as the buffer-sized pieces read so far and joined
+	// once at its end: one allocation and two copies, where growing one slice would copy and
+	// clear it again at every step.
+	var long [][]byte
+	longBytes := 0
 	var violations int
 	for {
 		frag, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			long = append(long, frag...)
+			long = append(long, bytes.Clone(frag))
+			longBytes += len(frag)
 			// +1: a trailing CR of a CRLF terminator is not part of the message.
-			if len(long) > c.maxMsg+1 {
+			if longBytes > c.maxMsg+1 {
 				return fmt.Errorf("%w: upstream %q (pid %d) wrote a line of more than %d bytes to stdout", ErrMessageTooLarge, c.name, c.pid, c.maxMsg)
 			}
 			continue
 		}
 		if err != nil {
-			if n := len(long) + len(frag); n > 0 {
+			if n := longBytes + len(frag); n > 0 {
 				c.log.Warn("stdio upstream left an unterminated line on stdout; discarded", "stream", "stdout", "bytes", n)
 			}
 			if err == io.EOF || errors.Is(err, os.ErrDeadlineExceeded) {
@@ -624,7 +629,8 @@ func (c *Conn) readMessages() error {
 		}
 		line, owned := frag, false
 		if long != nil {
-			line, owned, long = append(long, frag...), true, nil
+			line, owned = bytes.Join(append(long, frag), nil), true
+			long, longBytes = nil, 0
 		}
 		line = bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
 		if len(line) > c.maxMsg {
