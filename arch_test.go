@@ -1,6 +1,6 @@
-// Package arch_test checks the shape of the codebase: which packages may import which, and that
+// Package tools_test checks the shape of the codebase: which packages may import which, and that
 // every package says in one sentence what it is.
-package arch_test
+package tools_test
 
 import (
 	"go/parser"
