@@ -35,7 +35,10 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newStdio(), newDemoServer(), newConfigCmd())
+	root.AddCommand(newServe())
+	root.AddCommand(newStdio())
+	root.AddCommand(newDemoServer())
+	root.AddCommand(newConfigCmd())
 	return root
 }
 
