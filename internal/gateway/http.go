@@ -313,7 +313,6 @@ func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	} else {
-		_, _, _ = st.since(0)
 		evs, _, _ := st.since(0)
 		if len(evs) > 0 {
 			seq = evs[len(evs)-1].seq // a fresh GET gets only what comes next

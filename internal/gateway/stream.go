@@ -163,9 +163,7 @@ func follow(ctx context.Context, w http.ResponseWriter, st *stream, seq int64) {
 		case <-ctx.Done():
 			return
 		case <-st.detached:
-			if seq > 0 || st != nil {
-				return
-			}
+			return
 		case <-tick.C:
 			if sw.WriteComment("") != nil || sw.Flush() != nil {
 				return

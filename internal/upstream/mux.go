@@ -103,8 +103,7 @@ func (m *mux) close() error {
 func (m *mux) kill(err error) {
 	m.deadOnce.Do(func() {
 		m.mu.Lock()
-		m.deadErr = err
-		calls := m.calls
+		m.deadErr = err // every pending call sees m.dead close and returns it
 		m.calls = make(map[jsonrpc.ID]*pending)
 		m.progress = make(map[string]*pending)
 		for _, cancel := range m.srvReqs {
@@ -113,7 +112,6 @@ func (m *mux) kill(err error) {
 		m.mu.Unlock()
 		close(m.dead)
 		m.stop()
-		_ = calls
 	})
 }
 

@@ -179,13 +179,16 @@ func (u *Upstream) backend(ctx context.Context) (backend, error) {
 		select {
 		case <-ready:
 		case <-ctx.Done():
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, ctx.Err()
+			}
 			if last == nil {
-				last = fmt.Errorf("%w: upstream %q is not connected", mcpguard.ErrUpstreamDown, u.name)
+				return nil, fmt.Errorf("%w: upstream %q is not connected yet", mcpguard.ErrUpstreamDown, u.name)
 			}
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("%w (%w)", last, mcpguard.ErrUpstreamDown)
+			if errors.Is(last, mcpguard.ErrUpstreamDown) {
+				return nil, last
 			}
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("%w: upstream %q is not connected: %w", mcpguard.ErrUpstreamDown, u.name, last)
 		}
 	}
 }
