@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"regexp"
@@ -45,6 +47,7 @@ type catalog struct {
 	names     map[string]map[*upstream.Upstream]map[string]bool
 	templates map[*upstream.Upstream][]*regexp.Regexp
 	bindings  map[string][]mcp.ParamBinding // exposed tool name → x-mcp-header bindings
+	schemas   map[string][sha256.Size]byte  // exposed tool name → digest of the inputSchema its bindings come from
 }
 
 func newCatalog(g *Gateway) *catalog {
@@ -53,7 +56,31 @@ func newCatalog(g *Gateway) *catalog {
 		names:     map[string]map[*upstream.Upstream]map[string]bool{},
 		templates: map[*upstream.Upstream][]*regexp.Regexp{},
 		bindings:  map[string][]mcp.ParamBinding{},
+		schemas:   map[string][sha256.Size]byte{},
 	}
+}
+
+// learnBindings records the x-mcp-header bindings of an exposed tool. Walking a schema is the
+// costliest part of a list: one already read, byte for byte the same (same SHA-256), is not
+// walked again.
+func (c *catalog) learnBindings(exposed string, schema []byte) {
+	sum := sha256.Sum256(schema)
+	c.mu.Lock()
+	prev, seen := c.schemas[exposed]
+	c.mu.Unlock()
+	if seen && prev == sum {
+		return
+	}
+	b, err := mcp.ParamBindings(schema)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	if len(c.bindings) < maxListItems {
+		c.bindings[exposed] = b
+		c.schemas[exposed] = sum
+	}
+	c.mu.Unlock()
 }
 
 func (c *catalog) invalidate(up *upstream.Upstream) {
@@ -121,17 +148,13 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind, params []b
 				raw, _ := jsonrpc.Lookup(item, "name")
 				name, _ := jsonrpc.String(raw)
 				exposed := g.expose(f.up, name)
-				item = jsonrpc.SetMember(item, "name", jsonrpc.Quote(exposed))
+				if q := jsonrpc.Quote(exposed); !bytes.Equal(raw, q) {
+					item = jsonrpc.SetMember(item, "name", q)
+				}
 				key = exposed
 				if kind == kindTools {
 					schema, _ := jsonrpc.Lookup(item, "inputSchema")
-					if b, err := mcp.ParamBindings(schema); err == nil {
-						g.cat.mu.Lock()
-						if len(g.cat.bindings) < maxListItems {
-							g.cat.bindings[exposed] = b
-						}
-						g.cat.mu.Unlock()
-					}
+					g.cat.learnBindings(exposed, schema)
 				}
 			} else {
 				field := "uri"

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ type modernHTTP struct {
 
 	mu       sync.Mutex
 	bindings map[string][]mcp.ParamBinding // tool name → x-mcp-header bindings, from tools/list
+	schemas  map[string][sha256.Size]byte  // tool name → digest of the inputSchema its bindings come from
 
 	dead     chan struct{}
 	deadOnce sync.Once
@@ -37,7 +39,7 @@ type modernHTTP struct {
 }
 
 func dialModern(ctx context.Context, up *Upstream, c *streamhttp.Client) (*modernHTTP, error) {
-	m := &modernHTTP{up: up, c: c, bindings: map[string][]mcp.ParamBinding{}, dead: make(chan struct{})}
+	m := &modernHTTP{up: up, c: c, bindings: map[string][]mcp.ParamBinding{}, schemas: map[string][sha256.Size]byte{}, dead: make(chan struct{})}
 	params := []byte(`{"_meta":` + string(probeMeta()) + `}`)
 	resp, status, err := m.post(ctx, jsonrpc.StringID("mcpguard-discover"), mcp.MethodServerDiscover, params, nil, nil)
 	if err != nil {
@@ -174,17 +176,26 @@ func (m *modernHTTP) screenTools(result []byte) []byte {
 		nameRaw, _ := jsonrpc.Lookup(tool, "name")
 		name, _ := jsonrpc.String(nameRaw)
 		schema, _ := jsonrpc.Lookup(tool, "inputSchema")
-		b, err := mcp.ParamBindings(schema)
-		if err != nil {
-			m.up.logger.Warn("dropping upstream tool with invalid x-mcp-header annotations", "upstream", m.up.name, "tool", name, "err", err)
-			dropped = true
-			return
-		}
+		// Walking a schema is the costliest part of a list: one already found valid, byte for
+		// byte the same (same SHA-256), is not walked again.
+		sum := sha256.Sum256(schema)
 		m.mu.Lock()
-		if len(m.bindings) < maxBindingTools {
-			m.bindings[name] = b
-		}
+		prev, seen := m.schemas[name]
 		m.mu.Unlock()
+		if !seen || prev != sum {
+			b, err := mcp.ParamBindings(schema)
+			if err != nil {
+				m.up.logger.Warn("dropping upstream tool with invalid x-mcp-header annotations", "upstream", m.up.name, "tool", name, "err", err)
+				dropped = true
+				return
+			}
+			m.mu.Lock()
+			if len(m.bindings) < maxBindingTools {
+				m.bindings[name] = b
+				m.schemas[name] = sum
+			}
+			m.mu.Unlock()
+		}
 		if !first {
 			out = append(out, ',')
 		}
