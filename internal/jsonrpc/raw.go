@@ -78,17 +78,25 @@ func (it *memberIter) next() (rawMember, bool) {
 	return m, true
 }
 
-// skipString returns the index after the string whose opening quote is b[i], or -1.
+// skipString returns the index after the string whose opening quote is b[i], or -1. It jumps
+// from quote to quote (bytes.IndexByte is vectorized): a quote ends the string unless an odd
+// number of backslashes precede it, since each backslash escapes the byte after it.
 func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '"':
-			return j + 1
-		case '\\':
-			j++
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
 		}
+		q := j + k
+		escaped := false
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			escaped = !escaped
+		}
+		if !escaped {
+			return q + 1
+		}
+		j = q + 1
 	}
-	return -1
 }
 
 // skipValue returns the index after the JSON value starting at b[i], or -1. It checks
