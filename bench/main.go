@@ -46,8 +46,13 @@ func benchMain(args []string) int {
 	out := fs.String("out", "", "write the raw results as JSON to this file (default bench/results/<time>-<commit>.json; none with -smoke, -profile or -against)")
 	record := fs.Bool("record", false, "append the tables to BENCHMARKS.md")
 	profile := fs.String("profile", "", "run the selected cases on a gateway that writes CPU and heap profiles into this directory")
+	repeat := fs.Int("repeat", 1, "run the selected cases this many times over, one round after the other (1 to 20)")
 	against := fs.String("against", "", "also run every selected gateway case on this mcpguard binary (case@against), alternating, to compare two builds in one run")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *repeat < 1 || *repeat > 20 {
+		fmt.Fprintln(os.Stderr, "bench: -repeat must be between 1 and 20")
 		return 2
 	}
 	concurrency := []int{1, 64}
@@ -67,7 +72,7 @@ func benchMain(args []string) int {
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	rep, err := run(ctx, runOptions{
 		smoke: *smoke, warmup: *warmup, duration: *duration, concurrency: concurrency,
-		only: *only, sessions: *sessions, profileDir: *profile, against: *against, logf: logf,
+		only: *only, sessions: *sessions, profileDir: *profile, against: *against, repeat: *repeat, logf: logf,
 	})
 	if err != nil {
 		logf("bench: %v", err)
@@ -107,6 +112,7 @@ type runOptions struct {
 	sessions         int
 	profileDir       string
 	against          string
+	repeat           int
 	logf             func(string, ...any)
 }
 
@@ -166,6 +172,7 @@ func run(ctx context.Context, o runOptions) (*report, error) {
 	if o.against != "" {
 		cases = withAgainst(cases)
 	}
+	cases = repeated(cases, o.repeat)
 	for i, c := range cases {
 		o.logf("bench: [%d/%d] %s", i+1, len(cases), c.Name())
 		res, err := e.runCase(ctx, c)

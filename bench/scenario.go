@@ -93,7 +93,9 @@ type benchCase struct {
 	Concurrency int    `json:"concurrency"`
 	// Build is "" for the gateway built from this tree, or "against" for the binary given
 	// with -against, to compare two builds in one run.
-	Build string   `json:"build,omitempty"`
+	Build string `json:"build,omitempty"`
+	// Round numbers the repetitions of a case (-repeat); 0 and 1 are the first.
+	Round int      `json:"round,omitempty"`
 	pipe  pipeline `json:"-"`
 	work  workload `json:"-"`
 }
@@ -106,6 +108,9 @@ func (c benchCase) Name() string {
 	name := fmt.Sprintf("gateway/%s/%s/%s/%s/c%d", c.Upstream, c.Era, c.Pipeline, c.Workload, c.Concurrency)
 	if c.Build != "" {
 		name += "@" + c.Build
+	}
+	if c.Round > 1 {
+		name += fmt.Sprintf("#%d", c.Round)
 	}
 	return name
 }
@@ -160,6 +165,21 @@ func withAgainst(cases []benchCase) []benchCase {
 			out = append(out, a)
 		}
 		out = append(out, c)
+	}
+	return out
+}
+
+// repeated runs the whole list n times, numbering the rounds.
+func repeated(cases []benchCase, n int) []benchCase {
+	if n <= 1 {
+		return cases
+	}
+	var out []benchCase
+	for r := 1; r <= n; r++ {
+		for _, c := range cases {
+			c.Round = r
+			out = append(out, c)
+		}
 	}
 	return out
 }
