@@ -1,0 +1,442 @@
+package policy
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/ext"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// Defaults and bounds of the policy language.
+const (
+	// DefaultCELCostLimit bounds the work one when: condition may do per
+	// decision (cel-go cost units); a condition that exceeds it denies.
+	DefaultCELCostLimit = 10_000
+	// DefaultApprovalTimeout applies when require_approval gives no timeout.
+	DefaultApprovalTimeout = 15 * time.Minute
+	// MaxApprovalTimeout bounds require_approval.timeout.
+	MaxApprovalTimeout = 24 * time.Hour
+	// maxWhenBytes bounds the text of one when: condition.
+	maxWhenBytes = 4096
+)
+
+// Options tune compilation. A nil *Options means the defaults.
+type Options struct {
+	// CELCostLimit bounds each when: evaluation; 0 means DefaultCELCostLimit.
+	CELCostLimit uint64
+}
+
+// Policy is a compiled policy. It is immutable and safe for concurrent use.
+type Policy struct {
+	source      string
+	roles       []*role
+	byName      map[string]*role
+	bySubject   map[string][]*role
+	byGroup     map[string][]*role
+	byScope     map[string][]*role
+	byClaims    []claimBinding
+	loc         *time.Location
+	permissions int
+	printer     *message.Printer
+}
+
+type role struct {
+	name  string
+	index int
+	deny  [numKinds]nameSet
+	exact [numKinds]map[string][]*permission
+	globs [numKinds][]*permission
+}
+
+type permission struct {
+	id          string
+	index       int // position among all permissions of the policy, for ordering
+	kind        Kind
+	pattern     glob
+	constrained bool // constraints: was written
+	args        []argRule
+	denyUnnamed bool
+	when        cel.Program
+	whenText    string
+	approval    *Approval
+}
+
+type argRule struct {
+	name     string
+	schema   *jsonschema.Schema
+	optional bool
+}
+
+type claimBinding struct {
+	claims []claimDoc
+	role   *role
+}
+
+// Source returns the name the policy was parsed under, usually its file.
+func (p *Policy) Source() string { return p.source }
+
+// NumRoles returns the number of roles the policy defines.
+func (p *Policy) NumRoles() int { return len(p.roles) }
+
+// NumPermissions returns the number of permissions over all roles.
+func (p *Policy) NumPermissions() int { return p.permissions }
+
+// ParseFile reads and compiles the policy file at path.
+func ParseFile(path string, opts *Options) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxPolicyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read policy %s: %w", path, err)
+	}
+	return Parse(data, path, opts)
+}
+
+// Parse decodes a policy written in YAML or JSON, checks it and compiles
+// it. Unknown keys are errors. On failure the error is a *Problems listing
+// every problem with its path and line.
+func Parse(data []byte, source string, opts *Options) (*Policy, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	doc, d := decode(data)
+	var c *compiler
+	if !d.exhausted && !d.fatal {
+		if c = newCompiler(d, source, opts); c != nil {
+			c.compile(doc)
+		}
+	}
+	if len(d.problems) > 0 {
+		slices.SortStableFunc(d.problems, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
+		if n := len(d.problems); n > maxProblems {
+			d.problems = append(d.problems[:maxProblems], Problem{Message: fmt.Sprintf("and %d more problems", n-maxProblems)})
+		}
+		return nil, &Problems{Source: source, List: d.problems}
+	}
+	return c.p, nil
+}
+
+type compiler struct {
+	d      *decoder
+	p      *Policy
+	opts   *Options
+	env    *cel.Env
+	schema *jsonschema.Compiler
+	nurl   int
+}
+
+func newCompiler(d *decoder, source string, opts *Options) *compiler {
+	env, err := cel.NewEnv(
+		cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("args", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("name", cel.StringType),
+		cel.Variable("kind", cel.StringType),
+		cel.Variable("source_ip", cel.StringType),
+		cel.Variable("now", cel.TimestampType),
+		cel.Variable("hour", cel.IntType),
+		cel.Variable("minute", cel.IntType),
+		cel.Variable("weekday", cel.IntType),
+		ext.Strings(),
+		ext.Network(),
+	)
+	if err != nil {
+		d.add(0, "", "internal error building the condition environment: %v", err)
+		return nil
+	}
+	sc := jsonschema.NewCompiler()
+	sc.DefaultDraft(jsonschema.Draft2020)
+	sc.AssertFormat()
+	sc.UseLoader(refuseLoader{})
+	return &compiler{
+		d: d, opts: opts, env: env, schema: sc,
+		p: &Policy{
+			source:    source,
+			byName:    map[string]*role{},
+			bySubject: map[string][]*role{},
+			byGroup:   map[string][]*role{},
+			byScope:   map[string][]*role{},
+			loc:       time.UTC,
+			printer:   message.NewPrinter(language.English),
+		},
+	}
+}
+
+// refuseLoader refuses every external schema: a policy is self-contained,
+// and compiling it must never reach the network or the file system.
+type refuseLoader struct{}
+
+func (refuseLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("%s: a constraint may not load another schema ($ref to a remote or file URL); write the schema inline or under $defs", url)
+}
+
+func (c *compiler) problem(path, format string, args ...any) {
+	c.d.add(c.d.lineOf(path), path, format, args...)
+}
+
+func (c *compiler) compile(doc *document) {
+	p := c.p
+	unconstrainedDeny := false
+	switch doc.UnconstrainedArguments {
+	case "", "allow":
+	case "deny":
+		unconstrainedDeny = true
+	default:
+		c.problem("unconstrained_arguments", "%s is not allow or deny", quote(doc.UnconstrainedArguments))
+	}
+	if doc.TimeZone != "" {
+		loc, err := time.LoadLocation(doc.TimeZone)
+		if err != nil {
+			c.problem("time_zone", "%s is not a known time zone (an IANA name such as \"Asia/Ho_Chi_Minh\" or \"UTC\")", quote(doc.TimeZone))
+		} else {
+			p.loc = loc
+		}
+	}
+	if len(doc.Roles) == 0 {
+		c.problem("roles", "no roles: a policy defines at least one role (everything is denied without one)")
+	}
+	for i := range doc.Roles {
+		path := pathIndex("roles", i)
+		rd := &doc.Roles[i]
+		r := &role{name: rd.Name, index: i}
+		switch {
+		case rd.Name == "":
+			c.problem(path, "role: is required (the role's name)")
+		case p.byName[rd.Name] != nil:
+			c.problem(path+".role", "duplicate role %s", quote(rd.Name))
+		default:
+			p.byName[rd.Name] = r
+		}
+		p.roles = append(p.roles, r)
+		for j := range rd.Permissions {
+			c.permission(r, &rd.Permissions[j], pathIndex(path+".permissions", j), j, unconstrainedDeny)
+		}
+		for k, list := range [numKinds][]string{rd.DenyTools, rd.DenyResources, rd.DenyPrompts} {
+			key := Kind(k).denyKey()
+			for j, name := range list {
+				g, err := compileGlob(name)
+				if err != nil {
+					c.problem(pathIndex(path+"."+key, j), "%v", err)
+					continue
+				}
+				r.deny[k].add(g)
+			}
+		}
+	}
+	for i := range doc.Bindings {
+		c.binding(&doc.Bindings[i], pathIndex("bindings", i))
+	}
+}
+
+func (c *compiler) permission(r *role, pd *permissionDoc, path string, j int, unconstrainedDeny bool) {
+	perm := &permission{
+		id:          "role:" + r.name + "/permission:" + strconv.Itoa(j),
+		index:       c.p.permissions,
+		constrained: pd.HasConstraints,
+		denyUnnamed: unconstrainedDeny,
+	}
+	c.p.permissions++
+	var name, key, action string
+	n := 0
+	for _, t := range []struct {
+		value, key, action string
+		kind               Kind
+	}{
+		{pd.ToolName, "tool_name", "invoke", KindTool},
+		{pd.ResourceURI, "resource_uri", "read", KindResource},
+		{pd.PromptName, "prompt_name", "get", KindPrompt},
+	} {
+		if t.value != "" {
+			n++
+			name, key, action, perm.kind = t.value, t.key, t.action, t.kind
+		}
+	}
+	ok := true
+	switch {
+	case n == 0:
+		c.problem(path, "a permission names what it allows with exactly one of tool_name, resource_uri or prompt_name")
+		ok = false
+	case n > 1:
+		c.problem(path, "a permission names exactly one of tool_name, resource_uri or prompt_name; write one permission for each")
+		ok = false
+	default:
+		g, err := compileGlob(name)
+		if err != nil {
+			c.problem(path+"."+key, "%v", err)
+			ok = false
+		}
+		perm.pattern = g
+		if pd.Action != "" && pd.Action != action {
+			c.problem(path+".action", "%s is not an action on a %s: the only action is %q", quote(pd.Action), perm.kind, action)
+		}
+	}
+	switch pd.UnconstrainedArguments {
+	case "":
+	case "allow":
+		perm.denyUnnamed = false
+	case "deny":
+		perm.denyUnnamed = true
+	default:
+		c.problem(path+".unconstrained_arguments", "%s is not allow or deny", quote(pd.UnconstrainedArguments))
+	}
+	if perm.kind == KindResource && (len(pd.Constraints) > 0 || len(pd.OptionalArguments) > 0) {
+		c.problem(path+".constraints", "a resource read has no arguments to constrain; use when: on name (the URI) instead")
+	}
+	for _, cd := range pd.Constraints {
+		cpath := pathKey(path+".constraints", cd.Argument)
+		if cd.Argument == "" {
+			c.problem(cpath, "an argument name is required")
+			continue
+		}
+		sch, err := c.compileSchema(cd.Schema)
+		if err != nil {
+			c.problem(cpath, "%v", err)
+			continue
+		}
+		perm.args = append(perm.args, argRule{name: cd.Argument, schema: sch})
+	}
+	slices.SortFunc(perm.args, func(a, b argRule) int { return strings.Compare(a.name, b.name) })
+	for i, name := range pd.OptionalArguments {
+		k, found := slices.BinarySearchFunc(perm.args, name, func(a argRule, n string) int { return strings.Compare(a.name, n) })
+		if !found {
+			c.problem(pathIndex(path+".optional_arguments", i), "%s is not an argument named under constraints", quote(name))
+			continue
+		}
+		perm.args[k].optional = true
+	}
+	if pd.When != "" {
+		perm.whenText = pd.When
+		prg, err := c.compileWhen(pd.When)
+		if err != nil {
+			c.problem(path+".when", "%v", err)
+		}
+		perm.when = prg
+	}
+	if a := pd.Approval; a != nil {
+		ap := &Approval{ApproverRole: a.ApproverRole, Timeout: DefaultApprovalTimeout}
+		if a.ApproverRole == "" {
+			c.problem(path+".require_approval", "approver_role is required (the operator role that may approve)")
+		}
+		if a.HasTimeout {
+			if a.Timeout <= 0 || a.Timeout > MaxApprovalTimeout {
+				c.problem(path+".require_approval.timeout", "%v is out of range: want more than 0 and at most %v", a.Timeout, MaxApprovalTimeout)
+			}
+			ap.Timeout = a.Timeout
+		}
+		perm.approval = ap
+	}
+	if !ok {
+		return
+	}
+	if perm.pattern.literal() {
+		if r.exact[perm.kind] == nil {
+			r.exact[perm.kind] = map[string][]*permission{}
+		}
+		r.exact[perm.kind][name] = append(r.exact[perm.kind][name], perm)
+	} else {
+		r.globs[perm.kind] = append(r.globs[perm.kind], perm)
+	}
+}
+
+// compileSchema compiles one argument's JSON Schema 2020-12 fragment.
+func (c *compiler) compileSchema(doc any) (*jsonschema.Schema, error) {
+	if m, ok := doc.(map[string]any); ok {
+		if s, ok := m["$schema"]; ok && s != "https://json-schema.org/draft/2020-12/schema" {
+			return nil, fmt.Errorf("$schema %v is not supported: constraints are JSON Schema 2020-12 (leave $schema out)", s)
+		}
+	}
+	c.nurl++
+	url := "policy:///constraint/" + strconv.Itoa(c.nurl) + ".json"
+	if err := c.schema.AddResource(url, doc); err != nil {
+		return nil, fmt.Errorf("invalid constraint: %s", cleanSchemaError(err, url))
+	}
+	sch, err := c.schema.Compile(url)
+	if err != nil {
+		return nil, fmt.Errorf("invalid constraint: %s", cleanSchemaError(err, url))
+	}
+	return sch, nil
+}
+
+// cleanSchemaError removes the synthetic URL from a compiler error.
+func cleanSchemaError(err error, url string) string {
+	s := err.Error()
+	s = strings.ReplaceAll(s, url+"#", "")
+	s = strings.ReplaceAll(s, url, "")
+	s = strings.ReplaceAll(s, "\n", "; ")
+	return s
+}
+
+// compileWhen type-checks and plans one condition. cel.OptOptimize
+// evaluates constant sub-expressions (such as cidr("10.0.0.0/8")) once,
+// when the program is planned, instead of on every decision.
+func (c *compiler) compileWhen(text string) (cel.Program, error) {
+	if len(text) > maxWhenBytes {
+		return nil, fmt.Errorf("the condition is %d bytes; at most %d", len(text), maxWhenBytes)
+	}
+	ast, iss := c.env.Compile(text)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("invalid condition: %s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+	}
+	if !ast.OutputType().IsExactType(cel.BoolType) {
+		return nil, fmt.Errorf("the condition yields %s; it must yield a bool", ast.OutputType())
+	}
+	limit := c.opts.CELCostLimit
+	if limit == 0 {
+		limit = DefaultCELCostLimit
+	}
+	prg, err := c.env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("invalid condition: %v", err)
+	}
+	return prg, nil
+}
+
+func (c *compiler) binding(b *bindingDoc, path string) {
+	p := c.p
+	r := p.byName[b.Role]
+	switch {
+	case b.Role == "":
+		c.problem(path, "role: is required (the role this binding grants)")
+		return
+	case r == nil:
+		c.problem(path+".role", "no role named %s is defined under roles:", quote(b.Role))
+		return
+	}
+	if len(b.Principals)+len(b.Groups)+len(b.Scopes)+len(b.Claims) == 0 {
+		c.problem(path, "a binding needs at least one of principals, groups, scopes or claims")
+	}
+	add := func(m map[string][]*role, key string, names []string) {
+		for i, n := range names {
+			if n == "" {
+				c.problem(pathIndex(path+"."+key, i), "an empty name matches nothing")
+				continue
+			}
+			if !slices.Contains(m[n], r) {
+				m[n] = append(m[n], r)
+			}
+		}
+	}
+	add(p.bySubject, "principals", b.Principals)
+	add(p.byGroup, "groups", b.Groups)
+	add(p.byScope, "scopes", b.Scopes)
+	if len(b.Claims) > 0 {
+		for _, cl := range b.Claims {
+			if len(cl.Values) == 0 {
+				c.problem(pathKey(path+".claims", cl.Name), "a claim binding needs at least one value")
+			}
+		}
+		p.byClaims = append(p.byClaims, claimBinding{claims: b.Claims, role: r})
+	}
+}

@@ -1,0 +1,476 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/interpreter"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+)
+
+// Decide decides one call. It never fails: anything it cannot establish
+// (unknown roles, malformed arguments, a condition that errs or runs over
+// its cost limit) denies, with the reason.
+//
+// The order is: the principal's roles (asserted plus bound) are collected;
+// if any of them lists the name under deny_tools (deny_resources,
+// deny_prompts), the call is denied, whatever else allows it; otherwise
+// every permission of those roles that names the call is checked, and the
+// call is allowed if one passes all its constraints and its when:. A
+// permission that needs no approval is preferred to one that does.
+// Nothing naming the call means deny.
+func (p *Policy) Decide(pr Principal, c Call) Decision {
+	var rbuf [16]*role
+	roles := p.resolve(&pr, rbuf[:0])
+	if c.Kind >= numKinds {
+		return Decision{Rule: RuleDefaultDeny, Reasons: []string{"unknown kind of call"}}
+	}
+	for _, r := range roles {
+		if r.deny[c.Kind].match(c.Name) {
+			key := c.Kind.denyKey()
+			return Decision{
+				Rule:    "role:" + r.name + "/" + key,
+				Reasons: []string{fmt.Sprintf("%s %s is listed in %s of role %s", c.Kind, quote(c.Name), key, r.name)},
+			}
+		}
+	}
+	var pbuf [16]*permission
+	cands := candidates(roles, c.Kind, c.Name, pbuf[:0])
+	if len(cands) == 0 {
+		return Decision{Rule: RuleDefaultDeny, Reasons: []string{fmt.Sprintf("no rule allows %s %s for roles %s", c.Kind, quote(c.Name), roleList(roles))}}
+	}
+	st := evalState{p: p, pr: &pr, c: &c}
+	var (
+		reasons  []string
+		failed   *permission
+		approved *permission
+	)
+	for _, perm := range cands {
+		before := len(reasons)
+		reasons = perm.check(&st, reasons)
+		if len(reasons) == before {
+			if perm.approval == nil {
+				return Decision{Allow: true, Rule: perm.id}
+			}
+			if approved == nil {
+				approved = perm
+			}
+			continue
+		}
+		if failed == nil {
+			failed = perm
+		}
+		if len(cands) > 1 {
+			for i := before; i < len(reasons); i++ {
+				reasons[i] = perm.id + ": " + reasons[i]
+			}
+		}
+	}
+	if approved != nil {
+		a := *approved.approval
+		return Decision{Allow: true, Rule: approved.id, RequireApproval: &a}
+	}
+	return Decision{Rule: failed.id, Reasons: reasons}
+}
+
+// Visible reports whether a listing shows the name to the principal: no
+// role of the principal denies it and some permission names it. Constraints
+// and when: conditions are not evaluated, since they depend on the call's
+// arguments and time: a tool that some permission could allow is visible.
+func (p *Policy) Visible(pr Principal, k Kind, name string) bool {
+	if k >= numKinds {
+		return false
+	}
+	var rbuf [16]*role
+	roles := p.resolve(&pr, rbuf[:0])
+	for _, r := range roles {
+		if r.deny[k].match(name) {
+			return false
+		}
+	}
+	for _, r := range roles {
+		if len(r.exact[k][name]) > 0 {
+			return true
+		}
+		for _, perm := range r.globs[k] {
+			if perm.pattern.match(name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Roles returns the names of the roles the policy gives the principal, in
+// the policy's order: roles it asserts that the policy defines, and roles
+// its bindings grant.
+func (p *Policy) Roles(pr Principal) []string {
+	var rbuf [16]*role
+	roles := p.resolve(&pr, rbuf[:0])
+	out := make([]string, len(roles))
+	for i, r := range roles {
+		out[i] = r.name
+	}
+	return out
+}
+
+// resolve appends the principal's roles to buf, deduplicated and in the
+// order the policy defines them.
+func (p *Policy) resolve(pr *Principal, buf []*role) []*role {
+	add := func(r *role) {
+		i, found := slices.BinarySearchFunc(buf, r.index, func(a *role, idx int) int { return a.index - idx })
+		if !found {
+			buf = slices.Insert(buf, i, r)
+		}
+	}
+	for _, name := range pr.Roles {
+		if r := p.byName[name]; r != nil {
+			add(r)
+		}
+	}
+	if pr.Subject != "" {
+		for _, r := range p.bySubject[pr.Subject] {
+			add(r)
+		}
+	}
+	for _, g := range pr.Groups {
+		for _, r := range p.byGroup[g] {
+			add(r)
+		}
+	}
+	for _, s := range pr.Scopes {
+		for _, r := range p.byScope[s] {
+			add(r)
+		}
+	}
+	for _, cb := range p.byClaims {
+		if claimsMatch(cb.claims, pr.Claims) {
+			add(cb.role)
+		}
+	}
+	return buf
+}
+
+// claimsMatch reports whether every claim of the binding has one of its
+// values: a string claim equal to it, or an array claim containing it.
+func claimsMatch(want []claimDoc, claims map[string]any) bool {
+	for _, c := range want {
+		v, ok := claims[c.Name]
+		if !ok || !claimHas(v, c.Values) {
+			return false
+		}
+	}
+	return true
+}
+
+func claimHas(v any, values []string) bool {
+	switch v := v.(type) {
+	case string:
+		return slices.Contains(values, v)
+	case []string:
+		for _, s := range v {
+			if slices.Contains(values, s) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if s, ok := e.(string); ok && slices.Contains(values, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// candidates appends the permissions of roles that name the call, in the
+// policy's order.
+func candidates(roles []*role, k Kind, name string, buf []*permission) []*permission {
+	for _, r := range roles {
+		start := len(buf)
+		buf = append(buf, r.exact[k][name]...)
+		globbed := false
+		for _, perm := range r.globs[k] {
+			if perm.pattern.match(name) {
+				buf = append(buf, perm)
+				globbed = true
+			}
+		}
+		if globbed {
+			slices.SortFunc(buf[start:], func(a, b *permission) int { return a.index - b.index })
+		}
+	}
+	return buf
+}
+
+func roleList(roles []*role) string {
+	if len(roles) == 0 {
+		return "[] (the principal has no role this policy defines)"
+	}
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = r.name
+	}
+	return "[" + strings.Join(names, " ") + "]"
+}
+
+// evalState holds what one decision decodes at most once.
+type evalState struct {
+	p       *Policy
+	pr      *Principal
+	c       *Call
+	decoded bool
+	args    map[string]any // numbers as json.Number
+	argsErr error
+	celArgs map[string]any // numbers as int64 or float64
+	celPr   map[string]any
+}
+
+var errNotObject = errors.New("arguments must be a JSON object")
+
+func (st *evalState) arguments() (map[string]any, error) {
+	if st.decoded {
+		return st.args, st.argsErr
+	}
+	st.decoded = true
+	raw := bytes.TrimSpace(st.c.Arguments)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		st.argsErr = errNotObject
+		return nil, st.argsErr
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&st.args); err != nil {
+		st.argsErr = fmt.Errorf("arguments are not valid JSON: %v", err)
+	}
+	return st.args, st.argsErr
+}
+
+// check appends to reasons every way the call fails this permission.
+func (perm *permission) check(st *evalState, reasons []string) []string {
+	if perm.constrained && (len(perm.args) > 0 || perm.denyUnnamed) {
+		args, err := st.arguments()
+		if err != nil {
+			return append(reasons, err.Error())
+		}
+		for i := range perm.args {
+			a := &perm.args[i]
+			v, ok := args[a.name]
+			if !ok {
+				if !a.optional {
+					reasons = append(reasons, fmt.Sprintf("argument %s is missing; the permission constrains it", quote(a.name)))
+				}
+				continue
+			}
+			if err := a.schema.Validate(v); err != nil {
+				reasons = st.p.schemaReasons(reasons, a.name, err)
+			}
+		}
+		if perm.denyUnnamed && len(args) > len(perm.args)-countMissing(perm.args, args) {
+			var extra []string
+			for name := range args {
+				if _, found := slices.BinarySearchFunc(perm.args, name, func(a argRule, n string) int { return strings.Compare(a.name, n) }); !found {
+					extra = append(extra, name)
+				}
+			}
+			slices.Sort(extra)
+			for _, name := range extra {
+				reasons = append(reasons, fmt.Sprintf("argument %s is not allowed: no constraint names it (unconstrained_arguments: deny)", quote(name)))
+			}
+		}
+	}
+	if perm.when != nil && len(reasons) == 0 {
+		out, _, err := perm.when.Eval(&activation{st: st})
+		switch {
+		case err != nil:
+			reasons = append(reasons, fmt.Sprintf("condition %s could not be evaluated: %v", quote(perm.whenText), err))
+		case out != types.True:
+			reasons = append(reasons, fmt.Sprintf("condition %s is false", quote(perm.whenText)))
+		}
+	}
+	return reasons
+}
+
+func countMissing(rules []argRule, args map[string]any) int {
+	n := 0
+	for i := range rules {
+		if _, ok := args[rules[i].name]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// schemaReasons turns a validation error into one reason per failed
+// keyword, such as `argument "symbol": "AAPL" does not match ^[A-Z]{3}$`.
+func (p *Policy) schemaReasons(reasons []string, arg string, err error) []string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return append(reasons, fmt.Sprintf("argument %s: %v", quote(arg), err))
+	}
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		where := "argument " + quote(arg)
+		if len(e.InstanceLocation) > 0 {
+			where += " at /" + strings.Join(e.InstanceLocation, "/")
+		}
+		reasons = append(reasons, where+": "+p.describeKind(e.ErrorKind))
+	}
+	walk(ve)
+	return reasons
+}
+
+func (p *Policy) describeKind(k jsonschema.ErrorKind) string {
+	switch k := k.(type) {
+	case *kind.Pattern:
+		return fmt.Sprintf("%s does not match %s", quote(k.Got), k.Want)
+	case *kind.Enum:
+		want := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			want[i] = jsonText(w)
+		}
+		return fmt.Sprintf("%s is not one of %s", jsonText(k.Got), strings.Join(want, ", "))
+	case *kind.Const:
+		return fmt.Sprintf("%s is not %s", jsonText(k.Got), jsonText(k.Want))
+	case *kind.Type:
+		return fmt.Sprintf("got %s, want %s", k.Got, strings.Join(k.Want, " or "))
+	}
+	return k.LocalizedString(p.printer)
+}
+
+// jsonText renders a JSON value for a message, shortened.
+func jsonText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return quote(v)
+	case json.Number:
+		return string(v)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if len(b) > maxQuoted {
+		return string(b[:maxQuoted]) + "..."
+	}
+	return string(b)
+}
+
+// activation resolves the variables of when: conditions lazily, so that a
+// condition pays only for what it reads.
+type activation struct{ st *evalState }
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	st := a.st
+	switch name {
+	case "principal":
+		if st.celPr == nil {
+			claims := st.pr.Claims
+			if claims == nil {
+				claims = map[string]any{}
+			}
+			st.celPr = map[string]any{
+				"subject": st.pr.Subject,
+				"roles":   st.p.Roles(*st.pr),
+				"groups":  nonNil(st.pr.Groups),
+				"scopes":  nonNil(st.pr.Scopes),
+				"claims":  claims,
+			}
+		}
+		return st.celPr, true
+	case "args":
+		if st.celArgs == nil {
+			args, _ := st.arguments()
+			st.celArgs = celValue(args).(map[string]any)
+		}
+		return st.celArgs, true
+	case "name":
+		return st.c.Name, true
+	case "kind":
+		return st.c.Kind.String(), true
+	case "source_ip":
+		if !st.c.SourceIP.IsValid() {
+			return "", true
+		}
+		return st.c.SourceIP.Unmap().String(), true
+	case "now":
+		return st.now(), true
+	case "hour":
+		return int64(st.now().Hour()), true
+	case "minute":
+		return int64(st.now().Minute()), true
+	case "weekday":
+		return int64(st.now().Weekday()), true
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+func (st *evalState) now() time.Time {
+	t := st.c.Time
+	if t.IsZero() {
+		t = time.Unix(0, 0)
+	}
+	return t.In(st.p.loc)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// celValue converts decoded JSON for CEL: json.Number becomes int64 when
+// it is an integer that fits, float64 otherwise.
+func celValue(v any) any {
+	switch v := v.(type) {
+	case nil:
+		return map[string]any{}
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			if e == nil {
+				out[k] = types.NullValue
+				continue
+			}
+			out[k] = celValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			if e == nil {
+				out[i] = types.NullValue
+				continue
+			}
+			out[i] = celValue(e)
+		}
+		return out
+	case json.Number:
+		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return i
+		}
+		f, _ := strconv.ParseFloat(string(v), 64)
+		return f
+	}
+	return v
+}
