@@ -1,0 +1,104 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+)
+
+const maxDiscoveryBytes = 256 << 10
+
+// discoveryURLs lists where an issuer's metadata may live, in the order the MCP authorization
+// specification gives: RFC 8414 with the well-known segment inserted before the issuer's path,
+// OpenID Connect Discovery inserted the same way, then OpenID Connect Discovery appended to the
+// path. An issuer without a path has the first two only.
+func discoveryURLs(issuer string) ([]string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return nil, fmt.Errorf("issuer %q: %w", issuer, err)
+	}
+	path := strings.TrimSuffix(u.Path, "/")
+	base := u.Scheme + "://" + u.Host
+	if path == "" {
+		return []string{
+			base + "/.well-known/oauth-authorization-server",
+			base + "/.well-known/openid-configuration",
+		}, nil
+	}
+	return []string{
+		base + "/.well-known/oauth-authorization-server" + path,
+		base + "/.well-known/openid-configuration" + path,
+		base + path + "/.well-known/openid-configuration",
+	}, nil
+}
+
+// discoverJWKS reads the issuer's metadata and returns its jwks_uri. The document must name the
+// same issuer, exactly (RFC 8414 section 3.3, OpenID Connect Discovery section 4.3): this stops
+// one authorization server from passing itself off as another.
+func discoverJWKS(ctx context.Context, get func(ctx context.Context, u string, limit int64) ([]byte, error), issuer string) (string, error) {
+	urls, err := discoveryURLs(issuer)
+	if err != nil {
+		return "", err
+	}
+	var errs []error
+	for _, u := range urls {
+		data, err := get(ctx, u, maxDiscoveryBytes)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var meta struct {
+			Issuer  string `json:"issuer"`
+			JWKSURI string `json:"jwks_uri"`
+		}
+		if err := json.Unmarshal(data, &meta); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u, err))
+			continue
+		}
+		if meta.Issuer != issuer {
+			return "", fmt.Errorf("%s names issuer %q, not the configured %q", u, truncate(meta.Issuer), issuer)
+		}
+		if meta.JWKSURI == "" {
+			return "", fmt.Errorf("%s has no jwks_uri", u)
+		}
+		if err := checkFetchURL(meta.JWKSURI); err != nil {
+			return "", fmt.Errorf("%s: jwks_uri: %w", u, err)
+		}
+		return meta.JWKSURI, nil
+	}
+	return "", fmt.Errorf("discover the JWKS of %s: %w", issuer, errors.Join(errs...))
+}
+
+// checkFetchURL accepts an https URL, or an http URL on a loopback address (tests and a local
+// authorization server).
+func checkFetchURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if u.Host == "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%q is not an absolute URL without credentials or fragment", truncate(s))
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q must use https (http only on loopback)", truncate(s))
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

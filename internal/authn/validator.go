@@ -1,0 +1,423 @@
+package authn
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// DefaultAlgorithms are the JWS algorithms accepted unless configured otherwise: asymmetric only,
+// so that no secret shared with the authorization server can sign a token and the "HS256 keyed
+// with the RSA public key" confusion cannot arise.
+var DefaultAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
+
+// supportedAlgorithms are the algorithms a configured allow-list may name.
+var supportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// Validator defaults and bounds.
+const (
+	DefaultClockSkew     = 60 * time.Second
+	MaxClockSkew         = 5 * time.Minute
+	DefaultMaxTokenBytes = 8 << 10
+	DefaultCacheSize     = 10_000
+	DefaultCacheTTL      = 5 * time.Minute
+	DefaultRolesClaim    = "roles"
+)
+
+// ValidatorOptions configures a Validator. The zero value is usable.
+type ValidatorOptions struct {
+	// JWKSURL skips discovery and fetches keys from this URL (https, or http on loopback).
+	JWKSURL string
+	// Algorithms is the allow-list of JWS algorithms (default DefaultAlgorithms).
+	Algorithms []string
+	// ClockSkew is the tolerance on exp, nbf and iat (default 60 s, at most 5 min).
+	ClockSkew time.Duration
+	// MaxTokenBytes bounds the token's length (default 8 KiB).
+	MaxTokenBytes int
+	// RolesClaim names the claim roles come from (default "roles"): a top-level claim name
+	// ("groups", "scope", "https://example.com/roles"), or a dotted path into nested objects
+	// ("realm_access.roles") when no top-level claim has that exact name. An array of strings
+	// or a space-separated string.
+	RolesClaim string
+	// RequiredType, when set, is the only accepted JOSE typ (e.g. "at+jwt" per RFC 9068;
+	// "application/" prefix and case are ignored).
+	RequiredType string
+	// CacheSize bounds the verified-token cache (default 10000; negative disables it).
+	CacheSize int
+	// CacheTTL caps how long a verified token is served from the cache (default 5 min); an
+	// entry never outlives the token's exp.
+	CacheTTL time.Duration
+	// RefreshInterval is how often keys are refreshed in the background (default 1 h).
+	RefreshInterval time.Duration
+	// MaxKeyAge is how long fetched keys stay usable when refreshes fail (default 24 h); after
+	// that every token is rejected until the JWKS is reachable again.
+	MaxKeyAge time.Duration
+	// MinRefetchInterval is the least time between two fetches of the JWKS, whatever triggers
+	// them (an unknown kid, a failed fetch) (default 1 min).
+	MinRefetchInterval time.Duration
+	// HTTPClient fetches discovery documents and keys (default: a client with a 10 s timeout).
+	// Redirects are never followed.
+	HTTPClient *http.Client
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives key-fetch problems (nil: discard).
+	Logger *slog.Logger
+}
+
+// Validator verifies bearer access tokens issued for this gateway by one pinned issuer.
+type Validator struct {
+	issuer     string
+	audience   string
+	algs       []string
+	skew       time.Duration
+	maxBytes   int
+	rolesClaim string
+	typ        string
+	cacheTTL   time.Duration
+	now        func() time.Time
+	keys       *keySet
+	cache      *tokenCache
+	parser     *jwt.Parser
+}
+
+// NewValidator returns a Validator for access tokens from issuer whose audience is this
+// gateway's canonical URI (RFC 8707). Keys come from opts.JWKSURL, or from the issuer's
+// metadata (RFC 8414 / OpenID Connect Discovery).
+func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, error) {
+	if opts == nil {
+		opts = &ValidatorOptions{}
+	}
+	var errs []error
+	if issuer == "" {
+		errs = append(errs, errors.New("issuer is required"))
+	} else if err := checkFetchURL(issuer); err != nil {
+		errs = append(errs, fmt.Errorf("issuer: %w", err))
+	}
+	if _, err := CanonicalResource(audience); err != nil {
+		errs = append(errs, fmt.Errorf("audience: %w", err))
+	}
+	if opts.JWKSURL != "" {
+		if err := checkFetchURL(opts.JWKSURL); err != nil {
+			errs = append(errs, fmt.Errorf("jwks url: %w", err))
+		}
+	}
+	algs := opts.Algorithms
+	if len(algs) == 0 {
+		algs = DefaultAlgorithms
+	}
+	for _, a := range algs {
+		if !slices.Contains(supportedAlgorithms, a) {
+			errs = append(errs, fmt.Errorf("algorithm %q is not allowed: use asymmetric algorithms (%s)", a, strings.Join(supportedAlgorithms, ", ")))
+		}
+	}
+	skew := opts.ClockSkew
+	if skew == 0 {
+		skew = DefaultClockSkew
+	}
+	if skew < 0 || skew > MaxClockSkew {
+		errs = append(errs, fmt.Errorf("clock skew %v is outside 0…%v", skew, MaxClockSkew))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	v := &Validator{
+		issuer:     issuer,
+		audience:   audience,
+		algs:       slices.Clone(algs),
+		skew:       skew,
+		maxBytes:   orDefault(opts.MaxTokenBytes, DefaultMaxTokenBytes),
+		rolesClaim: cmpOr(opts.RolesClaim, DefaultRolesClaim),
+		typ:        normalizeType(opts.RequiredType),
+		cacheTTL:   orDefault(opts.CacheTTL, DefaultCacheTTL),
+		now:        opts.Now,
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	size := orDefault(opts.CacheSize, DefaultCacheSize)
+	v.cache = newTokenCache(size)
+	client := http.Client{Timeout: defaultFetchTTL}
+	if opts.HTTPClient != nil {
+		client = *opts.HTTPClient
+	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	get := func(ctx context.Context, u string, limit int64) ([]byte, error) {
+		return getJSON(ctx, &client, u, limit)
+	}
+	jwksURL := opts.JWKSURL
+	locate := func(ctx context.Context) (string, error) {
+		if jwksURL != "" {
+			return jwksURL, nil
+		}
+		u, err := discoverJWKS(ctx, get, issuer)
+		if err == nil {
+			jwksURL = u // only the fetch goroutine runs locate, one at a time
+		}
+		return u, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	v.keys = &keySet{
+		locate:       locate,
+		client:       &client,
+		now:          v.now,
+		logger:       logger,
+		refreshEvery: orDefault(opts.RefreshInterval, time.Hour),
+		maxAge:       orDefault(opts.MaxKeyAge, 24*time.Hour),
+		minRefetch:   orDefault(opts.MinRefetchInterval, time.Minute),
+		fetchTimeout: defaultFetchTTL,
+	}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods(v.algs),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(skew),
+		jwt.WithTimeFunc(v.now),
+		jwt.WithStrictDecoding(),
+	)
+	return v, nil
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func cmpOr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func normalizeType(t string) string {
+	t = strings.ToLower(t)
+	return strings.TrimPrefix(t, "application/")
+}
+
+// Issuer returns the pinned issuer.
+func (v *Validator) Issuer() string { return v.issuer }
+
+// Audience returns the audience tokens must name: the gateway's canonical URI.
+func (v *Validator) Audience() string { return v.audience }
+
+// Validate verifies token and returns its principal. Every failure is a *Rejection whose Reason
+// says why (for the log and the audit record, never for the client). A token seen before is
+// answered from the cache until its exp or the cache TTL, whichever comes first.
+func (v *Validator) Validate(ctx context.Context, token string) (*Principal, error) {
+	if len(token) > v.maxBytes {
+		return nil, rejectf(ReasonTooLarge, "token is %d bytes, over %d", len(token), v.maxBytes)
+	}
+	now := v.now()
+	key := sha256.Sum256([]byte(token))
+	if p, ok := v.cache.get(key, now); ok {
+		return &p, nil
+	}
+	hdr, err := v.checkShape(token)
+	if err != nil {
+		return nil, err
+	}
+	claims := jwt.MapClaims{}
+	_, err = v.parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) {
+		return v.keys.key(ctx, hdr.Kid, hdr.Alg)
+	})
+	if err != nil {
+		return nil, classify(err, claims)
+	}
+	p, err := v.principal(claims)
+	if err != nil {
+		return nil, err
+	}
+	until := now.Add(v.cacheTTL)
+	if p.Expires.Before(until) {
+		until = p.Expires
+	}
+	v.cache.put(key, *p, until)
+	return p, nil
+}
+
+// joseHeader is the part of the JOSE header the gateway reads. The URL- and key-carrying members
+// are decoded only to refuse them.
+type joseHeader struct {
+	Alg  string         `json:"alg"`
+	Kid  string         `json:"kid"`
+	Typ  string         `json:"typ"`
+	JKU  jsontext.Value `json:"jku"`
+	X5U  jsontext.Value `json:"x5u"`
+	JWK  jsontext.Value `json:"jwk"`
+	X5C  jsontext.Value `json:"x5c"`
+	Crit jsontext.Value `json:"crit"`
+}
+
+// checkShape refuses, before any key lookup, what no valid token looks like: anything but three
+// strict base64url segments; a header or payload that is not one strict JSON object (duplicate
+// member names refused, so no reader can see a different claim than the one checked); an
+// algorithm outside the allow-list; and headers that point at keys elsewhere.
+func (v *Validator) checkShape(token string) (joseHeader, error) {
+	var hdr joseHeader
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return hdr, rejectf(ReasonMalformed, "token has %d segments, want 3", len(parts))
+	}
+	var seg [3][]byte
+	for i, p := range parts {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(p)
+		if err != nil {
+			return hdr, rejectf(ReasonMalformed, "segment %d is not base64url: %v", i+1, err)
+		}
+		seg[i] = b
+	}
+	for i, name := range []string{"header", "payload"} {
+		if len(seg[i]) == 0 || seg[i][0] != '{' || !jsontext.Value(seg[i]).IsValid() {
+			return hdr, rejectf(ReasonMalformed, "%s is not one strict JSON object", name)
+		}
+	}
+	if err := json.Unmarshal(seg[0], &hdr); err != nil {
+		return hdr, rejectf(ReasonMalformed, "header: %v", err)
+	}
+	if !slices.Contains(v.algs, hdr.Alg) {
+		return hdr, rejectf(ReasonAlgorithm, "alg %q is not in the allow-list", truncate(hdr.Alg))
+	}
+	for name, val := range map[string]jsontext.Value{"jku": hdr.JKU, "x5u": hdr.X5U, "jwk": hdr.JWK, "x5c": hdr.X5C, "crit": hdr.Crit} {
+		if val != nil {
+			return hdr, rejectf(ReasonForbiddenHeader, "header carries %q: keys come only from the issuer's JWKS", name)
+		}
+	}
+	if v.typ != "" && normalizeType(hdr.Typ) != v.typ {
+		return hdr, rejectf(ReasonType, "typ %q, want %q", truncate(hdr.Typ), v.typ)
+	}
+	if len(seg[2]) == 0 {
+		return hdr, reject(ReasonMalformed, errors.New("empty signature"))
+	}
+	return hdr, nil
+}
+
+// classify maps a jwt/v5 error to a Rejection; claims are what the parser decoded.
+func classify(err error, claims jwt.MapClaims) error {
+	var r *Rejection
+	if errors.As(err, &r) {
+		return r
+	}
+	switch {
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		if _, ok := claims["exp"]; !ok {
+			return reject(ReasonMissingExp, err)
+		}
+		if _, ok := claims["aud"]; !ok {
+			return reject(ReasonAudience, err)
+		}
+		if _, ok := claims["iss"]; !ok {
+			return reject(ReasonIssuer, err)
+		}
+		return reject(ReasonClaims, err)
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return reject(ReasonExpired, err)
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return reject(ReasonNotYetValid, err)
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return reject(ReasonIssuedInFuture, err)
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return reject(ReasonIssuer, err)
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return reject(ReasonAudience, err)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return reject(ReasonSignature, err)
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return reject(ReasonMalformed, err)
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		return reject(ReasonClaims, err)
+	}
+	return reject(ReasonSignature, err)
+}
+
+// principal maps verified claims to a Principal.
+func (v *Validator) principal(c jwt.MapClaims) (*Principal, error) {
+	exp, err := c.GetExpirationTime()
+	if err != nil || exp == nil {
+		return nil, reject(ReasonMissingExp, err)
+	}
+	p := &Principal{Method: MethodJWT, Issuer: v.issuer, Expires: exp.Time}
+	p.Subject, _ = c["sub"].(string)
+	for _, name := range []string{"client_id", "azp", "appid"} {
+		if s, ok := c[name].(string); ok && s != "" {
+			p.ClientID = s
+			break
+		}
+	}
+	if p.Subject == "" {
+		p.Subject = p.ClientID
+	}
+	if p.Subject == "" {
+		return nil, reject(ReasonClaims, errors.New("token has neither sub nor a client id"))
+	}
+	if p.Roles, err = stringsClaim(lookupClaim(c, v.rolesClaim)); err != nil {
+		return nil, rejectf(ReasonClaims, "roles claim %q: %w", v.rolesClaim, err)
+	}
+	for _, name := range []string{"scope", "scp"} {
+		if val, ok := c[name]; ok {
+			if p.Scopes, err = stringsClaim(val, true); err != nil {
+				return nil, rejectf(ReasonClaims, "%s claim: %w", name, err)
+			}
+			break
+		}
+	}
+	return p, nil
+}
+
+// lookupClaim finds name as a top-level claim, or else as a dotted path through nested objects.
+func lookupClaim(c map[string]any, name string) (any, bool) {
+	if v, ok := c[name]; ok {
+		return v, true
+	}
+	var cur any = c
+	for part := range strings.SplitSeq(name, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// stringsClaim reads an array of strings, or a space-separated string.
+func stringsClaim(v any, present bool) ([]string, error) {
+	if !present || v == nil {
+		return nil, nil
+	}
+	switch t := v.(type) {
+	case string:
+		return strings.Fields(t), nil
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("element of type %T, want string", e)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("value of type %T, want an array of strings or a string", v)
+}
