@@ -102,7 +102,6 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           g.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second, // a request body trickling in cannot hold a connection forever
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    int(cfg.Limits.MaxHeaderBytes) + 4096,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

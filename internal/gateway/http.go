@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
@@ -102,8 +103,15 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// bodyReadTimeout bounds how long a client may take to send a request body. It is set per
+// request rather than as the server's ReadTimeout, which would also end long-lived SSE responses.
+const bodyReadTimeout = 30 * time.Second
+
 func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	body, err := io.ReadAll(r.Body)
+	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -236,6 +244,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 		return // the client went away; the call goes on and its stream can be resumed
 	case first.final:
 		writeJSON(w, legacyStatus(first.data), first.data)
+		s.forgetStream(st.id)
 		return
 	}
 	w.Header().Set(mcp.HeaderSessionID, s.id)
