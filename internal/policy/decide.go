@@ -294,9 +294,9 @@ func (perm *permission) check(st *evalState, reasons []string) []string {
 		out, _, err := perm.when.Eval(&activation{st: st})
 		switch {
 		case err != nil:
-			reasons = append(reasons, fmt.Sprintf("condition %s could not be evaluated: %v", quote(perm.whenText), err))
+			reasons = append(reasons, fmt.Sprintf("condition could not be evaluated (%v): %s", err, perm.whenText))
 		case out != types.True:
-			reasons = append(reasons, fmt.Sprintf("condition %s is false", quote(perm.whenText)))
+			reasons = append(reasons, "condition is false: "+perm.whenText)
 		}
 	}
 	return reasons

@@ -112,7 +112,7 @@ func decode(data []byte) (*document, *decoder) {
 		if errors.Is(err, io.EOF) {
 			d.add(0, "", "the policy is empty; it needs at least roles:")
 			d.fatal = true
-		return doc, d
+			return doc, d
 		}
 		d.yamlError(err)
 		d.fatal = true
