@@ -199,6 +199,21 @@ func (s *session) newStream() *stream {
 	return st
 }
 
+// forgetStream drops a stream that nobody can resume: its only message, the response, went out
+// as a plain JSON body, which carries no event id. Keeping it would hold every such response
+// (a 1 MiB tool result, a long tool list) until maxStreamsKept newer streams push it out.
+func (s *session) forgetStream(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.streams, id)
+	for i := len(s.order) - 1; i >= 0; i-- {
+		if s.order[i] == id {
+			s.order = append(s.order[:i], s.order[i+1:]...)
+			break
+		}
+	}
+}
+
 func (s *session) stream(id string) *stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
