@@ -100,7 +100,7 @@ type fakeIdP struct {
 	allHits  atomic.Int64
 }
 
-func newIdP(t *testing.T, path string) *fakeIdP {
+func newIdP(t testing.TB, path string) *fakeIdP {
 	t.Helper()
 	idp := &fakeIdP{}
 	mux := http.NewServeMux()

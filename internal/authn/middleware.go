@@ -1,0 +1,216 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+)
+
+// TokenVerifier verifies a bearer access token; *Validator implements it.
+type TokenVerifier interface {
+	Validate(ctx context.Context, token string) (*Principal, error)
+}
+
+// AuthenticatorOptions configures an Authenticator.
+type AuthenticatorOptions struct {
+	// APIKeys, when set, verifies bearer credentials that have the API key form.
+	APIKeys *APIKeys
+	// RequiredScopes must all be granted to a token for any request (403 insufficient_scope
+	// otherwise). API keys carry roles, not scopes, and are not held to them.
+	RequiredScopes []string
+	// ChallengeScopes are advertised in the 401 challenge's scope= (default RequiredScopes).
+	ChallengeScopes []string
+	// OnReject is called for every refused request, with the status sent and the internal
+	// reason: the audit hook. It must not keep r past the call.
+	OnReject func(ctx context.Context, r *http.Request, status int, rej *Rejection)
+	// Logger records each refusal with its real reason, never the credential (nil: discard).
+	Logger *slog.Logger
+}
+
+// Authenticator is the authentication step of the request pipeline.
+type Authenticator struct {
+	tokens      TokenVerifier
+	keys        *APIKeys
+	required    []string
+	challenge   []string
+	metadataURL string
+	onReject    func(ctx context.Context, r *http.Request, status int, rej *Rejection)
+	logger      *slog.Logger
+}
+
+// NewAuthenticator returns the authentication step for the protected resource (the gateway's
+// canonical URI). tokens may be nil when only API keys are accepted.
+func NewAuthenticator(resource string, tokens TokenVerifier, opts *AuthenticatorOptions) (*Authenticator, error) {
+	if opts == nil {
+		opts = &AuthenticatorOptions{}
+	}
+	res, err := CanonicalResource(resource)
+	if err != nil {
+		return nil, err
+	}
+	if tokens == nil && opts.APIKeys == nil {
+		return nil, errors.New("authentication needs a token validator, API keys, or both")
+	}
+	a := &Authenticator{
+		tokens:      tokens,
+		keys:        opts.APIKeys,
+		required:    opts.RequiredScopes,
+		challenge:   opts.ChallengeScopes,
+		metadataURL: MetadataURL(res),
+		onReject:    opts.OnReject,
+		logger:      opts.Logger,
+	}
+	if a.challenge == nil {
+		a.challenge = a.required
+	}
+	if a.logger == nil {
+		a.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return a, nil
+}
+
+// MetadataURL is the resource_metadata URL the challenges point to.
+func (a *Authenticator) MetadataURL() string { return a.metadataURL }
+
+// Middleware authenticates each request and passes it on with its Principal in the context
+// (PrincipalFrom) and the Authorization header removed, so the client's credential can never
+// travel further. Refusals follow the response contract: 400 invalid_request for a malformed
+// request, 401 with a challenge naming the resource metadata for a missing or rejected
+// credential, 403 insufficient_scope, 503 when the credential store is down.
+func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.Authenticate(r)
+		if err != nil {
+			a.refuse(w, r, err)
+			return
+		}
+		if missing := p.MissingScopes(a.required); p.Method == MethodJWT && len(missing) > 0 {
+			a.logRefusal(r, http.StatusForbidden, rejectf(ReasonClaims, "token for %q lacks scopes %v", p.Subject, missing))
+			a.InsufficientScope(w, a.required)
+			return
+		}
+		r2 := r.WithContext(WithPrincipal(r.Context(), p))
+		r2.Header = r.Header.Clone()
+		r2.Header.Del("Authorization")
+		next.ServeHTTP(w, r2)
+	})
+}
+
+// Authenticate reads the request's credential and verifies it. The error is a *Rejection.
+func (a *Authenticator) Authenticate(r *http.Request) (*Principal, error) {
+	if tokenInQuery(r.URL) {
+		return nil, rejectf(ReasonTokenInQuery, "access_token in the query string")
+	}
+	values := r.Header.Values("Authorization")
+	switch {
+	case len(values) > 1:
+		return nil, rejectf(ReasonDuplicateHeader, "%d Authorization headers", len(values))
+	case len(values) == 0 || strings.TrimSpace(values[0]) == "":
+		return nil, reject(ReasonMissing, nil)
+	}
+	scheme, token, ok := strings.Cut(strings.TrimSpace(values[0]), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return nil, rejectf(ReasonScheme, "scheme %q", truncate(scheme))
+	}
+	token = strings.TrimSpace(token)
+	if token == "" || strings.ContainsAny(token, " \t,") {
+		return nil, rejectf(ReasonMalformed, "bearer credential is empty or has separators")
+	}
+	if a.keys != nil && IsAPIKey(token) {
+		return a.keys.Verify(r.Context(), token)
+	}
+	if a.tokens == nil {
+		return nil, rejectf(ReasonMalformed, "bearer credential is not an API key and no token issuer is configured")
+	}
+	return a.tokens.Validate(r.Context(), token)
+}
+
+func tokenInQuery(u *url.URL) bool {
+	if u.RawQuery == "" {
+		return false
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return strings.Contains(strings.ToLower(u.RawQuery), "access_token")
+	}
+	_, ok := q["access_token"]
+	return ok
+}
+
+// Public texts: the same for every reason within a status, so a refusal teaches an attacker
+// nothing about which check failed.
+const (
+	publicUnauthorized = "authentication required"
+	publicInvalidToken = "the access token is invalid"
+	publicBadRequest   = "send the credential once, in the Authorization header (not in the URL)"
+	publicScope        = "the access token lacks a required scope"
+	publicUnavailable  = "authentication is temporarily unavailable"
+)
+
+func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	var rej *Rejection
+	if !errors.As(err, &rej) {
+		rej = reject(ReasonSignature, err)
+	}
+	status := http.StatusUnauthorized
+	switch rej.Reason {
+	case ReasonDuplicateHeader, ReasonTokenInQuery:
+		status = http.StatusBadRequest
+		c := Challenge{Error: "invalid_request", Description: publicBadRequest, ResourceMetadata: a.metadataURL}
+		w.Header().Set("WWW-Authenticate", c.String())
+		writeOAuthError(w, status, "invalid_request", publicBadRequest)
+	case ReasonStore:
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
+		writeOAuthError(w, status, "temporarily_unavailable", publicUnavailable)
+	case ReasonMissing, ReasonScheme:
+		// No credential in the Bearer scheme: a bare challenge (RFC 6750 section 3.1).
+		c := Challenge{ResourceMetadata: a.metadataURL, Scopes: a.challenge}
+		w.Header().Set("WWW-Authenticate", c.String())
+		writeOAuthError(w, status, "invalid_token", publicUnauthorized)
+	default:
+		c := Challenge{Error: "invalid_token", Description: publicInvalidToken, ResourceMetadata: a.metadataURL, Scopes: a.challenge}
+		w.Header().Set("WWW-Authenticate", c.String())
+		writeOAuthError(w, status, "invalid_token", publicInvalidToken)
+	}
+	a.logRefusal(r, status, rej)
+}
+
+func (a *Authenticator) logRefusal(r *http.Request, status int, rej *Rejection) {
+	level := slog.LevelInfo
+	if rej.Reason == ReasonMissing {
+		level = slog.LevelDebug
+	} else if rej.Reason == ReasonStore || rej.Reason == ReasonKeysUnavailable {
+		level = slog.LevelError
+	}
+	a.logger.Log(r.Context(), level, "authentication refused",
+		"status", status, "reason", string(rej.Reason), "detail", rej.Error(), "remote", r.RemoteAddr)
+	if a.onReject != nil {
+		a.onReject(r.Context(), r, status, rej)
+	}
+}
+
+// InsufficientScope answers 403 with an insufficient_scope challenge naming the scopes the
+// request needs (RFC 6750 section 3.1; MCP step-up authorization).
+func (a *Authenticator) InsufficientScope(w http.ResponseWriter, scopes []string) {
+	c := Challenge{Error: "insufficient_scope", Description: publicScope, Scopes: scopes, ResourceMetadata: a.metadataURL}
+	w.Header().Set("WWW-Authenticate", c.String())
+	writeOAuthError(w, http.StatusForbidden, "insufficient_scope", publicScope)
+}
+
+func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
+	body, _ := json.Marshal(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}{code, description})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

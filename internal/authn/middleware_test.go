@@ -1,0 +1,234 @@
+package authn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/go-cmp/cmp"
+)
+
+const wantMetadataURL = "https://gw.example.com/.well-known/oauth-protected-resource/mcp"
+
+// syncBuffer is a log sink safe for concurrent handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type mwFixture struct {
+	idp      *fakeIdP
+	clk      *fakeClock
+	keys     *APIKeys
+	store    *MemoryStore
+	handler  http.Handler
+	log      *syncBuffer
+	mu       sync.Mutex
+	seen     []*http.Request // requests that reached the next handler
+	rejected []Reason
+}
+
+func newMWFixture(t *testing.T, opts AuthenticatorOptions) *mwFixture {
+	t.Helper()
+	f := &mwFixture{idp: newIdP(t, ""), clk: newClock(), store: NewMemoryStore(), log: &syncBuffer{}}
+	v := newTestValidator(t, f.idp, f.clk, nil)
+	f.keys = NewAPIKeys(f.store, &APIKeysOptions{Now: f.clk.Now})
+	opts.APIKeys = f.keys
+	opts.Logger = slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts.OnReject = func(_ context.Context, _ *http.Request, _ int, rej *Rejection) {
+		f.mu.Lock()
+		f.rejected = append(f.rejected, rej.Reason)
+		f.mu.Unlock()
+	}
+	a, err := NewAuthenticator(testAudience, v, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.handler = a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.seen = append(f.seen, r)
+		f.mu.Unlock()
+		p, ok := PrincipalFrom(r.Context())
+		if !ok {
+			t.Error("next handler called without a principal")
+			return
+		}
+		io.WriteString(w, "hello "+p.Subject)
+	}))
+	return f
+}
+
+func (f *mwFixture) do(mut func(r *http.Request)) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "https://gw.example.com/mcp", strings.NewReader(`{}`))
+	mut(r)
+	w := httptest.NewRecorder()
+	f.handler.ServeHTTP(w, r)
+	return w
+}
+
+func bearer(tok string) func(r *http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+}
+
+type answer struct {
+	Status    int
+	Challenge string
+	Body      string
+}
+
+func answerOf(w *httptest.ResponseRecorder) answer {
+	return answer{w.Code, w.Header().Get("WWW-Authenticate"), w.Body.String()}
+}
+
+func TestMiddlewareContract(t *testing.T) {
+	t.Parallel()
+	f := newMWFixture(t, AuthenticatorOptions{RequiredScopes: []string{"mcp:tools"}})
+	now := f.clk.Now()
+	good := sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), f.idp.claims(now))
+	expiredClaims := f.idp.claims(now)
+	expiredClaims["exp"] = now.Add(-time.Hour).Unix()
+	wrongAud := f.idp.claims(now)
+	wrongAud["aud"] = "https://other.example.com/mcp"
+	noScope := f.idp.claims(now)
+	noScope["scope"] = "mcp:read"
+
+	invalid := answer{401,
+		`Bearer error="invalid_token", error_description="the access token is invalid", scope="mcp:tools", resource_metadata="` + wantMetadataURL + `"`,
+		`{"error":"invalid_token","error_description":"the access token is invalid"}`}
+	missing := answer{401,
+		`Bearer scope="mcp:tools", resource_metadata="` + wantMetadataURL + `"`,
+		`{"error":"invalid_token","error_description":"authentication required"}`}
+	badRequest := answer{400,
+		`Bearer error="invalid_request", error_description="send the credential once, in the Authorization header (not in the URL)", resource_metadata="` + wantMetadataURL + `"`,
+		`{"error":"invalid_request","error_description":"send the credential once, in the Authorization header (not in the URL)"}`}
+
+	tests := []struct {
+		name   string
+		req    func(r *http.Request)
+		want   answer
+		reason Reason
+	}{
+		{"no Authorization", func(*http.Request) {}, missing, ReasonMissing},
+		{"Basic scheme", func(r *http.Request) { r.SetBasicAuth("alice", "pw") }, missing, ReasonScheme},
+		{"alg none", bearer(rawToken(`{"alg":"none"}`, `{"sub":"alice"}`, nil)), invalid, ReasonAlgorithm},
+		{"expired", bearer(sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), expiredClaims)), invalid, ReasonExpired},
+		{"wrong aud", bearer(sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), wrongAud)), invalid, ReasonAudience},
+		{"garbage", bearer("not-a-token"), invalid, ReasonMalformed},
+		{"two Authorization headers", func(r *http.Request) {
+			r.Header.Add("Authorization", "Bearer "+good)
+			r.Header.Add("Authorization", "Bearer "+good)
+		}, badRequest, ReasonDuplicateHeader},
+		{"token in the query string", func(r *http.Request) { r.URL.RawQuery = "access_token=" + good }, badRequest, ReasonTokenInQuery},
+		{"token in the query string beside a header", func(r *http.Request) {
+			r.URL.RawQuery = "x=1&access_token=abc"
+			r.Header.Set("Authorization", "Bearer "+good)
+		}, badRequest, ReasonTokenInQuery},
+		{"scope short", bearer(sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), noScope)), answer{403,
+			`Bearer error="insufficient_scope", error_description="the access token lacks a required scope", scope="mcp:tools", resource_metadata="` + wantMetadataURL + `"`,
+			`{"error":"insufficient_scope","error_description":"the access token lacks a required scope"}`}, ReasonClaims},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.mu.Lock()
+			f.rejected, f.seen = nil, nil
+			f.mu.Unlock()
+			got := answerOf(f.do(tt.req))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.seen) != 0 {
+				t.Error("the request reached the next handler")
+			}
+			if diff := cmp.Diff([]Reason{tt.reason}, f.rejected); diff != "" {
+				t.Errorf("audited reasons (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if strings.Contains(f.log.String(), good[:40]) || strings.Contains(f.log.String(), good[len(good)-20:]) {
+		t.Error("the log contains a token")
+	}
+	if !strings.Contains(f.log.String(), "reason=expired") {
+		t.Errorf("the log does not record the real reason:\n%s", f.log)
+	}
+}
+
+func TestMiddlewarePassesPrincipalAndStripsAuthorization(t *testing.T) {
+	t.Parallel()
+	f := newMWFixture(t, AuthenticatorOptions{})
+	tok := sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), f.idp.claims(f.clk.Now()))
+	w := f.do(bearer(tok))
+	if w.Code != 200 || w.Body.String() != "hello alice" {
+		t.Fatalf("got %d %q", w.Code, w.Body)
+	}
+	if got := f.seen[0].Header.Get("Authorization"); got != "" {
+		t.Errorf("Authorization reached the next handler: %q", got)
+	}
+}
+
+func TestMiddlewareAPIKeyRevokedOnTheNextRequest(t *testing.T) {
+	t.Parallel()
+	f := newMWFixture(t, AuthenticatorOptions{RequiredScopes: []string{"mcp:tools"}})
+	ctx := context.Background()
+	secret, rec, err := f.keys.Create(ctx, "billing-agent", []string{"finance"}, 90*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := f.do(bearer(secret.Reveal())); w.Code != 200 || w.Body.String() != "hello billing-agent" {
+		t.Fatalf("valid API key: %d %q", w.Code, w.Body)
+	}
+	if err := f.keys.Revoke(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.do(bearer(secret.Reveal())); w.Code != 401 {
+		t.Fatalf("revoked API key: %d, want 401", w.Code)
+	}
+	if diff := cmp.Diff([]Reason{ReasonRevoked}, f.rejected); diff != "" {
+		t.Errorf("reasons (-want +got):\n%s", diff)
+	}
+}
+
+type failingKeyStore struct{ *MemoryStore }
+
+func (*failingKeyStore) APIKey(context.Context, string) (APIKey, error) {
+	return APIKey{}, errors.New("database is locked")
+}
+
+func TestMiddlewareFailsClosedWhenTheKeyStoreIsDown(t *testing.T) {
+	t.Parallel()
+	keys := NewAPIKeys(&failingKeyStore{NewMemoryStore()}, nil)
+	a, err := NewAuthenticator(testAudience, nil, &AuthenticatorOptions{APIKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("request passed") }))
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/mcp", nil)
+	r.Header.Set("Authorization", "Bearer mcpg_0123456789abcdef_"+strings.Repeat("A", 43))
+	h.ServeHTTP(w, r)
+	if w.Code != 503 || w.Header().Get("Retry-After") == "" {
+		t.Errorf("got %d (Retry-After %q), want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
+}
