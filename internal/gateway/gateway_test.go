@@ -564,3 +564,45 @@ func TestListChangedReachesBothEras(t *testing.T) {
 		return strings.Contains(l, "notifications/tools/list_changed") && strings.Contains(l, `"io.modelcontextprotocol/subscriptionId":"sub-7"`)
 	})
 }
+
+// TestLegacyStreamResumesWithLastEventID: a legacy client that lost its POST stream gets the
+// rest of it — here a progress notification and the result — by GET with Last-Event-ID.
+func TestLegacyStreamResumesWithLastEventID(t *testing.T) {
+	tg := newTestGateway(t, "")
+	h := tg.initialize(t)
+	req, _ := http.NewRequest(http.MethodPost, tg.url, strings.NewReader(`{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"rec.progress","arguments":{"text":"again"},"_meta":{"progressToken":7}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var firstID string
+	for _, line := range strings.Split(string(body), "\n") {
+		if id, ok := strings.CutPrefix(line, "id: "); ok {
+			firstID = id // the priming event comes first
+			break
+		}
+	}
+	if firstID == "" {
+		t.Fatalf("the POST stream carried no event ids:\n%s", body)
+	}
+	get, _ := http.NewRequest(http.MethodGet, tg.url, nil)
+	get.Header.Set("Accept", "text/event-stream")
+	get.Header.Set("Mcp-Session-Id", h["Mcp-Session-Id"])
+	get.Header.Set("Last-Event-ID", firstID)
+	resp, err = http.DefaultClient.Do(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(replay), "notifications/progress") || !strings.Contains(string(replay), "echo: again") {
+		t.Errorf("resuming after %s replayed:\n%s\nwant the progress notification and the result", firstID, replay)
+	}
+}
