@@ -22,7 +22,7 @@ const (
 type Principal struct {
 	Method   Method
 	Subject  string    // the token's sub, the API key's principal name, or the operator's name
-	ClientID string    // the OAuth client (client_id, azp or appid); empty for API keys and operators
+	ClientID string    // the OAuth client (client_id, azp, appid or cid); empty for API keys and operators
 	Issuer   string    // the token's iss; empty for API keys and operators
 	KeyID    string    // the API key's public id or the operator session's id prefix; empty for tokens
 	Roles    []string  // from the configured roles claim, the key's roles, or the operator's roles

@@ -38,6 +38,10 @@ const (
 
 // ValidatorOptions configures a Validator. The zero value is usable.
 type ValidatorOptions struct {
+	// ExtraAudiences are other names this gateway has at its issuer, accepted in aud besides
+	// the canonical URI: for example the application (client) id Microsoft Entra ID puts in
+	// the aud of v2.0 access tokens. Each must identify this gateway alone.
+	ExtraAudiences []string
 	// JWKSURL skips discovery and fetches keys from this URL (https, or http on loopback).
 	JWKSURL string
 	// Algorithms is the allow-list of JWS algorithms (default DefaultAlgorithms).
@@ -113,6 +117,11 @@ func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, 
 			errs = append(errs, fmt.Errorf("jwks url: %w", err))
 		}
 	}
+	for _, a := range opts.ExtraAudiences {
+		if strings.TrimSpace(a) == "" {
+			errs = append(errs, errors.New("extra audiences must not be empty"))
+		}
+	}
 	algs := opts.Algorithms
 	if len(algs) == 0 {
 		algs = DefaultAlgorithms
@@ -184,7 +193,7 @@ func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, 
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods(v.algs),
 		jwt.WithIssuer(issuer),
-		jwt.WithAudience(audience),
+		jwt.WithAudience(append([]string{audience}, opts.ExtraAudiences...)...),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(skew),
@@ -356,7 +365,7 @@ func (v *Validator) principal(c jwt.MapClaims) (*Principal, error) {
 	}
 	p := &Principal{Method: MethodJWT, Issuer: v.issuer, Expires: exp.Time}
 	p.Subject, _ = c["sub"].(string)
-	for _, name := range []string{"client_id", "azp", "appid"} {
+	for _, name := range []string{"client_id", "azp", "appid", "cid"} {
 		if s, ok := c[name].(string); ok && s != "" {
 			p.ClientID = s
 			break

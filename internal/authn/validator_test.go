@@ -302,7 +302,7 @@ func TestValidateMapsRoleClaims(t *testing.T) {
 		wantClient string
 	}{
 		{"Entra roles and scp", "roles", jwt.MapClaims{"roles": []string{"Tools.Admin"}, "scp": "mcp.tools", "azp": "app-1"}, []string{"Tools.Admin"}, []string{"mcp.tools"}, "app-1"},
-		{"Okta groups and scp array", "groups", jwt.MapClaims{"groups": []string{"ops", "dev"}, "scp": []string{"a", "b"}, "cid": "x"}, []string{"ops", "dev"}, []string{"a", "b"}, "agent-1"},
+		{"Okta groups, scp array and cid", "groups", jwt.MapClaims{"groups": []string{"ops", "dev"}, "scp": []string{"a", "b"}, "cid": "0oa1"}, []string{"ops", "dev"}, []string{"a", "b"}, "0oa1"},
 		{"Keycloak realm roles by path", "realm_access.roles", jwt.MapClaims{"realm_access": map[string]any{"roles": []string{"auditor"}}}, []string{"auditor"}, []string{"mcp:tools", "mcp:read"}, "agent-1"},
 		{"Auth0 namespaced claim", "https://mcpguard.example/roles", jwt.MapClaims{"https://mcpguard.example/roles": []string{"finance"}}, []string{"finance"}, []string{"mcp:tools", "mcp:read"}, "agent-1"},
 		{"roles from scope", "scope", jwt.MapClaims{"scope": "read write"}, []string{"read", "write"}, []string{"read", "write"}, "agent-1"},
@@ -321,6 +321,9 @@ func TestValidateMapsRoleClaims(t *testing.T) {
 			if _, ok := tt.set["azp"]; ok {
 				delete(c, "client_id")
 			}
+			if _, ok := tt.set["cid"]; ok {
+				delete(c, "client_id")
+			}
 			for k, val := range tt.set {
 				c[k] = val
 			}
@@ -336,6 +339,32 @@ func TestValidateMapsRoleClaims(t *testing.T) {
 			}
 			if p.ClientID != tt.wantClient {
 				t.Errorf("client id %q, want %q", p.ClientID, tt.wantClient)
+			}
+		})
+	}
+}
+
+func TestValidateExtraAudience(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t, "")
+	clk := newClock()
+	v := newTestValidator(t, idp, clk, &ValidatorOptions{ExtraAudiences: []string{"6f1c2d3e-0000-4000-8000-000000000001"}})
+	for _, tt := range []struct {
+		name string
+		aud  any
+		ok   bool
+	}{
+		{"canonical URI", testAudience, true},
+		{"application id", "6f1c2d3e-0000-4000-8000-000000000001", true},
+		{"array naming this gateway among others", []string{"https://other.example.com", testAudience}, true},
+		{"another application", "6f1c2d3e-0000-4000-8000-000000000002", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := idp.claims(clk.Now())
+			c["aud"] = tt.aud
+			_, err := v.Validate(context.Background(), sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), c))
+			if (err == nil) != tt.ok {
+				t.Errorf("accepted=%v (%v), want %v", err == nil, err, tt.ok)
 			}
 		})
 	}
