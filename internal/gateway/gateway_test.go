@@ -254,7 +254,7 @@ func TestUpstreamCrashGives502ThenRecovers(t *testing.T) {
 	if status != http.StatusBadGateway || errCode(msg) != -31004 {
 		t.Fatalf("crash mid-call: status %d code %d (%v), want 502 and -31004", status, errCode(msg), msg)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		status, _, msg = post(t, tg.url, h, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"after"}}}`)
 		if status == http.StatusOK && strings.Contains(fmt.Sprint(msg["result"]), "echo: after") {
@@ -304,7 +304,7 @@ func TestStdioMode(t *testing.T) {
 		select {
 		case l := <-lines:
 			return l
-		case <-time.After(15 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("no answer on stdout")
 			return ""
 		}
@@ -422,7 +422,7 @@ func TestElicitationReachesClientsOfBothEras(t *testing.T) {
 // upstreamIDOf finds the upstream-side id the gateway gave to the call of tool in the record.
 func upstreamIDOf(t *testing.T, record, tool string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		rec, _ := os.ReadFile(record)
 		for _, line := range bytes.Split(rec, []byte("\n")) {
@@ -445,7 +445,7 @@ func upstreamIDOf(t *testing.T, record, tool string) string {
 func waitForCancel(t *testing.T, record, id string) {
 	t.Helper()
 	want := []byte(`"requestId":` + id)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		rec, _ := os.ReadFile(record)
 		for _, line := range bytes.Split(rec, []byte("\n")) {
@@ -475,7 +475,7 @@ func TestCancellationReachesUpstream(t *testing.T) {
 		waitForCancel(t, tg.record, id)
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("the cancelled call's stream did not end")
 		}
 	})
@@ -540,7 +540,7 @@ func TestListChangedReachesBothEras(t *testing.T) {
 	getLines, listenLines := lines(getResp.Body), lines(listenResp.Body)
 	expect := func(ch chan string, what string, check func(string) bool) {
 		t.Helper()
-		timeout := time.After(10 * time.Second)
+		timeout := time.After(30 * time.Second)
 		for {
 			select {
 			case l, ok := <-ch:
