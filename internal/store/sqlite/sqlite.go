@@ -1,0 +1,274 @@
+// Package sqlite implements the audit store contract on an embedded SQLite database in WAL mode.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/mcpguard/mcpguard/internal/store"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS audit_records (
+	seq        INTEGER PRIMARY KEY,
+	time_ns    INTEGER NOT NULL,
+	kind       TEXT NOT NULL,
+	principal  TEXT NOT NULL,
+	tool       TEXT NOT NULL,
+	decision   TEXT NOT NULL,
+	request_id TEXT NOT NULL,
+	record     BLOB NOT NULL,
+	hashes     BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_records_time ON audit_records(time_ns);
+CREATE INDEX IF NOT EXISTS audit_records_principal ON audit_records(principal, time_ns);
+CREATE INDEX IF NOT EXISTS audit_records_tool ON audit_records(tool, time_ns);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+	size    INTEGER PRIMARY KEY,
+	time_ns INTEGER NOT NULL,
+	note    BLOB NOT NULL
+);
+`
+
+// rowsPerInsert bounds one multi-row INSERT (9 parameters a row, well under SQLite's limit).
+const rowsPerInsert = 256
+
+// Options configures the store.
+type Options struct {
+	Logger *slog.Logger
+	// ReadOnly opens the database for reading only (verification, search).
+	ReadOnly bool
+}
+
+// Store is the SQLite audit store.
+type Store struct {
+	db     *sql.DB
+	logger *slog.Logger
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating when needed) the database file at path, in WAL mode with synchronous=FULL
+// so that a committed append survives a crash or power loss.
+func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open audit database %q: the path must be a plain file name", path)
+	}
+	dsn := path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL"
+	if opts.ReadOnly {
+		dsn = "file:" + path + "?mode=ro&_busy_timeout=10000"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open audit database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{db: db, logger: logger}
+	if !opts.ReadOnly {
+		if _, err := db.ExecContext(ctx, schema); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open audit database %s: create schema: %w", path, err)
+		}
+	} else if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open audit database %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// DB exposes the database handle to tests in other packages that tamper with it.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Append writes recs in one transaction.
+func (s *Store) Append(ctx context.Context, recs []store.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("append audit records: begin: %w", err)
+	}
+	defer tx.Rollback()
+	args := make([]any, 0, 9*min(len(recs), rowsPerInsert))
+	for len(recs) > 0 {
+		n := min(len(recs), rowsPerInsert)
+		var q strings.Builder
+		q.WriteString("INSERT INTO audit_records (seq, time_ns, kind, principal, tool, decision, request_id, record, hashes) VALUES ")
+		args = args[:0]
+		for i, r := range recs[:n] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?,?,?,?,?,?,?,?,?)")
+			args = append(args, r.Seq, r.Time.UnixNano(), r.Kind, r.Principal, r.Tool, r.Decision, r.RequestID, r.Data, r.Hashes)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("append audit records %d..%d: %w", recs[0].Seq, recs[n-1].Seq, err)
+		}
+		recs = recs[n:]
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("append audit records: commit: %w", err)
+	}
+	return nil
+}
+
+// Size returns the highest sequence number plus one.
+func (s *Store) Size(ctx context.Context) (int64, error) {
+	var n sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, "SELECT MAX(seq) FROM audit_records").Scan(&n); err != nil {
+		return 0, fmt.Errorf("audit log size: %w", err)
+	}
+	if !n.Valid {
+		return 0, nil
+	}
+	return n.Int64 + 1, nil
+}
+
+// TreeHashes returns the stored tree hashes of the given records.
+func (s *Store) TreeHashes(ctx context.Context, seqs []int64) ([][]byte, error) {
+	out := make([][]byte, len(seqs))
+	for i, seq := range seqs {
+		if err := s.db.QueryRowContext(ctx, "SELECT hashes FROM audit_records WHERE seq = ?", seq).Scan(&out[i]); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("tree hashes of record %d: %w", seq, store.ErrNotFound)
+			}
+			return nil, fmt.Errorf("tree hashes of record %d: %w", seq, err)
+		}
+	}
+	return out, nil
+}
+
+const columns = "seq, time_ns, kind, principal, tool, decision, request_id, record, hashes"
+
+func scanRow(rows *sql.Rows, r *store.Record) error {
+	var ns int64
+	if err := rows.Scan(&r.Seq, &ns, &r.Kind, &r.Principal, &r.Tool, &r.Decision, &r.RequestID, &r.Data, &r.Hashes); err != nil {
+		return err
+	}
+	r.Time = time.Unix(0, ns).UTC()
+	return nil
+}
+
+// Get returns one record.
+func (s *Store) Get(ctx context.Context, seq int64) (store.Record, error) {
+	var r store.Record
+	err := s.query(ctx, "SELECT "+columns+" FROM audit_records WHERE seq = ?", []any{seq}, func(rec *store.Record) error {
+		r = *rec
+		return nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("audit record %d: %w", seq, err)
+	}
+	if r.Data == nil {
+		return r, fmt.Errorf("audit record %d: %w", seq, store.ErrNotFound)
+	}
+	return r, nil
+}
+
+// Scan calls fn for every record from seq on, in order.
+func (s *Store) Scan(ctx context.Context, from int64, fn func(*store.Record) error) error {
+	return s.query(ctx, "SELECT "+columns+" FROM audit_records WHERE seq >= ? ORDER BY seq", []any{from}, fn)
+}
+
+// Search calls fn for the records matching q.
+func (s *Store) Search(ctx context.Context, q store.Query, fn func(*store.Record) error) error {
+	where := []string{"seq > ?"}
+	args := []any{q.AfterSeq}
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if q.Principal != "" {
+		add("principal = ?", q.Principal)
+	}
+	if q.Tool != "" {
+		add("tool = ?", q.Tool)
+	}
+	if q.Decision != "" {
+		add("decision = ?", q.Decision)
+	}
+	if q.Kind != "" {
+		add("kind = ?", q.Kind)
+	}
+	if !q.Since.IsZero() {
+		add("time_ns >= ?", q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		add("time_ns < ?", q.Until.UnixNano())
+	}
+	sqlText := "SELECT " + columns + " FROM audit_records WHERE " + strings.Join(where, " AND ") + " ORDER BY seq"
+	if q.Limit > 0 {
+		sqlText += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	return s.query(ctx, sqlText, args, fn)
+}
+
+func (s *Store) query(ctx context.Context, q string, args []any, fn func(*store.Record) error) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read audit records: %w", err)
+	}
+	defer rows.Close()
+	var r store.Record
+	for rows.Next() {
+		if err := scanRow(rows, &r); err != nil {
+			return fmt.Errorf("read audit records: %w", err)
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read audit records: %w", err)
+	}
+	return nil
+}
+
+// AddCheckpoint stores a checkpoint.
+func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO audit_checkpoints (size, time_ns, note) VALUES (?, ?, ?)", c.Size, c.Time.UnixNano(), c.Note); err != nil {
+		return fmt.Errorf("store checkpoint at size %d: %w", c.Size, err)
+	}
+	return nil
+}
+
+// Checkpoints returns every checkpoint, smallest size first.
+func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT size, time_ns, note FROM audit_checkpoints ORDER BY size")
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Checkpoint
+	for rows.Next() {
+		var c store.Checkpoint
+		var ns int64
+		if err := rows.Scan(&c.Size, &ns, &c.Note); err != nil {
+			return nil, fmt.Errorf("read checkpoints: %w", err)
+		}
+		c.Time = time.Unix(0, ns).UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	return out, nil
+}

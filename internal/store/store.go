@@ -1,0 +1,73 @@
+// Package store defines the durable storage contract of the audit log; store/sqlite and
+// store/postgres implement it.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a record or checkpoint does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// Record is one audit record as stored: the canonical bytes that are hashed, the tree hashes
+// stored with it, and copies of a few fields as indexed columns for search. The copies are
+// checked against Data by the verifier.
+type Record struct {
+	Seq       int64
+	Time      time.Time
+	Kind      string
+	Principal string
+	Tool      string
+	Decision  string
+	RequestID string
+	// Data is the record's canonical encoding.
+	Data []byte
+	// Hashes are the Merkle tree hashes that become computable when this record is appended
+	// (golang.org/x/mod/sumdb/tlog StoredHashes), 32 bytes each, level 0 first.
+	Hashes []byte
+}
+
+// Checkpoint is a signed statement of the tree's size and root hash.
+type Checkpoint struct {
+	Size int64
+	Time time.Time
+	// Note is the signed note (C2SP checkpoint text and signature lines).
+	Note []byte
+}
+
+// Query selects records for search and export. Zero fields match everything.
+type Query struct {
+	Principal string
+	Tool      string
+	Decision  string
+	Kind      string
+	Since     time.Time // inclusive
+	Until     time.Time // exclusive
+	AfterSeq  int64     // only records with Seq > AfterSeq; -1 for all
+	Limit     int       // 0: no limit
+}
+
+// Store is the contract the audit log is written through. Implementations must be safe for
+// concurrent use; the audit log is the only writer.
+type Store interface {
+	// Append writes the records in one transaction and returns only when it is durable. The
+	// records' sequence numbers must continue the log exactly (the first is Size()).
+	Append(ctx context.Context, recs []Record) error
+	// Size returns the number of records (the highest sequence number plus one).
+	Size(ctx context.Context) (int64, error)
+	// TreeHashes returns the Hashes of the records with the given sequence numbers, in order.
+	TreeHashes(ctx context.Context, seqs []int64) ([][]byte, error)
+	// Get returns one record.
+	Get(ctx context.Context, seq int64) (Record, error)
+	// Scan calls fn for every record with Seq >= from, in sequence order.
+	Scan(ctx context.Context, from int64, fn func(*Record) error) error
+	// Search calls fn for the records matching q, in sequence order.
+	Search(ctx context.Context, q Query, fn func(*Record) error) error
+	// AddCheckpoint stores a checkpoint; adding the same size twice is an error.
+	AddCheckpoint(ctx context.Context, c Checkpoint) error
+	// Checkpoints returns every stored checkpoint, smallest size first.
+	Checkpoints(ctx context.Context) ([]Checkpoint, error)
+	Close() error
+}

@@ -1,0 +1,194 @@
+// Package storetest is the one test suite every implementation of the audit store contract
+// must pass.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mcpguard/mcpguard/internal/store"
+)
+
+// Open returns a new, empty store for one test; the suite closes it.
+type Open func(t *testing.T) store.Store
+
+var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+
+// record returns a recognisable record for seq.
+func record(seq int64) store.Record {
+	principals := []string{"alice", "bob", "carol"}
+	decisions := []string{"allow", "deny"}
+	return store.Record{
+		Seq: seq, Time: t0.Add(time.Duration(seq) * time.Second), Kind: "call",
+		Principal: principals[seq%3], Tool: fmt.Sprintf("fin.tool%d", seq%2), Decision: decisions[seq%2],
+		RequestID: fmt.Sprintf("req-%d", seq), Data: fmt.Appendf(nil, `{"seq":%d}`, seq),
+		Hashes: bytes.Repeat([]byte{byte(seq)}, 32*(1+int(seq%3))),
+	}
+}
+
+func records(from, to int64) []store.Record {
+	var out []store.Record
+	for s := from; s < to; s++ {
+		out = append(out, record(s))
+	}
+	return out
+}
+
+// Run runs the suite.
+func Run(t *testing.T, open Open) {
+	ctx := context.Background()
+	t.Run("empty", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		n, err := s.Size(ctx)
+		if err != nil || n != 0 {
+			t.Fatalf("Size = %d, %v; want 0", n, err)
+		}
+		if _, err := s.Get(ctx, 0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Get(0) error %v, want ErrNotFound", err)
+		}
+		cps, err := s.Checkpoints(ctx)
+		if err != nil || len(cps) != 0 {
+			t.Errorf("Checkpoints = %v, %v; want none", cps, err)
+		}
+	})
+	t.Run("append, size, get, scan", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		if err := s.Append(ctx, records(0, 1)); err != nil {
+			t.Fatal(err)
+		}
+		// A batch larger than one multi-row statement.
+		if err := s.Append(ctx, records(1, 700)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Size(ctx)
+		if err != nil || n != 700 {
+			t.Fatalf("Size = %d, %v; want 700", n, err)
+		}
+		got, err := s.Get(ctx, 123)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(record(123), got); diff != "" {
+			t.Errorf("Get(123) (-want +got):\n%s", diff)
+		}
+		var seqs []int64
+		err = s.Scan(ctx, 695, func(r *store.Record) error {
+			if diff := cmp.Diff(record(r.Seq), *r); diff != "" {
+				t.Errorf("Scan record %d (-want +got):\n%s", r.Seq, diff)
+			}
+			seqs = append(seqs, r.Seq)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]int64{695, 696, 697, 698, 699}, seqs); diff != "" {
+			t.Errorf("Scan order (-want +got):\n%s", diff)
+		}
+		hs, err := s.TreeHashes(ctx, []int64{5, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([][]byte{record(5).Hashes, record(2).Hashes}, hs); diff != "" {
+			t.Errorf("TreeHashes (-want +got):\n%s", diff)
+		}
+		if _, err := s.TreeHashes(ctx, []int64{700}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("TreeHashes(700) error %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("a failed append writes nothing", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		if err := s.Append(ctx, records(0, 10)); err != nil {
+			t.Fatal(err)
+		}
+		// Records 10..19 and a duplicate of 5: the whole batch must fail.
+		batch := append(records(10, 20), record(5))
+		if err := s.Append(ctx, batch); err == nil {
+			t.Fatal("appending a duplicate sequence number succeeded")
+		}
+		if n, _ := s.Size(ctx); n != 10 {
+			t.Errorf("Size after the failed append = %d, want 10", n)
+		}
+	})
+	t.Run("scan stops on the callback's error", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		if err := s.Append(ctx, records(0, 10)); err != nil {
+			t.Fatal(err)
+		}
+		stop := errors.New("stop")
+		calls := 0
+		err := s.Scan(ctx, 0, func(*store.Record) error { calls++; return stop })
+		if !errors.Is(err, stop) || calls != 1 {
+			t.Errorf("Scan = %v after %d calls, want the callback's error after 1", err, calls)
+		}
+	})
+	t.Run("search", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		if err := s.Append(ctx, records(0, 30)); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name string
+			q    store.Query
+			want []int64
+		}{
+			{"principal and decision", store.Query{Principal: "alice", Decision: "deny", AfterSeq: -1}, []int64{3, 9, 15, 21, 27}},
+			{"tool and time window", store.Query{Tool: "fin.tool0", Since: t0.Add(10 * time.Second), Until: t0.Add(16 * time.Second), AfterSeq: -1}, []int64{10, 12, 14}},
+			{"after and limit", store.Query{AfterSeq: 25, Limit: 2}, []int64{26, 27}},
+			{"kind that is absent", store.Query{Kind: "admin", AfterSeq: -1}, nil},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				var got []int64
+				if err := s.Search(ctx, tc.q, func(r *store.Record) error { got = append(got, r.Seq); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("Search (-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
+	t.Run("checkpoints", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		want := []store.Checkpoint{
+			{Size: 10, Time: t0, Note: []byte("ten\n")},
+			{Size: 20, Time: t0.Add(time.Minute), Note: []byte("twenty\n")},
+		}
+		if err := s.AddCheckpoint(ctx, want[1]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddCheckpoint(ctx, want[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddCheckpoint(ctx, want[0]); err == nil {
+			t.Error("adding a second checkpoint of size 10 succeeded")
+		}
+		got, err := s.Checkpoints(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Checkpoints (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("closed store fails", func(t *testing.T) {
+		s := open(t)
+		s.Close()
+		if err := s.Append(ctx, records(0, 1)); err == nil {
+			t.Error("Append on a closed store succeeded")
+		}
+	})
+}
