@@ -2,6 +2,7 @@ package policy
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -178,8 +179,8 @@ func newCompiler(d *decoder, source string, opts *Options) *compiler {
 // and compiling it must never reach the network or the file system.
 type refuseLoader struct{}
 
-func (refuseLoader) Load(url string) (any, error) {
-	return nil, fmt.Errorf("%s: a constraint may not load another schema ($ref to a remote or file URL); write the schema inline or under $defs", url)
+func (refuseLoader) Load(string) (any, error) {
+	return nil, errors.New("loading is disabled")
 }
 
 func (c *compiler) problem(path, format string, args ...any) {
@@ -213,7 +214,9 @@ func (c *compiler) compile(doc *document) {
 		r := &role{name: rd.Name, index: i}
 		switch {
 		case rd.Name == "":
-			c.problem(path, "role: is required (the role's name)")
+			if !c.d.broken[path+".role"] {
+				c.problem(path, "role: is required (the role's name)")
+			}
 		case p.byName[rd.Name] != nil:
 			c.problem(path+".role", "duplicate role %s", quote(rd.Name))
 		default:
@@ -360,22 +363,52 @@ func (c *compiler) compileSchema(doc any) (*jsonschema.Schema, error) {
 	c.nurl++
 	url := "policy:///constraint/" + strconv.Itoa(c.nurl) + ".json"
 	if err := c.schema.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("invalid constraint: %s", cleanSchemaError(err, url))
+		return nil, errors.New(c.schemaError(err, url))
 	}
 	sch, err := c.schema.Compile(url)
 	if err != nil {
-		return nil, fmt.Errorf("invalid constraint: %s", cleanSchemaError(err, url))
+		return nil, errors.New(c.schemaError(err, url))
 	}
 	return sch, nil
 }
 
-// cleanSchemaError removes the synthetic URL from a compiler error.
-func cleanSchemaError(err error, url string) string {
+// schemaError explains why a constraint fragment does not compile.
+func (c *compiler) schemaError(err error, url string) string {
+	var sve *jsonschema.SchemaValidationError
+	var ve *jsonschema.ValidationError
+	if errors.As(err, &sve) && errors.As(sve.Err, &ve) {
+		var msgs []string
+		var walk func(e *jsonschema.ValidationError)
+		walk = func(e *jsonschema.ValidationError) {
+			if len(e.Causes) > 0 {
+				for _, c := range e.Causes {
+					walk(c)
+				}
+				return
+			}
+			m := e.ErrorKind.LocalizedString(c.p.printer)
+			if len(e.InstanceLocation) > 0 {
+				m = strings.Join(e.InstanceLocation, "/") + ": " + m
+			}
+			if !slices.Contains(msgs, m) {
+				msgs = append(msgs, m)
+			}
+		}
+		walk(ve)
+		return "not a valid JSON Schema 2020-12 fragment: " + strings.Join(msgs, "; ")
+	}
+	var le *jsonschema.LoadURLError
+	if errors.As(err, &le) {
+		return fmt.Sprintf("$ref %s is refused: a constraint may not load another schema; write it inline or under $defs", quote(le.URL))
+	}
+	var re *jsonschema.InvalidRegexError
+	if errors.As(err, &re) {
+		return fmt.Sprintf("pattern %s is not a valid regular expression: %v", quote(re.Regex), re.Err)
+	}
 	s := err.Error()
 	s = strings.ReplaceAll(s, url+"#", "")
 	s = strings.ReplaceAll(s, url, "")
-	s = strings.ReplaceAll(s, "\n", "; ")
-	return s
+	return strings.ReplaceAll(s, "\n", "; ")
 }
 
 // compileWhen type-checks and plans one condition. cel.OptOptimize
@@ -408,7 +441,9 @@ func (c *compiler) binding(b *bindingDoc, path string) {
 	r := p.byName[b.Role]
 	switch {
 	case b.Role == "":
-		c.problem(path, "role: is required (the role this binding grants)")
+		if !c.d.broken[path+".role"] {
+			c.problem(path, "role: is required (the role this binding grants)")
+		}
 		return
 	case r == nil:
 		c.problem(path+".role", "no role named %s is defined under roles:", quote(b.Role))

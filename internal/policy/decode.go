@@ -86,7 +86,8 @@ type decoder struct {
 	lines     map[string]int
 	visits    int
 	exhausted bool
-	fatal     bool // the file could not be read as a document at all
+	fatal     bool            // the file could not be read as a document at all
+	broken    map[string]bool // paths whose value was reported as malformed
 }
 
 // field decodes the value of one known key.
@@ -99,7 +100,7 @@ var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // decode parses data (YAML or JSON) into a document.
 func decode(data []byte) (*document, *decoder) {
-	d := &decoder{lines: map[string]int{}, visits: maxVisits}
+	d := &decoder{lines: map[string]int{}, broken: map[string]bool{}, visits: maxVisits}
 	doc := &document{}
 	if len(data) > MaxPolicyBytes {
 		d.add(0, "", "the file is %d bytes; a policy may be at most %d", len(data), MaxPolicyBytes)
@@ -268,6 +269,7 @@ func (d *decoder) scalar(n *yaml.Node, path, tag, want string) *yaml.Node {
 	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != tag {
 		d.add(n.Line, path, "expected %s, got %s", want, describe(n))
+		d.broken[path] = true
 		return nil
 	}
 	return n
