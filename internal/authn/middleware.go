@@ -19,8 +19,10 @@ type TokenVerifier interface {
 
 // AuthenticatorOptions configures an Authenticator.
 type AuthenticatorOptions struct {
-	// APIKeys, when set, verifies bearer credentials that have the API key form.
+	// APIKeys, when set, verifies bearer credentials that have the API key form (mcpg_…).
 	APIKeys *APIKeys
+	// Sessions, when set, accepts operator session tokens (mcps_…): for the admin API.
+	Sessions *Sessions
 	// RequiredScopes must all be granted to a token for any request (403 insufficient_scope
 	// otherwise). API keys carry roles, not scopes, and are not held to them.
 	RequiredScopes []string
@@ -37,6 +39,7 @@ type AuthenticatorOptions struct {
 type Authenticator struct {
 	tokens      TokenVerifier
 	keys        *APIKeys
+	sessions    *Sessions
 	required    []string
 	challenge   []string
 	metadataURL string
@@ -54,12 +57,13 @@ func NewAuthenticator(resource string, tokens TokenVerifier, opts *Authenticator
 	if err != nil {
 		return nil, err
 	}
-	if tokens == nil && opts.APIKeys == nil {
-		return nil, errors.New("authentication needs a token validator, API keys, or both")
+	if tokens == nil && opts.APIKeys == nil && opts.Sessions == nil {
+		return nil, errors.New("authentication needs a token validator, API keys or operator sessions")
 	}
 	a := &Authenticator{
 		tokens:      tokens,
 		keys:        opts.APIKeys,
+		sessions:    opts.Sessions,
 		required:    opts.RequiredScopes,
 		challenge:   opts.ChallengeScopes,
 		metadataURL: MetadataURL(res),
@@ -91,7 +95,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		if missing := p.MissingScopes(a.required); p.Method == MethodJWT && len(missing) > 0 {
-			a.logRefusal(r, http.StatusForbidden, rejectf(ReasonClaims, "token for %q lacks scopes %v", p.Subject, missing))
+			a.logRefusal(r, http.StatusForbidden, rejectf(ReasonScope, "token for %q lacks scopes %v", p.Subject, missing))
 			a.InsufficientScope(w, a.required)
 			return
 		}
@@ -125,8 +129,11 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Principal, error) {
 	if a.keys != nil && IsAPIKey(token) {
 		return a.keys.Verify(r.Context(), token)
 	}
+	if a.sessions != nil && strings.HasPrefix(token, SessionPrefix) {
+		return a.sessions.Authenticate(r.Context(), token)
+	}
 	if a.tokens == nil {
-		return nil, rejectf(ReasonMalformed, "bearer credential is not an API key and no token issuer is configured")
+		return nil, rejectf(ReasonMalformed, "bearer credential is of a kind this endpoint does not accept")
 	}
 	return a.tokens.Validate(r.Context(), token)
 }

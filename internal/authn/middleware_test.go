@@ -146,7 +146,7 @@ func TestMiddlewareContract(t *testing.T) {
 		}, badRequest, ReasonTokenInQuery},
 		{"scope short", bearer(sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), noScope)), answer{403,
 			`Bearer error="insufficient_scope", error_description="the access token lacks a required scope", scope="mcp:tools", resource_metadata="` + wantMetadataURL + `"`,
-			`{"error":"insufficient_scope","error_description":"the access token lacks a required scope"}`}, ReasonClaims},
+			`{"error":"insufficient_scope","error_description":"the access token lacks a required scope"}`}, ReasonScope},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,5 +230,44 @@ func TestMiddlewareFailsClosedWhenTheKeyStoreIsDown(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != 503 || w.Header().Get("Retry-After") == "" {
 		t.Errorf("got %d (Retry-After %q), want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
+}
+
+func TestMiddlewareAcceptsOperatorSessionsWhenConfigured(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newOpFixture(t)
+	a, err := NewAuthenticator("https://gw.example.com/admin", nil, &AuthenticatorOptions{Sessions: f.ops.Sessions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := f.ops.Login(ctx, "alice", goodPassword, f.code(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *Principal
+	h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got, _ = PrincipalFrom(r.Context()) }))
+	for _, tt := range []struct {
+		name   string
+		token  string
+		status int
+	}{
+		{"session", token.Reveal(), 200},
+		{"API key on an endpoint without API keys", "mcpg_0123456789abcdef_" + strings.Repeat("A", 43), 401},
+		{"JWT on an endpoint without an issuer", "a.b.c", 401},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got = nil
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("GET", "/admin", nil)
+			r.Header.Set("Authorization", "Bearer "+tt.token)
+			h.ServeHTTP(w, r)
+			if w.Code != tt.status {
+				t.Errorf("status %d, want %d", w.Code, tt.status)
+			}
+			if tt.status == 200 && (got == nil || got.Subject != "alice" || got.Method != MethodOperator) {
+				t.Errorf("principal %+v", got)
+			}
+		})
 	}
 }

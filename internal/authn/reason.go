@@ -30,6 +30,7 @@ const (
 	ReasonIssuer          Reason = "wrong_issuer"            // iss is not the pinned issuer
 	ReasonAudience        Reason = "wrong_audience"          // aud does not name this gateway's canonical URI
 	ReasonClaims          Reason = "bad_claims"              // a claim has the wrong type
+	ReasonScope           Reason = "insufficient_scope"      // valid, but a required scope is missing (403)
 	ReasonUnknownAPIKey   Reason = "unknown_api_key"         // no API key with that id, or the secret does not match
 	ReasonRevoked         Reason = "revoked"                 // the API key was revoked
 	ReasonBadPassword     Reason = "bad_password"            // wrong operator name or password
