@@ -1,0 +1,167 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/mcpguard/mcpguard/internal/store"
+)
+
+// Tree is the content of a checkpoint: the log's origin, size and root hash.
+type Tree struct {
+	Origin string
+	Size   int64
+	Hash   tlog.Hash
+}
+
+// formatCheckpoint returns the checkpoint text (C2SP tlog-checkpoint: origin, size, base64 root
+// hash, one per line).
+func formatCheckpoint(t Tree) []byte {
+	return fmt.Appendf(nil, "%s\n%d\n%s\n", t.Origin, t.Size, base64.StdEncoding.EncodeToString(t.Hash[:]))
+}
+
+// ParseCheckpoint verifies a signed checkpoint with verifier and returns its tree.
+func ParseCheckpoint(msg []byte, verifier note.Verifier) (Tree, error) {
+	n, err := note.Open(msg, note.VerifierList(verifier))
+	if err != nil {
+		return Tree{}, fmt.Errorf("checkpoint signature: %w", err)
+	}
+	lines := strings.SplitN(n.Text, "\n", 4)
+	if len(lines) < 4 {
+		return Tree{}, fmt.Errorf("checkpoint: want origin, size and hash lines")
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || size < 0 || strconv.FormatInt(size, 10) != lines[1] {
+		return Tree{}, fmt.Errorf("checkpoint: bad size %q", lines[1])
+	}
+	hb, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(hb) != tlog.HashSize {
+		return Tree{}, fmt.Errorf("checkpoint: bad root hash %q", lines[2])
+	}
+	t := Tree{Origin: lines[0], Size: size}
+	copy(t.Hash[:], hb)
+	return t, nil
+}
+
+// GenerateKey returns a new Ed25519 signing key and its verifier key in the note format. The
+// verifier key ("name+keyid+key") is all a third party needs to check checkpoints and proofs.
+func GenerateKey(name string) (signerKey, verifierKey string, err error) {
+	return note.GenerateKey(rand.Reader, name)
+}
+
+// maybeCheckpoint signs a checkpoint when CheckpointEvery records or CheckpointInterval have
+// passed since the last one (or, with force, whenever there is something new).
+func (l *Log) maybeCheckpoint(force bool) {
+	if l.opts.Signer == nil || l.size == l.lastCP {
+		return
+	}
+	now := l.now()
+	if !force && l.size-l.lastCP < l.opts.CheckpointEvery && now.Sub(l.lastCPAt) < l.opts.CheckpointInterval {
+		return
+	}
+	ctx := context.Background()
+	h, err := tlog.TreeHash(l.size, l.frontier.reader(ctx, l.st))
+	if err != nil {
+		l.logger.Error("audit checkpoint not signed", "size", l.size, "err", err)
+		return
+	}
+	msg, err := note.Sign(&note.Note{Text: string(formatCheckpoint(Tree{Origin: l.opts.Origin, Size: l.size, Hash: h}))}, l.opts.Signer)
+	if err != nil {
+		l.logger.Error("audit checkpoint not signed", "size", l.size, "err", err)
+		return
+	}
+	// The external copy first: a checkpoint that exists only inside the database protects
+	// nothing against someone who can rewrite the database.
+	if l.opts.CheckpointDir != "" {
+		if err := WriteCheckpointFile(l.opts.CheckpointDir, l.size, msg); err != nil {
+			l.logger.Error("audit checkpoint not written to the checkpoint directory", "size", l.size, "err", err)
+			return
+		}
+	}
+	if err := l.st.AddCheckpoint(ctx, store.Checkpoint{Size: l.size, Time: now.UTC(), Note: msg}); err != nil {
+		l.logger.Error("audit checkpoint not stored", "size", l.size, "err", err)
+		return
+	}
+	l.lastCP, l.lastCPAt = l.size, now
+	l.logger.Debug("audit checkpoint signed", "size", l.size)
+}
+
+// checkpointName is the file name of the checkpoint at size n; names sort by size.
+func checkpointName(n int64) string { return fmt.Sprintf("checkpoint-%020d", n) }
+
+// WriteCheckpointFile writes a signed checkpoint into dir durably (temporary file, fsync,
+// rename, fsync of the directory). An existing file for the same size is left alone.
+func WriteCheckpointFile(dir string, size int64, msg []byte) error {
+	final := filepath.Join(dir, checkpointName(size))
+	if old, err := os.ReadFile(final); err == nil {
+		if bytes.Equal(old, msg) {
+			return nil
+		}
+		return fmt.Errorf("%s exists with a different checkpoint", final)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".checkpoint-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(msg); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), final); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ExternalCheckpoint is a checkpoint file from the checkpoint directory.
+type ExternalCheckpoint struct {
+	Path string
+	Note []byte
+}
+
+// ReadCheckpointDir returns the checkpoint files in dir, in name (size) order.
+func ReadCheckpointDir(dir string) ([]ExternalCheckpoint, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint directory: %w", err)
+	}
+	var out []ExternalCheckpoint
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasPrefix(e.Name(), "checkpoint-") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read checkpoint: %w", err)
+		}
+		out = append(out, ExternalCheckpoint{Path: p, Note: b})
+	}
+	return out, nil
+}

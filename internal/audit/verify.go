@@ -1,0 +1,339 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/mcpguard/mcpguard/internal/store"
+)
+
+// VerifyOptions configures Verify.
+type VerifyOptions struct {
+	// Verifier checks checkpoint signatures (required).
+	Verifier note.Verifier
+	// Origin is the log name checkpoints must carry (default DefaultOrigin).
+	Origin string
+	// CheckpointDir holds the external checkpoints. Without it a truncated tail or a wholly
+	// replaced log cannot be detected; the report says so.
+	CheckpointDir string
+	// Progress, when set, is called every ProgressEvery records and at the end.
+	Progress      func(done, total int64)
+	ProgressEvery int64
+	// MaxProblems stops the report growing (default 20); verification still runs to the end.
+	MaxProblems int
+}
+
+// Problem is one thing verification found wrong.
+type Problem struct {
+	// Seq is the first record affected, or -1 when the problem is not tied to a record.
+	Seq  int64
+	What string
+}
+
+func (p Problem) String() string {
+	if p.Seq < 0 {
+		return p.What
+	}
+	return fmt.Sprintf("record %d: %s", p.Seq, p.What)
+}
+
+// Report is the result of Verify.
+type Report struct {
+	Records        int64
+	Checkpoints    int   // valid checkpoints in the database
+	External       int   // valid checkpoint files
+	NewestExternal int64 // size of the newest valid external checkpoint (0: none)
+	Covered        int64 // records covered by a signed checkpoint that matched
+	Problems       []Problem
+	Dropped        int // problems beyond MaxProblems
+	Warnings       []string
+	Elapsed        time.Duration
+}
+
+// OK reports whether no tampering was found.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// First returns the problem with the lowest record number (problems without one come last).
+func (r *Report) First() (Problem, bool) {
+	if len(r.Problems) == 0 {
+		return Problem{}, false
+	}
+	ps := append([]Problem(nil), r.Problems...)
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i].Seq, ps[j].Seq
+		if (a < 0) != (b < 0) {
+			return b < 0
+		}
+		return a < b
+	})
+	return ps[0], true
+}
+
+type expectedTree struct {
+	hash   tlog.Hash
+	source string
+}
+
+type verifier struct {
+	opts     VerifyOptions
+	rep      *Report
+	trees    map[int64][]expectedTree
+	lastGood int64 // size of the newest checkpoint that matched
+	cpFailed bool  // a checkpoint mismatch was reported; later ones repeat it
+}
+
+// firstSince returns the first record problem at or after seq, or seq: the checkpoint that
+// fails then points at the record already named.
+func (v *verifier) firstSince(seq int64) int64 {
+	for _, p := range v.rep.Problems {
+		if p.Seq >= seq {
+			return p.Seq
+		}
+	}
+	return seq
+}
+
+func (v *verifier) problem(seq int64, format string, args ...any) {
+	if len(v.rep.Problems) >= v.opts.MaxProblems {
+		v.rep.Dropped++
+		return
+	}
+	v.rep.Problems = append(v.rep.Problems, Problem{Seq: seq, What: fmt.Sprintf(format, args...)})
+}
+
+// indexed is the part of a record the verifier compares with the indexed columns.
+type indexed struct {
+	Version   int    `json:"v"`
+	Seq       int64  `json:"seq"`
+	Time      string `json:"time"`
+	Kind      string `json:"kind"`
+	RequestID string `json:"request_id"`
+	Principal string `json:"principal"`
+	Tool      string `json:"tool"`
+	Decision  string `json:"decision"`
+}
+
+// Verify recomputes every leaf hash and the Merkle tree from the stored records, compares them
+// with the stored tree hashes, checks every checkpoint's signature (in the database and in
+// CheckpointDir) against the recomputed tree, and reports what is wrong, naming the first bad
+// record. The error is for failures to read; tampering is reported in the Report.
+func Verify(ctx context.Context, st store.Store, opts VerifyOptions) (*Report, error) {
+	start := time.Now()
+	if opts.Verifier == nil {
+		return nil, fmt.Errorf("verify audit log: a verifier key is required")
+	}
+	if opts.Origin == "" {
+		opts.Origin = DefaultOrigin
+	}
+	if opts.MaxProblems <= 0 {
+		opts.MaxProblems = 20
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 100000
+	}
+	v := &verifier{opts: opts, rep: &Report{}, trees: map[int64][]expectedTree{}}
+	total, err := st.Size(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("verify audit log: %w", err)
+	}
+	cps, err := st.Checkpoints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("verify audit log: %w", err)
+	}
+	for _, c := range cps {
+		src := fmt.Sprintf("database checkpoint at size %d", c.Size)
+		t, ok := v.checkpoint(src, c.Note)
+		if !ok {
+			continue
+		}
+		if t.Size != c.Size {
+			v.problem(-1, "%s: its size column says %d but the signed text says %d", src, c.Size, t.Size)
+			continue
+		}
+		v.rep.Checkpoints++
+	}
+	if opts.CheckpointDir == "" {
+		v.rep.Warnings = append(v.rep.Warnings, "no checkpoint directory given: a truncated tail or a replaced log cannot be detected")
+	} else {
+		ext, err := ReadCheckpointDir(opts.CheckpointDir)
+		if err != nil {
+			return nil, fmt.Errorf("verify audit log: %w", err)
+		}
+		for _, e := range ext {
+			t, ok := v.checkpoint("checkpoint file "+e.Path, e.Note)
+			if !ok {
+				continue
+			}
+			v.rep.External++
+			v.rep.NewestExternal = max(v.rep.NewestExternal, t.Size)
+		}
+		if v.rep.External == 0 {
+			v.rep.Warnings = append(v.rep.Warnings, "the checkpoint directory holds no valid checkpoint")
+		}
+	}
+	for size, ts := range v.trees {
+		for _, t := range ts[1:] {
+			if t.hash != ts[0].hash {
+				v.problem(-1, "%s and %s sign different trees of the same size %d: the log was forked or replaced", ts[0].source, t.source, size)
+			}
+		}
+	}
+
+	var f frontier
+	mem := f.reader(ctx, nil)
+	next := int64(0)
+	treeOK := true
+	hashReported := false
+	var idx indexed
+	err = st.Scan(ctx, 0, func(r *store.Record) error {
+		seq := r.Seq
+		if seq != next {
+			if seq > next {
+				v.problem(next, "records %d..%d are missing (deleted rows)", next, seq-1)
+			} else {
+				v.problem(seq, "appears twice")
+			}
+			treeOK = false
+			next = seq
+		}
+		idx = indexed{}
+		if err := json.Unmarshal(r.Data, &idx); err != nil {
+			v.problem(seq, "the stored record does not decode (%v): it was edited", err)
+		} else {
+			v.columns(r, &idx)
+		}
+		if treeOK {
+			hashes, err := tlog.StoredHashes(seq, r.Data, mem)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", seq, err)
+			}
+			f.add(seq, hashes)
+			v.compareHashes(seq, hashes, r.Hashes, &hashReported)
+			if ts, ok := v.trees[seq+1]; ok {
+				th, err := tlog.TreeHash(seq+1, mem)
+				if err != nil {
+					return fmt.Errorf("tree at size %d: %w", seq+1, err)
+				}
+				good := true
+				for _, t := range ts {
+					if t.hash != th {
+						good = false
+						if !v.cpFailed {
+							v.problem(v.firstSince(v.lastGood), "%s does not match records 0..%d: a record from %d on was changed, inserted or removed, or the log was replaced", t.source, seq, v.lastGood)
+						}
+					}
+				}
+				v.cpFailed = v.cpFailed || !good
+				if good {
+					v.lastGood, v.rep.Covered = seq+1, seq+1
+				}
+			}
+		}
+		next++
+		if opts.Progress != nil && next%opts.ProgressEvery == 0 {
+			opts.Progress(next, total)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verify audit log: %w", err)
+	}
+	v.rep.Records = next
+	if opts.Progress != nil {
+		opts.Progress(next, total)
+	}
+	var sizes []int64
+	for size := range v.trees {
+		sizes = append(sizes, size)
+	}
+	sort.Slice(sizes, func(i, j int) bool { return sizes[i] < sizes[j] })
+	for _, size := range sizes {
+		if size > next {
+			v.problem(next, "%s covers %d records but the log holds %d: the tail was truncated", v.trees[size][0].source, size, next)
+			break
+		}
+	}
+	if !treeOK && len(sizes) > 0 {
+		v.rep.Warnings = append(v.rep.Warnings, "checkpoints after the first structural problem were not compared")
+	}
+	if v.rep.Covered < next {
+		v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf("records %d..%d are not yet covered by a signed checkpoint", v.rep.Covered, next-1))
+	}
+	sort.SliceStable(v.rep.Problems, func(i, j int) bool {
+		a, b := v.rep.Problems[i].Seq, v.rep.Problems[j].Seq
+		if (a < 0) != (b < 0) {
+			return b < 0
+		}
+		return a < b
+	})
+	v.rep.Elapsed = time.Since(start)
+	return v.rep, nil
+}
+
+// checkpoint verifies one signed checkpoint and remembers its tree.
+func (v *verifier) checkpoint(src string, msg []byte) (Tree, bool) {
+	t, err := ParseCheckpoint(msg, v.opts.Verifier)
+	if err != nil {
+		v.problem(-1, "%s: %v", src, err)
+		return t, false
+	}
+	if t.Origin != v.opts.Origin {
+		v.problem(-1, "%s: it is for log %q, not %q", src, t.Origin, v.opts.Origin)
+		return t, false
+	}
+	v.trees[t.Size] = append(v.trees[t.Size], expectedTree{hash: t.Hash, source: src})
+	return t, true
+}
+
+// columns compares the indexed columns with the record they were copied from.
+func (v *verifier) columns(r *store.Record, idx *indexed) {
+	switch {
+	case idx.Version != SchemaVersion:
+		v.problem(r.Seq, "schema version %d, want %d", idx.Version, SchemaVersion)
+	case idx.Seq != r.Seq:
+		v.problem(r.Seq, "the row holds record %d: rows were reordered, renumbered or inserted", idx.Seq)
+	case idx.Time != r.Time.UTC().Format(timeFormat):
+		v.problem(r.Seq, "column time is %s but the record says %s", r.Time.UTC().Format(timeFormat), idx.Time)
+	case idx.Kind != r.Kind:
+		v.problem(r.Seq, "column kind is %q but the record says %q", r.Kind, idx.Kind)
+	case idx.Principal != r.Principal:
+		v.problem(r.Seq, "column principal is %q but the record says %q", r.Principal, idx.Principal)
+	case idx.Tool != r.Tool:
+		v.problem(r.Seq, "column tool is %q but the record says %q", r.Tool, idx.Tool)
+	case idx.Decision != r.Decision:
+		v.problem(r.Seq, "column decision is %q but the record says %q", r.Decision, idx.Decision)
+	case idx.RequestID != r.RequestID:
+		v.problem(r.Seq, "column request_id is %q but the record says %q", r.RequestID, idx.RequestID)
+	}
+}
+
+// compareHashes compares the recomputed tree hashes of a record with the stored ones. After the
+// first mismatch above the leaf level (which every later subtree containing it repeats), only
+// leaf mismatches are reported.
+func (v *verifier) compareHashes(seq int64, computed []tlog.Hash, stored []byte, reported *bool) {
+	if len(stored) != 32*len(computed) {
+		v.problem(seq, "stores %d bytes of tree hashes, want %d", len(stored), 32*len(computed))
+		return
+	}
+	if !bytes.Equal(stored[:32], computed[0][:]) {
+		v.problem(seq, "its content does not match its stored leaf hash: the record was edited")
+		return
+	}
+	if *reported {
+		return
+	}
+	for level := 1; level < len(computed); level++ {
+		if !bytes.Equal(stored[32*level:32*level+32], computed[level][:]) {
+			*reported = true
+			v.problem(seq, "stored tree hash at level %d does not match the records below it: a record before it or the hash was edited", level)
+			return
+		}
+	}
+}
