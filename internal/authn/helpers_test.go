@@ -111,7 +111,12 @@ func newIdP(t testing.TB, path string) *fakeIdP {
 	t.Cleanup(idp.srv.Close)
 	idp.issuer = idp.srv.URL + path
 	meta := func(w http.ResponseWriter, r *http.Request) {
-		_ = json.MarshalWrite(w, map[string]string{"issuer": idp.issuer, "jwks_uri": idp.srv.URL + "/jwks"})
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.MarshalWrite(w, map[string]any{
+			"issuer": idp.issuer, "jwks_uri": idp.srv.URL + "/jwks",
+			"authorization_endpoint": idp.srv.URL + "/authorize", "token_endpoint": idp.srv.URL + "/token",
+			"response_types_supported": []string{"code"}, "code_challenge_methods_supported": []string{"S256"},
+		})
 	}
 	mux.HandleFunc("/.well-known/openid-configuration"+path, meta)
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
