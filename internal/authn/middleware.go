@@ -23,6 +23,9 @@ type AuthenticatorOptions struct {
 	APIKeys *APIKeys
 	// Sessions, when set, accepts operator session tokens (mcps_…): for the admin API.
 	Sessions *Sessions
+	// Certificates, when set, authenticates a request that carries no Authorization header by
+	// the client certificate the TLS listener verified (mTLS).
+	Certificates *CertificateMapper
 	// RequiredScopes must all be granted to a token for any request (403 insufficient_scope
 	// otherwise). API keys carry roles, not scopes, and are not held to them.
 	RequiredScopes []string
@@ -40,6 +43,7 @@ type Authenticator struct {
 	tokens      TokenVerifier
 	keys        *APIKeys
 	sessions    *Sessions
+	certs       *CertificateMapper
 	required    []string
 	challenge   []string
 	metadataURL string
@@ -57,13 +61,14 @@ func NewAuthenticator(resource string, tokens TokenVerifier, opts *Authenticator
 	if err != nil {
 		return nil, err
 	}
-	if tokens == nil && opts.APIKeys == nil && opts.Sessions == nil {
-		return nil, errors.New("authentication needs a token validator, API keys or operator sessions")
+	if tokens == nil && opts.APIKeys == nil && opts.Sessions == nil && opts.Certificates == nil {
+		return nil, errors.New("authentication needs a token validator, API keys, operator sessions or client certificates")
 	}
 	a := &Authenticator{
 		tokens:      tokens,
 		keys:        opts.APIKeys,
 		sessions:    opts.Sessions,
+		certs:       opts.Certificates,
 		required:    opts.RequiredScopes,
 		challenge:   opts.ChallengeScopes,
 		metadataURL: MetadataURL(res),
@@ -116,6 +121,11 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Principal, error) {
 	case len(values) > 1:
 		return nil, rejectf(ReasonDuplicateHeader, "%d Authorization headers", len(values))
 	case len(values) == 0 || strings.TrimSpace(values[0]) == "":
+		if a.certs != nil {
+			if p, ok, err := a.certs.Principal(r.TLS); ok {
+				return p, err
+			}
+		}
 		return nil, reject(ReasonMissing, nil)
 	}
 	scheme, token, ok := strings.Cut(strings.TrimSpace(values[0]), " ")
