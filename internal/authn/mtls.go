@@ -10,9 +10,6 @@ import (
 	"strings"
 )
 
-// MethodCertificate is client-certificate (mTLS) authentication.
-const MethodCertificate Method = "mtls"
-
 // CertificateField names where a client certificate's identity is read from.
 type CertificateField string
 

@@ -1,5 +1,6 @@
 // Package authn turns a request into a Principal: bearer JWTs issued for this gateway (OAuth 2.1
-// resource server), API keys, and human operators with passwords, TOTP and sessions.
+// resource server), API keys, client certificates, and human operators with passwords, TOTP and
+// sessions.
 package authn
 
 import (
@@ -13,9 +14,10 @@ type Method string
 
 // Authentication methods.
 const (
-	MethodJWT      Method = "jwt"      // a bearer access token issued by the configured authorization server
-	MethodAPIKey   Method = "apikey"   // an API key issued by the gateway
-	MethodOperator Method = "operator" // a human operator's session (password + TOTP)
+	MethodJWT         Method = "jwt"      // a bearer access token issued by the configured authorization server
+	MethodAPIKey      Method = "apikey"   // an API key issued by the gateway
+	MethodOperator    Method = "operator" // a human operator's session (password + TOTP)
+	MethodCertificate Method = "mtls"     // a client certificate verified by the TLS listener
 )
 
 // Principal is an authenticated caller, ready for authorization.
@@ -24,7 +26,7 @@ type Principal struct {
 	Subject  string    // the token's sub, the API key's principal name, or the operator's name
 	ClientID string    // the OAuth client (client_id, azp, appid or cid); empty for API keys and operators
 	Issuer   string    // the token's iss; empty for API keys and operators
-	KeyID    string    // the API key's public id or the operator session's id prefix; empty for tokens
+	KeyID    string    // the API key's public id, the session's id prefix or the certificate's serial; empty for tokens
 	Roles    []string  // from the configured roles claim, the key's roles, or the operator's roles
 	Scopes   []string  // the token's granted scopes
 	Expires  time.Time // when the credential stops being valid (zero: no expiry)
