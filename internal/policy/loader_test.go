@@ -1,0 +1,176 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	policyV1 = "roles:\n  - role: R\n    permissions:\n      - tool_name: one\n"
+	policyV2 = "roles:\n  - role: R\n    permissions:\n      - tool_name: two\n"
+	// policyBad has two problems; both must be reported.
+	policyBad = "roles:\n  - role: R\n    permissions:\n      - tool_name: two\n        action: delete\n    deny_tool: [x]\n"
+)
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// allows reports which of the tools "one" and "two" the policy allows.
+func allows(p *Policy) string {
+	var got []string
+	for _, tool := range []string{"one", "two"} {
+		if p.Decide(roles("R"), Call{Name: tool}).Allow {
+			got = append(got, tool)
+		}
+	}
+	return strings.Join(got, ",")
+}
+
+func TestLoaderReload(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	writeFile(t, path, policyV1)
+	l, err := NewLoader(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := allows(l.Policy()); got != "one" {
+		t.Fatalf("initial policy allows %q, want one", got)
+	}
+
+	writeFile(t, path, policyBad)
+	err = l.Reload()
+	var probs *Problems
+	if !errors.As(err, &probs) || len(probs.List) != 2 {
+		t.Fatalf("Reload of an invalid policy = %v, want *Problems listing 2 problems", err)
+	}
+	if got := allows(l.Policy()); got != "one" {
+		t.Errorf("after a rejected reload the policy allows %q, want the previous one (one)", got)
+	}
+	if l.Err() == nil {
+		t.Error("Err() = nil after a rejected reload")
+	}
+
+	writeFile(t, path, policyV2)
+	if err := l.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := allows(l.Policy()); got != "two" {
+		t.Errorf("after a good reload the policy allows %q, want two", got)
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reload(); err == nil {
+		t.Error("Reload of a missing file succeeded")
+	}
+	if got := allows(l.Policy()); got != "two" {
+		t.Errorf("after the file vanished the policy allows %q, want two", got)
+	}
+}
+
+func TestNewLoaderRejectsInvalid(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	writeFile(t, path, policyBad)
+	if _, err := NewLoader(path, nil); err == nil {
+		t.Fatal("NewLoader accepted an invalid policy")
+	}
+}
+
+type reload struct {
+	allows string
+	err    error
+}
+
+func TestLoaderWatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	writeFile(t, path, policyV1)
+	events := make(chan reload, 16)
+	l, err := NewLoader(path, &LoaderOptions{
+		Debounce: 20 * time.Millisecond,
+		OnReload: func(p *Policy, err error) { events <- reload{allows(p), err} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := l.Watch(ctx); err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	})
+	defer wg.Wait()
+	defer cancel()
+	// The watcher registers asynchronously; nudge the file until the first
+	// event proves it is watching.
+	waitFor := func(what string, ok func(reload) bool) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case r := <-events:
+				if ok(r) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for range 200 {
+			_ = os.WriteFile(path, []byte(policyV1), 0o600)
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	waitFor("the watcher to see a write", func(r reload) bool { return r.err == nil })
+	close(stop)
+	<-stopped
+
+	writeFile(t, path, policyBad)
+	waitFor("the invalid policy to be rejected", func(r reload) bool {
+		var probs *Problems
+		if errors.As(r.err, &probs) {
+			if len(probs.List) != 2 {
+				t.Errorf("rejection lists %d problems, want 2: %v", len(probs.List), r.err)
+			}
+			if r.allows != "one" {
+				t.Errorf("after the rejection the policy allows %q, want one", r.allows)
+			}
+			return true
+		}
+		return false
+	})
+
+	// An editor that writes a temporary file and renames it over the policy.
+	tmp := filepath.Join(dir, ".policy.yaml.swp")
+	writeFile(t, tmp, policyV2)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the renamed policy to be loaded", func(r reload) bool { return r.err == nil && r.allows == "two" })
+	if got := allows(l.Policy()); got != "two" {
+		t.Errorf("policy in force allows %q, want two", got)
+	}
+}
