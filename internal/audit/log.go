@@ -24,6 +24,7 @@ const (
 	DefaultCheckpointEvery    = 10000
 	DefaultCheckpointInterval = 10 * time.Second
 	DefaultMaxBatch           = 4096
+	DefaultMaxLinger          = time.Millisecond
 	DefaultQueue              = 16384
 	DefaultOrigin             = "mcpguard.audit/log"
 )
@@ -41,8 +42,11 @@ type Options struct {
 	CheckpointEvery    int64         // records between checkpoints (default DefaultCheckpointEvery)
 	CheckpointInterval time.Duration // at most this long between a record and its checkpoint
 	MaxBatch           int           // records per transaction (default DefaultMaxBatch)
-	Queue              int           // records waiting for the writer (default DefaultQueue)
-	Now                func() time.Time
+	// MaxLinger is how long a commit may wait for the callers the previous commit released
+	// (default DefaultMaxLinger; negative: never wait). A lone caller never waits.
+	MaxLinger time.Duration
+	Queue     int // records waiting for the writer (default DefaultQueue)
+	Now       func() time.Time
 }
 
 // Log appends records to a store with group commit and signs checkpoints over them.
@@ -90,6 +94,9 @@ func Open(ctx context.Context, st store.Store, opts *Options) (*Log, error) {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.MaxLinger == 0 {
+		o.MaxLinger = DefaultMaxLinger
 	}
 	if o.Queue <= 0 {
 		o.Queue = DefaultQueue
@@ -198,6 +205,7 @@ func (l *Log) run() {
 	defer ticker.Stop()
 	batch := make([]*pending, 0, l.opts.MaxBatch)
 	recs := make([]store.Record, 0, l.opts.MaxBatch)
+	prev := 0
 	for {
 		batch = batch[:0]
 		select {
@@ -221,9 +229,33 @@ func (l *Log) run() {
 		for len(batch) < l.opts.MaxBatch && len(l.queue) > 0 {
 			batch = append(batch, <-l.queue)
 		}
+		batch = l.linger(batch, prev)
+		prev = len(batch)
 		recs = l.commit(batch, recs)
 		l.maybeCheckpoint(false)
 	}
+}
+
+// linger waits up to MaxLinger for the batch to reach the size of the previous one. The callers
+// the previous commit released are still preparing their next records; committing the first
+// of them alone would make every commit small and every fsync shared by few. A lone caller
+// (previous batch of one) never waits.
+func (l *Log) linger(batch []*pending, prev int) []*pending {
+	want := min(prev, l.opts.MaxBatch)
+	if len(batch) >= want || l.opts.MaxLinger <= 0 {
+		return batch
+	}
+	timer := time.NewTimer(l.opts.MaxLinger)
+	defer timer.Stop()
+	for len(batch) < want {
+		select {
+		case p := <-l.queue:
+			batch = append(batch, p)
+		case <-timer.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit writes one batch in one transaction and answers every waiter.
