@@ -21,6 +21,7 @@ var allowed = map[string][]string{
 	"internal/jsonrpc":              {},
 	"internal/sse":                  {},
 	"internal/mcp":                  {"internal/mcpguard", "internal/jsonrpc"},
+	"internal/authn":                {},
 	"internal/config":               {},
 	"internal/transport/stdio":      {},
 	"internal/transport/streamhttp": {"internal/jsonrpc", "internal/mcp", "internal/sse", "internal/mcpguard"},
