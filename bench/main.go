@@ -193,6 +193,7 @@ func run(ctx context.Context, o runOptions) (*report, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	rep.Machine.LoadAvg[1] = loadAvg()
 	return rep, nil
 }
 

@@ -35,6 +35,9 @@ type machine struct {
 	CPU      string `json:"cpu"`
 	Kernel   string `json:"kernel"`
 	Go       string `json:"go"`
+	// LoadAvg is /proc/loadavg's 1-minute load at the start and the end of the run: on a
+	// shared machine it says how much else was running.
+	LoadAvg [2]float64 `json:"loadavg"`
 }
 
 type settings struct {
@@ -79,10 +82,25 @@ func newReport(ctx context.Context, root string, o runOptions) *report {
 			}
 		}
 	}
+	r.Machine.LoadAvg[0] = loadAvg()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		r.Machine.Kernel = strings.TrimSpace(string(b))
 	}
 	return r
+}
+
+// loadAvg is the 1-minute load average, or 0 when unknown.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 func (r *report) fileName() string {
@@ -140,7 +158,8 @@ func (r *report) markdown() string {
 		commit += " + uncommitted changes"
 	}
 	fmt.Fprintf(&b, "## Run of %s · commit %s\n\n", day, commit)
-	fmt.Fprintf(&b, "Machine: %d cores (%s), %s memory, Linux %s, %s. ", r.Machine.Cores, r.Machine.CPU, gib(r.Machine.MemBytes), r.Machine.Kernel, r.Machine.Go)
+	fmt.Fprintf(&b, "Machine: %d cores (%s), %s memory, Linux %s, %s; load average %.1f at the start, %.1f at the end. ",
+		r.Machine.Cores, r.Machine.CPU, gib(r.Machine.MemBytes), r.Machine.Kernel, r.Machine.Go, r.Machine.LoadAvg[0], r.Machine.LoadAvg[1])
 	fmt.Fprintf(&b, "Closed loop, warm-up %s then %s measured per case; client, gateway and upstream share the cores.", r.Settings.Warmup, r.Settings.Duration)
 	if r.Settings.Smoke {
 		b.WriteString(" **Smoke run: numbers prove the harness works, nothing more.**")

@@ -54,7 +54,7 @@ var stages = []stage{
 	{Name: "auth", Title: "JWT bearer authentication", Issue: 3},
 	{Name: "policy", Title: "policy with argument schema", Issue: 4},
 	{Name: "redact", Title: "redaction", Issue: 5},
-	{Name: "audit", Title: "durable audit (the full pipeline)", Issue: 5},
+	{Name: "audit", Title: "durable audit, the full pipeline", Issue: 5},
 }
 
 // pipeline is a prefix of stages: none, +auth, +auth+policy, ….
