@@ -47,7 +47,9 @@ func (p *Policy) Decide(pr Principal, c Call) Decision {
 	if len(cands) == 0 {
 		return Decision{Rule: RuleDefaultDeny, Reasons: []string{fmt.Sprintf("no rule allows %s %s for roles %s", c.Kind, quote(c.Name), roleList(roles))}}
 	}
-	st := evalState{p: p, pr: &pr, c: &c}
+	// The state is allocated only when a permission needs the arguments or
+	// a condition; a permission without either decides with no allocation.
+	var st *evalState
 	var (
 		reasons  []string
 		failed   *permission
@@ -55,7 +57,10 @@ func (p *Policy) Decide(pr Principal, c Call) Decision {
 	)
 	for _, perm := range cands {
 		before := len(reasons)
-		reasons = perm.check(&st, reasons)
+		if st == nil && perm.needsState() {
+			st = &evalState{p: p, pr: pr, c: c}
+		}
+		reasons = perm.check(st, reasons)
 		if len(reasons) == before {
 			if perm.approval == nil {
 				return Decision{Allow: true, Rule: perm.id}
@@ -225,8 +230,8 @@ func roleList(roles []*role) string {
 // evalState holds what one decision decodes at most once.
 type evalState struct {
 	p       *Policy
-	pr      *Principal
-	c       *Call
+	pr      Principal
+	c       Call
 	decoded bool
 	args    map[string]any // numbers as json.Number
 	argsErr error
@@ -255,6 +260,12 @@ func (st *evalState) arguments() (map[string]any, error) {
 		st.argsErr = fmt.Errorf("arguments are not valid JSON: %v", err)
 	}
 	return st.args, st.argsErr
+}
+
+// needsState reports whether checking the permission reads the arguments
+// or evaluates a condition.
+func (perm *permission) needsState() bool {
+	return perm.when != nil || perm.constrained && (len(perm.args) > 0 || perm.denyUnnamed)
 }
 
 // check appends to reasons every way the call fails this permission.
@@ -388,7 +399,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 			}
 			st.celPr = map[string]any{
 				"subject": st.pr.Subject,
-				"roles":   st.p.Roles(*st.pr),
+				"roles":   st.p.Roles(st.pr),
 				"groups":  nonNil(st.pr.Groups),
 				"scopes":  nonNil(st.pr.Scopes),
 				"claims":  claims,
