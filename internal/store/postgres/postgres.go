@@ -1,0 +1,320 @@
+// Package postgres implements the audit store contract on PostgreSQL.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mcpguard/mcpguard/internal/store"
+)
+
+// Options configures the store.
+type Options struct {
+	Logger *slog.Logger
+	// Schema holds the tables (default "public"); it is created when missing.
+	Schema string
+	// Conns is the number of connections (default 4): one is enough for the log's single
+	// writer, the others serve search and verification.
+	Conns int
+}
+
+// Store is the PostgreSQL audit store.
+type Store struct {
+	cfg    *pgx.ConnConfig
+	schema string
+	conns  chan *pgx.Conn
+	logger *slog.Logger
+	closed chan struct{}
+}
+
+var _ store.Store = (*Store)(nil)
+
+var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// Open connects to the database named by dsn and creates the tables when missing. Every
+// connection runs with synchronous_commit=on, so a committed append is on disk.
+func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Schema == "" {
+		o.Schema = "public"
+	}
+	if !identifier.MatchString(o.Schema) {
+		return nil, fmt.Errorf("open audit database: schema %q must be a lower-case SQL identifier", o.Schema)
+	}
+	if o.Conns <= 0 {
+		o.Conns = 4
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open audit database: %w", err)
+	}
+	cfg.RuntimeParams["synchronous_commit"] = "on"
+	s := &Store{cfg: cfg, schema: o.Schema, conns: make(chan *pgx.Conn, o.Conns), logger: o.Logger, closed: make(chan struct{})}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	for range o.Conns {
+		s.conns <- nil // dialled on first use
+	}
+	err = s.with(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, fmt.Sprintf(`
+CREATE SCHEMA IF NOT EXISTS %[1]s;
+CREATE TABLE IF NOT EXISTS %[1]s.audit_records (
+	seq        BIGINT PRIMARY KEY,
+	time_ns    BIGINT NOT NULL,
+	kind       TEXT NOT NULL,
+	principal  TEXT NOT NULL,
+	tool       TEXT NOT NULL,
+	decision   TEXT NOT NULL,
+	request_id TEXT NOT NULL,
+	record     BYTEA NOT NULL,
+	hashes     BYTEA NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_records_time ON %[1]s.audit_records(time_ns);
+CREATE INDEX IF NOT EXISTS audit_records_principal ON %[1]s.audit_records(principal, time_ns);
+CREATE INDEX IF NOT EXISTS audit_records_tool ON %[1]s.audit_records(tool, time_ns);
+CREATE TABLE IF NOT EXISTS %[1]s.audit_checkpoints (
+	size    BIGINT PRIMARY KEY,
+	time_ns BIGINT NOT NULL,
+	note    BYTEA NOT NULL
+);`, s.schema))
+		return err
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open audit database: create schema: %w", err)
+	}
+	return s, nil
+}
+
+// with runs fn on a connection of the pool, dialling it when needed. A connection that failed
+// is dropped and dialled again next time.
+func (s *Store) with(ctx context.Context, fn func(*pgx.Conn) error) error {
+	var c *pgx.Conn
+	select {
+	case c = <-s.conns:
+	case <-s.closed:
+		return errors.New("audit database: closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { s.conns <- c }()
+	if c == nil || c.IsClosed() {
+		var err error
+		c, err = pgx.ConnectConfig(ctx, s.cfg)
+		if err != nil {
+			c = nil
+			return fmt.Errorf("connect: %w", err)
+		}
+	}
+	err := fn(c)
+	if err != nil && c.PgConn().IsBusy() {
+		// A half-read result leaves the connection unusable.
+		c.Close(context.Background())
+		c = nil
+	}
+	return err
+}
+
+// Close closes every connection.
+func (s *Store) Close() error {
+	select {
+	case <-s.closed:
+		return nil
+	default:
+	}
+	close(s.closed)
+	for range cap(s.conns) {
+		if c := <-s.conns; c != nil {
+			c.Close(context.Background())
+		}
+	}
+	return nil
+}
+
+func (s *Store) table(name string) string { return s.schema + "." + name }
+
+// Append writes recs in one transaction with COPY.
+func (s *Store) Append(ctx context.Context, recs []store.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			rows := make([][]any, len(recs))
+			for i, r := range recs {
+				rows[i] = []any{r.Seq, r.Time.UnixNano(), r.Kind, r.Principal, r.Tool, r.Decision, r.RequestID, r.Data, r.Hashes}
+			}
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "audit_records"},
+				[]string{"seq", "time_ns", "kind", "principal", "tool", "decision", "request_id", "record", "hashes"},
+				pgx.CopyFromRows(rows))
+			return err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("append audit records %d..%d: %w", recs[0].Seq, recs[len(recs)-1].Seq, err)
+	}
+	return nil
+}
+
+// Size returns the highest sequence number plus one.
+func (s *Store) Size(ctx context.Context) (int64, error) {
+	var n *int64
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, "SELECT MAX(seq) FROM "+s.table("audit_records")).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("audit log size: %w", err)
+	}
+	if n == nil {
+		return 0, nil
+	}
+	return *n + 1, nil
+}
+
+// TreeHashes returns the stored tree hashes of the given records.
+func (s *Store) TreeHashes(ctx context.Context, seqs []int64) ([][]byte, error) {
+	out := make([][]byte, len(seqs))
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		for i, seq := range seqs {
+			if err := c.QueryRow(ctx, "SELECT hashes FROM "+s.table("audit_records")+" WHERE seq = $1", seq).Scan(&out[i]); err != nil {
+				if errors.Is(err, pgx.ErrNoRows) {
+					return fmt.Errorf("tree hashes of record %d: %w", seq, store.ErrNotFound)
+				}
+				return fmt.Errorf("tree hashes of record %d: %w", seq, err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+const columns = "seq, time_ns, kind, principal, tool, decision, request_id, record, hashes"
+
+// Get returns one record.
+func (s *Store) Get(ctx context.Context, seq int64) (store.Record, error) {
+	var r store.Record
+	found := false
+	err := s.query(ctx, "SELECT "+columns+" FROM "+s.table("audit_records")+" WHERE seq = $1", []any{seq}, func(rec *store.Record) error {
+		r, found = *rec, true
+		return nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("audit record %d: %w", seq, err)
+	}
+	if !found {
+		return r, fmt.Errorf("audit record %d: %w", seq, store.ErrNotFound)
+	}
+	return r, nil
+}
+
+// Scan calls fn for every record from seq on, in order.
+func (s *Store) Scan(ctx context.Context, from int64, fn func(*store.Record) error) error {
+	return s.query(ctx, "SELECT "+columns+" FROM "+s.table("audit_records")+" WHERE seq >= $1 ORDER BY seq", []any{from}, fn)
+}
+
+// Search calls fn for the records matching q.
+func (s *Store) Search(ctx context.Context, q store.Query, fn func(*store.Record) error) error {
+	where := []string{"seq > $1"}
+	args := []any{q.AfterSeq}
+	add := func(col string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(col, len(args)))
+	}
+	if q.Principal != "" {
+		add("principal = $%d", q.Principal)
+	}
+	if q.Tool != "" {
+		add("tool = $%d", q.Tool)
+	}
+	if q.Decision != "" {
+		add("decision = $%d", q.Decision)
+	}
+	if q.Kind != "" {
+		add("kind = $%d", q.Kind)
+	}
+	if !q.Since.IsZero() {
+		add("time_ns >= $%d", q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		add("time_ns < $%d", q.Until.UnixNano())
+	}
+	text := "SELECT " + columns + " FROM " + s.table("audit_records") + " WHERE " + strings.Join(where, " AND ") + " ORDER BY seq"
+	if q.Limit > 0 {
+		text += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	return s.query(ctx, text, args, fn)
+}
+
+func (s *Store) query(ctx context.Context, q string, args []any, fn func(*store.Record) error) error {
+	return s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("read audit records: %w", err)
+		}
+		defer rows.Close()
+		var r store.Record
+		var ns int64
+		for rows.Next() {
+			if err := rows.Scan(&r.Seq, &ns, &r.Kind, &r.Principal, &r.Tool, &r.Decision, &r.RequestID, &r.Data, &r.Hashes); err != nil {
+				return fmt.Errorf("read audit records: %w", err)
+			}
+			r.Time = time.Unix(0, ns).UTC()
+			if err := fn(&r); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read audit records: %w", err)
+		}
+		return nil
+	})
+}
+
+// AddCheckpoint stores a checkpoint.
+func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
+	err := s.with(ctx, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, "INSERT INTO "+s.table("audit_checkpoints")+" (size, time_ns, note) VALUES ($1, $2, $3)", c.Size, c.Time.UnixNano(), c.Note)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store checkpoint at size %d: %w", c.Size, err)
+	}
+	return nil
+}
+
+// Checkpoints returns every checkpoint, smallest size first.
+func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
+	var out []store.Checkpoint
+	err := s.with(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, "SELECT size, time_ns, note FROM "+s.table("audit_checkpoints")+" ORDER BY size")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c store.Checkpoint
+			var ns int64
+			if err := rows.Scan(&c.Size, &ns, &c.Note); err != nil {
+				return err
+			}
+			c.Time = time.Unix(0, ns).UTC()
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,66 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mcpguard/mcpguard/internal/store"
+	"github.com/mcpguard/mcpguard/internal/store/postgres"
+	"github.com/mcpguard/mcpguard/internal/store/storetest"
+)
+
+// dsn returns the test database from MCPGUARD_TEST_POSTGRES, or skips.
+func dsn(t *testing.T) string {
+	d := os.Getenv("MCPGUARD_TEST_POSTGRES")
+	if d == "" {
+		t.Skip("MCPGUARD_TEST_POSTGRES is not set")
+	}
+	return d
+}
+
+// schema returns a schema name unique to this test, dropped when it ends.
+func schema(t *testing.T, d string) string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "mcpguard_test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), d)
+		if err != nil {
+			t.Logf("drop schema %s: %v", name, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Logf("drop schema %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+func TestContract(t *testing.T) {
+	d := dsn(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := postgres.Open(context.Background(), d, &postgres.Options{Schema: schema(t, d)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestBadSchemaName(t *testing.T) {
+	if _, err := postgres.Open(context.Background(), "postgres://127.0.0.1:1/x", &postgres.Options{Schema: "x; DROP TABLE y"}); err == nil {
+		t.Error("an unsafe schema name was accepted")
+	}
+}
+
+func TestDatabaseDownFails(t *testing.T) {
+	if _, err := postgres.Open(context.Background(), "postgres://postgres@127.0.0.1:1/test?connect_timeout=2", nil); err == nil {
+		t.Error("opening a store on a closed port succeeded")
+	}
+}
