@@ -83,3 +83,11 @@ func BenchmarkVerifySQLite(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e6/n, "s/million")
 }
+
+func BenchmarkAppendPostgres(b *testing.B) {
+	for _, writers := range []int{1, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			benchAppend(b, openPostgres(b), writers)
+		})
+	}
+}
