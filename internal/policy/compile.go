@@ -395,6 +395,7 @@ func (c *compiler) schemaError(err error, url string) string {
 			}
 		}
 		walk(ve)
+		slices.Sort(msgs) // the library reports keywords in map order
 		return "not a valid JSON Schema 2020-12 fragment: " + strings.Join(msgs, "; ")
 	}
 	var le *jsonschema.LoadURLError

@@ -344,7 +344,9 @@ func (p *Policy) schemaReasons(reasons []string, arg string, err error) []string
 		}
 		reasons = append(reasons, where+": "+p.describeKind(e.ErrorKind))
 	}
+	start := len(reasons)
 	walk(ve)
+	slices.Sort(reasons[start:]) // the library reports keywords in map order
 	return reasons
 }
 
