@@ -99,6 +99,11 @@ type Config struct {
 	// Log configures the gateway's operational log (not the audit log).
 	Log Log
 
+	// Auth, when present, makes the gateway an OAuth 2.1 resource server: every request to the
+	// MCP endpoint needs a bearer token issued for Auth.Resource. Absent, the endpoint is open
+	// to anyone who can reach the listener (loopback only, unless AllowPublicListen).
+	Auth *Auth
+
 	// Upstreams are the MCP servers behind the gateway, at least one and at
 	// most 256.
 	Upstreams []Upstream
@@ -308,4 +313,37 @@ func Load(path string) (*Config, error) {
 // a *[Problems] listing every problem found.
 func Parse(data []byte, source string) (*Config, error) {
 	return parse(data, source, os.LookupEnv, readSecretFile)
+}
+
+// Auth configures bearer-token authentication (the MCP authorization specification: the
+// gateway is an OAuth 2.1 resource server). docs/authentication.md explains each setting.
+type Auth struct {
+	// Resource is the gateway's canonical URI, e.g. "https://mcp.example.com/mcp": tokens must
+	// name it as their audience (RFC 8707), and the Protected Resource Metadata describes it.
+	// Required.
+	Resource string
+
+	// Issuer is the authorization server's issuer URL, exactly as it writes "iss". Its keys are
+	// found through OIDC / RFC 8414 discovery unless JWKSURL is set. Required.
+	Issuer string
+
+	// JWKSURL skips discovery and reads the issuer's keys from this URL.
+	JWKSURL string
+
+	// ExtraAudiences are other names the issuer uses for this gateway in "aud" (Entra ID v2
+	// puts the application id there).
+	ExtraAudiences []string
+
+	// Algorithms is the allow-list of signing algorithms. Default: the asymmetric ones.
+	Algorithms []string
+
+	// RolesClaim is the claim roles are read from: a name ("roles", "groups", "scope") or a
+	// dotted path ("realm_access.roles"). Default "roles".
+	RolesClaim string
+
+	// RequiredScopes must all be granted to every token (403 insufficient_scope otherwise).
+	RequiredScopes []string
+
+	// ClockSkew is the tolerance on exp, nbf and iat. Default 60s, at most 5m.
+	ClockSkew time.Duration
 }

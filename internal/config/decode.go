@@ -524,7 +524,24 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		{"limits", func(n *yaml.Node, path string) { d.mapping(n, path, limits, nil) }},
 		{"log", func(n *yaml.Node, path string) { d.mapping(n, path, log, nil) }},
 		{"upstreams", func(n *yaml.Node, path string) { d.upstreamList(n, path, c) }},
+		{"auth", func(n *yaml.Node, path string) {
+			c.Auth = &Auth{}
+			d.mapping(n, path, d.authFields(c.Auth), nil)
+		}},
 	}, elsewhere)
+}
+
+func (d *decoder) authFields(a *Auth) []field {
+	return []field{
+		{"resource", d.str(&a.Resource)},
+		{"issuer", d.str(&a.Issuer)},
+		{"jwks_url", d.str(&a.JWKSURL)},
+		{"extra_audiences", d.strList(&a.ExtraAudiences)},
+		{"algorithms", d.strList(&a.Algorithms)},
+		{"roles_claim", d.str(&a.RolesClaim)},
+		{"required_scopes", d.strList(&a.RequiredScopes)},
+		{"clock_skew", d.duration(&a.ClockSkew)},
+	}
 }
 
 func (d *decoder) limitsFields(l *Limits) []field {

@@ -50,6 +50,9 @@ func (v *validator) config(c *Config) {
 	}
 	v.limits(&c.Limits)
 	v.log(&c.Log)
+	if c.Auth != nil {
+		v.auth(c.Auth)
+	}
 
 	switch n := len(c.Upstreams); {
 	case n == 0:
@@ -76,6 +79,30 @@ func (v *validator) config(c *Config) {
 				prefixes[u.Prefix] = i
 			}
 		}
+	}
+}
+
+// auth checks the resource-server settings.
+func (v *validator) auth(a *Auth) {
+	v.url("auth.resource", a.Resource)
+	if u, err := url.Parse(a.Resource); err == nil && u.RawQuery != "" {
+		v.add("auth.resource", "%s must not have a query: it is the canonical URI tokens are issued for", quote(a.Resource))
+	}
+	v.url("auth.issuer", a.Issuer)
+	if a.JWKSURL != "" {
+		v.url("auth.jwks_url", a.JWKSURL)
+	}
+	for i, alg := range a.Algorithms {
+		switch alg {
+		case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA":
+		case "none", "HS256", "HS384", "HS512":
+			v.add(pathIndex("auth.algorithms", i), "%s is refused: only asymmetric algorithms keep a resource server from minting its own tokens", quote(alg))
+		default:
+			v.add(pathIndex("auth.algorithms", i), "unknown algorithm %s", quote(alg))
+		}
+	}
+	if a.ClockSkew < 0 || a.ClockSkew > 5*time.Minute {
+		v.add("auth.clock_skew", "%s is out of range: want 0 to 5m", a.ClockSkew)
 	}
 }
 

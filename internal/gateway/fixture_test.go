@@ -116,3 +116,12 @@ func bufioScanner(r io.Reader) *bufio.Scanner {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	return sc
 }
+
+func readRecord(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
+}

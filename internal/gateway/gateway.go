@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
@@ -54,6 +56,11 @@ type Gateway struct {
 
 	originOK func(string) bool
 	hostOK   func(string) bool
+
+	// Authentication, when configured: the request step and the public metadata document.
+	authn         *authn.Authenticator
+	metadata      http.Handler
+	metadataPaths map[string]bool
 }
 
 // New builds a gateway from a validated configuration. Call Start to connect the upstreams.
@@ -103,7 +110,40 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	}
 	g.cat = newCatalog(g)
 	g.originOK, g.hostOK = originChecker(cfg), hostChecker(cfg)
+	if cfg.Auth != nil {
+		if err := g.setupAuth(cfg.Auth); err != nil {
+			return nil, err
+		}
+	}
 	return g, nil
+}
+
+// setupAuth builds the resource-server step: token validation against the issuer's keys and
+// the Protected Resource Metadata that 401 answers point to.
+func (g *Gateway) setupAuth(a *config.Auth) error {
+	v, err := authn.NewValidator(a.Issuer, a.Resource, &authn.ValidatorOptions{
+		ExtraAudiences: a.ExtraAudiences, JWKSURL: a.JWKSURL, Algorithms: a.Algorithms,
+		ClockSkew: a.ClockSkew, RolesClaim: a.RolesClaim, Logger: g.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	g.authn, err = authn.NewAuthenticator(a.Resource, v, &authn.AuthenticatorOptions{RequiredScopes: a.RequiredScopes, Logger: g.logger})
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	g.metadata, err = authn.MetadataHandler(authn.ResourceMetadata{
+		Resource: a.Resource, AuthorizationServers: []string{a.Issuer}, ScopesSupported: a.RequiredScopes,
+		BearerMethodsSupported: []string{"header"}, ResourceName: "mcpguard",
+	})
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	g.metadataPaths = map[string]bool{}
+	for _, p := range authn.MetadataPaths(a.Resource) {
+		g.metadataPaths[p] = true
+	}
+	return nil
 }
 
 // Start connects every upstream in the background.

@@ -25,7 +25,8 @@ func (g *Gateway) Handler() http.Handler {
 		g.checkOrigin,  // Host and Origin against DNS rebinding (403)
 		g.limitHeaders, // header size (431)
 		g.limitBody,    // body size (413)
-		// authenticate, rate limit: identity and containment plug in here
+		g.authenticate, // bearer token for this gateway (401 / 400 / 403), when auth is configured
+		// rate limit and blocklists plug in here
 	}
 	var h http.Handler = http.HandlerFunc(g.serveMCP) // parse + validate → dispatch (authorize, audit) → forward
 	for i := len(steps) - 1; i >= 0; i-- {
@@ -36,6 +37,10 @@ func (g *Gateway) Handler() http.Handler {
 
 func (g *Gateway) checkPath(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.metadataPaths[r.URL.Path] {
+			g.metadata.ServeHTTP(w, r) // public: how a client finds the authorization server
+			return
+		}
 		if r.URL.Path != g.cfg.Path {
 			http.NotFound(w, r)
 			return
@@ -56,6 +61,15 @@ func (g *Gateway) checkOrigin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authenticate puts the caller's Principal in the request context; the client's credential
+// goes no further (the Authorization header is removed, and upstreams use their own).
+func (g *Gateway) authenticate(next http.Handler) http.Handler {
+	if g.authn == nil {
+		return next
+	}
+	return g.authn.Middleware(next)
 }
 
 func (g *Gateway) limitHeaders(next http.Handler) http.Handler {
