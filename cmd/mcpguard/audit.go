@@ -1,0 +1,470 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/mcpguard/mcpguard/internal/audit"
+	"github.com/mcpguard/mcpguard/internal/store"
+	"github.com/mcpguard/mcpguard/internal/store/postgres"
+	"github.com/mcpguard/mcpguard/internal/store/sqlite"
+)
+
+// auditFlags name the audit store and the keys every audit subcommand may need.
+type auditFlags struct {
+	db, postgres, schema string
+	key, checkpoints     string
+	origin               string
+}
+
+func (f *auditFlags) storeFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.db, "db", "", "SQLite audit database file")
+	cmd.Flags().StringVar(&f.postgres, "postgres", "", "PostgreSQL DSN of the audit database (instead of --db)")
+	cmd.Flags().StringVar(&f.schema, "schema", "public", "PostgreSQL schema holding the audit tables")
+}
+
+func (f *auditFlags) keyFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.key, "key", "", "file holding the log's public (verifier) key, as written by audit keygen")
+	cmd.Flags().StringVar(&f.origin, "origin", audit.DefaultOrigin, "the log's name in its checkpoints")
+	_ = cmd.MarkFlagRequired("key")
+}
+
+func (f *auditFlags) open(ctx context.Context) (store.Store, error) {
+	switch {
+	case f.db != "" && f.postgres != "":
+		return nil, errors.New("give --db or --postgres, not both")
+	case f.db != "":
+		if _, err := os.Stat(f.db); err != nil {
+			return nil, fmt.Errorf("audit database: %w", err)
+		}
+		return sqlite.Open(ctx, f.db, &sqlite.Options{ReadOnly: true})
+	case f.postgres != "":
+		return postgres.Open(ctx, f.postgres, &postgres.Options{Schema: f.schema, Conns: 1})
+	}
+	return nil, errors.New("name the audit database with --db FILE or --postgres DSN")
+}
+
+func (f *auditFlags) verifier() (note.Verifier, error) {
+	return readVerifier(f.key)
+}
+
+func readVerifier(path string) (note.Verifier, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("public key: %w", err)
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("public key %s: %w", path, err)
+	}
+	return v, nil
+}
+
+func newAuditCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Keys, verification, proofs, search and export of the tamper-evident audit log"}
+	cmd.AddCommand(newAuditKeygen(), newAuditVerify(), newAuditProof(), newAuditConsistency(),
+		newAuditCheckProof(), newAuditSearch(), newAuditExport())
+	return cmd
+}
+
+func newAuditKeygen() *cobra.Command {
+	var name, dir string
+	cmd := &cobra.Command{
+		Use:   "keygen --name NAME [--dir DIR]",
+		Short: "Create an Ed25519 checkpoint signing key (NAME.key, mode 0600) and its public key (NAME.pub)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			skey, vkey, err := audit.GenerateKey(name)
+			if err != nil {
+				return fmt.Errorf("generate key: %w", err)
+			}
+			priv, pub := filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
+			f, err := os.OpenFile(priv, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return fmt.Errorf("write signing key: %w", err)
+			}
+			if _, err := f.WriteString(skey + "\n"); err != nil {
+				f.Close()
+				return fmt.Errorf("write signing key: %w", err)
+			}
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("write signing key: %w", err)
+			}
+			if err := os.WriteFile(pub, []byte(vkey+"\n"), 0o644); err != nil {
+				return fmt.Errorf("write public key: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "signing key: %s (keep it secret; reference it as file:%s)\npublic key:  %s\n%s\n", priv, priv, pub, vkey)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "key name (appears in every checkpoint signature)")
+	cmd.Flags().StringVar(&dir, "dir", ".", "directory for the two key files")
+	_ = cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newAuditVerify() *cobra.Command {
+	var f auditFlags
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "verify --db FILE --key PUB --checkpoints DIR",
+		Short: "Recompute every record hash and the Merkle tree, and check them against every signed checkpoint",
+		Long: "Exits non-zero when anything was tampered with, naming the first bad record.\n" +
+			"Without --checkpoints a truncated tail or a replaced log cannot be detected.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := f.verifier()
+			if err != nil {
+				return err
+			}
+			st, err := f.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			errOut := cmd.ErrOrStderr()
+			opts := audit.VerifyOptions{Verifier: v, Origin: f.origin, CheckpointDir: f.checkpoints}
+			if !quiet {
+				opts.Progress = func(done, total int64) {
+					if total > 0 {
+						fmt.Fprintf(errOut, "verified %d of %d records (%d%%)\n", done, total, done*100/max(total, 1))
+					}
+				}
+			}
+			rep, err := audit.Verify(cmd.Context(), st, opts)
+			if err != nil {
+				return err
+			}
+			return printReport(cmd.OutOrStdout(), rep)
+		},
+	}
+	f.storeFlags(cmd)
+	f.keyFlags(cmd)
+	cmd.Flags().StringVar(&f.checkpoints, "checkpoints", "", "directory of external checkpoints (the copy kept outside the database)")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress lines")
+	return cmd
+}
+
+func printReport(w io.Writer, rep *audit.Report) error {
+	for _, warn := range rep.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	if rep.OK() {
+		fmt.Fprintf(w, "OK: %d records, %d covered by signed checkpoints (%d in the database, %d external, newest external at %d), verified in %v\n",
+			rep.Records, rep.Covered, rep.Checkpoints, rep.External, rep.NewestExternal, rep.Elapsed.Round(time.Millisecond))
+		return nil
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "TAMPERED: %s\n", p)
+	}
+	if rep.Dropped > 0 {
+		fmt.Fprintf(w, "… and %d more problems\n", rep.Dropped)
+	}
+	first, _ := rep.First()
+	return fmt.Errorf("the audit log failed verification (%d problems); first: %s", len(rep.Problems)+rep.Dropped, first)
+}
+
+func newAuditProof() *cobra.Command {
+	var f auditFlags
+	cmd := &cobra.Command{
+		Use:   "proof SEQ --db FILE --key PUB",
+		Short: "Print an inclusion proof of record SEQ against the first signed checkpoint covering it (JSON)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			seq, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || seq < 0 {
+				return fmt.Errorf("SEQ %q: want a record number (0 is the first)", args[0])
+			}
+			v, err := f.verifier()
+			if err != nil {
+				return err
+			}
+			st, err := f.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			p, err := audit.ProveInclusion(cmd.Context(), st, seq, v)
+			if err != nil {
+				return err
+			}
+			return writeJSON(cmd.OutOrStdout(), p)
+		},
+	}
+	f.storeFlags(cmd)
+	f.keyFlags(cmd)
+	return cmd
+}
+
+func newAuditConsistency() *cobra.Command {
+	var f auditFlags
+	cmd := &cobra.Command{
+		Use:   "consistency OLD NEW --db FILE --key PUB",
+		Short: "Print a proof that the signed tree of OLD records is a prefix of the one of NEW records (JSON)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			oldSize, err1 := strconv.ParseInt(args[0], 10, 64)
+			newSize, err2 := strconv.ParseInt(args[1], 10, 64)
+			if err1 != nil || err2 != nil || oldSize < 0 || newSize < 0 {
+				return fmt.Errorf("OLD and NEW must be checkpoint sizes (record counts)")
+			}
+			v, err := f.verifier()
+			if err != nil {
+				return err
+			}
+			st, err := f.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			p, err := audit.ProveConsistency(cmd.Context(), st, oldSize, newSize, v)
+			if err != nil {
+				return err
+			}
+			return writeJSON(cmd.OutOrStdout(), p)
+		},
+	}
+	f.storeFlags(cmd)
+	f.keyFlags(cmd)
+	return cmd
+}
+
+func newAuditCheckProof() *cobra.Command {
+	var key, origin string
+	cmd := &cobra.Command{
+		Use:   "check-proof FILE --key PUB",
+		Short: "Check an inclusion or consistency proof with the public key alone (no database needed)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := readVerifier(key)
+			if err != nil {
+				return err
+			}
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			var probe map[string]json.RawMessage
+			if err := json.Unmarshal(b, &probe); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if _, ok := probe["record"]; ok {
+				var p audit.InclusionProof
+				if err := json.Unmarshal(b, &p); err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				if err := audit.VerifyInclusion(&p, v, origin); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "OK: record %d is in the signed log\n", p.Seq)
+				return nil
+			}
+			var p audit.ConsistencyProof
+			if err := json.Unmarshal(b, &p); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if err := audit.VerifyConsistency(&p, v, origin); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "OK: the older signed tree is a prefix of the newer one")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", "", "file holding the log's public key")
+	cmd.Flags().StringVar(&origin, "origin", audit.DefaultOrigin, "the log's name in its checkpoints")
+	_ = cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+// queryFlags select records for search and export.
+type queryFlags struct {
+	principal, tool, decision, kind string
+	since, until                    string
+	limit                           int
+}
+
+func (q *queryFlags) add(cmd *cobra.Command, withFilters bool) {
+	if withFilters {
+		cmd.Flags().StringVar(&q.principal, "principal", "", "only this principal")
+		cmd.Flags().StringVar(&q.tool, "tool", "", "only this tool (as exposed, e.g. fin.transfer)")
+		cmd.Flags().StringVar(&q.decision, "decision", "", "only this decision (allow, deny)")
+		cmd.Flags().StringVar(&q.kind, "kind", "", "only this kind (call, outcome, auth_failure, …)")
+		cmd.Flags().IntVar(&q.limit, "limit", 100, "at most this many records (0: all)")
+	}
+	cmd.Flags().StringVar(&q.since, "since", "", "from this time: RFC 3339, or a duration ago (24h)")
+	cmd.Flags().StringVar(&q.until, "until", "", "before this time: RFC 3339, or a duration ago")
+}
+
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-11-21T09:00:00Z) or a duration (24h)", s)
+	}
+	return t, nil
+}
+
+func (q *queryFlags) query() (store.Query, error) {
+	now := time.Now()
+	since, err := parseWhen(q.since, now)
+	if err != nil {
+		return store.Query{}, fmt.Errorf("--since: %w", err)
+	}
+	until, err := parseWhen(q.until, now)
+	if err != nil {
+		return store.Query{}, fmt.Errorf("--until: %w", err)
+	}
+	return store.Query{Principal: q.principal, Tool: q.tool, Decision: q.decision, Kind: q.kind,
+		Since: since, Until: until, AfterSeq: -1, Limit: q.limit}, nil
+}
+
+func newAuditSearch() *cobra.Command {
+	var f auditFlags
+	var q queryFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "search --db FILE [--principal P] [--tool T] [--decision D] [--since T] [--until T]",
+		Short: "List audit records by principal, tool, decision and time",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			query, err := q.query()
+			if err != nil {
+				return err
+			}
+			st, err := f.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			w := cmd.OutOrStdout()
+			return st.Search(cmd.Context(), query, func(r *store.Record) error {
+				if asJSON {
+					_, err := fmt.Fprintf(w, "%s\n", r.Data)
+					return err
+				}
+				rec, err := audit.ParseRecord(r.Data)
+				if err != nil {
+					return fmt.Errorf("record %d: %w (run audit verify)", r.Seq, err)
+				}
+				_, err = fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rec.Seq, rec.Time.Format(time.RFC3339Nano),
+					rec.Kind, orDash(rec.Principal), orDash(rec.Tool), orDash(rec.Decision), orDash(rec.Rule), orDash(string(rec.Arguments)))
+				return err
+			})
+		},
+	}
+	f.storeFlags(cmd)
+	q.add(cmd, true)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print each record's canonical JSON")
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newAuditExport() *cobra.Command {
+	var f auditFlags
+	var q queryFlags
+	var format string
+	cmd := &cobra.Command{
+		Use:   "export --db FILE [--since T] [--until T] --format jsonl|csv",
+		Short: "Write audit records in a time window as JSON Lines (canonical records) or CSV",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "jsonl" && format != "csv" {
+				return fmt.Errorf("--format %q: want jsonl or csv", format)
+			}
+			query, err := q.query()
+			if err != nil {
+				return err
+			}
+			st, err := f.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			w := cmd.OutOrStdout()
+			if format == "jsonl" {
+				return st.Search(cmd.Context(), query, func(r *store.Record) error {
+					_, err := fmt.Fprintf(w, "%s\n", r.Data)
+					return err
+				})
+			}
+			cw := csv.NewWriter(w)
+			cw.Write(csvHeader)
+			err = st.Search(cmd.Context(), query, func(r *store.Record) error {
+				rec, err := audit.ParseRecord(r.Data)
+				if err != nil {
+					return fmt.Errorf("record %d: %w (run audit verify)", r.Seq, err)
+				}
+				return cw.Write(csvRow(rec))
+			})
+			cw.Flush()
+			if err != nil {
+				return err
+			}
+			return cw.Error()
+		},
+	}
+	f.storeFlags(cmd)
+	q.add(cmd, false)
+	cmd.Flags().StringVar(&format, "format", "jsonl", "jsonl or csv")
+	return cmd
+}
+
+var csvHeader = []string{"seq", "time", "kind", "request_id", "trace_id", "principal", "roles", "auth_method", "client_ip",
+	"era", "method", "upstream", "tool", "decision", "rule", "reasons", "outcome", "error_code", "duration_us",
+	"request_bytes", "response_bytes", "arguments"}
+
+func csvRow(r *audit.Record) []string {
+	var status, code string
+	if r.Outcome != nil {
+		status = r.Outcome.Status
+		if r.Outcome.ErrorCode != 0 {
+			code = strconv.Itoa(r.Outcome.ErrorCode)
+		}
+	}
+	return csvSafe([]string{strconv.FormatInt(r.Seq, 10), r.Time.Format(time.RFC3339Nano), string(r.Kind), r.RequestID, r.TraceID,
+		r.Principal, strings.Join(r.Roles, " "), r.AuthMethod, r.ClientIP, r.Era, r.Method, r.Upstream, r.Tool,
+		r.Decision, r.Rule, strings.Join(r.Reasons, "; "), status, code, strconv.FormatInt(r.DurationMicros, 10),
+		strconv.FormatInt(r.RequestBytes, 10), strconv.FormatInt(r.ResponseBytes, 10), string(r.Arguments)})
+}
+
+// csvSafe keeps a spreadsheet from reading a cell as a formula (a principal or tool name is
+// chosen by whoever is audited).
+func csvSafe(cells []string) []string {
+	for i, c := range cells {
+		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+			if _, err := strconv.ParseFloat(c, 64); err != nil {
+				cells[i] = "'" + c
+			}
+		}
+	}
+	return cells
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
