@@ -108,11 +108,24 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		MaxHeaderBytes:    int(cfg.Limits.MaxHeaderBytes) + 4096,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	url := "http://" + ln.Addr().String() + cfg.Path
+	scheme := "http"
+	if cfg.TLS != nil {
+		if srv.TLSConfig, err = gateway.TLSConfig(cfg.TLS, logger); err != nil {
+			return err
+		}
+		scheme = "https"
+	}
+	url := scheme + "://" + ln.Addr().String() + cfg.Path
 	logger.Info("mcpguard listening", "url", url, "upstreams", len(cfg.Upstreams))
 	fmt.Fprintf(os.Stderr, "mcpguard: serving MCP at %s\n", url)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if cfg.TLS != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

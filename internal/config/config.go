@@ -99,6 +99,11 @@ type Config struct {
 	// Log configures the gateway's operational log (not the audit log).
 	Log Log
 
+	// TLS, when present, serves the MCP endpoint over HTTPS (TLS 1.2 or later, AEAD cipher
+	// suites only), and may ask clients for certificates (mTLS). A TLS listener may listen on
+	// any interface; a plain-HTTP one only on loopback unless AllowPublicListen.
+	TLS *TLS
+
 	// Auth, when present, makes the gateway an OAuth 2.1 resource server: every request to the
 	// MCP endpoint needs a bearer token issued for Auth.Resource. Absent, the endpoint is open
 	// to anyone who can reach the listener (loopback only, unless AllowPublicListen).
@@ -346,4 +351,30 @@ type Auth struct {
 
 	// ClockSkew is the tolerance on exp, nbf and iat. Default 60s, at most 5m.
 	ClockSkew time.Duration
+}
+
+// TLS configures the HTTPS listener. The certificate and key files are re-read when they change,
+// so a renewed certificate is served without a restart.
+type TLS struct {
+	// CertFile and KeyFile are the PEM certificate chain and private key. Required, absolute.
+	CertFile string
+	KeyFile  string
+
+	// ClientCAFile, when set, is a PEM bundle of the CAs that sign client certificates: a client
+	// that presents a certificate must present one they signed, and a request with a verified
+	// certificate and no Authorization header is authenticated by it (mTLS).
+	ClientCAFile string
+
+	// RequireClientCert refuses connections without a verified client certificate.
+	RequireClientCert bool
+
+	// ClientNames orders the certificate fields the principal's name is taken from: any of
+	// "uri", "dns", "email", "cn". Default uri, dns, email, cn.
+	ClientNames []string
+
+	// ClientRoles maps a certificate principal name to its roles.
+	ClientRoles map[string][]string
+
+	// RequireListed refuses certificates whose principal name is not in ClientRoles.
+	RequireListed bool
 }

@@ -524,11 +524,39 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		{"limits", func(n *yaml.Node, path string) { d.mapping(n, path, limits, nil) }},
 		{"log", func(n *yaml.Node, path string) { d.mapping(n, path, log, nil) }},
 		{"upstreams", func(n *yaml.Node, path string) { d.upstreamList(n, path, c) }},
+		{"tls", func(n *yaml.Node, path string) {
+			c.TLS = &TLS{}
+			d.mapping(n, path, d.tlsFields(c.TLS), nil)
+		}},
 		{"auth", func(n *yaml.Node, path string) {
 			c.Auth = &Auth{}
 			d.mapping(n, path, d.authFields(c.Auth), nil)
 		}},
 	}, elsewhere)
+}
+
+func (d *decoder) tlsFields(t *TLS) []field {
+	return []field{
+		{"cert_file", d.str(&t.CertFile)},
+		{"key_file", d.str(&t.KeyFile)},
+		{"client_ca_file", d.str(&t.ClientCAFile)},
+		{"require_client_cert", d.boolean(&t.RequireClientCert)},
+		{"client_names", d.strList(&t.ClientNames)},
+		{"client_roles", func(n *yaml.Node, path string) {
+			n = d.visit(n)
+			if n.Kind != yaml.MappingNode {
+				d.wrongType(n, path, "a mapping of principal names to role lists")
+				return
+			}
+			t.ClientRoles = map[string][]string{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				var roles []string
+				d.strList(&roles)(n.Content[i+1], path+"."+n.Content[i].Value)
+				t.ClientRoles[n.Content[i].Value] = roles
+			}
+		}},
+		{"require_listed", d.boolean(&t.RequireListed)},
+	}
 }
 
 func (d *decoder) authFields(a *Auth) []field {

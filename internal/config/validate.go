@@ -37,7 +37,10 @@ func (v *validator) add(path, format string, args ...any) {
 }
 
 func (v *validator) config(c *Config) {
-	v.listen(c.Listen, c.AllowPublicListen)
+	v.listen(c.Listen, c.AllowPublicListen || c.TLS != nil)
+	if c.TLS != nil {
+		v.tls(c.TLS)
+	}
 	v.endpointPath(c.Path)
 	for i, o := range c.AllowedOrigins {
 		v.origin(pathIndex("allowed_origins", i), o)
@@ -78,6 +81,31 @@ func (v *validator) config(c *Config) {
 			} else {
 				prefixes[u.Prefix] = i
 			}
+		}
+	}
+}
+
+// tls checks the HTTPS listener settings.
+func (v *validator) tls(t *TLS) {
+	for _, f := range []struct{ path, file string }{{"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile}} {
+		switch {
+		case f.file == "":
+			v.add(f.path, "required")
+		case !filepath.IsAbs(f.file):
+			v.add(f.path, "%s is not an absolute path", quote(f.file))
+		}
+	}
+	if t.ClientCAFile != "" && !filepath.IsAbs(t.ClientCAFile) {
+		v.add("tls.client_ca_file", "%s is not an absolute path", quote(t.ClientCAFile))
+	}
+	if t.ClientCAFile == "" && (t.RequireClientCert || len(t.ClientRoles) > 0 || t.RequireListed || len(t.ClientNames) > 0) {
+		v.add("tls.client_ca_file", "required when client certificates are configured: the CAs that sign them")
+	}
+	for i, n := range t.ClientNames {
+		switch n {
+		case "uri", "dns", "email", "cn":
+		default:
+			v.add(pathIndex("tls.client_names", i), "unknown field %s: want uri, dns, email or cn", quote(n))
 		}
 	}
 }

@@ -110,17 +110,37 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	}
 	g.cat = newCatalog(g)
 	g.originOK, g.hostOK = originChecker(cfg), hostChecker(cfg)
-	if cfg.Auth != nil {
-		if err := g.setupAuth(cfg.Auth); err != nil {
+	if cfg.Auth != nil || (cfg.TLS != nil && cfg.TLS.ClientCAFile != "") {
+		if err := g.setupAuth(cfg); err != nil {
 			return nil, err
 		}
 	}
 	return g, nil
 }
 
-// setupAuth builds the resource-server step: token validation against the issuer's keys and
-// the Protected Resource Metadata that 401 answers point to.
-func (g *Gateway) setupAuth(a *config.Auth) error {
+// setupAuth builds the authentication step: bearer tokens validated against the issuer's keys
+// (auth), client certificates mapped to principals (tls.client_ca_file), and the Protected
+// Resource Metadata that 401 answers point to.
+func (g *Gateway) setupAuth(cfg *config.Config) error {
+	opts := &authn.AuthenticatorOptions{Logger: g.logger}
+	if t := cfg.TLS; t != nil && t.ClientCAFile != "" {
+		fields := make([]authn.CertificateField, 0, len(t.ClientNames))
+		for _, n := range t.ClientNames {
+			fields = append(fields, authn.CertificateField(n))
+		}
+		m, err := authn.NewCertificateMapper(&authn.CertificateMapperOptions{Fields: fields, Roles: t.ClientRoles, RequireListed: t.RequireListed})
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		opts.Certificates = m
+	}
+	a := cfg.Auth
+	if a == nil {
+		// Client certificates only: no token is accepted, and the 401 names this endpoint.
+		var err error
+		g.authn, err = authn.NewAuthenticator("https://"+cfg.Listen+cfg.Path, nil, opts)
+		return err
+	}
 	v, err := authn.NewValidator(a.Issuer, a.Resource, &authn.ValidatorOptions{
 		ExtraAudiences: a.ExtraAudiences, JWKSURL: a.JWKSURL, Algorithms: a.Algorithms,
 		ClockSkew: a.ClockSkew, RolesClaim: a.RolesClaim, Logger: g.logger,
@@ -128,7 +148,8 @@ func (g *Gateway) setupAuth(a *config.Auth) error {
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
-	g.authn, err = authn.NewAuthenticator(a.Resource, v, &authn.AuthenticatorOptions{RequiredScopes: a.RequiredScopes, Logger: g.logger})
+	opts.RequiredScopes = a.RequiredScopes
+	g.authn, err = authn.NewAuthenticator(a.Resource, v, opts)
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
