@@ -49,6 +49,7 @@ type Policy struct {
 	loc         *time.Location
 	permissions int
 	printer     *message.Printer
+	args        argsDecoder
 }
 
 type role struct {
@@ -75,6 +76,7 @@ type permission struct {
 type argRule struct {
 	name     string
 	schema   *jsonschema.Schema
+	fast     *fastCheck // nil when the fragment is not simple
 	optional bool
 }
 
@@ -308,7 +310,7 @@ func (c *compiler) permission(r *role, pd *permissionDoc, path string, j int, un
 			c.problem(cpath, "%v", err)
 			continue
 		}
-		perm.args = append(perm.args, argRule{name: cd.Argument, schema: sch})
+		perm.args = append(perm.args, argRule{name: cd.Argument, schema: sch, fast: newFastCheck(cd.Schema)})
 	}
 	slices.SortFunc(perm.args, func(a, b argRule) int { return strings.Compare(a.name, b.name) })
 	for i, name := range pd.OptionalArguments {

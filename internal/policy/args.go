@@ -1,0 +1,137 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// maxArgsDepth bounds the nesting of call arguments the policy decodes.
+const maxArgsDepth = 64
+
+// argsDecoder decodes call arguments into JSON values (objects as
+// map[string]any, arrays []any, numbers json.Number), reusing its token
+// decoders across decisions. Duplicate member names and invalid UTF-8 are
+// refused, as the gateway's own parser refuses them.
+type argsDecoder struct {
+	pool sync.Pool // of *argsReader
+}
+
+type argsReader struct {
+	r   bytes.Reader
+	dec *jsontext.Decoder
+}
+
+func (ad *argsDecoder) decode(raw []byte) (map[string]any, error) {
+	ar, _ := ad.pool.Get().(*argsReader)
+	if ar == nil {
+		ar = &argsReader{}
+		ar.dec = jsontext.NewDecoder(&ar.r)
+	}
+	ar.r.Reset(raw)
+	ar.dec.Reset(&ar.r)
+	defer func() {
+		ar.r.Reset(nil)
+		ar.dec.Reset(&ar.r)
+		ad.pool.Put(ar)
+	}()
+	if ar.dec.PeekKind() != '{' {
+		return nil, errNotObject
+	}
+	v, err := decodeValue(ar.dec, 0)
+	if err != nil {
+		return nil, fmt.Errorf("arguments are not valid JSON: %s", shorten(err.Error()))
+	}
+	if _, err := ar.dec.ReadToken(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("arguments are not valid JSON: data after the object")
+	}
+	return v.(map[string]any), nil
+}
+
+func decodeValue(dec *jsontext.Decoder, depth int) (any, error) {
+	if depth > maxArgsDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxArgsDepth)
+	}
+	switch dec.PeekKind() {
+	case '{':
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, err
+		}
+		m := make(map[string]any, 4)
+		for dec.PeekKind() != '}' {
+			k, err := dec.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			name := k.String() // before the next read voids the token
+			v, err := decodeValue(dec, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			m[name] = v
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, err
+		}
+		return m, nil
+	case '[':
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, err
+		}
+		a := []any{}
+		for dec.PeekKind() != ']' {
+			v, err := decodeValue(dec, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, err
+		}
+		return a, nil
+	case '0':
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		return json.Number(raw), nil
+	case '"', 't', 'f', 'n':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		switch tok.Kind() {
+		case '"':
+			return tok.String(), nil
+		case 't':
+			return true, nil
+		case 'f':
+			return false, nil
+		}
+		return nil, nil
+	}
+	_, err := dec.ReadToken() // reports the syntax error
+	if err == nil {
+		err = errors.New("unexpected token")
+	}
+	return nil, err
+}
+
+// shorten bounds a message that may quote the caller's input.
+func shorten(s string) string {
+	const limit = 2 * maxQuoted
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "..."
+}
