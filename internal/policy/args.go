@@ -27,7 +27,8 @@ type argsReader struct {
 	dec *jsontext.Decoder
 }
 
-func (ad *argsDecoder) decode(raw []byte) (map[string]any, error) {
+// decode decodes the object raw into m, which must be empty.
+func (ad *argsDecoder) decode(raw []byte, m map[string]any) error {
 	ar, _ := ad.pool.Get().(*argsReader)
 	if ar == nil {
 		ar = &argsReader{}
@@ -41,16 +42,36 @@ func (ad *argsDecoder) decode(raw []byte) (map[string]any, error) {
 		ad.pool.Put(ar)
 	}()
 	if ar.dec.PeekKind() != '{' {
-		return nil, errNotObject
+		return errNotObject
 	}
-	v, err := decodeValue(ar.dec, 0)
-	if err != nil {
-		return nil, fmt.Errorf("arguments are not valid JSON: %s", shorten(err.Error()))
+	if err := decodeObject(ar.dec, m, 0); err != nil {
+		return fmt.Errorf("arguments are not valid JSON: %s", shorten(err.Error()))
 	}
 	if _, err := ar.dec.ReadToken(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("arguments are not valid JSON: data after the object")
+		return errors.New("arguments are not valid JSON: data after the object")
 	}
-	return v.(map[string]any), nil
+	return nil
+}
+
+// decodeObject decodes the object at the decoder's position into m.
+func decodeObject(dec *jsontext.Decoder, m map[string]any, depth int) error {
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != '}' {
+		k, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := k.String() // before the next read voids the token
+		v, err := decodeValue(dec, depth+1)
+		if err != nil {
+			return err
+		}
+		m[name] = v
+	}
+	_, err := dec.ReadToken()
+	return err
 }
 
 func decodeValue(dec *jsontext.Decoder, depth int) (any, error) {
@@ -59,23 +80,8 @@ func decodeValue(dec *jsontext.Decoder, depth int) (any, error) {
 	}
 	switch dec.PeekKind() {
 	case '{':
-		if _, err := dec.ReadToken(); err != nil {
-			return nil, err
-		}
-		m := make(map[string]any, 4)
-		for dec.PeekKind() != '}' {
-			k, err := dec.ReadToken()
-			if err != nil {
-				return nil, err
-			}
-			name := k.String() // before the next read voids the token
-			v, err := decodeValue(dec, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			m[name] = v
-		}
-		if _, err := dec.ReadToken(); err != nil {
+		m := map[string]any{}
+		if err := decodeObject(dec, m, depth); err != nil {
 			return nil, err
 		}
 		return m, nil

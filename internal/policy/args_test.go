@@ -33,7 +33,8 @@ func TestDecodeArgs(t *testing.T) {
 	var ad argsDecoder
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ad.decode([]byte(tt.raw))
+			got := map[string]any{}
+			err := ad.decode([]byte(tt.raw), got)
 			gotErr := ""
 			if err != nil {
 				gotErr = err.Error()
@@ -56,8 +57,8 @@ func FuzzDecodeArgs(f *testing.F) {
 	}
 	var ad argsDecoder
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		got, err := ad.decode(raw)
-		if err != nil {
+		got := map[string]any{}
+		if err := ad.decode(raw, got); err != nil {
 			return
 		}
 		dec := json.NewDecoder(bytes.NewReader(raw))

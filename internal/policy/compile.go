@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -50,6 +51,7 @@ type Policy struct {
 	permissions int
 	printer     *message.Printer
 	args        argsDecoder
+	states      sync.Pool // of *evalState
 }
 
 type role struct {

@@ -58,7 +58,8 @@ func (p *Policy) Decide(pr Principal, c Call) Decision {
 	for _, perm := range cands {
 		before := len(reasons)
 		if st == nil && perm.needsState() {
-			st = &evalState{p: p, pr: pr, c: c}
+			st = p.newState(&pr, &c)
+			defer p.releaseState(st)
 		}
 		reasons = perm.check(st, reasons)
 		if len(reasons) == before {
@@ -241,6 +242,28 @@ type evalState struct {
 
 var errNotObject = errors.New("arguments must be a JSON object")
 
+// newState takes a state from the policy's pool; its argument map is
+// reused across decisions.
+func (p *Policy) newState(pr *Principal, c *Call) *evalState {
+	st, _ := p.states.Get().(*evalState)
+	if st == nil {
+		st = &evalState{p: p}
+	}
+	st.pr, st.c = *pr, *c
+	return st
+}
+
+// releaseState returns st to the pool, keeping nothing of the decision.
+func (p *Policy) releaseState(st *evalState) {
+	args := st.args
+	if len(args) > 32 {
+		args = nil // do not keep a large map alive
+	}
+	clear(args)
+	*st = evalState{p: p, args: args}
+	p.states.Put(st)
+}
+
 func (st *evalState) arguments() (map[string]any, error) {
 	if st.decoded {
 		return st.args, st.argsErr
@@ -248,9 +271,16 @@ func (st *evalState) arguments() (map[string]any, error) {
 	st.decoded = true
 	raw := bytes.TrimSpace(st.c.Arguments)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+		clear(st.args)
+		return st.args, nil
 	}
-	st.args, st.argsErr = st.p.args.decode(raw)
+	if st.args == nil {
+		st.args = make(map[string]any, 8)
+	}
+	st.argsErr = st.p.args.decode(raw, st.args)
+	if st.argsErr != nil {
+		clear(st.args)
+	}
 	return st.args, st.argsErr
 }
 
