@@ -67,7 +67,6 @@ type permission struct {
 	index       int // position among all permissions of the policy, for ordering
 	kind        Kind
 	pattern     glob
-	constrained bool // constraints: was written
 	args        []argRule
 	denyUnnamed bool
 	when        cel.Program
@@ -251,7 +250,6 @@ func (c *compiler) permission(r *role, pd *permissionDoc, path string, j int, un
 	perm := &permission{
 		id:          "role:" + r.name + "/permission:" + strconv.Itoa(j),
 		index:       c.p.permissions,
-		constrained: pd.HasConstraints,
 		denyUnnamed: unconstrainedDeny,
 	}
 	c.p.permissions++

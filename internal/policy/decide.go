@@ -287,12 +287,12 @@ func (st *evalState) arguments() (map[string]any, error) {
 // needsState reports whether checking the permission reads the arguments
 // or evaluates a condition.
 func (perm *permission) needsState() bool {
-	return perm.when != nil || perm.constrained && (len(perm.args) > 0 || perm.denyUnnamed)
+	return perm.when != nil || len(perm.args) > 0 || perm.denyUnnamed
 }
 
 // check appends to reasons every way the call fails this permission.
 func (perm *permission) check(st *evalState, reasons []string) []string {
-	if perm.constrained && (len(perm.args) > 0 || perm.denyUnnamed) {
+	if len(perm.args) > 0 || perm.denyUnnamed {
 		args, err := st.arguments()
 		if err != nil {
 			return append(reasons, err.Error())

@@ -48,7 +48,6 @@ type permissionDoc struct {
 	Action                            string
 	Description                       string
 	Constraints                       []constraintDoc
-	HasConstraints                    bool
 	OptionalArguments                 []string
 	UnconstrainedArguments            string
 	When                              string
@@ -390,7 +389,6 @@ func (d *decoder) permission(n *yaml.Node, path string, p *permissionDoc) {
 			if n = d.visit(n); n == nil {
 				return
 			}
-			p.HasConstraints = true
 			if isNull(n) {
 				return
 			}

@@ -271,7 +271,8 @@ func TestGlobsResourcesPrompts(t *testing.T) {
 		{"prompt deny", reader, Call{Kind: KindPrompt, Name: "finance.daily_internal"}, false, "role:Reader/deny_prompts"},
 		{"policy-wide unconstrained deny: none", roles("Strict"), Call{Name: "calc.add"}, true, "role:Strict/permission:0"},
 		{"policy-wide unconstrained deny: some", roles("Strict"), Call{Name: "calc.add", Arguments: []byte(`{"a":1}`)}, false, "role:Strict/permission:0"},
-		{"no constraints key means no argument checks", reader, Call{Name: "market.quote", Arguments: []byte(`{"a":1}`)}, true, "role:Reader/permission:0"},
+		{"policy-wide deny applies without a constraints key", reader, Call{Name: "market.quote", Arguments: []byte(`{"a":1}`)}, false, "role:Reader/permission:0"},
+		{"no arguments pass policy-wide deny", reader, Call{Name: "market.quote", Arguments: []byte(`{}`)}, true, "role:Reader/permission:0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
