@@ -143,6 +143,31 @@ type compiler struct {
 }
 
 func newCompiler(d *decoder, source string, opts *Options) *compiler {
+	sc := jsonschema.NewCompiler()
+	sc.DefaultDraft(jsonschema.Draft2020)
+	sc.AssertFormat()
+	sc.UseLoader(refuseLoader{})
+	return &compiler{
+		d: d, opts: opts, schema: sc,
+		p: &Policy{
+			source:    source,
+			byName:    map[string]*role{},
+			bySubject: map[string][]*role{},
+			byGroup:   map[string][]*role{},
+			byScope:   map[string][]*role{},
+			loc:       time.UTC,
+			printer:   message.NewPrinter(language.English),
+		},
+	}
+}
+
+// celEnv returns the environment conditions compile in, building it on
+// first use: most policies have no condition, and building it is the
+// costliest part of compiling a small policy.
+func (c *compiler) celEnv() (*cel.Env, error) {
+	if c.env != nil {
+		return c.env, nil
+	}
 	env, err := cel.NewEnv(
 		cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("args", cel.MapType(cel.StringType, cel.DynType)),
@@ -157,25 +182,10 @@ func newCompiler(d *decoder, source string, opts *Options) *compiler {
 		ext.Network(),
 	)
 	if err != nil {
-		d.add(0, "", "internal error building the condition environment: %v", err)
-		return nil
+		return nil, fmt.Errorf("internal error building the condition environment: %v", err)
 	}
-	sc := jsonschema.NewCompiler()
-	sc.DefaultDraft(jsonschema.Draft2020)
-	sc.AssertFormat()
-	sc.UseLoader(refuseLoader{})
-	return &compiler{
-		d: d, opts: opts, env: env, schema: sc,
-		p: &Policy{
-			source:    source,
-			byName:    map[string]*role{},
-			bySubject: map[string][]*role{},
-			byGroup:   map[string][]*role{},
-			byScope:   map[string][]*role{},
-			loc:       time.UTC,
-			printer:   message.NewPrinter(language.English),
-		},
-	}
+	c.env = env
+	return env, nil
 }
 
 // refuseLoader refuses every external schema: a policy is self-contained,
@@ -421,7 +431,11 @@ func (c *compiler) compileWhen(text string) (cel.Program, error) {
 	if len(text) > maxWhenBytes {
 		return nil, fmt.Errorf("the condition is %d bytes; at most %d", len(text), maxWhenBytes)
 	}
-	ast, iss := c.env.Compile(text)
+	env, err := c.celEnv()
+	if err != nil {
+		return nil, err
+	}
+	ast, iss := env.Compile(text)
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("invalid condition: %s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
 	}
@@ -432,7 +446,7 @@ func (c *compiler) compileWhen(text string) (cel.Program, error) {
 	if limit == 0 {
 		limit = DefaultCELCostLimit
 	}
-	prg, err := c.env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(limit))
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("invalid condition: %v", err)
 	}
