@@ -37,9 +37,6 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
 );
 `
 
-// rowsPerInsert bounds one multi-row INSERT (9 parameters a row, well under SQLite's limit).
-const rowsPerInsert = 256
-
 // Options configures the store.
 type Options struct {
 	Logger *slog.Logger
@@ -50,6 +47,7 @@ type Options struct {
 // Store is the SQLite audit store.
 type Store struct {
 	db     *sql.DB
+	insert *sql.Stmt
 	logger *slog.Logger
 }
 
@@ -83,6 +81,10 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 			db.Close()
 			return nil, fmt.Errorf("open audit database %s: create schema: %w", path, err)
 		}
+		if s.insert, err = db.PrepareContext(ctx, "INSERT INTO audit_records ("+columns+") VALUES (?,?,?,?,?,?,?,?,?)"); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open audit database %s: %w", path, err)
+		}
 	} else if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open audit database %s: %w", path, err)
@@ -94,10 +96,18 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.insert != nil {
+		s.insert.Close()
+	}
+	return s.db.Close()
+}
 
 // Append writes recs in one transaction.
 func (s *Store) Append(ctx context.Context, recs []store.Record) error {
+	if s.insert == nil {
+		return errors.New("append audit records: the database is open read-only")
+	}
 	if len(recs) == 0 {
 		return nil
 	}
@@ -106,23 +116,12 @@ func (s *Store) Append(ctx context.Context, recs []store.Record) error {
 		return fmt.Errorf("append audit records: begin: %w", err)
 	}
 	defer tx.Rollback()
-	args := make([]any, 0, 9*min(len(recs), rowsPerInsert))
-	for len(recs) > 0 {
-		n := min(len(recs), rowsPerInsert)
-		var q strings.Builder
-		q.WriteString("INSERT INTO audit_records (seq, time_ns, kind, principal, tool, decision, request_id, record, hashes) VALUES ")
-		args = args[:0]
-		for i, r := range recs[:n] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?,?,?,?,?,?,?,?,?)")
-			args = append(args, r.Seq, r.Time.UnixNano(), r.Kind, r.Principal, r.Tool, r.Decision, r.RequestID, r.Data, r.Hashes)
+	ins := tx.StmtContext(ctx, s.insert)
+	defer ins.Close()
+	for _, r := range recs {
+		if _, err := ins.ExecContext(ctx, r.Seq, r.Time.UnixNano(), r.Kind, r.Principal, r.Tool, r.Decision, r.RequestID, r.Data, r.Hashes); err != nil {
+			return fmt.Errorf("append audit record %d: %w", r.Seq, err)
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("append audit records %d..%d: %w", recs[0].Seq, recs[n-1].Seq, err)
-		}
-		recs = recs[n:]
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("append audit records: commit: %w", err)
