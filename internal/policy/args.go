@@ -20,6 +20,9 @@ const maxArgsDepth = 64
 // refused, as the gateway's own parser refuses them.
 type argsDecoder struct {
 	pool sync.Pool // of *argsReader
+	// names interns the argument names the policy constrains, so that
+	// decoding them allocates nothing.
+	names map[string]string
 }
 
 type argsReader struct {
@@ -44,7 +47,7 @@ func (ad *argsDecoder) decode(raw []byte, m map[string]any) error {
 	if ar.dec.PeekKind() != '{' {
 		return errNotObject
 	}
-	if err := decodeObject(ar.dec, m, 0); err != nil {
+	if err := decodeObject(ar.dec, m, 0, ad.names); err != nil {
 		return fmt.Errorf("arguments are not valid JSON: %s", shorten(err.Error()))
 	}
 	if _, err := ar.dec.ReadToken(); !errors.Is(err, io.EOF) {
@@ -54,16 +57,38 @@ func (ad *argsDecoder) decode(raw []byte, m map[string]any) error {
 }
 
 // decodeObject decodes the object at the decoder's position into m.
-func decodeObject(dec *jsontext.Decoder, m map[string]any, depth int) error {
+// Names found in names are taken from it.
+func decodeObject(dec *jsontext.Decoder, m map[string]any, depth int, names map[string]string) error {
 	if _, err := dec.ReadToken(); err != nil {
 		return err
 	}
 	for dec.PeekKind() != '}' {
-		k, err := dec.ReadToken()
-		if err != nil {
-			return err
+		var name string
+		if names != nil {
+			raw, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
+				if s, ok := names[string(inner)]; ok {
+					name = s
+				} else {
+					name = string(inner)
+				}
+			} else {
+				unq, err := jsontext.AppendUnquote(nil, raw)
+				if err != nil {
+					return err
+				}
+				name = string(unq)
+			}
+		} else {
+			k, err := dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			name = k.String() // before the next read voids the token
 		}
-		name := k.String() // before the next read voids the token
 		v, err := decodeValue(dec, depth+1)
 		if err != nil {
 			return err
@@ -81,7 +106,7 @@ func decodeValue(dec *jsontext.Decoder, depth int) (any, error) {
 	switch dec.PeekKind() {
 	case '{':
 		m := map[string]any{}
-		if err := decodeObject(dec, m, depth); err != nil {
+		if err := decodeObject(dec, m, depth, nil); err != nil {
 			return nil, err
 		}
 		return m, nil

@@ -321,6 +321,10 @@ func (c *compiler) permission(r *role, pd *permissionDoc, path string, j int, un
 			continue
 		}
 		perm.args = append(perm.args, argRule{name: cd.Argument, schema: sch, fast: newFastCheck(cd.Schema)})
+		if c.p.args.names == nil {
+			c.p.args.names = map[string]string{}
+		}
+		c.p.args.names[cd.Argument] = cd.Argument
 	}
 	slices.SortFunc(perm.args, func(a, b argRule) int { return strings.Compare(a.name, b.name) })
 	for i, name := range pd.OptionalArguments {
