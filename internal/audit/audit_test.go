@@ -241,7 +241,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 		}, 17, "missing (deleted rows)"},
 		{"inserted row", func(t *testing.T, _ *env, db *sql.DB) {
 			tamper(t, db,
-				`UPDATE audit_records SET seq = -seq - 2 WHERE seq >= 17`,
+				`UPDATE audit_records SET seq = -seq - 1 WHERE seq >= 17`,
 				`UPDATE audit_records SET seq = -seq WHERE seq < 0`,
 				`INSERT INTO audit_records SELECT 17, time_ns, kind, principal, tool, decision, request_id, record, hashes FROM audit_records WHERE seq = 16`)
 		}, 17, "the row holds record 16"},

@@ -100,12 +100,27 @@ func (v *verifier) firstSince(seq int64) int64 {
 	return seq
 }
 
+// problem records a finding. When the report is full, a finding about an earlier record
+// replaces the one about the latest record, so the first bad record is always named.
 func (v *verifier) problem(seq int64, format string, args ...any) {
-	if len(v.rep.Problems) >= v.opts.MaxProblems {
-		v.rep.Dropped++
+	p := Problem{Seq: seq, What: fmt.Sprintf(format, args...)}
+	if len(v.rep.Problems) < v.opts.MaxProblems {
+		v.rep.Problems = append(v.rep.Problems, p)
 		return
 	}
-	v.rep.Problems = append(v.rep.Problems, Problem{Seq: seq, What: fmt.Sprintf(format, args...)})
+	v.rep.Dropped++
+	if seq < 0 {
+		return
+	}
+	latest := -1
+	for i, q := range v.rep.Problems {
+		if q.Seq > seq && (latest < 0 || q.Seq > v.rep.Problems[latest].Seq) {
+			latest = i
+		}
+	}
+	if latest >= 0 {
+		v.rep.Problems[latest] = p
+	}
 }
 
 // indexed is the part of a record the verifier compares with the indexed columns.
