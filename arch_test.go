@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"internal/sse":                  {},
 	"internal/mcp":                  {"internal/mcpguard", "internal/jsonrpc"},
 	"internal/authn":                {},
+	"internal/policy":              {},
 	"internal/config":               {},
 	"internal/transport/stdio":      {},
 	"internal/transport/streamhttp": {"internal/jsonrpc", "internal/mcp", "internal/sse", "internal/mcpguard"},

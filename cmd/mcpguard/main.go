@@ -101,6 +101,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	g.Start(ctx)
+	reloadOnHangup(ctx, g, logger)
 	srv := &http.Server{
 		Handler:           g.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -139,6 +140,26 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	return nil
 }
 
+// reloadOnHangup re-reads the policy on SIGHUP; a policy that fails validation is logged with
+// every problem and the last good one stays in force.
+func reloadOnHangup(ctx context.Context, g *gateway.Gateway, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := g.ReloadPolicy(); err != nil {
+					logger.Error("SIGHUP: policy not reloaded", "err", err)
+				}
+			}
+		}
+	}()
+}
+
 func newStdio() *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{
@@ -159,6 +180,7 @@ func newStdio() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			g.Start(ctx)
+			reloadOnHangup(ctx, g, logger)
 			return g.ServeStdio(ctx, os.Stdin, os.Stdout)
 		},
 	}

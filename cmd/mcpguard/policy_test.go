@@ -92,7 +92,7 @@ reasons:
 		t.Errorf("explain output:\n%s\nwant:\n%s", out, want)
 	}
 	out, err = runPolicyCmd(t, "explain", financePolicy, "--roles", "PortfolioManagerAI", "--tool", "finance.execute_trade_order",
-		"--args", `{"client_id":"C1001","side":"buy","quantity":1,"order_type":"market"}`)
+		"--args", `{"client_id":"C1001","symbol":"VNM","side":"buy","quantity":1,"order_type":"market"}`)
 	if err != nil || !strings.Contains(out, "decision: approval") || !strings.Contains(out, "role TradingDesk must approve within 15m0s") {
 		t.Errorf("explain trade = %q, %v; want approval by TradingDesk", out, err)
 	}

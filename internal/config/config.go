@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -98,6 +99,12 @@ type Config struct {
 
 	// Log configures the gateway's operational log (not the audit log).
 	Log Log
+
+	// PolicyFile is the role policy that authorizes every call (docs/policy.md): absolute, or
+	// relative to the configuration file's directory. Empty means no authorization step: every
+	// authenticated caller may call everything. The file is reloaded when it changes and on
+	// SIGHUP; a policy that fails validation is rejected and the last good one stays.
+	PolicyFile string
 
 	// TLS, when present, serves the MCP endpoint over HTTPS (TLS 1.2 or later, AEAD cipher
 	// suites only), and may ask clients for certificates (mTLS). A TLS listener may listen on
@@ -309,7 +316,15 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(data, path)
+	c, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	// A relative policy file is relative to the configuration file, wherever the gateway runs.
+	if c.PolicyFile != "" && !filepath.IsAbs(c.PolicyFile) {
+		c.PolicyFile = filepath.Join(filepath.Dir(path), c.PolicyFile)
+	}
+	return c, nil
 }
 
 // Parse decodes data, a YAML configuration named source in messages, applies

@@ -524,6 +524,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		{"limits", func(n *yaml.Node, path string) { d.mapping(n, path, limits, nil) }},
 		{"log", func(n *yaml.Node, path string) { d.mapping(n, path, log, nil) }},
 		{"upstreams", func(n *yaml.Node, path string) { d.upstreamList(n, path, c) }},
+		{"policy_file", d.str(&c.PolicyFile)},
 		{"tls", func(n *yaml.Node, path string) {
 			c.TLS = &TLS{}
 			d.mapping(n, path, d.tlsFields(c.TLS), nil)

@@ -13,22 +13,24 @@ import (
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
 // listKind is one of the four aggregated lists.
 type listKind struct {
-	method string // tools/list …
-	key    string // the result member holding the items
-	named  bool   // items carry a "name" that is namespaced
-	cap    string // the server capability that announces the list
+	method     string      // tools/list …
+	key        string      // the result member holding the items
+	named      bool        // items carry a "name" that is namespaced
+	cap        string      // the server capability that announces the list
+	policyKind policy.Kind // what the policy governs the items as
 }
 
 var (
-	kindTools     = listKind{mcp.MethodToolsList, "tools", true, "tools"}
-	kindPrompts   = listKind{mcp.MethodPromptsList, "prompts", true, "prompts"}
-	kindResources = listKind{mcp.MethodResourcesList, "resources", false, "resources"}
-	kindTemplates = listKind{mcp.MethodResourcesTemplatesList, "resourceTemplates", false, "resources"}
+	kindTools     = listKind{mcp.MethodToolsList, "tools", true, "tools", policy.KindTool}
+	kindPrompts   = listKind{mcp.MethodPromptsList, "prompts", true, "prompts", policy.KindPrompt}
+	kindResources = listKind{mcp.MethodResourcesList, "resources", false, "resources", policy.KindResource}
+	kindTemplates = listKind{mcp.MethodResourcesTemplatesList, "resourceTemplates", false, "resources", policy.KindResource}
 )
 
 // Bounds on what one upstream list may contribute.
@@ -169,6 +171,9 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind, params []b
 				continue
 			}
 			seen[key] = f.up.Name()
+			if !g.visible(c, kind.policyKind, key) {
+				continue // a caller never sees what it cannot use
+			}
 			if count > 0 {
 				out = append(out, ',')
 			}
@@ -186,6 +191,9 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind, params []b
 		}
 		if scope == "" {
 			scope = "public"
+		}
+		if g.policy != nil {
+			scope = "private" // filtered for this caller: never to be shared with another
 		}
 		out = jsonrpc.SetMember(out, "ttlMs", []byte(fmt.Sprint(ttl)))
 		out = jsonrpc.SetMember(out, "cacheScope", jsonrpc.Quote(scope))

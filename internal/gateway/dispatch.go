@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
@@ -21,6 +23,9 @@ type caller struct {
 	info     []byte // clientInfo, nil if none
 	logLevel string // modern: from _meta; legacy: from logging/setLevel
 	sess     *session
+
+	principal policy.Principal // who is calling, for the policy
+	sourceIP  netip.Addr
 }
 
 // can reports whether the caller declared a client capability (sampling, elicitation, roots).
@@ -145,6 +150,14 @@ func (g *Gateway) callNamed(ctx context.Context, c *caller, msg *jsonrpc.Message
 		}
 		return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "unknown %s: %q", what, truncate(name))
 	}
+	pk := policy.KindTool
+	if kind == kindPrompts {
+		pk = policy.KindPrompt
+	}
+	args, _ := jsonrpc.Lookup(msg.Params, "arguments")
+	if denied := g.authorize(ctx, c, pk, name, args); denied != nil {
+		return *denied
+	}
 	params := jsonrpc.SetMember(msg.Params, "name", jsonrpc.Quote(orig))
 	return g.forward(ctx, c, up, msg, params, o)
 }
@@ -163,6 +176,9 @@ func (g *Gateway) callURI(ctx context.Context, c *caller, msg *jsonrpc.Message, 
 			code = jsonrpc.CodeInvalidParams
 		}
 		return reply{err: &jsonrpc.Error{Code: code, Message: "resource not found", Data: []byte(`{"uri":` + string(jsonrpc.Quote(uri)) + `}`)}}
+	}
+	if denied := g.authorize(ctx, c, policy.KindResource, uri, nil); denied != nil {
+		return *denied
 	}
 	r := g.forward(ctx, c, up, msg, msg.Params, o)
 	if r.err == nil && c.sess != nil {
@@ -186,7 +202,7 @@ func (g *Gateway) complete(ctx context.Context, c *caller, msg *jsonrpc.Message,
 		raw, _ := jsonrpc.Lookup(ref, "name")
 		name, _ := jsonrpc.String(raw)
 		up, orig, err := g.routeName(ctx, c, kindPrompts, name)
-		if err != nil {
+		if err != nil || !g.visible(c, policy.KindPrompt, name) {
 			return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "unknown prompt: %q", truncate(name))
 		}
 		params := jsonrpc.SetMember(msg.Params, "ref", jsonrpc.SetMember(ref, "name", jsonrpc.Quote(orig)))
@@ -195,7 +211,7 @@ func (g *Gateway) complete(ctx context.Context, c *caller, msg *jsonrpc.Message,
 		raw, _ := jsonrpc.Lookup(ref, "uri")
 		uri, _ := jsonrpc.String(raw)
 		up, err := g.routeURI(ctx, c, uri)
-		if err != nil {
+		if err != nil || !g.visible(c, policy.KindResource, uri) {
 			return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "unknown resource: %q", truncate(uri))
 		}
 		return g.forward(ctx, c, up, msg, msg.Params, o)

@@ -18,6 +18,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
@@ -56,6 +57,9 @@ type Gateway struct {
 
 	originOK func(string) bool
 	hostOK   func(string) bool
+
+	// Authorization, when a policy file is configured.
+	policy *policy.Loader
 
 	// Authentication, when configured: the request step and the public metadata document.
 	authn         *authn.Authenticator
@@ -110,6 +114,11 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	}
 	g.cat = newCatalog(g)
 	g.originOK, g.hostOK = originChecker(cfg), hostChecker(cfg)
+	if cfg.PolicyFile != "" {
+		if err := g.setupPolicy(cfg.PolicyFile); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Auth != nil || (cfg.TLS != nil && cfg.TLS.ClientCAFile != "") {
 		if err := g.setupAuth(cfg); err != nil {
 			return nil, err
@@ -173,6 +182,13 @@ func (g *Gateway) Start(ctx context.Context) {
 		up.Start(ctx)
 	}
 	go g.sessions.reap(ctx)
+	if g.policy != nil {
+		go func() {
+			if err := g.policy.Watch(ctx); err != nil && ctx.Err() == nil {
+				g.logger.Error("watching the policy file stopped; SIGHUP still reloads it", "err", err)
+			}
+		}()
+	}
 }
 
 // Close ends every session and listener and shuts the upstreams down.

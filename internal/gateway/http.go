@@ -175,6 +175,7 @@ func (g *Gateway) serveInitialize(w http.ResponseWriter, r *http.Request, msg *j
 		writeError(w, http.StatusServiceUnavailable, msg.ID, mcpguard.CodeGatewayOverloaded, "too many sessions: the gateway's session limit is reached", nil)
 		return
 	}
+	s.owner = ownerOf(r) // only the principal that opened the session may use or end it
 	w.Header().Set(mcp.HeaderSessionID, s.id)
 	writeJSON(w, http.StatusOK, jsonrpc.AppendResult(nil, msg.ID, result))
 }
@@ -194,7 +195,8 @@ func (g *Gateway) session(w http.ResponseWriter, r *http.Request, id jsonrpc.ID)
 		return nil
 	}
 	s := g.sessions.get(sid)
-	if s == nil {
+	if s == nil || s.owner != ownerOf(r) {
+		// Another principal's session is answered exactly like an unknown one.
 		writeError(w, http.StatusNotFound, id, jsonrpc.CodeInvalidRequest, "unknown or expired session: send initialize again", nil)
 		return nil
 	}
@@ -237,6 +239,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 		return
 	}
 	c := s.caller()
+	c.principal, c.sourceIP = principalOf(r)
 	go func() {
 		defer cancel()
 		defer s.end(msg.ID)
@@ -358,7 +361,7 @@ func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "missing Mcp-Session-Id header", nil)
 		return
 	}
-	if !g.sessions.remove(sid) {
+	if s := g.sessions.get(sid); s == nil || s.owner != ownerOf(r) || !g.sessions.remove(sid) {
 		writeError(w, http.StatusNotFound, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "unknown or expired session", nil)
 		return
 	}
@@ -381,6 +384,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonr
 		return
 	}
 	c := &caller{era: mcpguard.EraModern, version: meta.ProtocolVersion, caps: meta.ClientCapabilities, info: meta.ClientInfo, logLevel: meta.LogLevel}
+	c.principal, c.sourceIP = principalOf(r)
 	if msg.Method == mcp.MethodToolsCall {
 		raw, _ := jsonrpc.Lookup(msg.Params, "name")
 		name, _ := jsonrpc.String(raw)

@@ -27,6 +27,7 @@ const (
 // session is one legacy-era client session (Mcp-Session-Id, or one stdio client).
 type session struct {
 	id      string
+	owner   string // the authenticated principal that opened the session ("" without authentication)
 	version string
 	caps    []byte
 	info    []byte

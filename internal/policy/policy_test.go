@@ -80,7 +80,7 @@ func TestFinanceDecisions(t *testing.T) {
 	p := loadFinance(t)
 	office := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC) // 17:00 in Ho Chi Minh City
 	night := time.Date(2026, 3, 2, 16, 0, 0, 0, time.UTC)  // 23:00 there
-	trade := `{"client_id":"C1001","side":"buy","quantity":100,"order_type":"market"}`
+	trade := `{"client_id":"C1001","symbol":"VNM","side":"buy","quantity":100,"order_type":"market"}`
 	tests := []struct {
 		name string
 		pr   Principal
@@ -156,13 +156,13 @@ func TestFinanceDecisions(t *testing.T) {
 		{
 			name: "unconstrained_arguments deny refuses an unnamed argument",
 			pr:   roles("PortfolioManagerAI"),
-			call: Call{Name: "finance.execute_trade_order", Arguments: []byte(`{"client_id":"C1001","side":"buy","quantity":100,"order_type":"market","note":"x"}`)},
+			call: Call{Name: "finance.execute_trade_order", Arguments: []byte(`{"client_id":"C1001","symbol":"VNM","side":"buy","quantity":100,"order_type":"market","note":"x"}`)},
 			want: Decision{Rule: "role:PortfolioManagerAI/permission:4", Reasons: []string{`argument "note" is not allowed: no constraint names it (unconstrained_arguments: deny)`}},
 		},
 		{
 			name: "every failed constraint is a reason",
 			pr:   roles("PortfolioManagerAI"),
-			call: Call{Name: "finance.execute_trade_order", Arguments: []byte(`{"client_id":"X1","side":"short","quantity":0,"order_type":"market"}`)},
+			call: Call{Name: "finance.execute_trade_order", Arguments: []byte(`{"client_id":"X1","symbol":"VNM","side":"short","quantity":0,"order_type":"market"}`)},
 			want: Decision{Rule: "role:PortfolioManagerAI/permission:4", Reasons: []string{
 				`argument "client_id": "X1" does not match ^C[0-9]{4}$`,
 				`argument "quantity": minimum: got 0, want 1`,

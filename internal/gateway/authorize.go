@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/policy"
+)
+
+// anonymous is the principal of a request when no authentication is configured (or on stdio):
+// a policy can bind roles to it with `principals: [anonymous]`.
+const anonymous = "anonymous"
+
+// setupPolicy loads the role policy; the first load must succeed.
+func (g *Gateway) setupPolicy(path string) error {
+	l, err := policy.NewLoader(path, &policy.LoaderOptions{
+		Logger: g.logger,
+		OnReload: func(_ *policy.Policy, err error) {
+			if err != nil {
+				g.logger.Error("policy rejected; the last good policy stays in force", "file", path, "err", err)
+			} else {
+				g.logger.Info("policy reloaded", "file", path)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("policy_file: %w", err)
+	}
+	g.policy = l
+	return nil
+}
+
+// ReloadPolicy re-reads the policy file (SIGHUP). An invalid file leaves the policy in force
+// unchanged and is reported with every problem.
+func (g *Gateway) ReloadPolicy() error {
+	if g.policy == nil {
+		return nil
+	}
+	return g.policy.Reload()
+}
+
+// principalOf is who a request comes from, as the policy sees it.
+func principalOf(r *http.Request) (policy.Principal, netip.Addr) {
+	var src netip.Addr
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		src, _ = netip.ParseAddr(host)
+	}
+	p, ok := authn.PrincipalFrom(r.Context())
+	if !ok {
+		return policy.Principal{Subject: anonymous}, src.Unmap()
+	}
+	return policy.Principal{Subject: p.Subject, Roles: p.Roles, Scopes: p.Scopes}, src.Unmap()
+}
+
+// ownerOf identifies the authenticated principal that may use a legacy session: the session is
+// bound to whoever opened it.
+func ownerOf(r *http.Request) string {
+	p, ok := authn.PrincipalFrom(r.Context())
+	if !ok {
+		return ""
+	}
+	return string(p.Method) + "\x00" + p.Issuer + "\x00" + p.Subject + "\x00" + p.ClientID
+}
+
+// authorize asks the policy whether the caller may make this call. It returns nil to allow, or
+// the denial to send: 403 with -31001, "denied by policy", the rule and the reasons.
+func (g *Gateway) authorize(ctx context.Context, c *caller, kind policy.Kind, name string, args []byte) *reply {
+	if g.policy == nil {
+		return nil
+	}
+	d := g.policy.Policy().Decide(c.principal, policy.Call{Kind: kind, Name: name, Arguments: args, Time: g.now(), SourceIP: c.sourceIP})
+	if d.Allow && d.RequireApproval != nil {
+		// Human approval is not available yet: a call that needs it is refused, never let through.
+		d.Allow = false
+		d.Reasons = append(d.Reasons, fmt.Sprintf("requires approval by %s, and this gateway cannot hold calls for approval yet", d.RequireApproval.ApproverRole))
+	}
+	g.logger.Info("policy decision", "principal", c.principal.Subject, "kind", kind.String(), "name", name,
+		"allow", d.Allow, "rule", d.Rule, "reasons", strings.Join(d.Reasons, "; "))
+	if d.Allow {
+		return nil
+	}
+	data := []byte(`{}`)
+	data = jsonrpc.SetMember(data, "rule", jsonrpc.Quote(d.Rule))
+	reasons := []byte{'['}
+	for i, r := range d.Reasons {
+		if i > 0 {
+			reasons = append(reasons, ',')
+		}
+		reasons = jsonrpc.AppendQuote(reasons, r)
+	}
+	data = jsonrpc.SetMember(data, "reasons", append(reasons, ']'))
+	msg := "denied by policy (rule " + d.Rule + ")"
+	if len(d.Reasons) > 0 {
+		msg += ": " + strings.Join(d.Reasons, "; ")
+	}
+	return &reply{err: &jsonrpc.Error{Code: mcpguard.CodeDeniedByPolicy, Message: msg, Data: data}, status: http.StatusForbidden}
+}
+
+// visible reports whether the caller may see a listed item; lists show only what the caller
+// could use.
+func (g *Gateway) visible(c *caller, kind policy.Kind, name string) bool {
+	return g.policy == nil || g.policy.Policy().Visible(c.principal, kind, name)
+}

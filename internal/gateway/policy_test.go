@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/demo"
+)
+
+// TestFinancePolicy runs the seed's role policy (examples/policies/finance.yaml) in front of the
+// demo finance server: lists are filtered per caller, arguments are checked against the
+// constraints, deny_tools beats every allow, approval-gated calls are refused while approvals
+// do not exist, and an invalid policy written while the gateway runs leaves the old one in force.
+func TestFinancePolicy(t *testing.T) {
+	example, err := os.ReadFile("../../examples/policies/finance.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policyFile := filepath.Join(t.TempDir(), "finance.yaml")
+	writeFile(t, policyFile, example)
+	upstreamSrv := httptest.NewServer(demo.HTTPHandler(nil))
+	t.Cleanup(upstreamSrv.Close)
+	iss := newTestIssuer(t)
+	const resource, issuer = "http://127.0.0.1/mcp", "https://idp.example.com"
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+listen: 127.0.0.1:0
+policy_file: %q
+auth: {resource: %q, issuer: %q, jwks_url: %q}
+upstreams:
+  - name: finance
+    http: {url: %q}
+`, policyFile, resource, issuer, iss.jwks.URL, upstreamSrv.URL)), "policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.Start(ctx)
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); cancel(); g.Close() })
+	url := srv.URL + "/mcp"
+
+	session := func(claims jwt.MapClaims) map[string]string {
+		claims["iss"], claims["aud"], claims["exp"] = issuer, resource, time.Now().Add(time.Hour).Unix()
+		auth := "Bearer " + iss.token(t, claims)
+		st, h, msg := post(t, url, map[string]string{"Authorization": auth}, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+		if st != http.StatusOK {
+			t.Fatalf("initialize: %d %v", st, msg)
+		}
+		return map[string]string{"Authorization": auth, "Mcp-Session-Id": h.Get("Mcp-Session-Id"), "MCP-Protocol-Version": "2025-11-25"}
+	}
+	call := func(h map[string]string, tool, args string) (int, map[string]any) {
+		st, _, msg := post(t, url, h, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"`+tool+`","arguments":`+args+`}}`)
+		return st, msg
+	}
+	analyst := session(jwt.MapClaims{"sub": "analyst-agent"})
+
+	_, _, list := post(t, url, analyst, `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`)
+	var names []string
+	for _, tool := range list["result"].(map[string]any)["tools"].([]any) {
+		names = append(names, tool.(map[string]any)["name"].(string))
+	}
+	if got := strings.Join(names, ","); got != "finance.get_market_overview,finance.get_sector_heatmap,finance.get_stock_analysis" {
+		t.Errorf("MarketAnalystAI sees tools %s, want exactly its three", got)
+	}
+
+	denied := []struct {
+		name, tool, args, rule, reason string
+	}{
+		{"four-letter symbol", "finance.get_stock_analysis", `{"symbol":"AAPL"}`, "role:MarketAnalystAI/permission:0", "symbol"},
+		{"region outside the enum", "finance.get_sector_heatmap", `{"region":"Mars"}`, "role:MarketAnalystAI/permission:2", "region"},
+		{"deny_tools", "finance.execute_trade_order", `{"client_id":"C1001","symbol":"VNM","side":"buy","quantity":1,"order_type":"market"}`, "role:MarketAnalystAI/deny_tools", ""},
+		{"not granted", "finance.get_client_portfolio", `{"client_id":"C1001"}`, "default-deny", ""},
+	}
+	for _, tt := range denied {
+		t.Run(tt.name, func(t *testing.T) {
+			st, msg := call(analyst, tt.tool, tt.args)
+			e, _ := msg["error"].(map[string]any)
+			text := fmt.Sprint(e["message"])
+			if st != http.StatusForbidden || errCode(msg) != -31001 || !strings.Contains(text, "denied by policy") || !strings.Contains(text, tt.rule) || !strings.Contains(text, tt.reason) {
+				t.Errorf("status %d, error %v; want 403 -31001 denied by policy naming %s", st, e, tt.rule)
+			}
+		})
+	}
+	if st, msg := call(analyst, "finance.get_stock_analysis", `{"symbol":"VNM"}`); st != http.StatusOK || !strings.Contains(fmt.Sprint(msg["result"]), "VNM") {
+		t.Errorf("VNM for MarketAnalystAI: %d %v", st, msg)
+	}
+	// A role the token asserts that would allow trading does not beat the analyst's deny_tools.
+	both := session(jwt.MapClaims{"sub": "analyst-agent", "roles": []string{"PortfolioManagerAI"}})
+	if st, msg := call(both, "finance.execute_trade_order", `{"client_id":"C1001","symbol":"VNM","side":"buy","quantity":1,"order_type":"market"}`); st != http.StatusForbidden || !strings.Contains(fmt.Sprint(msg["error"]), "deny_tools") {
+		t.Errorf("deny_tools with an allowing role: %d %v", st, msg)
+	}
+	// An approval-gated trade is refused, fail closed, while approvals do not exist.
+	pm := session(jwt.MapClaims{"sub": "pm-agent", "roles": []string{"PortfolioManagerAI"}})
+	if st, msg := call(pm, "finance.execute_trade_order", `{"client_id":"C1001","symbol":"VNM","side":"buy","quantity":1,"order_type":"market"}`); st != http.StatusForbidden || !strings.Contains(fmt.Sprint(msg["error"]), "approval") {
+		t.Errorf("approval-gated trade: %d %v", st, msg)
+	}
+	// Another principal cannot use the analyst's session.
+	other := session(jwt.MapClaims{"sub": "someone-else"})
+	hijack := map[string]string{"Authorization": other["Authorization"], "Mcp-Session-Id": analyst["Mcp-Session-Id"], "MCP-Protocol-Version": "2025-11-25"}
+	if st, _ := call(hijack, "finance.get_stock_analysis", `{"symbol":"VNM"}`); st != http.StatusNotFound {
+		t.Errorf("a session used by another principal: status %d, want 404", st)
+	}
+
+	// An invalid policy written while the gateway runs is rejected; the old one stays.
+	writeFile(t, policyFile, []byte("roles:\n  - role: Broken\n    permissions: [{tool_name: x, constraints: {a: {type: nosuchtype}}}]\n    surprise: 1\n"))
+	err = g.ReloadPolicy()
+	if err == nil || !strings.Contains(err.Error(), "2 problems") || !strings.Contains(err.Error(), "surprise") || !strings.Contains(err.Error(), "constraints.a") {
+		t.Errorf("reloading an invalid policy: %v; want every problem listed", err)
+	}
+	if st, _ := call(analyst, "finance.get_stock_analysis", `{"symbol":"VNM"}`); st != http.StatusOK {
+		t.Errorf("after a rejected reload the last good policy should still allow VNM: status %d", st)
+	}
+}
