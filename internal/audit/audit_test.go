@@ -398,9 +398,13 @@ type failing struct {
 	fail    atomic.Bool
 	appends atomic.Int64
 	gate    chan struct{} // when set, every Append waits for a value
+	entered chan struct{} // when set, every Append reports here before waiting at the gate
 }
 
 func (f *failing) Append(ctx context.Context, recs []store.Record) error {
+	if f.entered != nil {
+		f.entered <- struct{}{}
+	}
 	if f.gate != nil {
 		<-f.gate
 	}
@@ -451,7 +455,7 @@ func TestGroupCommit(t *testing.T) {
 	e := newEnv(t)
 	st := e.open(t)
 	defer st.Close()
-	f := &failing{Store: st, gate: make(chan struct{})}
+	f := &failing{Store: st, gate: make(chan struct{}), entered: make(chan struct{}, 100)}
 	l := e.logOn(t, f, 1000)
 	ctx := context.Background()
 
@@ -471,19 +475,20 @@ func TestGroupCommit(t *testing.T) {
 	// While one transaction is in flight, 63 callers queue up and share the next one.
 	var wg sync.WaitGroup
 	wg.Go(func() { l.Append(ctx, call(1)) })
-	time.Sleep(20 * time.Millisecond) // the writer now waits at the gate with call 1
+	<-f.entered // the lone append's transaction
+	<-f.entered // the writer holds call 1 at the gate
 	for i := range 63 {
 		wg.Go(func() { l.Append(ctx, call(2+i)) })
 	}
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, func() bool { return l.Pending() == 63 })
 	go func() {
 		for range 64 {
 			f.gate <- struct{}{}
 		}
 	}()
 	wg.Wait()
-	if got := f.appends.Load(); got > 3 {
-		t.Errorf("65 appends took %d transactions, want at most 3 (group commit)", got)
+	if got := f.appends.Load(); got != 3 {
+		t.Errorf("65 appends took %d transactions, want 3: the lone one, call 1, and the 63 that queued meanwhile (group commit)", got)
 	}
 	// Release the final checkpoint's path (no append) and close.
 	go func() {
@@ -496,4 +501,16 @@ func TestGroupCommit(t *testing.T) {
 		}
 	}()
 	l.Close()
+}
+
+// waitFor polls cond for up to ten seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

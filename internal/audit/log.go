@@ -197,6 +197,9 @@ func (l *Log) Close() error {
 	return nil
 }
 
+// Pending returns how many records wait for the writer (a gauge for metrics).
+func (l *Log) Pending() int { return len(l.queue) }
+
 // run is the writer: it takes whatever is queued (up to MaxBatch), commits it in one
 // transaction, answers the waiters, and signs checkpoints when they are due.
 func (l *Log) run() {
