@@ -514,3 +514,31 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestLoadSigner(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	skey, vkey, err := audit.GenerateKey("ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "ops.key")
+	os.WriteFile(good, []byte(skey+"\n"), 0o600)
+	open := filepath.Join(dir, "open.key")
+	os.WriteFile(open, []byte(skey), 0o644)
+	pub := filepath.Join(dir, "ops.pub")
+	os.WriteFile(pub, []byte(vkey), 0o600)
+	s, err := audit.LoadSigner(good)
+	if err != nil || s.Name() != "ops" {
+		t.Fatalf("LoadSigner(good) = %v, %v", s, err)
+	}
+	for _, tc := range []struct{ name, path, want string }{
+		{"readable by others", open, "chmod 600"},
+		{"public key instead", pub, "not a signing key"},
+		{"missing", filepath.Join(dir, "nope"), "no such file"},
+	} {
+		if _, err := audit.LoadSigner(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -165,3 +165,24 @@ func ReadCheckpointDir(dir string) ([]ExternalCheckpoint, error) {
 	}
 	return out, nil
 }
+
+// LoadSigner reads a signing key written by GenerateKey (mcpguard audit keygen) from a file.
+// The file must not be readable by group or others.
+func LoadSigner(path string) (note.Signer, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit signing key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("audit signing key %s: mode %v lets others read it; chmod 600", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit signing key: %w", err)
+	}
+	s, err := note.NewSigner(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("audit signing key %s: not a signing key (want the .key file from mcpguard audit keygen)", path)
+	}
+	return s, nil
+}
