@@ -199,11 +199,16 @@ func (w *walker) value(clear bool) error {
 				w.out = append(w.out, ',')
 			}
 			first = false
-			if w.out, err = jsontext.AppendQuote(w.out, name.String()); err != nil {
+			// Names are data too: an e-mail address or a card number can be a key.
+			shown := name.String()
+			key := normalizeKey(shown)
+			if !clear {
+				shown = w.scan(shown)
+			}
+			if w.out, err = jsontext.AppendQuote(w.out, shown); err != nil {
 				return err
 			}
 			w.out = append(w.out, ':')
-			key := normalizeKey(name.String())
 			switch {
 			case clear || w.r.allow[key]:
 				err = w.value(true)

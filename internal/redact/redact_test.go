@@ -57,6 +57,7 @@ func TestRedact(t *testing.T) {
 		{"never-issued ssn", `{"s":"id 000-45-6789"}`, `{"s":"id 000-45-6789"}`, nil},
 		{"phone", `{"p":"call +1 (415) 555-0100 now"}`, `{"p":"call ` + tok("+1 (415) 555-0100") + ` now"}`, Stats{"phone": 1}},
 		{"two findings in one string", `"a@b.io and c@d.io"`, `"` + tok("a@b.io") + ` and ` + tok("c@d.io") + `"`, Stats{"email": 2}},
+		{"personal data in a key", `{"jane@example.com":{"n":1}}`, `{"` + tok("jane@example.com") + `":{"n":1}}`, Stats{"email": 1}},
 		{"escapes survive", `{"s":"line\nbreak \u00e9 \"q\""}`, `{"s":"line\nbreak é \"q\""}`, nil},
 	}
 	for _, tc := range tests {
