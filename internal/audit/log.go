@@ -138,7 +138,9 @@ func (l *Log) load(ctx context.Context) error {
 
 // Append redacts rec's arguments, writes it, and returns its sequence number once it is durable.
 // Concurrent calls share one transaction. Any failure wraps ErrUnavailable; the record may then
-// or may not have been written, but never partially. rec.Seq and rec.Version are set.
+// or may not have been written, but never partially. rec.Seq and rec.Version are set, and
+// rec.Arguments and rec.Detail are replaced by their redacted form. If ctx ends before the
+// record is queued, Append fails; once queued, it waits for the commit's verdict.
 func (l *Log) Append(ctx context.Context, rec *Record) (int64, error) {
 	if rec.Time.IsZero() {
 		rec.Time = l.now()
