@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -99,6 +100,11 @@ type Config struct {
 
 	// Log configures the gateway's operational log (not the audit log).
 	Log Log
+
+	// Audit, when present, records every call in the tamper-evident audit log (docs/audit.md).
+	// The gateway fails closed: a call whose record cannot be written durably is answered 503
+	// and never forwarded.
+	Audit *Audit
 
 	// PolicyFile is the role policy that authorizes every call (docs/policy.md): absolute, or
 	// relative to the configuration file's directory. Empty means no authorization step: every
@@ -324,6 +330,17 @@ func Load(path string) (*Config, error) {
 	if c.PolicyFile != "" && !filepath.IsAbs(c.PolicyFile) {
 		c.PolicyFile = filepath.Join(filepath.Dir(path), c.PolicyFile)
 	}
+	if a := c.Audit; a != nil {
+		// A SQLite file written as a relative path is relative to the configuration file too.
+		if db := a.Database.Reveal(); !a.Database.IsReference() && db != "" && !strings.Contains(db, "://") && !filepath.IsAbs(db) {
+			a.Database = NewSecret(filepath.Join(filepath.Dir(path), db))
+		}
+		for _, p := range []*string{&a.SigningKeyFile, &a.CheckpointDir} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(filepath.Dir(path), *p)
+			}
+		}
+	}
 	return c, nil
 }
 
@@ -392,4 +409,34 @@ type TLS struct {
 
 	// RequireListed refuses certificates whose principal name is not in ClientRoles.
 	RequireListed bool
+}
+
+// Audit configures the tamper-evident audit log.
+type Audit struct {
+	// Database is the store: a SQLite file path (absolute, or relative to the configuration
+	// file) or a PostgreSQL DSN ("postgres://…"). Required.
+	Database Secret
+
+	// SigningKeyFile is the Ed25519 note signing key (`mcpguard audit keygen`) that signs
+	// checkpoints; readable by the gateway only. Required.
+	SigningKeyFile string
+
+	// CheckpointDir receives a copy of every checkpoint outside the database (meant for WORM
+	// storage or another machine). Required: without it truncation or a replaced log cannot be
+	// detected.
+	CheckpointDir string
+
+	// CheckpointEvery and CheckpointInterval bound how many records, and how long, may pass
+	// before a checkpoint. Defaults 10000 and 1m.
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
+
+	// RedactionKey keys the HMAC tokens that replace secrets and personal data (same value,
+	// same token). A secret reference; at least 32 bytes. Required.
+	RedactionKey Secret
+
+	// SensitiveKeys are argument names whose values are always replaced, besides the defaults
+	// (password, token, secret, api_key …). KeepInClear names arguments never redacted.
+	SensitiveKeys []string
+	KeepInClear   []string
 }

@@ -525,6 +525,19 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		{"log", func(n *yaml.Node, path string) { d.mapping(n, path, log, nil) }},
 		{"upstreams", func(n *yaml.Node, path string) { d.upstreamList(n, path, c) }},
 		{"policy_file", d.str(&c.PolicyFile)},
+		{"audit", func(n *yaml.Node, path string) {
+			c.Audit = &Audit{}
+			d.mapping(n, path, []field{
+				{"database", d.secret(&c.Audit.Database)},
+				{"signing_key_file", d.str(&c.Audit.SigningKeyFile)},
+				{"checkpoint_dir", d.str(&c.Audit.CheckpointDir)},
+				{"checkpoint_every", d.integer(&c.Audit.CheckpointEvery)},
+				{"checkpoint_interval", d.duration(&c.Audit.CheckpointInterval)},
+				{"redaction_key", d.secret(&c.Audit.RedactionKey)},
+				{"sensitive_keys", d.strList(&c.Audit.SensitiveKeys)},
+				{"keep_in_clear", d.strList(&c.Audit.KeepInClear)},
+			}, nil)
+		}},
 		{"tls", func(n *yaml.Node, path string) {
 			c.TLS = &TLS{}
 			d.mapping(n, path, d.tlsFields(c.TLS), nil)

@@ -56,6 +56,9 @@ func (v *validator) config(c *Config) {
 	if c.Auth != nil {
 		v.auth(c.Auth)
 	}
+	if c.Audit != nil {
+		v.audit(c.Audit)
+	}
 
 	switch n := len(c.Upstreams); {
 	case n == 0:
@@ -107,6 +110,30 @@ func (v *validator) tls(t *TLS) {
 		default:
 			v.add(pathIndex("tls.client_names", i), "unknown field %s: want uri, dns, email or cn", quote(n))
 		}
+	}
+}
+
+// audit checks the audit-log settings.
+func (v *validator) audit(a *Audit) {
+	if a.Database.IsZero() {
+		v.add("audit.database", "required: a SQLite file or a postgres:// DSN")
+	}
+	if a.SigningKeyFile == "" {
+		v.add("audit.signing_key_file", "required: create one with `mcpguard audit keygen`")
+	}
+	if a.CheckpointDir == "" {
+		v.add("audit.checkpoint_dir", "required: checkpoints kept outside the database are what detects a truncated or replaced log")
+	}
+	if a.RedactionKey.IsZero() {
+		v.add("audit.redaction_key", "required: a secret reference (env:NAME or file:/path) to at least 32 random bytes")
+	} else if !a.RedactionKey.IsReference() {
+		v.add("audit.redaction_key", "must be a secret reference (env:NAME or file:/path): secrets are not written in configuration")
+	}
+	if a.CheckpointEvery < 0 {
+		v.add("audit.checkpoint_every", "must not be negative")
+	}
+	if a.CheckpointInterval < 0 {
+		v.add("audit.checkpoint_interval", "must not be negative")
 	}
 }
 
@@ -585,6 +612,13 @@ func resolveSecrets(c *Config, lookupEnv func(string) (string, bool), readFile f
 			s := m[name]
 			resolve(pathKey(path, name), &s, true)
 			m[name] = s
+		}
+	}
+	if a := c.Audit; a != nil {
+		resolve("audit.database", &a.Database, false)
+		resolve("audit.redaction_key", &a.RedactionKey, false)
+		if a.RedactionKey.Resolved() && !a.RedactionKey.IsZero() && len(a.RedactionKey.Reveal()) < 32 {
+			list = append(list, Problem{Path: "audit.redaction_key", Message: "too short: want at least 32 bytes"})
 		}
 	}
 	for i := range c.Upstreams {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
@@ -23,10 +24,15 @@ func (g *Gateway) setupPolicy(path string) error {
 	l, err := policy.NewLoader(path, &policy.LoaderOptions{
 		Logger: g.logger,
 		OnReload: func(_ *policy.Policy, err error) {
+			rec := &audit.Record{Kind: audit.KindPolicyReload, Detail: []byte(`{"file":` + string(jsonrpc.Quote(path)) + `}`), Decision: audit.DecisionAllow}
 			if err != nil {
 				g.logger.Error("policy rejected; the last good policy stays in force", "file", path, "err", err)
+				rec.Decision, rec.Reasons = audit.DecisionDeny, []string{err.Error()}
 			} else {
 				g.logger.Info("policy reloaded", "file", path)
+			}
+			if aerr := g.record(context.Background(), &caller{}, rec); aerr != nil {
+				g.logger.Error("audit record of a policy reload not written", "err", aerr)
 			}
 		},
 	})
@@ -47,6 +53,14 @@ func (g *Gateway) ReloadPolicy() error {
 }
 
 // principalOf is who a request comes from, as the policy sees it.
+// authMethodOf names how the request's principal authenticated ("none" without authentication).
+func authMethodOf(r *http.Request) string {
+	if p, ok := authn.PrincipalFrom(r.Context()); ok {
+		return string(p.Method)
+	}
+	return "none"
+}
+
 func principalOf(r *http.Request) (policy.Principal, netip.Addr) {
 	var src netip.Addr
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
@@ -69,11 +83,12 @@ func ownerOf(r *http.Request) string {
 	return string(p.Method) + "\x00" + p.Issuer + "\x00" + p.Subject + "\x00" + p.ClientID
 }
 
-// authorize asks the policy whether the caller may make this call. It returns nil to allow, or
-// the denial to send: 403 with -31001, "denied by policy", the rule and the reasons.
-func (g *Gateway) authorize(ctx context.Context, c *caller, kind policy.Kind, name string, args []byte) *reply {
+// authorize asks the policy whether the caller may make this call. It returns the rule that
+// allowed it, or the denial to send — 403 with -31001, "denied by policy", the rule and the
+// reasons — which it has also recorded in the audit log.
+func (g *Gateway) authorize(ctx context.Context, c *caller, kind policy.Kind, name, method string, args []byte) (string, *reply) {
 	if g.policy == nil {
-		return nil
+		return "", nil
 	}
 	d := g.policy.Policy().Decide(c.principal, policy.Call{Kind: kind, Name: name, Arguments: args, Time: g.now(), SourceIP: c.sourceIP})
 	if d.Allow && d.RequireApproval != nil {
@@ -84,8 +99,9 @@ func (g *Gateway) authorize(ctx context.Context, c *caller, kind policy.Kind, na
 	g.logger.Info("policy decision", "principal", c.principal.Subject, "kind", kind.String(), "name", name,
 		"allow", d.Allow, "rule", d.Rule, "reasons", strings.Join(d.Reasons, "; "))
 	if d.Allow {
-		return nil
+		return d.Rule, nil
 	}
+	g.recordDenial(ctx, c, method, name, d.Rule, d.Reasons, args)
 	data := []byte(`{}`)
 	data = jsonrpc.SetMember(data, "rule", jsonrpc.Quote(d.Rule))
 	reasons := []byte{'['}
@@ -100,7 +116,7 @@ func (g *Gateway) authorize(ctx context.Context, c *caller, kind policy.Kind, na
 	if len(d.Reasons) > 0 {
 		msg += ": " + strings.Join(d.Reasons, "; ")
 	}
-	return &reply{err: &jsonrpc.Error{Code: mcpguard.CodeDeniedByPolicy, Message: msg, Data: data}, status: http.StatusForbidden}
+	return d.Rule, &reply{err: &jsonrpc.Error{Code: mcpguard.CodeDeniedByPolicy, Message: msg, Data: data}, status: http.StatusForbidden}
 }
 
 // visible reports whether the caller may see a listed item; lists show only what the caller

@@ -24,8 +24,9 @@ type caller struct {
 	logLevel string // modern: from _meta; legacy: from logging/setLevel
 	sess     *session
 
-	principal policy.Principal // who is calling, for the policy
-	sourceIP  netip.Addr
+	principal  policy.Principal // who is calling, for the policy
+	sourceIP   netip.Addr
+	authMethod string
 }
 
 // can reports whether the caller declared a client capability (sampling, elicitation, roots).
@@ -155,11 +156,12 @@ func (g *Gateway) callNamed(ctx context.Context, c *caller, msg *jsonrpc.Message
 		pk = policy.KindPrompt
 	}
 	args, _ := jsonrpc.Lookup(msg.Params, "arguments")
-	if denied := g.authorize(ctx, c, pk, name, args); denied != nil {
+	rule, denied := g.authorize(ctx, c, pk, name, msg.Method, args)
+	if denied != nil {
 		return *denied
 	}
 	params := jsonrpc.SetMember(msg.Params, "name", jsonrpc.Quote(orig))
-	return g.forward(ctx, c, up, msg, params, o)
+	return g.auditedForward(ctx, c, up, msg, params, o, name, rule, args)
 }
 
 // callURI forwards resources/read, subscribe and unsubscribe to the upstream serving the URI.
@@ -177,10 +179,11 @@ func (g *Gateway) callURI(ctx context.Context, c *caller, msg *jsonrpc.Message, 
 		}
 		return reply{err: &jsonrpc.Error{Code: code, Message: "resource not found", Data: []byte(`{"uri":` + string(jsonrpc.Quote(uri)) + `}`)}}
 	}
-	if denied := g.authorize(ctx, c, policy.KindResource, uri, nil); denied != nil {
+	rule, denied := g.authorize(ctx, c, policy.KindResource, uri, msg.Method, nil)
+	if denied != nil {
 		return *denied
 	}
-	r := g.forward(ctx, c, up, msg, msg.Params, o)
+	r := g.auditedForward(ctx, c, up, msg, msg.Params, o, uri, rule, nil)
 	if r.err == nil && c.sess != nil {
 		switch msg.Method {
 		case mcp.MethodResourcesSubscribe:

@@ -14,11 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/policy"
+	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
@@ -60,6 +62,11 @@ type Gateway struct {
 
 	// Authorization, when a policy file is configured.
 	policy *policy.Loader
+
+	// The audit log, when configured: every call recorded durably before it is forwarded.
+	audit      *audit.Log
+	auditStore store.Store
+	auditClose sync.Once
 
 	// Authentication, when configured: the request step and the public metadata document.
 	authn         *authn.Authenticator
@@ -114,8 +121,14 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	}
 	g.cat = newCatalog(g)
 	g.originOK, g.hostOK = originChecker(cfg), hostChecker(cfg)
+	if cfg.Audit != nil {
+		if err := g.setupAudit(context.Background(), cfg.Audit); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.PolicyFile != "" {
 		if err := g.setupPolicy(cfg.PolicyFile); err != nil {
+			g.closeAudit()
 			return nil, err
 		}
 	}
@@ -131,7 +144,7 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 // (auth), client certificates mapped to principals (tls.client_ca_file), and the Protected
 // Resource Metadata that 401 answers point to.
 func (g *Gateway) setupAuth(cfg *config.Config) error {
-	opts := &authn.AuthenticatorOptions{Logger: g.logger}
+	opts := &authn.AuthenticatorOptions{Logger: g.logger, OnReject: g.recordAuthFailure}
 	if t := cfg.TLS; t != nil && t.ClientCAFile != "" {
 		fields := make([]authn.CertificateField, 0, len(t.ClientNames))
 		for _, n := range t.ClientNames {
@@ -200,12 +213,31 @@ func (g *Gateway) Close() error {
 	}
 	g.lmu.Unlock()
 	var errs []error
+	if err := g.closeAudit(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, up := range g.ups {
 		if err := up.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close upstream %q: %w", up.Name(), err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// closeAudit flushes and closes the audit log and its store, once. The log stays configured:
+// a call that arrives during shutdown cannot be recorded and is refused, never forwarded.
+func (g *Gateway) closeAudit() error {
+	if g.audit == nil {
+		return nil
+	}
+	var err error
+	g.auditClose.Do(func() {
+		err = g.audit.Close()
+		if cerr := g.auditStore.Close(); err == nil {
+			err = cerr
+		}
+	})
+	return err
 }
 
 // Upstreams lists the configured upstreams in configuration order.

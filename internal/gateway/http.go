@@ -240,6 +240,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 	}
 	c := s.caller()
 	c.principal, c.sourceIP = principalOf(r)
+	c.authMethod = authMethodOf(r)
 	go func() {
 		defer cancel()
 		defer s.end(msg.ID)
@@ -385,6 +386,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonr
 	}
 	c := &caller{era: mcpguard.EraModern, version: meta.ProtocolVersion, caps: meta.ClientCapabilities, info: meta.ClientInfo, logLevel: meta.LogLevel}
 	c.principal, c.sourceIP = principalOf(r)
+	c.authMethod = authMethodOf(r)
 	if msg.Method == mcp.MethodToolsCall {
 		raw, _ := jsonrpc.Lookup(msg.Params, "name")
 		name, _ := jsonrpc.String(raw)
@@ -494,6 +496,9 @@ func modernStatus(code int64) int {
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", auditRetryAfter)
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mcpguard/mcpguard/internal/audit"
+	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/redact"
+	"github.com/mcpguard/mcpguard/internal/store"
+	"github.com/mcpguard/mcpguard/internal/store/postgres"
+	"github.com/mcpguard/mcpguard/internal/store/sqlite"
+	"github.com/mcpguard/mcpguard/internal/upstream"
+)
+
+// auditRetryAfter is the Retry-After, in seconds, of a call refused because it could not be
+// recorded.
+const auditRetryAfter = "5"
+
+// setupAudit opens the store, the redactor and the log.
+func (g *Gateway) setupAudit(ctx context.Context, a *config.Audit) error {
+	dsn := a.Database.Reveal()
+	var st store.Store
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		st, err = postgres.Open(ctx, dsn, &postgres.Options{Logger: g.logger})
+	} else {
+		st, err = sqlite.Open(ctx, dsn, &sqlite.Options{Logger: g.logger})
+	}
+	if err != nil {
+		return fmt.Errorf("audit.database: %w", err)
+	}
+	signer, err := audit.LoadSigner(a.SigningKeyFile)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("audit.signing_key_file: %w", err)
+	}
+	red, err := redact.New([]byte(a.RedactionKey.Reveal()), &redact.Options{ExtraSensitiveKeys: a.SensitiveKeys, AllowKeys: a.KeepInClear})
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("audit.redaction_key: %w", err)
+	}
+	l, err := audit.Open(ctx, st, &audit.Options{
+		Logger: g.logger, Redactor: red, Signer: signer, CheckpointDir: a.CheckpointDir,
+		CheckpointEvery: int64(a.CheckpointEvery), CheckpointInterval: a.CheckpointInterval, Now: g.now,
+	})
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("audit: %w", err)
+	}
+	g.audit, g.auditStore = l, st
+	return nil
+}
+
+// record appends one event for the caller; nil when auditing is off.
+func (g *Gateway) record(ctx context.Context, c *caller, rec *audit.Record) error {
+	if g.audit == nil {
+		return nil
+	}
+	rec.Principal = c.principal.Subject
+	rec.Roles = c.principal.Roles
+	rec.AuthMethod = c.authMethod
+	if c.sourceIP.IsValid() {
+		rec.ClientIP = c.sourceIP.String()
+	}
+	rec.Era = c.era.String()
+	_, err := g.audit.Append(ctx, rec)
+	return err
+}
+
+// newRequestID correlates a call's request and outcome records.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// auditedForward records the call and its decision durably, forwards it, and records the
+// outcome. If the request record cannot be written the call is refused with 503 and never
+// reaches the upstream: no record, no call.
+func (g *Gateway) auditedForward(ctx context.Context, c *caller, up *upstream.Upstream, msg *jsonrpc.Message, params []byte, o out, target, rule string, args []byte) reply {
+	if g.audit == nil {
+		return g.forward(ctx, c, up, msg, params, o)
+	}
+	reqID := newRequestID()
+	started := time.Now()
+	err := g.record(ctx, c, &audit.Record{
+		Kind: audit.KindToolCall, RequestID: reqID, Method: msg.Method, Upstream: up.Name(), Tool: target,
+		Arguments: args, Decision: audit.DecisionAllow, Rule: rule, RequestBytes: int64(len(params)),
+	})
+	if err != nil {
+		g.logger.Error("audit record not written; call refused", "err", err, "method", msg.Method, "target", target)
+		return fail(mcpguard.CodeAuditUnavailable, http.StatusServiceUnavailable, "the audit log is unavailable, so the call was not forwarded: retry later")
+	}
+	rep := g.forward(ctx, c, up, msg, params, o)
+	out := &audit.Outcome{Status: "ok"}
+	switch {
+	case rep.err != nil:
+		out.Status, out.ErrorCode, out.Error = "error", int(rep.err.Code), rep.err.Message
+		switch rep.err.Code {
+		case mcpguard.CodeUpstreamTimeout:
+			out.Status = "timeout"
+		case mcpguard.CodeUpstreamDown, mcpguard.CodeUpstreamBadReply:
+			out.Status = "upstream_down"
+		}
+		if errors.Is(ctx.Err(), context.Canceled) {
+			out.Status = "cancelled"
+		}
+	default:
+		if v, ok := jsonrpc.Lookup(rep.result, "isError"); ok && string(v) == "true" {
+			out.Status = "tool_error"
+		}
+		sum := sha256.Sum256(rep.result)
+		out.ResultDigest = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	if err := g.record(context.WithoutCancel(ctx), c, &audit.Record{
+		Kind: audit.KindOutcome, RequestID: reqID, Method: msg.Method, Upstream: up.Name(), Tool: target,
+		Outcome: out, DurationMicros: time.Since(started).Microseconds(), ResponseBytes: int64(len(rep.result)),
+	}); err != nil {
+		g.logger.Error("audit outcome record not written", "err", err, "request_id", reqID)
+	}
+	return rep
+}
+
+// recordDenial records a policy denial; the denial stands even if the record cannot be written.
+func (g *Gateway) recordDenial(ctx context.Context, c *caller, method, target, rule string, reasons []string, args []byte) {
+	if err := g.record(ctx, c, &audit.Record{
+		Kind: audit.KindPolicyDenial, RequestID: newRequestID(), Method: method, Tool: target,
+		Arguments: args, Decision: audit.DecisionDeny, Rule: rule, Reasons: reasons,
+	}); err != nil {
+		g.logger.Error("audit record of a denial not written", "err", err, "target", target)
+	}
+}
+
+// recordAuthFailure is the authenticator's hook for refused requests.
+func (g *Gateway) recordAuthFailure(ctx context.Context, r *http.Request, status int, rej *authn.Rejection) {
+	c := &caller{}
+	_, c.sourceIP = principalOf(r)
+	if err := g.record(ctx, c, &audit.Record{
+		Kind: audit.KindAuthFailure, RequestID: newRequestID(), Method: r.Method,
+		Decision: audit.DecisionDeny, Reasons: []string{string(rej.Reason)}, Outcome: &audit.Outcome{Status: "error", ErrorCode: status},
+	}); err != nil {
+		g.logger.Error("audit record of an authentication failure not written", "err", err)
+	}
+}

@@ -1,0 +1,128 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/mcpguard/mcpguard/internal/audit"
+	"github.com/mcpguard/mcpguard/internal/store"
+	"github.com/mcpguard/mcpguard/internal/store/sqlite"
+)
+
+func openStore(t *testing.T, path string) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), path, &sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// auditConfig is an audit section over a fresh SQLite file, signing key and checkpoint
+// directory; it returns the YAML and the verifier key.
+func auditConfig(t *testing.T) (string, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	signer, verifier, err := audit.GenerateKey("mcpguard-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "audit.key")
+	if err := os.WriteFile(keyFile, []byte(signer), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MCPGUARD_TEST_REDACTION_KEY", strings.Repeat("k", 40))
+	db := filepath.Join(dir, "audit.db")
+	return fmt.Sprintf(`audit:
+  database: %q
+  signing_key_file: %q
+  checkpoint_dir: %q
+  checkpoint_every: 2
+  redaction_key: env:MCPGUARD_TEST_REDACTION_KEY
+`, db, keyFile, filepath.Join(dir, "checkpoints")), db, verifier
+}
+
+// TestAuditRecordsRedactsAndFailsClosed: a call through the gateway is recorded with redacted
+// arguments, secrets appear nowhere in the database file, the log verifies against the
+// checkpoints kept outside it — and once the audit store is down, calls get 503 + Retry-After
+// and none reaches the upstream.
+func TestAuditRecordsRedactsAndFailsClosed(t *testing.T) {
+	section, db, verifier := auditConfig(t)
+	tg := newTestGateway(t, section)
+	h := tg.initialize(t)
+	const awsKey, ghToken, card, password = "AKIAIOSFODNN7EXAMPLE", "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB", "4111 1111 1111 1111", "hunter2-canary"
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"aws %s gh %s card %s","password":%q}}}`, awsKey, ghToken, card, password)
+	if st, _, msg := post(t, tg.url, h, body); st != http.StatusOK {
+		t.Fatalf("audited call: status %d, %v", st, msg)
+	}
+	var files []byte // every appended record is durable already: in the file or its WAL
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, _ := os.ReadFile(db + suffix)
+		files = append(files, b...)
+	}
+	if len(files) == 0 {
+		t.Fatal("no audit database was written")
+	}
+	for _, canary := range []string{awsKey, ghToken, card, "4111111111111111", password} {
+		if bytes.Contains(files, []byte(canary)) {
+			t.Errorf("the audit database holds %q in clear", canary)
+		}
+	}
+	if !bytes.Contains(files, []byte("hmac:")) {
+		t.Error("the audit database holds no redaction tokens: were the arguments recorded?")
+	}
+
+	// The log verifies against the checkpoints kept outside the database.
+	st := openStore(t, db)
+	v, err := note.NewVerifier(verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := audit.Verify(context.Background(), st, audit.VerifyOptions{Verifier: v, CheckpointDir: filepath.Join(filepath.Dir(db), "checkpoints")})
+	if err != nil || !report.OK() {
+		t.Fatalf("verify: %v %+v", err, report)
+	}
+	var kinds []string
+	_ = st.Scan(context.Background(), 0, func(r *store.Record) error {
+		rec, err := audit.ParseRecord(r.Data)
+		if err == nil {
+			kinds = append(kinds, string(rec.Kind)+":"+rec.Tool)
+		}
+		return nil
+	})
+	if got := strings.Join(kinds, ","); got != "call:rec.echo,outcome:rec.echo" {
+		t.Errorf("records = %s, want the call and its outcome", got)
+	}
+
+	// Take the store away, as a database that went down: fail closed.
+	if err := tg.g.auditStore.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := readRecord(t, tg.record)
+	req, _ := http.NewRequest(http.MethodPost, tg.url, strings.NewReader(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"UNRECORDED"}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("call with the audit store down: status %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if after := readRecord(t, tg.record); strings.Contains(after[len(before):], "UNRECORDED") {
+		t.Error("the upstream received a call that could not be recorded")
+	}
+}
