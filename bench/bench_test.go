@@ -125,7 +125,7 @@ func TestEchoHTTP(t *testing.T) {
 	ctx := context.Background()
 	for _, era := range []string{eraLegacy, eraModern} {
 		t.Run(era, func(t *testing.T) {
-			cl := newMCPClient(hc, srv.URL, era)
+			cl := newMCPClient(hc, srv.URL, era, nil)
 			if err := cl.open(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +148,7 @@ func TestEchoHTTP(t *testing.T) {
 func TestEchoHTTPRefusesUnknownSession(t *testing.T) {
 	srv := httptest.NewServer(newEchoServer(echoOptions{}))
 	defer srv.Close()
-	cl := newMCPClient(srv.Client(), srv.URL, eraLegacy)
+	cl := newMCPClient(srv.Client(), srv.URL, eraLegacy, nil)
 	cl.session = "never-opened"
 	req, err := cl.prepare(mcp.MethodToolsList, []byte(`{}`))
 	if err != nil {
@@ -271,7 +271,7 @@ func TestMarkdownComparesWithDirect(t *testing.T) {
 	md := r.markdown()
 	for _, want := range []string{
 		"| http modern none echo | 1 | 0.200 ms → 0.300 ms | +0.100 ms | 1.000 ms → 1.500 ms | +0.500 ms | 4000 → 3000 | 75 % | 35.0 µs |",
-		"| gateway CPU ≤ 40 µs per call (echo) | 35.0 µs",
+		"| gateway CPU ≤ 40 µs per call (echo, pipeline none) | 35.0 µs",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
@@ -300,5 +300,36 @@ func TestEchoHTTPMethodNotAllowed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET = %d, want 405 (no standalone stream)", resp.StatusCode)
+	}
+}
+
+// TestMarkdownFullPipeline checks the targets are judged on the full pipeline against one fsync,
+// and that the stage table shows each pipeline's cost next to the others.
+func TestMarkdownFullPipeline(t *testing.T) {
+	pipes := pipelines()
+	full := pipes[len(pipes)-1].Name
+	gwCase := func(pipe string, p50, p99 float64, cpu float64) caseResult {
+		c := benchCase{Path: pathGateway, Upstream: upstreamHTTP, Era: eraModern, Pipeline: pipe, Workload: "echo", Concurrency: 1}
+		return caseResult{Name: c.Name(), benchCase: c, loadResult: loadResult{Throughput: 1000, Latency: latencyStats{P50: p50, P99: p99}}, Gateway: &usage{CPUPerCallUS: cpu}}
+	}
+	r := &report{Date: "2026-01-02T03:04:05Z", Commit: "abc", Machine: machine{Cores: 2},
+		Fsync: &fsyncResult{Records: 10, Bytes: 512, Latency: latencyStats{P50: 300, P99: 1500}}}
+	r.Cases = []caseResult{
+		{Name: "direct/http/modern/echo/c1", benchCase: benchCase{Path: pathDirect, Upstream: upstreamHTTP, Era: eraModern, Workload: "echo", Concurrency: 1},
+			loadResult: loadResult{Throughput: 4000, Latency: latencyStats{P50: 200, P99: 1000}}},
+		gwCase("none", 300, 1500, 100),
+		gwCase(full, 700, 4000, 900),
+	}
+	md := r.markdown()
+	for _, want := range []string{
+		"| full pipeline (" + full + "), c=1, http modern: p50 added ≤ fsync p50 + 0.15 ms | 0.500 ms added, fsync p50 0.300 ms | **no** |",
+		"| full pipeline (" + full + "), c=1, http modern: p99 added ≤ fsync p99 + 1 ms | 3.000 ms added, fsync p99 1.500 ms | **no** |",
+		"| http modern | 1 | 0.300 ms · 100 µs |",
+		"0.700 ms · 900 µs |",
+		"| gateway CPU ≤ 40 µs per call (echo, pipeline " + full + ") | 900.0 µs",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
 	}
 }

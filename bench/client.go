@@ -51,12 +51,23 @@ type mcpClient struct {
 	url     string
 	era     string
 	session string
+	extra   map[string]string // sent with every request (the pipeline's bearer token)
 	body    []byte
 	buf     bytes.Buffer
 }
 
-func newMCPClient(hc *http.Client, url, era string) *mcpClient {
-	return &mcpClient{hc: hc, url: url, era: era}
+// newMCPClient returns a client of the MCP endpoint at url that adds extra (may be nil) to the
+// headers of every request it sends.
+func newMCPClient(hc *http.Client, url, era string, extra map[string]string) *mcpClient {
+	return &mcpClient{hc: hc, url: url, era: era, extra: extra}
+}
+
+// withExtra adds the client's extra headers to h.
+func (c *mcpClient) withExtra(h http.Header) http.Header {
+	for k, v := range c.extra {
+		h.Set(k, v)
+	}
+	return h
 }
 
 // open starts a legacy session (initialize, then notifications/initialized); a modern client
@@ -66,7 +77,7 @@ func (c *mcpClient) open(ctx context.Context) error {
 		return nil
 	}
 	params := []byte(`{"protocolVersion":"` + mcp.LatestLegacy + `","capabilities":{},"clientInfo":` + benchClientInfo + `}`)
-	h := http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json, text/event-stream"}}
+	h := c.withExtra(http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json, text/event-stream"}})
 	res, hdr, err := c.post(ctx, jsonrpc.IntID(0), mcp.MethodInitialize, params, h)
 	if err != nil {
 		return fmt.Errorf("initialize: %w", err)
@@ -97,12 +108,12 @@ func (c *mcpClient) open(ctx context.Context) error {
 }
 
 func (c *mcpClient) legacyHeader() http.Header {
-	return http.Header{
+	return c.withExtra(http.Header{
 		"Content-Type":            {"application/json"},
 		"Accept":                  {"application/json, text/event-stream"},
 		mcp.HeaderSessionID:       {c.session},
 		mcp.HeaderProtocolVersion: {mcp.LatestLegacy},
-	}
+	})
 }
 
 // request is one prepared call: the params as this client's era sends them and the headers.
@@ -125,7 +136,7 @@ func (c *mcpClient) prepare(method string, params []byte) (*request, error) {
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "application/json, text/event-stream")
-	return &request{method: method, params: params, header: h}, nil
+	return &request{method: method, params: params, header: c.withExtra(h)}, nil
 }
 
 // do sends one request and returns its result; the result aliases a buffer reused by the
@@ -205,7 +216,7 @@ func (c *mcpClient) close(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	req.Header = http.Header{mcp.HeaderSessionID: {c.session}}
+	req.Header = c.withExtra(http.Header{mcp.HeaderSessionID: {c.session}})
 	if resp, err := c.hc.Do(req); err == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		resp.Body.Close()

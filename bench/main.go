@@ -166,6 +166,15 @@ func run(ctx context.Context, o runOptions) (*report, error) {
 	}
 	rep.Fsync = &fr
 
+	// The pipeline stages' identity provider, policy and keys; each case's audit database goes
+	// next to the fsync probe, on the same disk.
+	fx, err := newFixture(dir, fsyncDir)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline fixture: %w", err)
+	}
+	defer fx.close()
+	e.fx = fx
+
 	cases, skipped := plan(o.concurrency)
 	rep.NotBuilt = skipped
 	cases = selectCases(cases, o.only)

@@ -29,10 +29,12 @@ type child struct {
 	err  error    // how it exited
 }
 
-// startChild runs argv and waits until it prints a line containing marker followed by a URL
-// (or until ctx ends). Its output is drained for as long as it runs.
-func startChild(ctx context.Context, name string, argv []string, marker string) (*child, error) {
+// startChild runs argv with env (nil: the harness's own environment) and waits until it prints
+// a line containing marker followed by a URL (or until ctx ends). Its output is drained for as
+// long as it runs.
+func startChild(ctx context.Context, name string, argv []string, marker string, env []string) (*child, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdin = nil
 	out, err := cmd.StderrPipe()

@@ -208,6 +208,15 @@ func (r *report) markdown() string {
 		}
 		b.WriteString(" every one over HTTP and stdio upstreams, both eras, c=1 and c=64.\n")
 	}
+	if len(stages) > 0 {
+		b.WriteString("\nPipelines (cumulative):")
+		for _, s := range stages {
+			if s.Built {
+				fmt.Fprintf(&b, " +%s = %s;", s.Name, s.Title)
+			}
+		}
+		b.WriteString(" redaction runs only with the audit log, so it is part of +audit.\n")
+	}
 	b.WriteString("\n### Every case\n\n")
 	b.WriteString("| case | req/s | mean | p50 | p90 | p99 | max | errors | gateway CPU/call | gateway peak RSS | upstream CPU/call | client CPU s |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -239,64 +248,122 @@ func (r *report) markdown() string {
 			ms(s.CallLatency.P50), ms(s.CallLatency.P99), s.OpenErrors+s.StreamErrors+s.CallErrors)
 	}
 	b.WriteString("\n")
+	r.stageCosts(&b, cases)
 	r.targets(&b, cases)
 	return b.String()
+}
+
+// stageCosts renders, for every upstream, era and concurrency where more than one pipeline ran
+// on the echo workload, what each cumulative pipeline costs: p50 latency and gateway CPU per call.
+func (r *report) stageCosts(b *strings.Builder, cases map[string]*caseResult) {
+	pipes := pipelines()
+	type row struct {
+		up, era string
+		n       int
+	}
+	var rows []row
+	seen := map[row]bool{}
+	for _, c := range r.Cases {
+		k := row{c.Upstream, c.Era, c.Concurrency}
+		if c.Path != pathGateway || c.Workload != workEcho.Name || c.Build != "" || c.Round > 1 || seen[k] {
+			continue
+		}
+		n := 0
+		for _, p := range pipes {
+			if cases[stageCase(k.up, k.era, p.Name, k.n)] != nil {
+				n++
+			}
+		}
+		if n > 1 {
+			seen[k] = true
+			rows = append(rows, k)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n### What each stage costs (echo)\n\n")
+	b.WriteString("Each pipeline includes the stages before it. Per cell: p50 latency · gateway CPU per call.\n\n| upstream, era | c |")
+	for _, p := range pipes {
+		fmt.Fprintf(b, " %s |", p.Name)
+	}
+	b.WriteString("\n|---|--:|" + strings.Repeat("--:|", len(pipes)) + "\n")
+	for _, k := range rows {
+		fmt.Fprintf(b, "| %s %s | %d |", k.up, k.era, k.n)
+		for _, p := range pipes {
+			if c := cases[stageCase(k.up, k.era, p.Name, k.n)]; c != nil && c.Gateway != nil {
+				fmt.Fprintf(b, " %s · %.0f µs |", ms(c.Latency.P50), c.Gateway.CPUPerCallUS)
+			} else {
+				b.WriteString(" — |")
+			}
+		}
+		b.WriteString("\n")
+	}
+}
+
+func stageCase(up, era, pipe string, n int) string {
+	return fmt.Sprintf("gateway/%s/%s/%s/echo/c%d", up, era, pipe, n)
 }
 
 // targets states each issue-6 target against what this run can say about it.
 func (r *report) targets(b *strings.Builder, cases map[string]*caseResult) {
 	b.WriteString("\n### Targets\n\n| target | this run | met |\n|---|---|---|\n")
-	full := ""
-	for _, p := range pipelines() {
-		full = p.Name
-	}
-	fsync := 0.0
+	pipes := pipelines()
+	full := pipes[len(pipes)-1].Name
+	var fsync50, fsync99 float64
 	if r.Fsync != nil {
-		fsync = r.Fsync.Latency.P50
-	}
-	for _, era := range []string{eraLegacy, eraModern} {
-		gw := cases[fmt.Sprintf("gateway/http/%s/%s/echo/c1", era, full)]
-		none := cases[fmt.Sprintf("gateway/http/%s/none/echo/c1", era)]
-		d := cases[fmt.Sprintf("direct/http/%s/echo/c1", era)]
-		switch {
-		case gw != nil && d != nil:
-			added50, added99 := gw.Latency.P50-d.Latency.P50, gw.Latency.P99-d.Latency.P99
-			fmt.Fprintf(b, "| full pipeline, c=1, %s: p50 added ≤ fsync + 0.15 ms | %s added, fsync p50 %s | %s |\n", era, ms(added50), ms(fsync), yes(added50 <= fsync+150))
-			fmt.Fprintf(b, "| full pipeline, c=1, %s: p99 added ≤ fsync + 1 ms | %s added | %s |\n", era, ms(added99), yes(added99 <= fsync+1000))
-		case none != nil && d != nil:
-			fmt.Fprintf(b, "| full pipeline, c=1, %s: p50 added ≤ fsync + 0.15 ms, p99 ≤ fsync + 1 ms | not measurable: the pipeline is not built; with nothing enabled %s (p50) and %s (p99) added, fsync p50 %s | — |\n",
-				era, ms(none.Latency.P50-d.Latency.P50), ms(none.Latency.P99-d.Latency.P99), ms(fsync))
-		}
+		fsync50, fsync99 = r.Fsync.Latency.P50, r.Fsync.Latency.P99
 	}
 	for _, era := range []string{eraLegacy, eraModern} {
 		for _, up := range []string{upstreamHTTP, upstreamStdio} {
-			gw := cases[fmt.Sprintf("gateway/%s/%s/none/echo/c64", up, era)]
-			if gw == nil {
-				continue
-			}
-			if d := cases[gw.baseline()]; d != nil && d.Throughput > 0 {
-				ratio := gw.Throughput / d.Throughput
-				fmt.Fprintf(b, "| throughput at c=64 ≥ 60 %% of direct (%s %s, nothing enabled) | %s | %s |\n", up, era, pct(gw.Throughput, d.Throughput), yes(ratio >= 0.6))
+			gw := cases[stageCase(up, era, full, 1)]
+			none := cases[stageCase(up, era, "none", 1)]
+			d := cases[fmt.Sprintf("direct/http/%s/echo/c1", era)]
+			switch {
+			case gw != nil && d != nil:
+				added50, added99 := gw.Latency.P50-d.Latency.P50, gw.Latency.P99-d.Latency.P99
+				fmt.Fprintf(b, "| full pipeline (%s), c=1, %s %s: p50 added ≤ fsync p50 + 0.15 ms | %s added, fsync p50 %s | %s |\n",
+					full, up, era, ms(added50), ms(fsync50), yes(added50 <= fsync50+150))
+				fmt.Fprintf(b, "| full pipeline (%s), c=1, %s %s: p99 added ≤ fsync p99 + 1 ms | %s added, fsync p99 %s | %s |\n",
+					full, up, era, ms(added99), ms(fsync99), yes(added99 <= fsync99+1000))
+			case none != nil && d != nil:
+				fmt.Fprintf(b, "| full pipeline, c=1, %s %s: p50 added ≤ fsync + 0.15 ms, p99 ≤ fsync + 1 ms | not measured in this run; with nothing enabled %s (p50) and %s (p99) added, fsync p50 %s | — |\n",
+					up, era, ms(none.Latency.P50-d.Latency.P50), ms(none.Latency.P99-d.Latency.P99), ms(fsync50))
 			}
 		}
 	}
-	var worst *caseResult
-	for i := range r.Cases {
-		c := &r.Cases[i]
-		if c.Gateway != nil && c.Workload == workEcho.Name && (worst == nil || c.Gateway.CPUPerCallUS > worst.Gateway.CPUPerCallUS) {
-			worst = c
+	for _, pipe := range []string{"none", full} {
+		for _, era := range []string{eraLegacy, eraModern} {
+			for _, up := range []string{upstreamHTTP, upstreamStdio} {
+				gw := cases[stageCase(up, era, pipe, 64)]
+				if gw == nil {
+					continue
+				}
+				if d := cases[gw.baseline()]; d != nil && d.Throughput > 0 {
+					ratio := gw.Throughput / d.Throughput
+					fmt.Fprintf(b, "| throughput at c=64 ≥ 60 %% of direct (%s %s, pipeline %s) | %s | %s |\n", up, era, pipe, pct(gw.Throughput, d.Throughput), yes(ratio >= 0.6))
+				}
+			}
 		}
 	}
-	if worst != nil {
-		best := worst
+	for _, pipe := range []string{"none", full} {
+		var best, worst *caseResult
 		for i := range r.Cases {
 			c := &r.Cases[i]
-			if c.Gateway != nil && c.Workload == workEcho.Name && c.Gateway.CPUPerCallUS < best.Gateway.CPUPerCallUS {
+			if c.Gateway == nil || c.Workload != workEcho.Name || c.Pipeline != pipe {
+				continue
+			}
+			if worst == nil || c.Gateway.CPUPerCallUS > worst.Gateway.CPUPerCallUS {
+				worst = c
+			}
+			if best == nil || c.Gateway.CPUPerCallUS < best.Gateway.CPUPerCallUS {
 				best = c
 			}
 		}
-		fmt.Fprintf(b, "| gateway CPU ≤ 40 µs per call (echo) | %.1f µs (%s) … %.1f µs (%s) | %s |\n",
-			best.Gateway.CPUPerCallUS, best.Name, worst.Gateway.CPUPerCallUS, worst.Name, yes(worst.Gateway.CPUPerCallUS <= 40))
+		if worst != nil {
+			fmt.Fprintf(b, "| gateway CPU ≤ 40 µs per call (echo, pipeline %s) | %.1f µs (%s) … %.1f µs (%s) | %s |\n",
+				pipe, best.Gateway.CPUPerCallUS, best.Name, worst.Gateway.CPUPerCallUS, worst.Name, yes(worst.Gateway.CPUPerCallUS <= 40))
+		}
 	}
 	if s := r.Sessions; s != nil {
 		fmt.Fprintf(b, "| %d sessions in ≤ 1 GiB | %s RSS with sessions, %s with a GET stream each (peak %s) | %s |\n",

@@ -22,6 +22,7 @@ type env struct {
 	gateway    string // the mcpguard binary built for this run
 	against    string // another mcpguard binary to compare with (-against), or ""
 	dir        string // scratch directory for configurations and profiles
+	fx         *fixture
 	profileDir string // when set, cases run the profiling gateway and write pprof files here
 	warmup     time.Duration
 	duration   time.Duration
@@ -51,12 +52,13 @@ type caseResult struct {
 
 // startEcho runs the echo upstream over HTTP on a free loopback port.
 func (e *env) startEcho(ctx context.Context, tools int) (*child, error) {
-	return startChild(ctx, "echo upstream", []string{e.self, "echo", "-listen", "127.0.0.1:0", "-tools", strconv.Itoa(tools)}, "echo: serving MCP at ")
+	return startChild(ctx, "echo upstream", []string{e.self, "echo", "-listen", "127.0.0.1:0", "-tools", strconv.Itoa(tools)}, "echo: serving MCP at ", nil)
 }
 
 // gatewayConfig is the configuration of a case: one upstream named echo, exposed unprefixed so
-// that the client's requests are byte for byte those of the direct case.
-func (e *env) gatewayConfig(c benchCase, echoURL string) string {
+// that the client's requests are byte for byte those of the direct case, and the sections of the
+// case's pipeline stages (caseDir holds what they write).
+func (e *env) gatewayConfig(c benchCase, echoURL, caseDir string) string {
 	var up string
 	switch c.Upstream {
 	case upstreamHTTP:
@@ -72,15 +74,12 @@ func (e *env) gatewayConfig(c benchCase, echoURL string) string {
 		"limits:\n  request_timeout: 30s\n" +
 		"log:\n  level: info\n" +
 		"upstreams:\n  - name: echo\n    prefix: \"\"\n" + up
-	for _, s := range c.pipe.Stages {
-		cfg += s.Config
-	}
-	return cfg
+	return cfg + c.pipe.config(e.fx, caseDir)
 }
 
 // startGateway runs mcpguard with cfg (or, when profiling, the harness's profiling gateway)
-// and waits until a stateless tools/list through it succeeds.
-func (e *env) startGateway(ctx context.Context, name, cfg, build string) (*child, error) {
+// and waits until a stateless tools/list through it, sent with header, succeeds.
+func (e *env) startGateway(ctx context.Context, name, cfg, build string, header map[string]string) (*child, error) {
 	file := filepath.Join(e.dir, "gateway.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -92,11 +91,15 @@ func (e *env) startGateway(ctx context.Context, name, cfg, build string) (*child
 		base := filepath.Join(e.profileDir, sanitize(name))
 		argv = []string{e.self, "gateway", "-config", file, "-cpuprofile", base + ".cpu.pprof", "-memprofile", base + ".mem.pprof"}
 	}
-	gw, err := startChild(ctx, "gateway", argv, "serving MCP at ")
+	var childEnv []string
+	if e.fx != nil {
+		childEnv = e.fx.gatewayEnv()
+	}
+	gw, err := startChild(ctx, "gateway", argv, "serving MCP at ", childEnv)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitReady(ctx, gw); err != nil {
+	if err := waitReady(ctx, gw, header); err != nil {
 		gw.stop()
 		return nil, err
 	}
@@ -113,11 +116,12 @@ func sanitize(name string) string {
 	return string(b)
 }
 
-// waitReady polls a server with a stateless tools/list until it answers (20 s at most).
-func waitReady(ctx context.Context, p *child) error {
+// waitReady polls a server with a stateless tools/list, sent with header, until it answers
+// (20 s at most).
+func waitReady(ctx context.Context, p *child, header map[string]string) error {
 	hc := &http.Client{Transport: newTransport(1)}
 	defer hc.CloseIdleConnections()
-	c := newMCPClient(hc, p.url, eraModern)
+	c := newMCPClient(hc, p.url, eraModern, header)
 	req, err := c.prepare(mcp.MethodToolsList, []byte(`{}`))
 	if err != nil {
 		return err
@@ -155,13 +159,22 @@ func (e *env) runCase(ctx context.Context, c benchCase) (caseResult, error) {
 	if echo != nil {
 		target = echo.url
 	}
+	var header map[string]string
 	if c.Path == pathGateway {
-		if gw, err = e.startGateway(ctx, c.Name(), e.gatewayConfig(c, target), c.Build); err != nil {
+		caseDir := ""
+		if len(c.pipe.Stages) > 0 {
+			if caseDir, err = os.MkdirTemp(e.fx.diskDir, ".bench-case-"); err != nil {
+				return res, err
+			}
+			defer os.RemoveAll(caseDir)
+			header = c.pipe.header(e.fx)
+		}
+		if gw, err = e.startGateway(ctx, c.Name(), e.gatewayConfig(c, target, caseDir), c.Build, header); err != nil {
 			return res, err
 		}
 		defer gw.stop()
 		target = gw.url
-	} else if err := waitReady(ctx, echo); err != nil {
+	} else if err := waitReady(ctx, echo, nil); err != nil {
 		return res, err
 	}
 	upstreamPID := 0
@@ -207,7 +220,7 @@ func (e *env) runCase(ctx context.Context, c benchCase) (caseResult, error) {
 		Duration:    e.duration,
 		OnMeasure:   sample,
 		NewWorker: func(ctx context.Context, i int) (func(context.Context, int64) error, error) {
-			cl := newMCPClient(hc, target, c.Era)
+			cl := newMCPClient(hc, target, c.Era, header)
 			if err := cl.open(ctx); err != nil {
 				return nil, err
 			}

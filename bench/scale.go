@@ -49,8 +49,8 @@ func (e *env) runSessions(ctx context.Context, n int) (sessionsResult, error) {
 	}
 	defer echo.stop()
 	c := benchCase{Path: pathGateway, Upstream: upstreamHTTP, Era: eraLegacy, Pipeline: "none", Workload: "sessions", work: workEcho}
-	cfg := strings.Replace(e.gatewayConfig(c, echo.url), "limits:\n", fmt.Sprintf("limits:\n  max_sessions: %d\n", n), 1)
-	gw, err := e.startGateway(ctx, "gateway/http/legacy/none/sessions", cfg, "")
+	cfg := strings.Replace(e.gatewayConfig(c, echo.url, ""), "limits:\n", fmt.Sprintf("limits:\n  max_sessions: %d\n", n), 1)
+	gw, err := e.startGateway(ctx, "gateway/http/legacy/none/sessions", cfg, "", nil)
 	if err != nil {
 		return res, err
 	}
@@ -79,7 +79,7 @@ func (e *env) runSessions(ctx context.Context, n int) (sessionsResult, error) {
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				cl := newMCPClient(hc, gw.url, eraLegacy)
+				cl := newMCPClient(hc, gw.url, eraLegacy, nil)
 				t0 := time.Now()
 				if err := cl.open(ctx); err != nil {
 					if failed.Add(1) == 1 {
@@ -105,7 +105,7 @@ func (e *env) runSessions(ctx context.Context, n int) (sessionsResult, error) {
 	res.OpenLatency = summarize(okLat)
 
 	// One more session than the limit allows must be refused (503), not accepted.
-	extra := newMCPClient(hc, gw.url, eraLegacy)
+	extra := newMCPClient(hc, gw.url, eraLegacy, nil)
 	if err := extra.open(ctx); err == nil {
 		res.LimitStatus = http.StatusOK
 	} else if _, rest, ok := strings.Cut(err.Error(), "HTTP "); ok {

@@ -41,20 +41,23 @@ type stage struct {
 	Title string
 	Issue int
 	Built bool
-	// Config is YAML merged into the gateway configuration (top-level keys), and Header the
-	// client headers the stage needs (a bearer token, for instance). Both are filled in when
-	// the stage is built.
-	Config string
-	Header map[string]string
+	// Config returns YAML merged into the gateway configuration (top-level keys); caseDir is a
+	// fresh directory of the case on the repository's disk. Header returns the client headers
+	// the stage needs (a bearer token, for instance). Either may be nil.
+	Config func(f *fixture, caseDir string) string
+	Header func(f *fixture) map[string]string
 }
 
 // stages lists the pipeline in order. When a stage lands, set Built and fill Config and
 // Header; every gateway case then runs with it and the stages before it.
+//
+// Redaction has no stage of its own: the gateway redacts what it writes to the audit log, and
+// an audit section requires a redaction key, so redaction cannot be switched on without the
+// durable log. "+audit" is both.
 var stages = []stage{
-	{Name: "auth", Title: "JWT bearer authentication", Issue: 3},
-	{Name: "policy", Title: "policy with argument schema", Issue: 4},
-	{Name: "redact", Title: "redaction", Issue: 5},
-	{Name: "audit", Title: "durable audit, the full pipeline", Issue: 5},
+	{Name: "auth", Title: "JWT bearer authentication (RS256, JWKS on loopback)", Issue: 3, Built: true, Config: authConfig, Header: bearerHeader},
+	{Name: "policy", Title: "role policy with an argument schema", Issue: 4, Built: true, Config: policyConfig},
+	{Name: "audit", Title: "redaction and durable audit (SQLite), the full pipeline", Issue: 5, Built: true, Config: auditConfig},
 }
 
 // pipeline is a prefix of stages: none, +auth, +auth+policy, ….
@@ -70,6 +73,30 @@ func pipelines() []pipeline {
 		out = append(out, pipeline{Name: "+" + s.Name, Stages: stages[:i+1]})
 	}
 	return out
+}
+
+// config is the YAML of every stage of p, for one case.
+func (p pipeline) config(f *fixture, caseDir string) string {
+	var cfg string
+	for _, s := range p.Stages {
+		if s.Config != nil {
+			cfg += s.Config(f, caseDir)
+		}
+	}
+	return cfg
+}
+
+// header is the client headers every stage of p needs.
+func (p pipeline) header(f *fixture) map[string]string {
+	h := map[string]string{}
+	for _, s := range p.Stages {
+		if s.Header != nil {
+			for k, v := range s.Header(f) {
+				h[k] = v
+			}
+		}
+	}
+	return h
 }
 
 // built reports whether every stage of p exists, and names the first missing one.
