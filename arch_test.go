@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"internal/sse":                  {},
 	"internal/mcp":                  {"internal/mcpguard", "internal/jsonrpc"},
 	"internal/authn":                {},
+	"internal/keystore":             {"internal/authn"},
 	"internal/redact":               {},
 	"internal/store":                {},
 	"internal/store/sqlite":         {"internal/store"},

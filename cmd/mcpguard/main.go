@@ -39,6 +39,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newStdio())
 	root.AddCommand(newDemoServer())
 	root.AddCommand(newConfigCmd())
+	root.AddCommand(newKeysCmd())
 	root.AddCommand(newPolicyCmd())
 	root.AddCommand(newAuditCmd())
 	return root

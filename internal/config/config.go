@@ -117,6 +117,11 @@ type Config struct {
 	// any interface; a plain-HTTP one only on loopback unless AllowPublicListen.
 	TLS *TLS
 
+	// APIKeysDatabase, when set, accepts API keys (`mcpguard keys create`) as bearer
+	// credentials, for agents without an identity provider: the SQLite file that holds their
+	// hashes (absolute, or relative to the configuration file).
+	APIKeysDatabase string
+
 	// Auth, when present, makes the gateway an OAuth 2.1 resource server: every request to the
 	// MCP endpoint needs a bearer token issued for Auth.Resource. Absent, the endpoint is open
 	// to anyone who can reach the listener (loopback only, unless AllowPublicListen).
@@ -329,6 +334,9 @@ func Load(path string) (*Config, error) {
 	// A relative policy file is relative to the configuration file, wherever the gateway runs.
 	if c.PolicyFile != "" && !filepath.IsAbs(c.PolicyFile) {
 		c.PolicyFile = filepath.Join(filepath.Dir(path), c.PolicyFile)
+	}
+	if c.APIKeysDatabase != "" && !filepath.IsAbs(c.APIKeysDatabase) {
+		c.APIKeysDatabase = filepath.Join(filepath.Dir(path), c.APIKeysDatabase)
 	}
 	if a := c.Audit; a != nil {
 		// A SQLite file written as a relative path is relative to the configuration file too.

@@ -525,6 +525,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		{"log", func(n *yaml.Node, path string) { d.mapping(n, path, log, nil) }},
 		{"upstreams", func(n *yaml.Node, path string) { d.upstreamList(n, path, c) }},
 		{"policy_file", d.str(&c.PolicyFile)},
+		{"api_keys_database", d.str(&c.APIKeysDatabase)},
 		{"audit", func(n *yaml.Node, path string) {
 			c.Audit = &Audit{}
 			d.mapping(n, path, []field{

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -10,11 +11,15 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/keystore"
 )
 
 // testIssuer is an authorization server's key and JWKS endpoint on loopback.
@@ -136,5 +141,43 @@ func TestBearerAuthentication(t *testing.T) {
 	rec := readRecord(t, tg.record)
 	if strings.Contains(rec, "REFUSED") || strings.Contains(rec, good) || strings.Contains(rec, "Bearer") {
 		t.Errorf("the upstream saw a refused request or a client credential:\n%s", rec)
+	}
+}
+
+// TestAPIKeys: a key created out of band (as `mcpguard keys create` does) works, and the very
+// next request after its revocation gets 401.
+func TestAPIKeys(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "keys.db")
+	tg := newTestGateway(t, fmt.Sprintf("api_keys_database: %q\n", db))
+	ctx := context.Background()
+	st, err := keystore.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys := authn.NewAPIKeys(st, nil)
+	secret, rec, err := keys.Create(ctx, "pricing-agent", []string{"MarketAnalystAI"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := map[string]string{"Authorization": "Bearer " + secret.Reveal()}
+	initBody := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	if st, _, _ := post(t, tg.url, nil, initBody); st != http.StatusUnauthorized {
+		t.Fatalf("no key: status %d, want 401", st)
+	}
+	st2, h, msg := post(t, tg.url, bearer, initBody)
+	if st2 != http.StatusOK {
+		t.Fatalf("with the key: status %d %v", st2, msg)
+	}
+	sess := map[string]string{"Authorization": bearer["Authorization"], "Mcp-Session-Id": h.Get("Mcp-Session-Id"), "MCP-Protocol-Version": "2025-11-25"}
+	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"keyed"}}}`
+	if st, _, msg := post(t, tg.url, sess, call); st != http.StatusOK || !strings.Contains(fmt.Sprint(msg), "echo: keyed") {
+		t.Fatalf("call with the key: %d %v", st, msg)
+	}
+	if err := keys.Revoke(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := post(t, tg.url, sess, call); st != http.StatusUnauthorized {
+		t.Errorf("the request right after revocation: status %d, want 401", st)
 	}
 }

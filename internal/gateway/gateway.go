@@ -18,6 +18,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/keystore"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/store"
@@ -64,6 +65,7 @@ type Gateway struct {
 	policy *policy.Loader
 
 	// The audit log, when configured: every call recorded durably before it is forwarded.
+	keys       *keystore.Store // API keys, when configured
 	audit      *audit.Log
 	auditStore store.Store
 	auditClose sync.Once
@@ -132,7 +134,7 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
-	if cfg.Auth != nil || (cfg.TLS != nil && cfg.TLS.ClientCAFile != "") {
+	if cfg.Auth != nil || cfg.APIKeysDatabase != "" || (cfg.TLS != nil && cfg.TLS.ClientCAFile != "") {
 		if err := g.setupAuth(cfg); err != nil {
 			return nil, err
 		}
@@ -145,6 +147,14 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 // Resource Metadata that 401 answers point to.
 func (g *Gateway) setupAuth(cfg *config.Config) error {
 	opts := &authn.AuthenticatorOptions{Logger: g.logger, OnReject: g.recordAuthFailure}
+	if cfg.APIKeysDatabase != "" {
+		ks, err := keystore.Open(context.Background(), cfg.APIKeysDatabase)
+		if err != nil {
+			return fmt.Errorf("api_keys_database: %w", err)
+		}
+		g.keys = ks
+		opts.APIKeys = authn.NewAPIKeys(ks, &authn.APIKeysOptions{Now: g.now})
+	}
 	if t := cfg.TLS; t != nil && t.ClientCAFile != "" {
 		fields := make([]authn.CertificateField, 0, len(t.ClientNames))
 		for _, n := range t.ClientNames {
@@ -158,7 +168,8 @@ func (g *Gateway) setupAuth(cfg *config.Config) error {
 	}
 	a := cfg.Auth
 	if a == nil {
-		// Client certificates only: no token is accepted, and the 401 names this endpoint.
+		// API keys or client certificates only: no token is accepted, and the 401 names this
+		// endpoint.
 		var err error
 		g.authn, err = authn.NewAuthenticator("https://"+cfg.Listen+cfg.Path, nil, opts)
 		return err
@@ -215,6 +226,11 @@ func (g *Gateway) Close() error {
 	var errs []error
 	if err := g.closeAudit(); err != nil {
 		errs = append(errs, err)
+	}
+	if g.keys != nil {
+		if err := g.keys.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, up := range g.ups {
 		if err := up.Close(); err != nil {

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/keystore"
+)
+
+// openKeys opens the API key database the configuration names.
+func openKeys(ctx context.Context, cfgPath string) (*keystore.Store, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.APIKeysDatabase == "" {
+		return nil, fmt.Errorf("%s has no api_keys_database: set it to the SQLite file that holds API keys", cfgPath)
+	}
+	return keystore.Open(ctx, cfg.APIKeysDatabase)
+}
+
+// parseTTL reads a lifetime such as "90d", "12h" or "0" (never expires).
+func parseTTL(s string) (time.Duration, error) {
+	if s == "0" || s == "never" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 || n > 3650 {
+			return 0, fmt.Errorf("--expires %q: want a number of days from 1 to 3650 (\"90d\"), a duration (\"12h\") or \"never\"", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--expires %q: want a number of days (\"90d\"), a duration (\"12h\") or \"never\"", s)
+	}
+	return d, nil
+}
+
+func newKeysCmd() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{Use: "keys", Short: "Create, list and revoke API keys for agents without an identity provider"}
+	cmd.PersistentFlags().StringVar(&cfgPath, "config", "", "the gateway's configuration file (names api_keys_database)")
+	_ = cmd.MarkPersistentFlagRequired("config")
+
+	var principal, roles, expires string
+	create := &cobra.Command{
+		Use:   "create --config FILE --principal NAME --roles R1,R2 [--expires 90d]",
+		Short: "Create a key; it is printed once and stored only as a hash",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if principal == "" {
+				return errors.New("--principal is required: the subject requests made with the key act as")
+			}
+			ttl, err := parseTTL(expires)
+			if err != nil {
+				return err
+			}
+			var list []string
+			for _, r := range strings.Split(roles, ",") {
+				if r = strings.TrimSpace(r); r != "" {
+					list = append(list, r)
+				}
+			}
+			st, err := openKeys(cmd.Context(), cfgPath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			secret, rec, err := authn.NewAPIKeys(st, nil).Create(cmd.Context(), principal, list, ttl)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, secret.Reveal())
+			exp := "never"
+			if !rec.ExpiresAt.IsZero() {
+				exp = rec.ExpiresAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "key %s for %s (roles %s), expires %s. It is shown only now: store it in the agent's secret store.\n",
+				rec.ID, rec.Principal, strings.Join(rec.Roles, ","), exp)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&principal, "principal", "", "the principal (subject) the key acts as")
+	create.Flags().StringVar(&roles, "roles", "", "comma-separated roles granted to the key")
+	create.Flags().StringVar(&expires, "expires", "90d", `lifetime: days ("90d"), a duration ("12h") or "never"`)
+
+	list := &cobra.Command{
+		Use:   "list --config FILE",
+		Short: "List keys: id, principal, roles, created, expires, revoked",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := openKeys(cmd.Context(), cfgPath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			keys, err := st.ListAPIKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tPRINCIPAL\tROLES\tCREATED\tEXPIRES\tREVOKED")
+			when := func(t time.Time) string {
+				if t.IsZero() {
+					return "-"
+				}
+				return t.Format(time.RFC3339)
+			}
+			for _, k := range keys {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Principal, strings.Join(k.Roles, ","), when(k.CreatedAt), when(k.ExpiresAt), when(k.RevokedAt))
+			}
+			return tw.Flush()
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke --config FILE ID",
+		Short: "Revoke a key; the gateway refuses it from the next request on",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openKeys(cmd.Context(), cfgPath)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := authn.NewAPIKeys(st, nil).Revoke(cmd.Context(), args[0]); err != nil {
+				if errors.Is(err, authn.ErrNotFound) {
+					return fmt.Errorf("no API key with id %q (see keys list)", args[0])
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}

@@ -1,0 +1,140 @@
+// Package keystore keeps the gateway's API keys — their public ids, principals, roles and
+// SHA-256 hashes, never the keys themselves — in an embedded SQLite database.
+package keystore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/mcpguard/mcpguard/internal/authn"
+)
+
+// Store implements authn.APIKeyStore. Every read goes to the database, so a revocation made by
+// the CLI is seen by the gateway's very next request.
+type Store struct {
+	db *sql.DB
+}
+
+const schema = `CREATE TABLE IF NOT EXISTS api_keys (
+	id         TEXT PRIMARY KEY,
+	principal  TEXT NOT NULL,
+	roles      TEXT NOT NULL,
+	hash       BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	revoked_at INTEGER NOT NULL
+)`
+
+// Open opens (creating if needed) the key database at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return nil, fmt.Errorf("open key database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare key database %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnix(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// CreateAPIKey stores a new key record; an id that exists already is authn.ErrExists.
+func (s *Store) CreateAPIKey(ctx context.Context, k authn.APIKey) error {
+	roles, err := json.Marshal(k.Roles)
+	if err != nil {
+		return err
+	}
+	if _, err := s.APIKey(ctx, k.ID); err == nil {
+		return authn.ErrExists
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO api_keys (id, principal, roles, hash, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Principal, string(roles), k.Hash[:], unix(k.CreatedAt), unix(k.ExpiresAt), unix(k.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("store API key %s: %w", k.ID, err)
+	}
+	return nil
+}
+
+func scanKey(row interface{ Scan(...any) error }) (authn.APIKey, error) {
+	var k authn.APIKey
+	var roles string
+	var hash []byte
+	var created, expires, revoked int64
+	if err := row.Scan(&k.ID, &k.Principal, &roles, &hash, &created, &expires, &revoked); err != nil {
+		return k, err
+	}
+	if err := json.Unmarshal([]byte(roles), &k.Roles); err != nil {
+		return k, fmt.Errorf("API key %s: roles: %w", k.ID, err)
+	}
+	if len(hash) != len(k.Hash) {
+		return k, fmt.Errorf("API key %s: stored hash has %d bytes", k.ID, len(hash))
+	}
+	copy(k.Hash[:], hash)
+	k.CreatedAt, k.ExpiresAt, k.RevokedAt = fromUnix(created), fromUnix(expires), fromUnix(revoked)
+	return k, nil
+}
+
+// APIKey reads one key record; authn.ErrNotFound when there is none.
+func (s *Store) APIKey(ctx context.Context, id string) (authn.APIKey, error) {
+	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT id, principal, roles, hash, created_at, expires_at, revoked_at FROM api_keys WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, authn.ErrNotFound
+	}
+	return k, err
+}
+
+// ListAPIKeys returns every key record, oldest first.
+func (s *Store) ListAPIKeys(ctx context.Context) ([]authn.APIKey, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, principal, roles, hash, created_at, expires_at, revoked_at FROM api_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []authn.APIKey
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIKey marks a key revoked at the given time; authn.ErrNotFound when there is none.
+func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, unix(at), id)
+	if err != nil {
+		return fmt.Errorf("revoke API key %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.APIKey(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
