@@ -47,6 +47,20 @@ type Options struct {
 	MaxLinger time.Duration
 	Queue     int // records waiting for the writer (default DefaultQueue)
 	Now       func() time.Time
+	// OnDurable, when set, is called by the writer after each batch is committed, with the
+	// batch's records in sequence order. It runs on the durable path, so it must only hand the
+	// records off (a bounded, non-blocking enqueue) and return; the slice is the callee's.
+	// Export sinks (internal/export) attach here.
+	OnDurable func([]Durable)
+}
+
+// Durable is a record the store holds, as handed to Options.OnDurable.
+type Durable struct {
+	Seq  int64
+	Time time.Time
+	Kind Kind
+	// Data is the record's canonical encoding (arguments already redacted); do not modify it.
+	Data []byte
 }
 
 // Log appends records to a store with group commit and signs checkpoints over them.
@@ -308,6 +322,13 @@ func (l *Log) commit(batch []*pending, recs []store.Record) []store.Record {
 	l.size += int64(len(batch))
 	for _, p := range batch {
 		p.err <- nil
+	}
+	if l.opts.OnDurable != nil {
+		out := make([]Durable, len(recs))
+		for i, r := range recs {
+			out[i] = Durable{Seq: r.Seq, Time: r.Time, Kind: Kind(r.Kind), Data: r.Data}
+		}
+		l.opts.OnDurable(out)
 	}
 	return recs
 }
