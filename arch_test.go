@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"internal/mcp":                  {"internal/mcpguard", "internal/jsonrpc"},
 	"internal/authn":                {},
 	"internal/keystore":             {"internal/authn"},
+	"internal/pins":                 {},
 	"internal/redact":               {},
 	"internal/store":                {},
 	"internal/store/sqlite":         {"internal/store"},

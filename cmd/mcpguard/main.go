@@ -40,6 +40,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newDemoServer())
 	root.AddCommand(newConfigCmd())
 	root.AddCommand(newKeysCmd())
+	root.AddCommand(newToolsCmd())
 	root.AddCommand(newPolicyCmd())
 	root.AddCommand(newAuditCmd())
 	return root

@@ -117,6 +117,11 @@ type Config struct {
 	// any interface; a plain-HTTP one only on loopback unless AllowPublicListen.
 	TLS *TLS
 
+	// ToolPinning, when present, pins every tool's definition: a tool whose name, description,
+	// schemas or annotations change after approval is hidden and its calls refused until an
+	// operator approves the new definition (`mcpguard tools pending | approve`).
+	ToolPinning *ToolPinning
+
 	// APIKeysDatabase, when set, accepts API keys (`mcpguard keys create`) as bearer
 	// credentials, for agents without an identity provider: the SQLite file that holds their
 	// hashes (absolute, or relative to the configuration file).
@@ -335,6 +340,9 @@ func Load(path string) (*Config, error) {
 	if c.PolicyFile != "" && !filepath.IsAbs(c.PolicyFile) {
 		c.PolicyFile = filepath.Join(filepath.Dir(path), c.PolicyFile)
 	}
+	if t := c.ToolPinning; t != nil && t.Database != "" && !filepath.IsAbs(t.Database) {
+		t.Database = filepath.Join(filepath.Dir(path), t.Database)
+	}
 	if c.APIKeysDatabase != "" && !filepath.IsAbs(c.APIKeysDatabase) {
 		c.APIKeysDatabase = filepath.Join(filepath.Dir(path), c.APIKeysDatabase)
 	}
@@ -447,4 +455,17 @@ type Audit struct {
 	// (password, token, secret, api_key …). KeepInClear names arguments never redacted.
 	SensitiveKeys []string
 	KeepInClear   []string
+}
+
+// ToolPinning configures tool-definition pinning (docs/policy.md, "Tool pinning").
+type ToolPinning struct {
+	// Database is the SQLite file of approved and pending definitions (absolute, or relative
+	// to the configuration file). Required.
+	Database string
+	// TrustOnFirstUse pins a tool the first time it is listed; otherwise every new tool waits
+	// for approval. Default false.
+	TrustOnFirstUse bool
+	// Screen lists regular expressions (RE2) a new tool's description and title must not
+	// match, e.g. "(?i)ignore (all )?previous instructions"; a match quarantines the tool.
+	Screen []string
 }

@@ -526,6 +526,14 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		{"upstreams", func(n *yaml.Node, path string) { d.upstreamList(n, path, c) }},
 		{"policy_file", d.str(&c.PolicyFile)},
 		{"api_keys_database", d.str(&c.APIKeysDatabase)},
+		{"tool_pinning", func(n *yaml.Node, path string) {
+			c.ToolPinning = &ToolPinning{}
+			d.mapping(n, path, []field{
+				{"database", d.str(&c.ToolPinning.Database)},
+				{"trust_on_first_use", d.boolean(&c.ToolPinning.TrustOnFirstUse)},
+				{"screen", d.strList(&c.ToolPinning.Screen)},
+			}, nil)
+		}},
 		{"audit", func(n *yaml.Node, path string) {
 			c.Audit = &Audit{}
 			d.mapping(n, path, []field{

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	pathpkg "path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +59,16 @@ func (v *validator) config(c *Config) {
 	}
 	if c.Audit != nil {
 		v.audit(c.Audit)
+	}
+	if t := c.ToolPinning; t != nil {
+		if t.Database == "" {
+			v.add("tool_pinning.database", "required: the SQLite file that keeps approved tool definitions")
+		}
+		for i, s := range t.Screen {
+			if _, err := regexp.Compile(s); err != nil {
+				v.add(pathIndex("tool_pinning.screen", i), "%s is not a valid regular expression: %v", quote(s), err)
+			}
+		}
 	}
 
 	switch n := len(c.Upstreams); {

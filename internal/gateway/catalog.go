@@ -287,6 +287,9 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 		m[up] = known
 	}
 	g.cat.mu.Unlock()
+	if kind == kindTools && g.pins != nil {
+		f.items = g.screenPins(ctx, c, up, f.items)
+	}
 	return f
 }
 

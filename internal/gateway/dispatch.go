@@ -155,6 +155,11 @@ func (g *Gateway) callNamed(ctx context.Context, c *caller, msg *jsonrpc.Message
 	if kind == kindPrompts {
 		pk = policy.KindPrompt
 	}
+	if kind == kindTools {
+		if q := g.checkPin(ctx, c, name); q != nil {
+			return *q
+		}
+	}
 	args, _ := jsonrpc.Lookup(msg.Params, "arguments")
 	rule, denied := g.authorize(ctx, c, pk, name, msg.Method, args)
 	if denied != nil {

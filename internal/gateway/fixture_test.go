@@ -75,7 +75,7 @@ func recordingUpstream() {
 		case "tools/list":
 			schema := map[string]any{"type": "object", "properties": map[string]any{"text": map[string]any{"type": "string"}}}
 			result(map[string]any{"tools": []any{
-				map[string]any{"name": "echo", "description": "Echoes text.", "inputSchema": schema},
+				map[string]any{"name": "echo", "description": echoDescription(), "inputSchema": schema},
 				map[string]any{"name": "crash", "description": "Exits the server mid-call.", "inputSchema": map[string]any{"type": "object"}},
 				map[string]any{"name": "progress", "description": "Reports progress, then echoes.", "inputSchema": schema},
 				map[string]any{"name": "ask", "description": "Asks the user for a name (elicitation).", "inputSchema": map[string]any{"type": "object"}},
@@ -124,4 +124,15 @@ func readRecord(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// echoDescription is the echo tool's description: the content of MCPGUARD_TEST_DESC_FILE when
+// set, so a test can change a tool's definition under the gateway.
+func echoDescription() string {
+	if f := os.Getenv("MCPGUARD_TEST_DESC_FILE"); f != "" {
+		if b, err := os.ReadFile(f); err == nil {
+			return string(b)
+		}
+	}
+	return "Echoes text."
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/keystore"
 	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/pins"
 	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/upstream"
@@ -66,6 +67,7 @@ type Gateway struct {
 
 	// The audit log, when configured: every call recorded durably before it is forwarded.
 	keys       *keystore.Store // API keys, when configured
+	pins       *pins.Pinner    // approved tool definitions, when pinning is configured
 	audit      *audit.Log
 	auditStore store.Store
 	auditClose sync.Once
@@ -125,6 +127,12 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	g.originOK, g.hostOK = originChecker(cfg), hostChecker(cfg)
 	if cfg.Audit != nil {
 		if err := g.setupAudit(context.Background(), cfg.Audit); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.ToolPinning != nil {
+		if err := g.setupPins(cfg.ToolPinning); err != nil {
+			g.closeAudit()
 			return nil, err
 		}
 	}
@@ -229,6 +237,11 @@ func (g *Gateway) Close() error {
 	}
 	if g.keys != nil {
 		if err := g.keys.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if g.pins != nil {
+		if err := g.pins.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -44,10 +44,11 @@ upstreams:
       env:
         MCPGUARD_TEST_UPSTREAM: "1"
         MCPGUARD_TEST_RECORD: %q
+        MCPGUARD_TEST_DESC_FILE: %q
       min_backoff: 10ms
       max_backoff: 100ms
       shutdown_grace: 1s
-%s`, exe, record, extra)
+%s`, exe, record, os.Getenv("MCPGUARD_TEST_DESC_FILE"), extra)
 	cfg, err := config.Parse([]byte(yaml), "test.yaml")
 	if err != nil {
 		t.Fatal(err)

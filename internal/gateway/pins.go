@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+
+	"github.com/mcpguard/mcpguard/internal/audit"
+	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/pins"
+	"github.com/mcpguard/mcpguard/internal/upstream"
+)
+
+// setupPins opens the tool-pin database.
+func (g *Gateway) setupPins(c *config.ToolPinning) error {
+	opts := &pins.Options{TrustOnFirstUse: c.TrustOnFirstUse, Now: g.now}
+	for _, s := range c.Screen {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return fmt.Errorf("tool_pinning.screen: %w", err)
+		}
+		opts.Screen = append(opts.Screen, re)
+	}
+	p, err := pins.Open(context.Background(), c.Database, opts)
+	if err != nil {
+		return fmt.Errorf("tool_pinning.database: %w", err)
+	}
+	g.pins = p
+	return nil
+}
+
+// screenPins drops from an upstream's tool list every tool whose definition is not the approved
+// one, recording each newly quarantined (or newly pinned) definition. A tool that cannot be
+// checked is hidden too: fail closed.
+func (g *Gateway) screenPins(ctx context.Context, c *caller, up *upstream.Upstream, items [][]byte) [][]byte {
+	kept := items[:0]
+	for _, item := range items {
+		raw, _ := jsonrpc.Lookup(item, "name")
+		name, _ := jsonrpc.String(raw)
+		exposed := g.expose(up, name)
+		v, err := g.pins.Check(ctx, exposed, item)
+		if err != nil {
+			g.logger.Error("tool pin check failed; the tool is hidden", "tool", exposed, "err", err)
+			continue
+		}
+		if v.New {
+			decision, reasons := audit.DecisionAllow, []string{"pinned on first use"}
+			if v.State == pins.Quarantined {
+				decision, reasons = audit.DecisionDeny, []string{v.Reason}
+				g.logger.Warn("tool quarantined", "tool", exposed, "reason", v.Reason, "hash", v.Hash)
+			}
+			if err := g.record(ctx, c, &audit.Record{Kind: audit.KindQuarantine, Upstream: up.Name(), Tool: exposed, Decision: decision, Reasons: reasons,
+				Detail: []byte(`{"hash":` + string(jsonrpc.Quote(v.Hash)) + `}`)}); err != nil {
+				g.logger.Error("audit record of a tool pin event not written", "err", err, "tool", exposed)
+			}
+		}
+		if v.State == pins.Approved {
+			kept = append(kept, item)
+		}
+	}
+	return kept
+}
+
+// checkPin refuses a call to a tool whose current definition is not approved.
+func (g *Gateway) checkPin(ctx context.Context, c *caller, name string) *reply {
+	if g.pins == nil {
+		return nil
+	}
+	v, ok := g.pins.Last(ctx, name)
+	if !ok {
+		if _, err := g.list(ctx, c, kindTools, nil); err == nil {
+			v, ok = g.pins.Last(ctx, name)
+		}
+	}
+	if ok && v.State == pins.Approved {
+		return nil
+	}
+	reason := "the upstream does not list it, so its definition was never approved"
+	if ok {
+		reason = v.Reason
+	}
+	return &reply{err: &jsonrpc.Error{Code: mcpguard.CodeToolQuarantined,
+		Message: fmt.Sprintf("tool %q is quarantined: %s; an operator must review it (mcpguard tools pending) and approve it (mcpguard tools approve)", truncate(name), reason)},
+		status: http.StatusForbidden}
+}
