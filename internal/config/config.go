@@ -351,7 +351,16 @@ func Load(path string) (*Config, error) {
 		if db := a.Database.Reveal(); !a.Database.IsReference() && db != "" && !strings.Contains(db, "://") && !filepath.IsAbs(db) {
 			a.Database = NewSecret(filepath.Join(filepath.Dir(path), db))
 		}
-		for _, p := range []*string{&a.SigningKeyFile, &a.CheckpointDir} {
+		paths := []*string{&a.SigningKeyFile, &a.CheckpointDir}
+		for i := range a.Sinks {
+			if j := a.Sinks[i].JSONL; j != nil {
+				paths = append(paths, &j.Path)
+			}
+			if s := a.Sinks[i].Syslog; s != nil {
+				paths = append(paths, &s.CAFile)
+			}
+		}
+		for _, p := range paths {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(filepath.Dir(path), *p)
 			}
@@ -455,6 +464,62 @@ type Audit struct {
 	// (password, token, secret, api_key …). KeepInClear names arguments never redacted.
 	SensitiveKeys []string
 	KeepInClear   []string
+
+	// Sinks receive a copy of every record once it is durable, for a SIEM. Export is
+	// best-effort: a sink that is down never slows or refuses a call; it buffers, retries and
+	// counts what it drops. The database stays the record of truth.
+	Sinks []Sink
+}
+
+// Sink is one export destination; exactly one of JSONL, Syslog and Webhook is set.
+type Sink struct {
+	// Name identifies the sink in logs and metrics. Required, unique.
+	Name string
+
+	// Buffer is how many records wait while the destination is slow or down (default
+	// 10000); past it new records are dropped and counted.
+	Buffer int
+
+	JSONL   *JSONLSink
+	Syslog  *SyslogSink
+	Webhook *WebhookSink
+}
+
+// JSONLSink appends records, one canonical JSON object a line, to a file it rotates.
+type JSONLSink struct {
+	// Path is the file (absolute, or relative to the configuration file). Required.
+	Path string
+	// MaxSize and MaxAge rotate the file (renamed to NAME-TIMESTAMP.EXT); Keep is how many
+	// rotated files are kept. Defaults 100MiB, 24h, 7.
+	MaxSize ByteSize
+	MaxAge  time.Duration
+	Keep    int
+}
+
+// SyslogSink sends records as RFC 5424 messages over TCP or TLS (octet-counted framing).
+type SyslogSink struct {
+	// Address is the receiver's host:port. Required.
+	Address string
+	// TLS connects with TLS (RFC 5425), verifying the receiver against CAFile (PEM; default
+	// the system roots) and ServerName (default the address's host).
+	TLS        bool
+	CAFile     string
+	ServerName string
+	// Facility is a facility name (default "security"); AppName and Hostname fill the
+	// message header (defaults "mcpguard" and the machine's host name).
+	Facility string
+	AppName  string
+	Hostname string
+}
+
+// WebhookSink POSTs records in batches, as a JSON array, to an HTTPS endpoint.
+type WebhookSink struct {
+	// URL is https, or http to a loopback address. Required.
+	URL string
+	// BearerToken, a secret reference, is sent as "Authorization: Bearer …".
+	BearerToken Secret
+	// BatchSize is the most records one request carries (default 500).
+	BatchSize int
 }
 
 // ToolPinning configures tool-definition pinning (docs/policy.md, "Tool pinning").

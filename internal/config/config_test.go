@@ -24,12 +24,13 @@ var (
 		"TOKEN":        "t0ken-s3cret",
 		"EMPTY":        "",
 		"NEWLINE":      "l1ne\ns3cret",
+		"AUDIT_KEY":    "0123456789abcdef0123456789abcdef-aud1t-s3cret",
 	}
 	fakeFiles = map[string]string{
 		"/run/secrets/token": "f1le-s3cret\n",
 		"/run/secrets/blank": "\r\n",
 	}
-	secretValues = []string{"k3y-s3cret", "t0ken-s3cret", "l1ne", "f1le-s3cret", "sk-live-0123456789", "hunter2"}
+	secretValues = []string{"k3y-s3cret", "t0ken-s3cret", "l1ne", "f1le-s3cret", "sk-live-0123456789", "hunter2", "aud1t-s3cret"}
 )
 
 func lookupFakeEnv(name string) (string, bool) {

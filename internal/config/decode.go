@@ -545,6 +545,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 				{"redaction_key", d.secret(&c.Audit.RedactionKey)},
 				{"sensitive_keys", d.strList(&c.Audit.SensitiveKeys)},
 				{"keep_in_clear", d.strList(&c.Audit.KeepInClear)},
+				{"sinks", func(n *yaml.Node, path string) { d.sinkList(n, path, &c.Audit.Sinks) }},
 			}, nil)
 		}},
 		{"tls", func(n *yaml.Node, path string) {
@@ -706,6 +707,60 @@ func (d *decoder) upstream(n *yaml.Node, path string, u *Upstream, seen *upstrea
 			d.mapping(n, path, d.sseFields(u.SSE), d.misplaced("sse", stdio, http))
 		}},
 	}, elsewhere)
+}
+
+func (d *decoder) sinkList(n *yaml.Node, path string, dst *[]Sink) {
+	if n = d.visit(n); n == nil || isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.wrongType(n, path, "a list of sinks")
+		return
+	}
+	sinks := make([]Sink, len(n.Content))
+	for i, item := range n.Content {
+		p := pathIndex(path, i)
+		d.lines[p] = item.Line
+		if isNull(item) {
+			d.wrongType(item, p, "a sink (a mapping with name and one of jsonl, syslog or webhook)")
+			continue
+		}
+		s := &sinks[i]
+		d.mapping(item, p, []field{
+			{"name", d.str(&s.Name)},
+			{"buffer", d.integer(&s.Buffer)},
+			{"jsonl", func(n *yaml.Node, path string) {
+				s.JSONL = &JSONLSink{}
+				d.mapping(n, path, []field{
+					{"path", d.str(&s.JSONL.Path)},
+					{"max_size", d.size(&s.JSONL.MaxSize)},
+					{"max_age", d.duration(&s.JSONL.MaxAge)},
+					{"keep", d.integer(&s.JSONL.Keep)},
+				}, nil)
+			}},
+			{"syslog", func(n *yaml.Node, path string) {
+				s.Syslog = &SyslogSink{}
+				d.mapping(n, path, []field{
+					{"address", d.str(&s.Syslog.Address)},
+					{"tls", d.boolean(&s.Syslog.TLS)},
+					{"ca_file", d.str(&s.Syslog.CAFile)},
+					{"server_name", d.str(&s.Syslog.ServerName)},
+					{"facility", d.str(&s.Syslog.Facility)},
+					{"app_name", d.str(&s.Syslog.AppName)},
+					{"hostname", d.str(&s.Syslog.Hostname)},
+				}, nil)
+			}},
+			{"webhook", func(n *yaml.Node, path string) {
+				s.Webhook = &WebhookSink{}
+				d.mapping(n, path, []field{
+					{"url", d.str(&s.Webhook.URL)},
+					{"bearer_token", d.secret(&s.Webhook.BearerToken)},
+					{"batch_size", d.integer(&s.Webhook.BatchSize)},
+				}, nil)
+			}},
+		}, nil)
+	}
+	*dst = sinks
 }
 
 // misplaced returns hints for keys of other transports written under the

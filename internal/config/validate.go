@@ -146,6 +146,92 @@ func (v *validator) audit(a *Audit) {
 	if a.CheckpointInterval < 0 {
 		v.add("audit.checkpoint_interval", "must not be negative")
 	}
+	names := map[string]int{}
+	for i := range a.Sinks {
+		path := pathIndex("audit.sinks", i)
+		s := &a.Sinks[i]
+		if s.Name == "" {
+			v.add(path+".name", "required: names the sink in logs and metrics")
+		} else if j, dup := names[s.Name]; dup {
+			v.add(path+".name", "%s is already the name of audit.sinks[%d]", quote(s.Name), j)
+		} else {
+			names[s.Name] = i
+		}
+		if s.Buffer < 0 {
+			v.add(path+".buffer", "must not be negative")
+		}
+		kinds := 0
+		for _, set := range []bool{s.JSONL != nil, s.Syslog != nil, s.Webhook != nil} {
+			if set {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			v.add(path, "want exactly one of jsonl, syslog or webhook, found %d", kinds)
+		}
+		if j := s.JSONL; j != nil {
+			switch {
+			case j.Path == "":
+				v.add(path+".jsonl.path", "required")
+			case !filepath.IsAbs(j.Path):
+				v.add(path+".jsonl.path", "%s is not an absolute path", quote(j.Path))
+			}
+			if j.MaxSize < 0 {
+				v.add(path+".jsonl.max_size", "must not be negative")
+			}
+			if j.MaxAge < 0 {
+				v.add(path+".jsonl.max_age", "must not be negative")
+			}
+			if j.Keep < 0 {
+				v.add(path+".jsonl.keep", "must not be negative")
+			}
+		}
+		if sl := s.Syslog; sl != nil {
+			v.syslogSink(path+".syslog", sl)
+		}
+		if w := s.Webhook; w != nil {
+			if v.url(path+".webhook.url", w.URL) {
+				v.add(path+".webhook.url", "%s would send audit records in clear: use https (http is allowed only to loopback)", quote(w.URL))
+			}
+			if !w.BearerToken.IsZero() && !w.BearerToken.IsReference() {
+				v.add(path+".webhook.bearer_token", "must be a secret reference (env:NAME or file:/path): secrets are not written in configuration")
+			}
+			if w.BatchSize < 0 {
+				v.add(path+".webhook.batch_size", "must not be negative")
+			}
+		}
+	}
+}
+
+// syslogSink checks one syslog export destination.
+func (v *validator) syslogSink(path string, s *SyslogSink) {
+	// The RFC 5424 facility names.
+	syslogFacilities := []string{
+		"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp",
+		"security", "console", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+	}
+	if s.Address == "" {
+		v.add(path+".address", `required: the receiver's host:port, such as "siem.example.com:6514"`)
+	} else if _, port, err := net.SplitHostPort(s.Address); err != nil || port == "" {
+		v.add(path+".address", "%s is not host:port", quote(s.Address))
+	}
+	if s.CAFile != "" && !filepath.IsAbs(s.CAFile) {
+		v.add(path+".ca_file", "%s is not an absolute path", quote(s.CAFile))
+	}
+	if !s.TLS && (s.CAFile != "" || s.ServerName != "") {
+		v.add(path+".tls", "ca_file and server_name apply to TLS only: set tls: true")
+	}
+	if s.Facility != "" && !slices.Contains(syslogFacilities, strings.ToLower(s.Facility)) {
+		v.add(path+".facility", "unknown facility %s: want one of %s", quote(s.Facility), strings.Join(syslogFacilities, ", "))
+	}
+	for _, f := range []struct {
+		key, v string
+		max    int
+	}{{"app_name", s.AppName, 48}, {"hostname", s.Hostname, 255}} {
+		if f.v != "" && (len(f.v) > f.max || strings.ContainsFunc(f.v, func(r rune) bool { return r < 33 || r > 126 })) {
+			v.add(path+"."+f.key, "%s: want at most %d printable ASCII characters without spaces", quote(f.v), f.max)
+		}
+	}
 }
 
 // auth checks the resource-server settings.
@@ -630,6 +716,11 @@ func resolveSecrets(c *Config, lookupEnv func(string) (string, bool), readFile f
 		resolve("audit.redaction_key", &a.RedactionKey, false)
 		if a.RedactionKey.Resolved() && !a.RedactionKey.IsZero() && len(a.RedactionKey.Reveal()) < 32 {
 			list = append(list, Problem{Path: "audit.redaction_key", Message: "too short: want at least 32 bytes"})
+		}
+		for i := range a.Sinks {
+			if w := a.Sinks[i].Webhook; w != nil {
+				resolve(pathIndex("audit.sinks", i)+".webhook.bearer_token", &w.BearerToken, true)
+			}
 		}
 	}
 	for i := range c.Upstreams {
