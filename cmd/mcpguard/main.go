@@ -40,6 +40,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newDemoServer())
 	root.AddCommand(newConfigCmd())
 	root.AddCommand(newKeysCmd())
+	root.AddCommand(newOperatorsCmd())
 	root.AddCommand(newToolsCmd())
 	root.AddCommand(newPolicyCmd())
 	root.AddCommand(newAuditCmd())
