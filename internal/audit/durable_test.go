@@ -11,21 +11,15 @@ import (
 	"github.com/mcpguard/mcpguard/internal/store"
 )
 
-// TestOnDurable checks that the export hook sees every committed record once, in sequence
+// TestSinks checks that a sink sees every committed record once, in sequence
 // order, as the canonical bytes the store holds, with arguments already redacted.
-func TestOnDurable(t *testing.T) {
+func TestSinks(t *testing.T) {
 	e := newEnv(t)
 	st := e.open(t)
 	defer st.Close()
-	var mu sync.Mutex
-	var got []audit.Durable
+	sink := &recordingSink{}
 	l, err := audit.Open(context.Background(), st, &audit.Options{
-		Signer: e.keys.signer, CheckpointDir: e.cpDir,
-		OnDurable: func(b []audit.Durable) {
-			mu.Lock()
-			got = append(got, b...)
-			mu.Unlock()
-		},
+		Signer: e.keys.signer, CheckpointDir: e.cpDir, Sinks: []audit.Sink{sink},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +36,10 @@ func TestOnDurable(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if !sink.closed {
+		t.Error("the log's Close did not close its sink")
+	}
+	got := sink.recs
 	var stored []store.Record
 	if err := st.Scan(context.Background(), 0, func(r *store.Record) error {
 		stored = append(stored, *r)
@@ -63,4 +61,24 @@ func TestOnDurable(t *testing.T) {
 			t.Errorf("record %d: kind %q time %v, want call at %v", i, d.Kind, d.Time, stored[i].Time)
 		}
 	}
+}
+
+// recordingSink keeps what it is offered.
+type recordingSink struct {
+	mu     sync.Mutex
+	recs   []audit.Durable
+	closed bool
+}
+
+func (s *recordingSink) Offer(b []audit.Durable) {
+	s.mu.Lock()
+	s.recs = append(s.recs, b...)
+	s.mu.Unlock()
+}
+
+func (s *recordingSink) Close(context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
 }

@@ -47,14 +47,26 @@ type Options struct {
 	MaxLinger time.Duration
 	Queue     int // records waiting for the writer (default DefaultQueue)
 	Now       func() time.Time
-	// OnDurable, when set, is called by the writer after each batch is committed, with the
-	// batch's records in sequence order. It runs on the durable path, so it must only hand the
-	// records off (a bounded, non-blocking enqueue) and return; the slice is the callee's.
-	// Export sinks (internal/export) attach here.
-	OnDurable func([]Durable)
+	// Sinks receive every batch after it is committed (export to a SIEM, internal/export).
+	// The writer calls Offer on its own goroutine and never waits for delivery; Close closes
+	// the sinks after the last batch, giving them SinkCloseTimeout to deliver what they hold.
+	Sinks []Sink
 }
 
-// Durable is a record the store holds, as handed to Options.OnDurable.
+// SinkCloseTimeout bounds how long Close lets the sinks deliver what they hold.
+const SinkCloseTimeout = 5 * time.Second
+
+// Sink receives records once they are durable. Implementations must be best-effort: a slow or
+// unreachable destination must never hold up the log.
+type Sink interface {
+	// Offer hands over one committed batch, in sequence order, without blocking. The slice is
+	// the sink's to keep.
+	Offer([]Durable)
+	// Close delivers what the sink holds until ctx ends and releases it.
+	Close(ctx context.Context) error
+}
+
+// Durable is a record the store holds, as handed to a Sink.
 type Durable struct {
 	Seq  int64
 	Time time.Time
@@ -200,8 +212,8 @@ func (l *Log) redact(raw []byte) ([]byte, map[string]int) {
 	return out, st
 }
 
-// Close writes what is queued, signs a final checkpoint and stops the writer. Appends after
-// Close fail with ErrUnavailable. It does not close the store.
+// Close writes what is queued, signs a final checkpoint, stops the writer and closes the
+// sinks. Appends after Close fail with ErrUnavailable. It does not close the store.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if !l.isClosed {
@@ -210,6 +222,16 @@ func (l *Log) Close() error {
 	}
 	l.mu.Unlock()
 	<-l.done
+	if len(l.opts.Sinks) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), SinkCloseTimeout)
+		defer cancel()
+		for _, s := range l.opts.Sinks {
+			// Export is best-effort and the log is already closed: report, do not fail.
+			if err := s.Close(ctx); err != nil {
+				l.logger.Warn("audit export sink not closed cleanly", "err", err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -323,12 +345,12 @@ func (l *Log) commit(batch []*pending, recs []store.Record) []store.Record {
 	for _, p := range batch {
 		p.err <- nil
 	}
-	if l.opts.OnDurable != nil {
+	for _, s := range l.opts.Sinks {
 		out := make([]Durable, len(recs))
 		for i, r := range recs {
 			out[i] = Durable{Seq: r.Seq, Time: r.Time, Kind: Kind(r.Kind), Data: r.Data}
 		}
-		l.opts.OnDurable(out)
+		s.Offer(out)
 	}
 	return recs
 }

@@ -79,7 +79,8 @@ type destination interface {
 // errPermanent marks a failure that retrying the same batch cannot fix (the receiver refused it).
 var errPermanent = errors.New("refused by the receiver")
 
-// Sink delivers records to one destination from its own goroutine. Offer never blocks.
+// Sink delivers records to one destination from its own goroutine. Offer never blocks. It is
+// an audit.Sink: pass it in audit.Options.Sinks.
 type Sink struct {
 	name   string
 	dst    destination
@@ -97,6 +98,8 @@ type Sink struct {
 	delivered atomic.Uint64
 	failures  atomic.Uint64
 }
+
+var _ audit.Sink = (*Sink)(nil)
 
 func newSink(name string, dst destination, opts *Options) *Sink {
 	o := opts.withDefaults()
@@ -172,15 +175,6 @@ func (s *Sink) Close(ctx context.Context) error {
 		return fmt.Errorf("close export sink %s: %w", s.name, err)
 	}
 	return nil
-}
-
-// Hook returns the function for audit.Options.OnDurable that offers every batch to sinks.
-func Hook(sinks ...*Sink) func([]audit.Durable) {
-	return func(recs []audit.Durable) {
-		for _, s := range sinks {
-			s.Offer(recs)
-		}
-	}
 }
 
 func (s *Sink) run() {
