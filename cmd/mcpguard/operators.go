@@ -47,7 +47,8 @@ func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
 	_ = cmd.MarkPersistentFlagRequired("config")
 
 	// open opens the identities database and the operator service over it.
-	open := func(ctx context.Context) (*authn.Operators, *keystore.OperatorStore, func(), error) {
+	open := func(cmd *cobra.Command) (*authn.Operators, *keystore.OperatorStore, func(), error) {
+		ctx := cmd.Context()
 		cfg, err := config.Load(cfgPath)
 		if err != nil {
 			return nil, nil, nil, err
@@ -58,6 +59,10 @@ func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
 		st, err := keystore.Open(ctx, cfg.APIKeysDatabase)
 		if err != nil {
 			return nil, nil, nil, err
+		}
+		if fi, err := os.Stat(cfg.APIKeysDatabase); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s is accessible to other users (mode %v) but holds password hashes and TOTP secrets: chmod 600 it\n",
+				cfg.APIKeysDatabase, fi.Mode().Perm())
 		}
 		opStore, err := st.Operators(ctx)
 		if err != nil {
@@ -76,7 +81,7 @@ func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " --config FILE NAME", Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				ops, _, closeDB, err := open(cmd.Context())
+				ops, _, closeDB, err := open(cmd)
 				if err != nil {
 					return err
 				}
@@ -113,7 +118,7 @@ func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
 					return errors.New("the two passwords differ: nothing was created")
 				}
 			}
-			ops, _, closeDB, err := open(cmd.Context())
+			ops, _, closeDB, err := open(cmd)
 			if err != nil {
 				return err
 			}
@@ -145,7 +150,7 @@ secret: do not keep them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			ops, _, closeDB, err := open(cmd.Context())
+			ops, _, closeDB, err := open(cmd)
 			if err != nil {
 				return err
 			}
@@ -207,7 +212,7 @@ secret: do not keep them.`,
 		Short: "List operators: name, roles, MFA state, status, recent login failures, created",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, closeDB, err := open(cmd.Context())
+			_, st, closeDB, err := open(cmd)
 			if err != nil {
 				return err
 			}
@@ -264,7 +269,7 @@ disabled or has TOTP reset. Every refusal gets the same message.`,
 			if err != nil {
 				return err
 			}
-			ops, _, closeDB, err := open(cmd.Context())
+			ops, _, closeDB, err := open(cmd)
 			if err != nil {
 				return err
 			}

@@ -196,9 +196,21 @@ func TestOperatorsCreateEnrollLogin(t *testing.T) {
 		t.Fatalf("the gateway authenticating the printed token: %+v %v", p, err)
 	}
 
-	out, _, err = c.run(t, "", "list")
+	if err := os.Chmod(c.db, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := c.run(t, "", "list")
 	if err != nil || !regexpLine(out, "alice", "admin,auditor", "enrolled", "active", "1 (last") {
 		t.Errorf("list: %v\n%s", err, out)
+	}
+	if !strings.Contains(errOut, "chmod 600") {
+		t.Errorf("no warning about a world-readable database: %q", errOut)
+	}
+	if err := os.Chmod(c.db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, _ := c.run(t, "", "list"); errOut != "" {
+		t.Errorf("warning about a private database: %q", errOut)
 	}
 
 	if _, _, err := c.run(t, "", "disable", "alice"); err != nil {
