@@ -4,16 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/export"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
 	"github.com/mcpguard/mcpguard/internal/redact"
@@ -27,7 +31,7 @@ import (
 // recorded.
 const auditRetryAfter = "5"
 
-// setupAudit opens the store, the redactor and the log.
+// setupAudit opens the store, the redactor, the export sinks and the log.
 func (g *Gateway) setupAudit(ctx context.Context, a *config.Audit) error {
 	dsn := a.Database.Reveal()
 	var st store.Store
@@ -50,11 +54,69 @@ func (g *Gateway) setupAudit(ctx context.Context, a *config.Audit) error {
 		st.Close()
 		return fmt.Errorf("audit.redaction_key: %w", err)
 	}
+	// Export sinks: best-effort copies of every durable record, closed by the log's Close.
+	var sinks []audit.Sink
+	closeSinks := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), audit.SinkCloseTimeout)
+		defer cancel()
+		for _, s := range sinks {
+			_ = s.Close(ctx)
+		}
+	}
+	for i, sc := range a.Sinks {
+		so := export.Options{Logger: g.logger, Buffer: sc.Buffer}
+		var s *export.Sink
+		switch {
+		case sc.JSONL != nil:
+			s, err = export.NewFile(sc.Name, sc.JSONL.Path, &export.FileOptions{
+				Options: so, MaxSize: int64(sc.JSONL.MaxSize), MaxAge: sc.JSONL.MaxAge, Keep: sc.JSONL.Keep,
+			})
+		case sc.Syslog != nil:
+			o := &export.SyslogOptions{Options: so, AppName: sc.Syslog.AppName, Hostname: sc.Syslog.Hostname}
+			if sc.Syslog.Facility != "" {
+				f, ferr := export.ParseFacility(sc.Syslog.Facility)
+				if ferr != nil {
+					err = ferr
+					break
+				}
+				o.Facility = &f
+			}
+			if sc.Syslog.TLS {
+				o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: sc.Syslog.ServerName}
+				if sc.Syslog.CAFile != "" {
+					pem, rerr := os.ReadFile(sc.Syslog.CAFile)
+					o.TLS.RootCAs = x509.NewCertPool()
+					if rerr != nil {
+						err = rerr
+						break
+					}
+					if !o.TLS.RootCAs.AppendCertsFromPEM(pem) {
+						err = fmt.Errorf("ca_file %s holds no PEM certificate", sc.Syslog.CAFile)
+						break
+					}
+				}
+			}
+			s, err = export.NewSyslog(sc.Name, sc.Syslog.Address, o)
+		case sc.Webhook != nil:
+			so.MaxBatch = sc.Webhook.BatchSize
+			s, err = export.NewWebhook(sc.Name, sc.Webhook.URL, &export.WebhookOptions{Options: so, BearerToken: sc.Webhook.BearerToken.Reveal()})
+		default:
+			err = errors.New("want one of jsonl, syslog or webhook")
+		}
+		if err != nil {
+			closeSinks()
+			st.Close()
+			return fmt.Errorf("audit.sinks[%d] (%s): %w", i, sc.Name, err)
+		}
+		sinks = append(sinks, s)
+	}
 	l, err := audit.Open(ctx, st, &audit.Options{
 		Logger: g.logger, Redactor: red, Signer: signer, CheckpointDir: a.CheckpointDir,
 		CheckpointEvery: int64(a.CheckpointEvery), CheckpointInterval: a.CheckpointInterval, Now: g.now,
+		Sinks: sinks,
 	})
 	if err != nil {
+		closeSinks()
 		st.Close()
 		return fmt.Errorf("audit: %w", err)
 	}
