@@ -42,6 +42,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newKeysCmd())
 	root.AddCommand(newOperatorsCmd())
 	root.AddCommand(newToolsCmd())
+	root.AddCommand(newApprovalsCmd())
 	root.AddCommand(newPolicyCmd())
 	root.AddCommand(newAuditCmd())
 	return root
@@ -122,7 +123,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	url := scheme + "://" + ln.Addr().String() + cfg.Path
 	logger.Info("mcpguard listening", "url", url, "upstreams", len(cfg.Upstreams))
 	fmt.Fprintf(os.Stderr, "mcpguard: serving MCP at %s\n", url)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() {
 		if cfg.TLS != nil {
 			errc <- srv.ServeTLS(ln, "", "")
@@ -130,6 +131,23 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		}
 		errc <- srv.Serve(ln)
 	}()
+	if cfg.Admin != nil {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("admin.listen %s: %w", cfg.Admin.Listen, err)
+		}
+		admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: srv.TLSConfig,
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		defer admin.Close()
+		logger.Info("admin API listening", "addr", aln.Addr().String())
+		go func() {
+			if cfg.TLS != nil {
+				errc <- admin.ServeTLS(aln, "", "")
+				return
+			}
+			errc <- admin.Serve(aln)
+		}()
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -117,6 +117,9 @@ type Config struct {
 	// any interface; a plain-HTTP one only on loopback unless AllowPublicListen.
 	TLS *TLS
 
+	// Admin, when present, serves the admin API (approvals) on its own listener.
+	Admin *Admin
+
 	// ToolPinning, when present, pins every tool's definition: a tool whose name, description,
 	// schemas or annotations change after approval is hidden and its calls refused until an
 	// operator approves the new definition (`mcpguard tools pending | approve`).
@@ -533,4 +536,12 @@ type ToolPinning struct {
 	// Screen lists regular expressions (RE2) a new tool's description and title must not
 	// match, e.g. "(?i)ignore (all )?previous instructions"; a match quarantines the tool.
 	Screen []string
+}
+
+// Admin configures the admin API: a listener separate from the MCP endpoint, authenticated like
+// it (bearer tokens, API keys or client certificates), where operators decide held calls.
+type Admin struct {
+	// Listen is the admin API's host:port. Loopback only unless AllowPublicListen or TLS.
+	// Required.
+	Listen string
 }

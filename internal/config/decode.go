@@ -526,6 +526,10 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		{"upstreams", func(n *yaml.Node, path string) { d.upstreamList(n, path, c) }},
 		{"policy_file", d.str(&c.PolicyFile)},
 		{"api_keys_database", d.str(&c.APIKeysDatabase)},
+		{"admin", func(n *yaml.Node, path string) {
+			c.Admin = &Admin{}
+			d.mapping(n, path, []field{{"listen", d.str(&c.Admin.Listen)}}, nil)
+		}},
 		{"tool_pinning", func(n *yaml.Node, path string) {
 			c.ToolPinning = &ToolPinning{}
 			d.mapping(n, path, []field{

@@ -60,6 +60,17 @@ func (v *validator) config(c *Config) {
 	if c.Audit != nil {
 		v.audit(c.Audit)
 	}
+	if a := c.Admin; a != nil {
+		if a.Listen == "" {
+			v.add("admin.listen", `required: the admin API's address, such as "127.0.0.1:8081"`)
+		} else if a.Listen == c.Listen {
+			v.add("admin.listen", "%s is the MCP endpoint's address: the admin API needs its own listener", quote(a.Listen))
+		} else if host, _, err := net.SplitHostPort(a.Listen); err != nil {
+			v.add("admin.listen", `%s is not host:port: want an address such as "127.0.0.1:8081"`, quote(a.Listen))
+		} else if !c.AllowPublicListen && c.TLS == nil && !isLoopbackHost(host) {
+			v.add("admin.listen", "%s would accept plain-HTTP admin connections from other machines; use a loopback address, or configure tls", quote(a.Listen))
+		}
+	}
 	if t := c.ToolPinning; t != nil {
 		if t.Database == "" {
 			v.add("tool_pinning.database", "required: the SQLite file that keeps approved tool definitions")

@@ -92,9 +92,14 @@ func (g *Gateway) authorize(ctx context.Context, c *caller, kind policy.Kind, na
 	}
 	d := g.policy.Policy().Decide(c.principal, policy.Call{Kind: kind, Name: name, Arguments: args, Time: g.now(), SourceIP: c.sourceIP})
 	if d.Allow && d.RequireApproval != nil {
-		// Human approval is not available yet: a call that needs it is refused, never let through.
-		d.Allow = false
-		d.Reasons = append(d.Reasons, fmt.Sprintf("requires approval by %s, and this gateway cannot hold calls for approval yet", d.RequireApproval.ApproverRole))
+		if !g.adminEnabled {
+			// Without the admin API nobody can approve: refuse, never let the call through.
+			d.Allow = false
+			d.Reasons = append(d.Reasons, fmt.Sprintf("requires approval by %s, and no admin API is configured to approve it (admin.listen)", d.RequireApproval.ApproverRole))
+		} else {
+			g.logger.Info("policy decision", "principal", c.principal.Subject, "kind", kind.String(), "name", name, "allow", true, "rule", d.Rule, "approval", d.RequireApproval.ApproverRole)
+			return d.Rule, g.holdForApproval(ctx, c, name, d.Rule, d.RequireApproval, args)
+		}
 	}
 	g.logger.Info("policy decision", "principal", c.principal.Subject, "kind", kind.String(), "name", name,
 		"allow", d.Allow, "rule", d.Rule, "reasons", strings.Join(d.Reasons, "; "))

@@ -22,6 +22,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/pins"
 	"github.com/mcpguard/mcpguard/internal/policy"
+	"github.com/mcpguard/mcpguard/internal/redact"
 	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
@@ -66,11 +67,15 @@ type Gateway struct {
 	policy *policy.Loader
 
 	// The audit log, when configured: every call recorded durably before it is forwarded.
-	keys       *keystore.Store // API keys, when configured
-	pins       *pins.Pinner    // approved tool definitions, when pinning is configured
-	audit      *audit.Log
-	auditStore store.Store
-	auditClose sync.Once
+	keys      *keystore.Store // API keys, when configured
+	approvals approvals       // calls held for a human decision
+	// adminEnabled says an admin API serves approvals; without it approval-gated calls are refused.
+	adminEnabled  bool
+	auditRedactor *redact.Redactor // shows held calls to approvers as the audit log stores them
+	pins          *pins.Pinner     // approved tool definitions, when pinning is configured
+	audit         *audit.Log
+	auditStore    store.Store
+	auditClose    sync.Once
 
 	// Authentication, when configured: the request step and the public metadata document.
 	authn         *authn.Authenticator
@@ -130,6 +135,15 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	if a := cfg.Audit; a != nil {
+		red, err := redact.New([]byte(a.RedactionKey.Reveal()), &redact.Options{ExtraSensitiveKeys: a.SensitiveKeys, AllowKeys: a.KeepInClear})
+		if err != nil {
+			g.closeAudit()
+			return nil, fmt.Errorf("audit.redaction_key: %w", err)
+		}
+		g.auditRedactor = red
+	}
+	g.adminEnabled = cfg.Admin != nil
 	if cfg.ToolPinning != nil {
 		if err := g.setupPins(cfg.ToolPinning); err != nil {
 			g.closeAudit()
