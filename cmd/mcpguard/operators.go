@@ -60,10 +60,6 @@ func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		if fi, err := os.Stat(cfg.APIKeysDatabase); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s is accessible to other users (mode %v) but holds password hashes and TOTP secrets: chmod 600 it\n",
-				cfg.APIKeysDatabase, fi.Mode().Perm())
-		}
 		opStore, err := st.Operators(ctx)
 		if err != nil {
 			st.Close()

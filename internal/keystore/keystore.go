@@ -1,5 +1,6 @@
-// Package keystore keeps the gateway's API keys — their public ids, principals, roles and
-// SHA-256 hashes, never the keys themselves — in an embedded SQLite database.
+// Package keystore keeps the gateway's identities — API keys (public ids, principals, roles and
+// SHA-256 hashes, never the keys themselves) and operators (argon2id password hashes, TOTP
+// secrets, sessions) — in an embedded SQLite database readable by its owner only.
 package keystore
 
 import (
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -31,8 +33,18 @@ const schema = `CREATE TABLE IF NOT EXISTS api_keys (
 	revoked_at INTEGER NOT NULL
 )`
 
-// Open opens (creating if needed) the key database at path.
+// Open opens (creating if needed) the key database at path. The file holds password hashes and
+// TOTP secrets, so it is created, and kept, readable by its owner only (SQLite gives its WAL and
+// shared-memory files the same mode).
 func Open(ctx context.Context, path string) (*Store, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open key database %s: %w", path, err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, fmt.Errorf("restrict key database %s to its owner: %w", path, err)
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)")
 	if err != nil {
 		return nil, fmt.Errorf("open key database %s: %w", path, err)

@@ -3,6 +3,7 @@ package keystore
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,6 +24,9 @@ func TestKeysSurviveReopenAndRevocationIsImmediate(t *testing.T) {
 	secret, rec, err := authn.NewAPIKeys(cli, nil).Create(ctx, "pricing-agent", []string{"MarketAnalystAI"}, 90*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key database mode: %v %v, want 0600: it holds credentials' hashes", fi.Mode().Perm(), err)
 	}
 	gw, err := Open(ctx, path)
 	if err != nil {
