@@ -50,11 +50,11 @@ func (g *Gateway) AdminHandler() http.Handler {
 // adminAuth is the one wrapper that authenticates admin requests and enforces each route's need.
 func (g *Gateway) adminAuth(rt adminRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.authn == nil {
+		if g.adminAuthn == nil {
 			adminError(w, http.StatusUnauthorized, "the admin API needs authentication: configure auth:, api_keys_database: or tls client certificates")
 			return
 		}
-		p, err := g.authn.Authenticate(r)
+		p, err := g.adminAuthn.Authenticate(r)
 		if err != nil {
 			g.logger.Info("admin request refused", "route", rt.pattern, "err", err)
 			adminError(w, http.StatusUnauthorized, "authentication required")

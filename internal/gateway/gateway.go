@@ -79,6 +79,7 @@ type Gateway struct {
 
 	// Authentication, when configured: the request step and the public metadata document.
 	authn         *authn.Authenticator
+	adminAuthn    *authn.Authenticator // the same, plus operator sessions
 	metadata      http.Handler
 	metadataPaths map[string]bool
 }
@@ -192,9 +193,7 @@ func (g *Gateway) setupAuth(cfg *config.Config) error {
 	if a == nil {
 		// API keys or client certificates only: no token is accepted, and the 401 names this
 		// endpoint.
-		var err error
-		g.authn, err = authn.NewAuthenticator("https://"+cfg.Listen+cfg.Path, nil, opts)
-		return err
+		return g.buildAuthenticators("https://"+cfg.Listen+cfg.Path, nil, opts)
 	}
 	v, err := authn.NewValidator(a.Issuer, a.Resource, &authn.ValidatorOptions{
 		ExtraAudiences: a.ExtraAudiences, JWKSURL: a.JWKSURL, Algorithms: a.Algorithms,
@@ -204,8 +203,7 @@ func (g *Gateway) setupAuth(cfg *config.Config) error {
 		return fmt.Errorf("auth: %w", err)
 	}
 	opts.RequiredScopes = a.RequiredScopes
-	g.authn, err = authn.NewAuthenticator(a.Resource, v, opts)
-	if err != nil {
+	if err := g.buildAuthenticators(a.Resource, v, opts); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
 	g.metadata, err = authn.MetadataHandler(authn.ResourceMetadata{
@@ -265,6 +263,32 @@ func (g *Gateway) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// buildAuthenticators makes the MCP endpoint's authenticator and the admin API's, which also
+// accepts operator sessions (password + TOTP, `mcpguard operators login`) when identities are
+// stored.
+func (g *Gateway) buildAuthenticators(resource string, tokens authn.TokenVerifier, opts *authn.AuthenticatorOptions) error {
+	var err error
+	if g.authn, err = authn.NewAuthenticator(resource, tokens, opts); err != nil {
+		return err
+	}
+	g.adminAuthn = g.authn
+	if g.keys == nil {
+		return nil
+	}
+	ops, err := g.keys.Operators(context.Background())
+	if err != nil {
+		return err
+	}
+	svc, err := authn.NewOperators(context.Background(), ops, ops, &authn.OperatorsOptions{Now: g.now, Logger: g.logger})
+	if err != nil {
+		return err
+	}
+	adminOpts := *opts
+	adminOpts.Sessions = svc.Sessions()
+	g.adminAuthn, err = authn.NewAuthenticator(resource, tokens, &adminOpts)
+	return err
 }
 
 // closeAudit flushes and closes the audit log and its store, once. The log stays configured:
