@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -32,5 +33,39 @@ func TestAuditSinks(t *testing.T) {
 	}
 	if got := c.Audit.Sinks[3].Webhook.BearerToken.Reveal(); got != "t0ken-s3cret" {
 		t.Errorf("the webhook token resolves to %q, want the value of TOKEN", got)
+	}
+}
+
+// TestAuditSinkPathsRelativeToConfig: relative sink paths are read from the configuration
+// file's directory, wherever the gateway runs.
+func TestAuditSinkPathsRelativeToConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("MCPGUARD_SINKS_TEST_KEY", "0123456789abcdef0123456789abcdef")
+	cfg := `upstreams:
+  - name: finance
+    stdio: {command: /bin/true}
+audit:
+  database: audit.db
+  signing_key_file: audit.key
+  checkpoint_dir: checkpoints
+  redaction_key: env:MCPGUARD_SINKS_TEST_KEY
+  sinks:
+    - name: file
+      jsonl: {path: export/audit.jsonl}
+    - name: siem
+      syslog: {address: "127.0.0.1:6514", tls: true, ca_file: ca.pem}
+`
+	path := filepath.Join(dir, "mcpguard.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{c.Audit.Sinks[0].JSONL.Path, c.Audit.Sinks[1].Syslog.CAFile}
+	want := []string{filepath.Join(dir, "export/audit.jsonl"), filepath.Join(dir, "ca.pem")}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sink paths (-want +got):\n%s", diff)
 	}
 }

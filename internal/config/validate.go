@@ -181,11 +181,9 @@ func (v *validator) audit(a *Audit) {
 			v.add(path, "want exactly one of jsonl, syslog or webhook, found %d", kinds)
 		}
 		if j := s.JSONL; j != nil {
-			switch {
-			case j.Path == "":
+			// A relative path is relative to the configuration file (Load resolves it).
+			if j.Path == "" {
 				v.add(path+".jsonl.path", "required")
-			case !filepath.IsAbs(j.Path):
-				v.add(path+".jsonl.path", "%s is not an absolute path", quote(j.Path))
 			}
 			if j.MaxSize < 0 {
 				v.add(path+".jsonl.max_size", "must not be negative")
@@ -225,9 +223,6 @@ func (v *validator) syslogSink(path string, s *SyslogSink) {
 		v.add(path+".address", `required: the receiver's host:port, such as "siem.example.com:6514"`)
 	} else if _, port, err := net.SplitHostPort(s.Address); err != nil || port == "" {
 		v.add(path+".address", "%s is not host:port", quote(s.Address))
-	}
-	if s.CAFile != "" && !filepath.IsAbs(s.CAFile) {
-		v.add(path+".ca_file", "%s is not an absolute path", quote(s.CAFile))
 	}
 	if !s.TLS && (s.CAFile != "" || s.ServerName != "") {
 		v.add(path+".tls", "ca_file and server_name apply to TLS only: set tls: true")
