@@ -95,6 +95,7 @@ type Sink struct {
 	closed  bool
 
 	dropped   atomic.Uint64
+	dropping  atomic.Bool // a drop was logged and no delivery has happened since
 	delivered atomic.Uint64
 	failures  atomic.Uint64
 }
@@ -137,9 +138,11 @@ func (s *Sink) drop(n int, why string) {
 	if n == 0 {
 		return
 	}
-	if s.dropped.Add(uint64(n)) == uint64(n) {
-		// Log the first drop only: a down destination would otherwise flood the log.
-		s.logger.Warn("audit records not exported", "records", n, "reason", why)
+	total := s.dropped.Add(uint64(n))
+	// Log when dropping starts, not every drop: a down destination would flood the log. A
+	// delivery rearms it.
+	if s.dropping.CompareAndSwap(false, true) {
+		s.logger.Warn("audit records dropped by an export sink", "records", n, "dropped_total", total, "reason", why)
 	}
 }
 
@@ -171,6 +174,7 @@ func (s *Sink) Close(ctx context.Context) error {
 		close(s.abort)
 		<-s.done
 	}
+	s.logger.Info("audit export sink closed", "delivered", s.Delivered(), "dropped", s.Dropped(), "failed_writes", s.Failures())
 	if err := s.dst.close(); err != nil {
 		return fmt.Errorf("close export sink %s: %w", s.name, err)
 	}
@@ -219,6 +223,7 @@ func (s *Sink) deliver(batch []audit.Durable) bool {
 		cancel()
 		if err == nil {
 			s.delivered.Add(uint64(len(batch)))
+			s.dropping.Store(false)
 			if attempt > 1 {
 				s.logger.Info("audit export resumed", "attempts", attempt)
 			}
