@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,9 +17,10 @@ import (
 )
 
 // TestExportSinks runs calls carrying canary secrets through a gateway whose audit log exports
-// to a JSON Lines file, a webhook that hangs and a syslog receiver that is down. Every call
-// succeeds (the sinks are best-effort and never hold up the durable path), the file receives
-// the call and outcome records in order, and no canary appears in it in clear.
+// to a JSON Lines file, a live syslog receiver, a webhook that hangs and a syslog receiver that
+// is down. Every call succeeds (the sinks are best-effort and never hold up the durable path),
+// the file and the live receiver get the call and outcome records in order, and no canary
+// appears in either in clear.
 func TestExportSinks(t *testing.T) {
 	section, _, _ := auditConfig(t)
 	dir := t.TempDir()
@@ -33,6 +35,35 @@ func TestExportSinks(t *testing.T) {
 	}
 	downSyslog := ln.Addr().String()
 	ln.Close()
+	// A live syslog receiver keeps every byte it is sent.
+	live, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
+	var syslogMu sync.Mutex
+	var syslogBytes []byte
+	go func() {
+		for {
+			c, err := live.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					syslogMu.Lock()
+					syslogBytes = append(syslogBytes, buf[:n]...)
+					syslogMu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
 	section += fmt.Sprintf(`  sinks:
     - name: file
       jsonl:
@@ -45,7 +76,10 @@ func TestExportSinks(t *testing.T) {
       buffer: 4
       syslog:
         address: %q
-`, jsonl, hook.URL+"/ingest", downSyslog)
+    - name: live-syslog
+      syslog:
+        address: %q
+`, jsonl, hook.URL+"/ingest", downSyslog, live.Addr().String())
 	tg := newTestGateway(t, section)
 	h := tg.initialize(t)
 
@@ -86,12 +120,29 @@ func TestExportSinks(t *testing.T) {
 		}
 	}
 	file, _ := os.ReadFile(jsonl)
+	// The syslog receiver gets the same records, one RFC 5424 frame each.
+	var sent []byte
+	for time.Now().Before(deadline) {
+		syslogMu.Lock()
+		sent = bytes.Clone(syslogBytes)
+		syslogMu.Unlock()
+		if bytes.Count(sent, []byte(`{"v":1,`)) >= 2*calls {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := bytes.Count(sent, []byte(" mcpguard ")); got != 2*calls {
+		t.Errorf("the syslog receiver got %d messages, want %d", got, 2*calls)
+	}
 	for _, canary := range []string{awsKey, ghToken, card, "4111111111111111", password} {
 		if bytes.Contains(file, []byte(canary)) {
 			t.Errorf("the JSONL export holds %q in clear", canary)
 		}
+		if bytes.Contains(sent, []byte(canary)) {
+			t.Errorf("the syslog export holds %q in clear", canary)
+		}
 	}
-	if !bytes.Contains(file, []byte("hmac:")) {
-		t.Error("the JSONL export holds no redaction tokens: were the arguments exported?")
+	if !bytes.Contains(file, []byte("hmac:")) || !bytes.Contains(sent, []byte("hmac:")) {
+		t.Error("an export holds no redaction tokens: were the arguments exported?")
 	}
 }
