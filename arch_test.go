@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"internal/sse":                  {},
 	"internal/mcp":                  {"internal/mcpguard", "internal/jsonrpc"},
 	"internal/authn":                {},
+	"internal/export":               {"internal/audit"},
 	"internal/keystore":             {"internal/authn"},
 	"internal/pins":                 {},
 	"internal/redact":               {},
