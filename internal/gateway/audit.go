@@ -185,13 +185,38 @@ func (g *Gateway) auditedForward(ctx context.Context, c *caller, up *upstream.Up
 		sum := sha256.Sum256(rep.result)
 		out.ResultDigest = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	if err := g.record(context.WithoutCancel(ctx), c, &audit.Record{
+	g.recordOutcome(c, &audit.Record{
 		Kind: audit.KindOutcome, RequestID: reqID, Method: msg.Method, Upstream: up.Name(), Tool: target,
 		Outcome: out, DurationMicros: time.Since(started).Microseconds(), ResponseBytes: int64(len(rep.result)),
-	}); err != nil {
-		g.logger.Error("audit outcome record not written", "err", err, "request_id", reqID)
-	}
+	})
 	return rep
+}
+
+// maxOutcomesInFlight bounds the outcome records being written while their calls are already
+// answered; past it, a reply waits for its own outcome record (backpressure).
+const maxOutcomesInFlight = 4096
+
+// recordOutcome appends an outcome record without holding the reply for it: the call record,
+// written before the call was forwarded, is what makes the call durable, so a reply costs one
+// commit, and the outcome joins the next group commit. A crash can lose outcome records of
+// answered calls, never their call records (docs/audit.md).
+func (g *Gateway) recordOutcome(c *caller, rec *audit.Record) {
+	write := func() {
+		if err := g.record(context.Background(), c, rec); err != nil {
+			g.logger.Error("audit outcome record not written", "err", err, "request_id", rec.RequestID)
+		}
+	}
+	select {
+	case g.outcomeSlots <- struct{}{}:
+		g.outcomes.Add(1)
+		go func() {
+			defer g.outcomes.Done()
+			defer func() { <-g.outcomeSlots }()
+			write()
+		}()
+	default:
+		write()
+	}
 }
 
 // recordDenial records a policy denial; the denial stands even if the record cannot be written.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -90,6 +91,12 @@ func TestAuditRecordsRedactsAndFailsClosed(t *testing.T) {
 	report, err := audit.Verify(context.Background(), st, audit.VerifyOptions{Verifier: v, CheckpointDir: filepath.Join(filepath.Dir(db), "checkpoints")})
 	if err != nil || !report.OK() {
 		t.Fatalf("verify: %v %+v", err, report)
+	}
+	// The outcome record is written after the reply: wait for it.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if n, _ := st.Size(context.Background()); n >= 2 {
+			break
+		}
 	}
 	var kinds []string
 	_ = st.Scan(context.Background(), 0, func(r *store.Record) error {

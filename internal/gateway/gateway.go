@@ -76,6 +76,9 @@ type Gateway struct {
 	audit         *audit.Log
 	auditStore    store.Store
 	auditClose    sync.Once
+	// Outcome records being written after their calls were answered.
+	outcomes     sync.WaitGroup
+	outcomeSlots chan struct{}
 
 	// Authentication, when configured: the request step and the public metadata document.
 	authn         *authn.Authenticator
@@ -135,6 +138,7 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		if err := g.setupAudit(context.Background(), cfg.Audit); err != nil {
 			return nil, err
 		}
+		g.outcomeSlots = make(chan struct{}, maxOutcomesInFlight)
 	}
 	if a := cfg.Audit; a != nil {
 		red, err := redact.New([]byte(a.RedactionKey.Reveal()), &redact.Options{ExtraSensitiveKeys: a.SensitiveKeys, AllowKeys: a.KeepInClear})
@@ -299,6 +303,7 @@ func (g *Gateway) closeAudit() error {
 	}
 	var err error
 	g.auditClose.Do(func() {
+		g.outcomes.Wait() // every outcome record already under way is written first
 		err = g.audit.Close()
 		if cerr := g.auditStore.Close(); err == nil {
 			err = cerr
