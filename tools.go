@@ -4,12 +4,12 @@
 package tools
 
 import (
+	_ "cel.dev/cel-go/cel"
 	_ "github.com/MicahParks/keyfunc/v3"
 	_ "github.com/coreos/go-oidc/v3/oidc"
 	_ "github.com/fsnotify/fsnotify"
 	_ "github.com/go-json-experiment/json"
 	_ "github.com/golang-jwt/jwt/v5"
-	_ "cel.dev/cel-go/cel"
 	_ "github.com/google/go-cmp/cmp"
 	_ "github.com/jackc/pgx/v5"
 	_ "github.com/modelcontextprotocol/go-sdk/mcp"

@@ -425,7 +425,7 @@ func TestProblemsError(t *testing.T) {
 			{Path: "upstreams", Message: "at least one upstream is required"},
 			{Line: 12, Path: "upstreams[0].http.url", Message: `"ftp://x" is not an http(s) URL`},
 		}}, "b.yaml: 2 problems:\n\tupstreams: at least one upstream is required\n\tline 12: upstreams[0].http.url: \"ftp://x\" is not an http(s) URL"},
-		{"no source", Problems{List: []Problem{{Path: "path", Message: "bad"}}}, "config: 1 problem:\n\tpath: bad"},
+		{"no source", Problems{Kind: "config", List: []Problem{{Path: "path", Message: "bad"}}}, "config: 1 problem:\n\tpath: bad"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

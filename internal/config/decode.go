@@ -26,13 +26,13 @@ const maxProblems = 200
 // parse is Parse with the secret lookups injected.
 func parse(data []byte, source string, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) (*Config, error) {
 	if len(data) > MaxConfigBytes {
-		return nil, &Problems{Source: source, List: []Problem{{
+		return nil, &Problems{Source: source, Kind: "config", List: []Problem{{
 			Message: fmt.Sprintf("the file is %d bytes; a configuration may be at most %v", len(data), ByteSize(MaxConfigBytes)),
 		}}}
 	}
 	root, probs := parseYAML(data)
 	if probs != nil {
-		return nil, &Problems{Source: source, List: probs}
+		return nil, &Problems{Source: source, Kind: "config", List: probs}
 	}
 
 	d := &decoder{lines: map[string]int{}, broken: map[string]bool{}, visits: maxVisits}
@@ -64,7 +64,7 @@ func parse(data []byte, source string, lookupEnv func(string) (string, bool), re
 		if n := len(d.problems); n > maxProblems {
 			d.problems = append(d.problems[:maxProblems], Problem{Message: fmt.Sprintf("and %d more problems", n-maxProblems)})
 		}
-		return nil, &Problems{Source: source, List: d.problems}
+		return nil, &Problems{Source: source, Kind: "config", List: d.problems}
 	}
 	return cfg, nil
 }

@@ -26,7 +26,7 @@ func (c *Config) Validate() error {
 	if len(v.list) == 0 {
 		return nil
 	}
-	return &Problems{List: v.list}
+	return &Problems{Kind: "config", List: v.list}
 }
 
 type validator struct {

@@ -128,7 +128,7 @@ func Parse(data []byte, source string, opts *Options) (*Policy, error) {
 		if n := len(d.problems); n > maxProblems {
 			d.problems = append(d.problems[:maxProblems], Problem{Message: fmt.Sprintf("and %d more problems", n-maxProblems)})
 		}
-		return nil, &Problems{Source: source, List: d.problems}
+		return nil, &Problems{Source: source, Kind: "policy", List: d.problems}
 	}
 	return c.p, nil
 }
