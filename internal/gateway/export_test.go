@@ -106,18 +106,32 @@ func TestExportSinks(t *testing.T) {
 	if len(lines) != 2*calls {
 		t.Fatalf("the JSONL sink holds %d lines, want %d", len(lines), 2*calls)
 	}
+	// Records arrive in sequence order; each call's outcome follows its call record (the reply
+	// does not wait for the outcome, so another call's record may come in between).
+	seenCall := map[string]bool{}
+	outcomes := 0
 	for i, line := range lines {
 		rec, err := audit.ParseRecord([]byte(line))
 		if err != nil {
 			t.Fatalf("line %d is not a canonical record: %v", i, err)
 		}
-		want := audit.KindToolCall
-		if i%2 == 1 {
-			want = audit.KindOutcome
+		if rec.Seq != int64(i) || rec.Tool != "rec.echo" {
+			t.Errorf("line %d: seq %d tool %s, want seq %d tool rec.echo", i, rec.Seq, rec.Tool, i)
 		}
-		if rec.Seq != int64(i) || rec.Kind != want || rec.Tool != "rec.echo" {
-			t.Errorf("line %d: seq %d kind %s tool %s, want seq %d kind %s tool rec.echo", i, rec.Seq, rec.Kind, rec.Tool, i, want)
+		switch rec.Kind {
+		case audit.KindToolCall:
+			seenCall[rec.RequestID] = true
+		case audit.KindOutcome:
+			outcomes++
+			if !seenCall[rec.RequestID] {
+				t.Errorf("line %d: the outcome of request %s precedes its call record", i, rec.RequestID)
+			}
+		default:
+			t.Errorf("line %d: unexpected kind %s", i, rec.Kind)
 		}
+	}
+	if len(seenCall) != calls || outcomes != calls {
+		t.Errorf("%d call records and %d outcomes, want %d of each", len(seenCall), outcomes, calls)
 	}
 	file, _ := os.ReadFile(jsonl)
 	// The syslog receiver gets the same records, one RFC 5424 frame each.
