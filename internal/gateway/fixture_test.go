@@ -17,6 +17,10 @@ func TestMain(m *testing.M) {
 		recordingUpstream()
 		os.Exit(0)
 	}
+	if cfg := os.Getenv("MCPGUARD_TEST_GATEWAY_CONFIG"); cfg != "" {
+		gatewayProcess(cfg)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
