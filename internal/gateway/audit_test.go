@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,4 +134,47 @@ func TestAuditRecordsRedactsAndFailsClosed(t *testing.T) {
 	if after := readRecord(t, tg.record); strings.Contains(after[len(before):], "UNRECORDED") {
 		t.Error("the upstream received a call that could not be recorded")
 	}
+}
+
+// TestCanariesStayOutOfTheGatewayLog: secrets sent as arguments never reach the gateway's own
+// log, even at debug level, whatever it records about the call.
+func TestCanariesStayOutOfTheGatewayLog(t *testing.T) {
+	section, _, _ := auditConfig(t)
+	var buf lockedBuffer
+	tg := newTestGatewayWith(t, section, &Options{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h := tg.initialize(t)
+	const awsKey, ghToken, card, password = "AKIAIOSFODNN7EXAMPLE", "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB", "4111 1111 1111 1111", "hunter2-canary"
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"aws %s gh %s card %s","password":%q}}}`, awsKey, ghToken, card, password)
+	if st, _, _ := post(t, tg.url, h, body); st != http.StatusOK {
+		t.Fatalf("call: status %d", st)
+	}
+	// A refused call is logged too; its arguments must not be.
+	post(t, tg.url, h, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rec.nope","arguments":{"password":"`+password+`"}}}`)
+	logged := buf.String()
+	if !strings.Contains(logged, "upstream connected") {
+		t.Fatalf("the gateway logged nothing useful; the test proves nothing:\n%s", logged)
+	}
+	for _, canary := range []string{awsKey, ghToken, card, password} {
+		if strings.Contains(logged, canary) {
+			t.Errorf("the gateway's log holds %q in clear", canary)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the gateway's concurrent log writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

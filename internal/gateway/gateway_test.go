@@ -26,6 +26,12 @@ type testGateway struct {
 
 func newTestGateway(t *testing.T, extra string) *testGateway {
 	t.Helper()
+	return newTestGatewayWith(t, extra, nil)
+}
+
+// newTestGatewayWith is newTestGateway with the gateway's own logger.
+func newTestGatewayWith(t *testing.T, extra string, opts *Options) *testGateway {
+	t.Helper()
 	dir := t.TempDir()
 	record := filepath.Join(dir, "record.jsonl")
 	exe, err := os.Executable()
@@ -53,7 +59,7 @@ upstreams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(cfg, nil)
+	g, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
