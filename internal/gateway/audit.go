@@ -120,7 +120,7 @@ func (g *Gateway) setupAudit(ctx context.Context, a *config.Audit) error {
 		st.Close()
 		return fmt.Errorf("audit: %w", err)
 	}
-	g.audit, g.auditStore = l, st
+	g.audit, g.auditStore, g.auditRedactor = l, st, red
 	return nil
 }
 

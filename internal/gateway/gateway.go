@@ -140,14 +140,6 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		}
 		g.outcomeSlots = make(chan struct{}, maxOutcomesInFlight)
 	}
-	if a := cfg.Audit; a != nil {
-		red, err := redact.New([]byte(a.RedactionKey.Reveal()), &redact.Options{ExtraSensitiveKeys: a.SensitiveKeys, AllowKeys: a.KeepInClear})
-		if err != nil {
-			g.closeAudit()
-			return nil, fmt.Errorf("audit.redaction_key: %w", err)
-		}
-		g.auditRedactor = red
-	}
 	g.adminEnabled = cfg.Admin != nil
 	if cfg.ToolPinning != nil {
 		if err := g.setupPins(cfg.ToolPinning); err != nil {
