@@ -60,7 +60,7 @@ func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		opStore, err := st.Operators(ctx)
+		opStore, err := st.Operators(ctx, nil)
 		if err != nil {
 			st.Close()
 			return nil, nil, nil, err

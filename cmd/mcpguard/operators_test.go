@@ -183,7 +183,7 @@ func TestOperatorsCreateEnrollLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	opStore, err := st.Operators(ctx)
+	opStore, err := st.Operators(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -273,7 +273,7 @@ func (g *Gateway) buildAuthenticators(resource string, tokens authn.TokenVerifie
 	if g.keys == nil {
 		return nil
 	}
-	ops, err := g.keys.Operators(context.Background())
+	ops, err := g.keys.Operators(context.Background(), nil)
 	if err != nil {
 		return err
 	}

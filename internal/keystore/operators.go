@@ -17,8 +17,18 @@ import (
 // authn.OperatorStore and authn.SessionStore. The TOTP step claim and the failure count are
 // single SQL statements, so they stay atomic across the gateway and the CLI, and across
 // several gateway processes sharing the file.
+//
+// With a key (OperatorOptions.SecretKey) the TOTP secrets are encrypted at rest; see seal.go.
 type OperatorStore struct {
-	db *sql.DB
+	db   *sql.DB
+	seal *sealer
+}
+
+// OperatorOptions configures the operator store.
+type OperatorOptions struct {
+	// SecretKey, SecretKeySize bytes, encrypts the operators' TOTP secrets at rest
+	// (identity_encryption_key). Nil stores them in clear, protected only by the file's mode.
+	SecretKey []byte
 }
 
 var operatorSchema = []string{
@@ -51,13 +61,97 @@ var operatorSchema = []string{
 
 // Operators prepares the operator tables (creating them if needed) and returns the operator and
 // session store over the same database. It is closed with s.
-func (s *Store) Operators(ctx context.Context) (*OperatorStore, error) {
+//
+// With a key, secrets stored in clear (before the key was configured) are encrypted now, in one
+// transaction, and every encrypted secret is checked to open with the key: a wrong key is an
+// error here, at startup, rather than at an operator's next login. Without a key, a database
+// that holds encrypted secrets is refused.
+func (s *Store) Operators(ctx context.Context, opts *OperatorOptions) (*OperatorStore, error) {
+	if opts == nil {
+		opts = &OperatorOptions{}
+	}
+	seal, err := newSealer(opts.SecretKey)
+	if err != nil {
+		return nil, err
+	}
 	for _, stmt := range operatorSchema {
 		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("prepare operator tables: %w", err)
 		}
 	}
-	return &OperatorStore{db: s.db}, nil
+	o := &OperatorStore{db: s.db, seal: seal}
+	if err := o.sealAll(ctx); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// sealAll checks that every stored secret opens with the store's key (or that there is none to
+// open without one) and encrypts those still in clear when there is a key.
+func (o *OperatorStore) sealAll(ctx context.Context) error {
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("check TOTP secrets: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT name, totp_secret, pending_totp FROM operators ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("check TOTP secrets: %w", err)
+	}
+	type row struct{ name, active, pending string }
+	var reseal []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.name, &r.active, &r.pending); err != nil {
+			rows.Close()
+			return fmt.Errorf("check TOTP secrets: %w", err)
+		}
+		changed := false
+		for _, c := range []struct {
+			column string
+			value  *string
+		}{{"totp_secret", &r.active}, {"pending_totp", &r.pending}} {
+			clear, err := o.seal.open(r.name, c.column, *c.value)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			if o.seal.aead != nil && clear != "" && !sealed(*c.value) {
+				if *c.value, err = o.seal.seal(r.name, c.column, clear); err != nil {
+					rows.Close()
+					return err
+				}
+				changed = true
+			}
+		}
+		if changed {
+			reseal = append(reseal, r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check TOTP secrets: %w", err)
+	}
+	for _, r := range reseal {
+		if _, err := tx.ExecContext(ctx, `UPDATE operators SET totp_secret = ?, pending_totp = ? WHERE name = ?`, r.active, r.pending, r.name); err != nil {
+			return fmt.Errorf("encrypt TOTP secret of %s: %w", r.name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("encrypt TOTP secrets: %w", err)
+	}
+	return nil
+}
+
+// sealSecrets returns op's TOTP secrets in their stored form.
+func (o *OperatorStore) sealSecrets(op authn.Operator) (active, pending string, err error) {
+	if active, err = o.seal.seal(op.Name, "totp_secret", op.TOTPSecret); err != nil {
+		return "", "", err
+	}
+	if pending, err = o.seal.seal(op.Name, "pending_totp", op.PendingTOTP); err != nil {
+		return "", "", err
+	}
+	return active, pending, nil
 }
 
 // CreateOperator stores a new operator; a name that exists already is authn.ErrExists.
@@ -66,9 +160,13 @@ func (o *OperatorStore) CreateOperator(ctx context.Context, op authn.Operator) e
 	if err != nil {
 		return err
 	}
+	active, pending, err := o.sealSecrets(op)
+	if err != nil {
+		return err
+	}
 	res, err := o.db.ExecContext(ctx, `INSERT INTO operators (name, roles, password_hash, totp_secret, pending_totp, disabled, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-		op.Name, string(roles), op.PasswordHash, op.TOTPSecret, op.PendingTOTP, boolInt(op.Disabled), unix(op.CreatedAt))
+		op.Name, string(roles), op.PasswordHash, active, pending, boolInt(op.Disabled), unix(op.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("store operator %s: %w", op.Name, err)
 	}
@@ -82,11 +180,18 @@ func (o *OperatorStore) CreateOperator(ctx context.Context, op authn.Operator) e
 
 const operatorColumns = `name, roles, password_hash, totp_secret, pending_totp, disabled, created_at`
 
-func scanOperator(row interface{ Scan(...any) error }) (authn.Operator, error) {
+func (o *OperatorStore) scanOperator(row interface{ Scan(...any) error }) (authn.Operator, error) {
 	var op authn.Operator
 	var roles string
 	var disabled, created int64
 	if err := row.Scan(&op.Name, &roles, &op.PasswordHash, &op.TOTPSecret, &op.PendingTOTP, &disabled, &created); err != nil {
+		return op, err
+	}
+	var err error
+	if op.TOTPSecret, err = o.seal.open(op.Name, "totp_secret", op.TOTPSecret); err != nil {
+		return op, err
+	}
+	if op.PendingTOTP, err = o.seal.open(op.Name, "pending_totp", op.PendingTOTP); err != nil {
 		return op, err
 	}
 	if err := json.Unmarshal([]byte(roles), &op.Roles); err != nil {
@@ -99,7 +204,7 @@ func scanOperator(row interface{ Scan(...any) error }) (authn.Operator, error) {
 
 // Operator reads one operator; authn.ErrNotFound when there is none.
 func (o *OperatorStore) Operator(ctx context.Context, name string) (authn.Operator, error) {
-	op, err := scanOperator(o.db.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE name = ?`, name))
+	op, err := o.scanOperator(o.db.QueryRowContext(ctx, `SELECT `+operatorColumns+` FROM operators WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return op, authn.ErrNotFound
 	}
@@ -116,8 +221,12 @@ func (o *OperatorStore) UpdateOperator(ctx context.Context, op authn.Operator) e
 	if err != nil {
 		return err
 	}
+	active, pending, err := o.sealSecrets(op)
+	if err != nil {
+		return err
+	}
 	res, err := o.db.ExecContext(ctx, `UPDATE operators SET roles = ?, password_hash = ?, totp_secret = ?, pending_totp = ?, disabled = ? WHERE name = ?`,
-		string(roles), op.PasswordHash, op.TOTPSecret, op.PendingTOTP, boolInt(op.Disabled), op.Name)
+		string(roles), op.PasswordHash, active, pending, boolInt(op.Disabled), op.Name)
 	if err != nil {
 		return fmt.Errorf("update operator %s: %w", op.Name, err)
 	}
@@ -138,7 +247,7 @@ func (o *OperatorStore) ListOperators(ctx context.Context) ([]authn.Operator, er
 	defer rows.Close()
 	var out []authn.Operator
 	for rows.Next() {
-		op, err := scanOperator(rows)
+		op, err := o.scanOperator(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list operators: %w", err)
 		}

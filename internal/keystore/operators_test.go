@@ -49,13 +49,19 @@ type fixture struct {
 // the CLI would.
 func openOperators(t *testing.T, path string, clk *clock) (*OperatorStore, *authn.Operators) {
 	t.Helper()
+	return openOperatorsWith(t, path, clk, nil)
+}
+
+// openOperatorsWith is openOperators with the store's options.
+func openOperatorsWith(t *testing.T, path string, clk *clock, opts *OperatorOptions) (*OperatorStore, *authn.Operators) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	opStore, err := st.Operators(ctx)
+	opStore, err := st.Operators(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +86,7 @@ func newFixture(t *testing.T) *fixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opStore, err := st.Operators(ctx)
+		opStore, err := st.Operators(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
