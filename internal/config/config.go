@@ -130,6 +130,12 @@ type Config struct {
 	// hashes (absolute, or relative to the configuration file).
 	APIKeysDatabase string
 
+	// IdentityEncryptionKey, when set, encrypts operators' TOTP secrets at rest in the
+	// APIKeysDatabase (which it requires). A secret reference ("env:NAME" or "file:/path") to
+	// 32 random bytes written in base64 or hex (`head -c 32 /dev/urandom | base64`); read the
+	// decoded key with [Config.IdentityKey]. Absent, TOTP secrets are stored as they are today.
+	IdentityEncryptionKey Secret
+
 	// Auth, when present, makes the gateway an OAuth 2.1 resource server: every request to the
 	// MCP endpoint needs a bearer token issued for Auth.Resource. Absent, the endpoint is open
 	// to anyone who can reach the listener (loopback only, unless AllowPublicListen).
@@ -297,6 +303,12 @@ type HTTP struct {
 	// inlined in configuration.
 	BearerToken Secret
 
+	// ClientCredentials, when present, obtains this upstream's bearer token
+	// with the OAuth client credentials grant. Exclusive with BearerToken
+	// and an Authorization header; not allowed with plain http to a remote
+	// host.
+	ClientCredentials *ClientCredentials
+
 	// TLSInsecureSkipVerify disables certificate verification for an https
 	// URL. For tests only.
 	TLSInsecureSkipVerify bool
@@ -314,6 +326,10 @@ type SSE struct {
 	// BearerToken is this upstream's own credential, as for
 	// HTTP.BearerToken.
 	BearerToken Secret
+
+	// ClientCredentials obtains this upstream's bearer token, as for
+	// HTTP.ClientCredentials.
+	ClientCredentials *ClientCredentials
 }
 
 // Era selects an upstream's MCP protocol era.
@@ -544,4 +560,8 @@ type Admin struct {
 	// Listen is the admin API's host:port. Loopback only unless AllowPublicListen or TLS.
 	// Required.
 	Listen string
+
+	// OIDC, when present, lets operators log in with an OpenID Connect provider; the operator
+	// accounts stay in APIKeysDatabase, which it requires.
+	OIDC *AdminOIDC
 }

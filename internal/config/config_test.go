@@ -20,17 +20,22 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 // Fake secrets used by the tests. No message may ever contain one of them.
 var (
 	fakeEnv = map[string]string{
-		"UPSTREAM_KEY": "k3y-s3cret",
-		"TOKEN":        "t0ken-s3cret",
-		"EMPTY":        "",
-		"NEWLINE":      "l1ne\ns3cret",
-		"AUDIT_KEY":    "0123456789abcdef0123456789abcdef-aud1t-s3cret",
+		"UPSTREAM_KEY":  "k3y-s3cret",
+		"TOKEN":         "t0ken-s3cret",
+		"EMPTY":         "",
+		"NEWLINE":       "l1ne\ns3cret",
+		"AUDIT_KEY":     "0123456789abcdef0123456789abcdef-aud1t-s3cret",
+		"CLIENT_SECRET": "cl1ent-s3cret",
+		"IDENTITY_KEY":  "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=", // 32 × "k"
+		"SHORT_KEY":     "c3Nzc3Nzc3Nzc3Nzc3Nzcw==",                     // 16 bytes
+		"HEX_KEY":       "6868686868686868686868686868686868686868686868686868686868686868",
+		"NOT_A_KEY":     "n0t-a-k3y!",
 	}
 	fakeFiles = map[string]string{
 		"/run/secrets/token": "f1le-s3cret\n",
 		"/run/secrets/blank": "\r\n",
 	}
-	secretValues = []string{"k3y-s3cret", "t0ken-s3cret", "l1ne", "f1le-s3cret", "sk-live-0123456789", "hunter2", "aud1t-s3cret"}
+	secretValues = []string{"k3y-s3cret", "t0ken-s3cret", "l1ne", "f1le-s3cret", "sk-live-0123456789", "hunter2", "aud1t-s3cret", "cl1ent-s3cret", "a2tra2tr", "c3Nzc3Nz", "68686868", "n0t-a-k3y"}
 )
 
 func lookupFakeEnv(name string) (string, bool) {
@@ -163,22 +168,33 @@ upstreams:
 	}
 }
 
+// parseTestdata parses testdata/name with the fake secrets, failing the test on any problem.
+func parseTestdata(t *testing.T, name string) *Config {
+	t.Helper()
+	data, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseFake(data, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// resolvedFake returns the secret written as text, resolved with the fake secrets.
+func resolvedFake(t *testing.T, text string) Secret {
+	t.Helper()
+	s := NewSecret(text)
+	if err := s.Resolve(lookupFakeEnv, readFakeFile); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestParseValues(t *testing.T) {
-	data, err := os.ReadFile("testdata/valid_full.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := parseFake(data, "valid_full.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resolved := func(text string) Secret {
-		s := NewSecret(text)
-		if err := s.Resolve(lookupFakeEnv, readFakeFile); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	cfg := parseTestdata(t, "valid_full.yaml")
+	resolved := func(text string) Secret { return resolvedFake(t, text) }
 	want := &Config{
 		Listen:             "0.0.0.0:9090",
 		AllowPublicListen:  true,

@@ -526,9 +526,16 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		{"upstreams", func(n *yaml.Node, path string) { d.upstreamList(n, path, c) }},
 		{"policy_file", d.str(&c.PolicyFile)},
 		{"api_keys_database", d.str(&c.APIKeysDatabase)},
+		{"identity_encryption_key", d.secret(&c.IdentityEncryptionKey)},
 		{"admin", func(n *yaml.Node, path string) {
 			c.Admin = &Admin{}
-			d.mapping(n, path, []field{{"listen", d.str(&c.Admin.Listen)}}, nil)
+			d.mapping(n, path, []field{
+				{"listen", d.str(&c.Admin.Listen)},
+				{"oidc", func(n *yaml.Node, path string) {
+					c.Admin.OIDC = &AdminOIDC{Scopes: slices.Clone(DefaultOIDCScopes), OperatorClaim: DefaultOperatorClaim}
+					d.mapping(n, path, d.adminOIDCFields(c.Admin.OIDC), nil)
+				}},
+			}, nil)
 		}},
 		{"tool_pinning", func(n *yaml.Node, path string) {
 			c.ToolPinning = &ToolPinning{}
@@ -804,6 +811,7 @@ func (d *decoder) httpFields(h *HTTP) []field {
 		}},
 		{"headers", d.secrets(&h.Headers)},
 		{"bearer_token", d.secret(&h.BearerToken)},
+		{"client_credentials", d.clientCredentials(&h.ClientCredentials)},
 		{"tls_insecure_skip_verify", d.boolean(&h.TLSInsecureSkipVerify)},
 	}
 }
@@ -813,6 +821,40 @@ func (d *decoder) sseFields(s *SSE) []field {
 		{"url", d.str(&s.URL)},
 		{"headers", d.secrets(&s.Headers)},
 		{"bearer_token", d.secret(&s.BearerToken)},
+		{"client_credentials", d.clientCredentials(&s.ClientCredentials)},
+	}
+}
+
+// clientCredentials decodes an upstream's client_credentials section.
+func (d *decoder) clientCredentials(dst **ClientCredentials) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		cc := &ClientCredentials{AuthMethod: DefaultClientAuthMethod}
+		*dst = cc
+		d.mapping(n, path, []field{
+			{"client_id", d.str(&cc.ClientID)},
+			{"client_secret", d.secret(&cc.ClientSecret)},
+			{"token_url", d.str(&cc.TokenURL)},
+			{"issuer", d.str(&cc.Issuer)},
+			{"scopes", d.strList(&cc.Scopes)},
+			{"resource", d.str(&cc.Resource)},
+			{"auth_method", func(n *yaml.Node, path string) {
+				if s, ok := d.text(n, path); ok {
+					cc.AuthMethod = ClientAuthMethod(s)
+				}
+			}},
+		}, map[string]string{"bearer_token": "it belongs to the upstream's transport, and cannot be combined with client_credentials"})
+	}
+}
+
+func (d *decoder) adminOIDCFields(o *AdminOIDC) []field {
+	return []field{
+		{"issuer", d.str(&o.Issuer)},
+		{"client_id", d.str(&o.ClientID)},
+		{"client_secret", d.secret(&o.ClientSecret)},
+		{"redirect_url", d.str(&o.RedirectURL)},
+		{"scopes", d.strList(&o.Scopes)},
+		{"operator_claim", d.str(&o.OperatorClaim)},
+		{"required_amr", d.strList(&o.RequiredAMR)},
 	}
 }
 

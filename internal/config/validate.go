@@ -71,6 +71,15 @@ func (v *validator) config(c *Config) {
 			v.add("admin.listen", "%s would accept plain-HTTP admin connections from other machines; use a loopback address, or configure tls", quote(a.Listen))
 		}
 	}
+	if a := c.Admin; a != nil && a.OIDC != nil {
+		v.adminOIDC(a.OIDC, c.APIKeysDatabase != "")
+	}
+	if k := c.IdentityEncryptionKey; !k.IsZero() {
+		v.referencedSecret("identity_encryption_key", k, true)
+		if c.APIKeysDatabase == "" {
+			v.add("identity_encryption_key", "set without api_keys_database: the key encrypts operators' TOTP secrets in that database; set api_keys_database or remove the key")
+		}
+	}
 	if t := c.ToolPinning; t != nil {
 		if t.Database == "" {
 			v.add("tool_pinning.database", "required: the SQLite file that keeps approved tool definitions")
@@ -479,11 +488,129 @@ func (v *validator) upstream(path string, u *Upstream, sep string) {
 			v.add(p+".era", "unknown era %s: want auto, modern or legacy", quote(string(u.HTTP.Era)))
 		}
 		v.credentials(p, u.HTTP.Headers, u.HTTP.BearerToken, remote)
+		v.clientCredentials(p, u.HTTP.ClientCredentials, u.HTTP.Headers, u.HTTP.BearerToken, remote)
 	}
 	if u.SSE != nil {
 		p := path + ".sse"
 		remote := v.url(p+".url", u.SSE.URL)
 		v.credentials(p, u.SSE.Headers, u.SSE.BearerToken, remote)
+		v.clientCredentials(p, u.SSE.ClientCredentials, u.SSE.Headers, u.SSE.BearerToken, remote)
+	}
+}
+
+// clientCredentials checks an upstream's client_credentials section against the transport's
+// other credentials. cleartext reports a plain-http upstream on a remote host.
+func (v *validator) clientCredentials(path string, cc *ClientCredentials, headers map[string]Secret, token Secret, cleartext bool) {
+	if cc == nil {
+		return
+	}
+	p := path + ".client_credentials"
+	if !token.IsZero() {
+		v.add(p, "conflicts with bearer_token; set one or the other")
+	}
+	for _, name := range sortedKeys(headers) {
+		if http.CanonicalHeaderKey(name) == "Authorization" {
+			v.add(p, "conflicts with headers.%s; set one or the other", name)
+		}
+	}
+	if cleartext {
+		v.add(p, "the access token would be sent in clear text over plain http to a remote host; use an https URL")
+	}
+	if cc.ClientID == "" {
+		v.add(p+".client_id", "required: the gateway's client identifier at the authorization server")
+	}
+	v.referencedSecret(p+".client_secret", cc.ClientSecret, true)
+	if cc.TokenURL != "" && cc.Issuer != "" {
+		v.add(p, "token_url and issuer are exclusive: set token_url to skip discovery, or issuer to discover the token endpoint")
+	}
+	if cc.TokenURL != "" && v.url(p+".token_url", cc.TokenURL) {
+		v.add(p+".token_url", "%s would receive the client secret in clear text: use https (http is allowed only to loopback)", quote(cc.TokenURL))
+	}
+	if cc.Issuer != "" {
+		v.issuer(p+".issuer", cc.Issuer)
+	}
+	v.scopes(p+".scopes", cc.Scopes)
+	if cc.Resource != "" {
+		v.url(p+".resource", cc.Resource)
+	}
+	switch cc.AuthMethod {
+	case ClientSecretBasic, ClientSecretPost:
+	default:
+		v.add(p+".auth_method", "unknown method %s: want %s or %s", quote(string(cc.AuthMethod)), ClientSecretBasic, ClientSecretPost)
+	}
+}
+
+// adminOIDC checks the operator login settings. identities reports whether api_keys_database,
+// which holds the operator accounts, is set.
+func (v *validator) adminOIDC(o *AdminOIDC, identities bool) {
+	const p = "admin.oidc"
+	if !identities {
+		v.add(p, "needs api_keys_database: the operator accounts an OpenID Connect login maps to are kept there")
+	}
+	if o.Issuer == "" {
+		v.add(p+".issuer", "required: the provider's issuer URL, exactly as it writes \"iss\"")
+	} else {
+		v.issuer(p+".issuer", o.Issuer)
+	}
+	if o.ClientID == "" {
+		v.add(p+".client_id", "required: the gateway's client identifier at the provider")
+	}
+	v.referencedSecret(p+".client_secret", o.ClientSecret, false)
+	if o.RedirectURL == "" {
+		v.add(p+".redirect_url", "required: the admin API's callback URL, such as \"https://admin.example.com%s\"", OIDCCallbackPath)
+	} else if u, err := url.Parse(o.RedirectURL); v.url(p+".redirect_url", o.RedirectURL) {
+		v.add(p+".redirect_url", "%s would carry the authorization code in clear text: use https (http is allowed only to loopback)", quote(o.RedirectURL))
+	} else if err == nil && (u.Path != OIDCCallbackPath || u.RawQuery != "") {
+		v.add(p+".redirect_url", "%s must have the path %s and no query: it is where the admin API receives the login", quote(o.RedirectURL), OIDCCallbackPath)
+	}
+	v.scopes(p+".scopes", o.Scopes)
+	if !slices.Contains(o.Scopes, "openid") {
+		v.add(p+".scopes", `must include "openid": without it the provider returns no id_token`)
+	}
+	if o.OperatorClaim == "" {
+		v.add(p+".operator_claim", `required: the id_token claim that names the operator, such as "preferred_username" or "email"`)
+	}
+	for i, m := range o.RequiredAMR {
+		if m == "" || hasControlOrSpace(m) {
+			v.add(pathIndex(p+".required_amr", i), "%s is not an authentication method: want a value such as \"mfa\" or \"hwk\"", quote(m))
+		}
+	}
+}
+
+// issuer checks an authorization server's issuer identifier (RFC 8414 section 2): https, or
+// http to loopback, without query or fragment.
+func (v *validator) issuer(path, raw string) {
+	if v.url(path, raw) {
+		v.add(path, "%s is plain http to a remote host, whose metadata could be forged in transit: use https (http is allowed only to loopback)", quote(raw))
+		return
+	}
+	if u, err := url.Parse(raw); err == nil && (u.RawQuery != "" || u.ForceQuery) {
+		v.add(path, "%s must not have a query: an issuer identifier is scheme, host and optional path", quote(raw))
+	}
+}
+
+// scopes checks OAuth scope values (RFC 6749 section 3.3: printable ASCII without space,
+// double quote or backslash).
+func (v *validator) scopes(path string, scopes []string) {
+	for i, s := range scopes {
+		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' || r == '\\' }) {
+			v.add(pathIndex(path, i), "%s is not a scope: want printable ASCII without spaces, quotes or backslashes", quote(s))
+		}
+	}
+}
+
+// referencedSecret checks a credential that must be written as a secret reference.
+func (v *validator) referencedSecret(path string, s Secret, required bool) {
+	switch {
+	case s.IsZero():
+		if required {
+			v.add(path, `required: a secret reference such as "env:NAME" or "file:/path"`)
+		}
+	case !s.IsReference():
+		// Never echo the value: it is a credential.
+		v.add(path, `a secret must not be written in the configuration; reference it as "env:NAME" or "file:/path"`)
+	default:
+		v.secretText(path, s)
 	}
 }
 
@@ -717,6 +844,15 @@ func resolveSecrets(c *Config, lookupEnv func(string) (string, bool), readFile f
 			m[name] = s
 		}
 	}
+	resolve("identity_encryption_key", &c.IdentityEncryptionKey, false)
+	if k := c.IdentityEncryptionKey; k.IsReference() && k.Resolved() {
+		if _, err := decodeIdentityKey(k.Reveal()); err != nil {
+			list = append(list, Problem{Path: "identity_encryption_key", Message: fmt.Sprintf("%s: %v", k.Reference(), err)})
+		}
+	}
+	if a := c.Admin; a != nil && a.OIDC != nil {
+		resolve("admin.oidc.client_secret", &a.OIDC.ClientSecret, false)
+	}
 	if a := c.Audit; a != nil {
 		resolve("audit.database", &a.Database, false)
 		resolve("audit.redaction_key", &a.RedactionKey, false)
@@ -743,10 +879,16 @@ func resolveSecrets(c *Config, lookupEnv func(string) (string, bool), readFile f
 		if u.HTTP != nil {
 			headers(path+".http.headers", u.HTTP.Headers)
 			resolve(path+".http.bearer_token", &u.HTTP.BearerToken, true)
+			if cc := u.HTTP.ClientCredentials; cc != nil {
+				resolve(path+".http.client_credentials.client_secret", &cc.ClientSecret, false)
+			}
 		}
 		if u.SSE != nil {
 			headers(path+".sse.headers", u.SSE.Headers)
 			resolve(path+".sse.bearer_token", &u.SSE.BearerToken, true)
+			if cc := u.SSE.ClientCredentials; cc != nil {
+				resolve(path+".sse.client_credentials.client_secret", &cc.ClientSecret, false)
+			}
 		}
 	}
 	return list
