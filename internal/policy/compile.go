@@ -58,8 +58,10 @@ type role struct {
 	name  string
 	index int
 	deny  [numKinds]nameSet
-	exact [numKinds]map[string][]*permission
-	globs [numKinds][]*permission
+	// denyRule is the Rule of a denial by deny, per kind.
+	denyRule [numKinds]string
+	exact    [numKinds]map[string][]*permission
+	globs    [numKinds][]*permission
 }
 
 type permission struct {
@@ -241,6 +243,7 @@ func (c *compiler) compile(doc *document) {
 		}
 		for k, list := range [numKinds][]string{rd.DenyTools, rd.DenyResources, rd.DenyPrompts} {
 			key := Kind(k).denyKey()
+			r.denyRule[k] = "role:" + r.name + "/" + key
 			for j, name := range list {
 				g, err := compileGlob(name)
 				if err != nil {

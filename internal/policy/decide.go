@@ -35,21 +35,23 @@ func (p *Policy) Decide(pr Principal, c Call) Decision {
 	}
 	for _, r := range roles {
 		if r.deny[c.Kind].match(c.Name) {
-			key := c.Kind.denyKey()
-			return Decision{
-				Rule:    "role:" + r.name + "/" + key,
-				Reasons: []string{fmt.Sprintf("%s %s is listed in %s of role %s", c.Kind, quote(c.Name), key, r.name)},
-			}
+			return Decision{Rule: r.denyRule[c.Kind], Reasons: []string{listedReason(c.Kind, c.Name, r)}}
 		}
 	}
 	var pbuf [16]*permission
 	cands := candidates(roles, c.Kind, c.Name, pbuf[:0])
 	if len(cands) == 0 {
-		return Decision{Rule: RuleDefaultDeny, Reasons: []string{fmt.Sprintf("no rule allows %s %s for roles %s", c.Kind, quote(c.Name), roleList(roles))}}
+		return Decision{Rule: RuleDefaultDeny, Reasons: []string{noRuleReason(c.Kind, c.Name, roles)}}
 	}
-	// The state is allocated only when a permission needs the arguments or
-	// a condition; a permission without either decides with no allocation.
+	// The state is taken only when a permission needs the arguments or a
+	// condition; a permission without either decides with no allocation.
+	// One deferred release, outside the loop, keeps the defer on the stack.
 	var st *evalState
+	defer func() {
+		if st != nil {
+			p.releaseState(st)
+		}
+	}()
 	var (
 		reasons  []string
 		failed   *permission
@@ -59,7 +61,6 @@ func (p *Policy) Decide(pr Principal, c Call) Decision {
 		before := len(reasons)
 		if st == nil && perm.needsState() {
 			st = p.newState(&pr, &c)
-			defer p.releaseState(st)
 		}
 		reasons = perm.check(st, reasons)
 		if len(reasons) == before {
@@ -217,17 +218,6 @@ func candidates(roles []*role, k Kind, name string, buf []*permission) []*permis
 	return buf
 }
 
-func roleList(roles []*role) string {
-	if len(roles) == 0 {
-		return "[] (the principal has no role this policy defines)"
-	}
-	names := make([]string, len(roles))
-	for i, r := range roles {
-		names[i] = r.name
-	}
-	return "[" + strings.Join(names, " ") + "]"
-}
-
 // evalState holds what one decision decodes at most once.
 type evalState struct {
 	p       *Policy
@@ -327,7 +317,7 @@ func (perm *permission) check(st *evalState, reasons []string) []string {
 		}
 	}
 	if perm.when != nil && len(reasons) == 0 {
-		out, _, err := perm.when.Eval(&activation{st: st})
+		out, _, err := perm.when.Eval((*activation)(st))
 		switch {
 		case err != nil:
 			reasons = append(reasons, fmt.Sprintf("condition could not be evaluated (%v): %s", err, perm.whenText))
@@ -412,11 +402,12 @@ func jsonText(v any) string {
 }
 
 // activation resolves the variables of when: conditions lazily, so that a
-// condition pays only for what it reads.
-type activation struct{ st *evalState }
+// condition pays only for what it reads. It is the decision's state seen
+// as a cel-go activation, so that evaluating takes no allocation for it.
+type activation evalState
 
 func (a *activation) ResolveName(name string) (any, bool) {
-	st := a.st
+	st := (*evalState)(a)
 	switch name {
 	case "principal":
 		if st.celPr == nil {
