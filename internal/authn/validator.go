@@ -122,29 +122,15 @@ func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, 
 			errs = append(errs, errors.New("extra audiences must not be empty"))
 		}
 	}
-	algs := opts.Algorithms
-	if len(algs) == 0 {
-		algs = DefaultAlgorithms
-	}
-	for _, a := range algs {
-		if !slices.Contains(supportedAlgorithms, a) {
-			errs = append(errs, fmt.Errorf("algorithm %q is not allowed: use asymmetric algorithms (%s)", a, strings.Join(supportedAlgorithms, ", ")))
-		}
-	}
-	skew := opts.ClockSkew
-	if skew == 0 {
-		skew = DefaultClockSkew
-	}
-	if skew < 0 || skew > MaxClockSkew {
-		errs = append(errs, fmt.Errorf("clock skew %v is outside 0…%v", skew, MaxClockSkew))
-	}
+	algs, skew, problems := checkVerification(opts.Algorithms, opts.ClockSkew)
+	errs = append(errs, problems...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	v := &Validator{
 		issuer:     issuer,
 		audience:   audience,
-		algs:       slices.Clone(algs),
+		algs:       algs,
 		skew:       skew,
 		maxBytes:   orDefault(opts.MaxTokenBytes, DefaultMaxTokenBytes),
 		rolesClaim: cmpOr(opts.RolesClaim, DefaultRolesClaim),
@@ -157,13 +143,9 @@ func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, 
 	}
 	size := orDefault(opts.CacheSize, DefaultCacheSize)
 	v.cache = newTokenCache(size)
-	client := http.Client{Timeout: defaultFetchTTL}
-	if opts.HTTPClient != nil {
-		client = *opts.HTTPClient
-	}
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client := fetchClient(opts.HTTPClient)
 	get := func(ctx context.Context, u string, limit int64) ([]byte, error) {
-		return getJSON(ctx, &client, u, limit)
+		return getJSON(ctx, client, u, limit)
 	}
 	jwksURL := opts.JWKSURL
 	locate := func(ctx context.Context) (string, error) {
@@ -182,7 +164,7 @@ func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, 
 	}
 	v.keys = &keySet{
 		locate:       locate,
-		client:       &client,
+		client:       client,
 		now:          v.now,
 		logger:       logger,
 		refreshEvery: orDefault(opts.RefreshInterval, time.Hour),
@@ -190,17 +172,53 @@ func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, 
 		minRefetch:   orDefault(opts.MinRefetchInterval, time.Minute),
 		fetchTimeout: defaultFetchTTL,
 	}
-	v.parser = jwt.NewParser(
-		jwt.WithValidMethods(v.algs),
+	v.parser = newParser(v.algs, issuer, append([]string{audience}, opts.ExtraAudiences...), skew, v.now)
+	return v, nil
+}
+
+// checkVerification returns the algorithm allow-list and clock skew to verify with (the
+// defaults for empty values) and the problems with the configured ones.
+func checkVerification(algs []string, skew time.Duration) ([]string, time.Duration, []error) {
+	var errs []error
+	if len(algs) == 0 {
+		algs = DefaultAlgorithms
+	}
+	for _, a := range algs {
+		if !slices.Contains(supportedAlgorithms, a) {
+			errs = append(errs, fmt.Errorf("algorithm %q is not allowed: use asymmetric algorithms (%s)", a, strings.Join(supportedAlgorithms, ", ")))
+		}
+	}
+	skew = orDefault(skew, DefaultClockSkew)
+	if skew < 0 || skew > MaxClockSkew {
+		errs = append(errs, fmt.Errorf("clock skew %v is outside 0…%v", skew, MaxClockSkew))
+	}
+	return slices.Clone(algs), skew, errs
+}
+
+// fetchClient is the client for an issuer's metadata, keys and token endpoint: c's settings (or
+// a 10 s timeout), never following a redirect.
+func fetchClient(c *http.Client) *http.Client {
+	client := http.Client{Timeout: defaultFetchTTL}
+	if c != nil {
+		client = *c
+	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &client
+}
+
+// newParser verifies a JWT's signature with algs only, and requires iss, an aud among audiences,
+// exp, and iat (when present) within skew; duplicate claims are refused.
+func newParser(algs []string, issuer string, audiences []string, skew time.Duration, now func() time.Time) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods(algs),
 		jwt.WithIssuer(issuer),
-		jwt.WithAudience(append([]string{audience}, opts.ExtraAudiences...)...),
+		jwt.WithAudience(audiences...),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(skew),
-		jwt.WithTimeFunc(v.now),
+		jwt.WithTimeFunc(now),
 		jwt.WithStrictDecoding(),
 	)
-	return v, nil
 }
 
 func orDefault[T int | time.Duration](v, def T) T {
@@ -276,11 +294,29 @@ type joseHeader struct {
 	Crit jsontext.Value `json:"crit"`
 }
 
-// checkShape refuses, before any key lookup, what no valid token looks like: anything but three
-// strict base64url segments; a header or payload that is not one strict JSON object (duplicate
-// member names refused, so no reader can see a different claim than the one checked); an
-// algorithm outside the allow-list; and headers that point at keys elsewhere.
+// checkShape refuses, before any key lookup, what no valid access token looks like: what
+// parseJOSE refuses, headers that point at keys elsewhere, and a typ other than the required one.
 func (v *Validator) checkShape(token string) (joseHeader, error) {
+	hdr, err := parseJOSE(token, v.algs)
+	if err != nil {
+		return hdr, err
+	}
+	for name, val := range map[string]jsontext.Value{"jku": hdr.JKU, "x5u": hdr.X5U, "jwk": hdr.JWK, "x5c": hdr.X5C} {
+		if val != nil {
+			return hdr, rejectf(ReasonForbiddenHeader, "header carries %q: keys come only from the issuer's JWKS", name)
+		}
+	}
+	if v.typ != "" && normalizeType(hdr.Typ) != v.typ {
+		return hdr, rejectf(ReasonType, "typ %q, want %q", truncate(hdr.Typ), v.typ)
+	}
+	return hdr, nil
+}
+
+// parseJOSE refuses what no valid JWS looks like: anything but three strict base64url
+// segments; a header or payload that is not one strict JSON object (duplicate member names
+// refused, so no reader can see a different claim than the one checked); an algorithm outside
+// algs; a crit header (no extension is understood); and an empty signature.
+func parseJOSE(token string, algs []string) (joseHeader, error) {
 	var hdr joseHeader
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
@@ -302,16 +338,11 @@ func (v *Validator) checkShape(token string) (joseHeader, error) {
 	if err := json.Unmarshal(seg[0], &hdr); err != nil {
 		return hdr, rejectf(ReasonMalformed, "header: %v", err)
 	}
-	if !slices.Contains(v.algs, hdr.Alg) {
+	if !slices.Contains(algs, hdr.Alg) {
 		return hdr, rejectf(ReasonAlgorithm, "alg %q is not in the allow-list", truncate(hdr.Alg))
 	}
-	for name, val := range map[string]jsontext.Value{"jku": hdr.JKU, "x5u": hdr.X5U, "jwk": hdr.JWK, "x5c": hdr.X5C, "crit": hdr.Crit} {
-		if val != nil {
-			return hdr, rejectf(ReasonForbiddenHeader, "header carries %q: keys come only from the issuer's JWKS", name)
-		}
-	}
-	if v.typ != "" && normalizeType(hdr.Typ) != v.typ {
-		return hdr, rejectf(ReasonType, "typ %q, want %q", truncate(hdr.Typ), v.typ)
+	if hdr.Crit != nil {
+		return hdr, rejectf(ReasonForbiddenHeader, `header carries "crit": no extension is understood`)
 	}
 	if len(seg[2]) == 0 {
 		return hdr, reject(ReasonMalformed, errors.New("empty signature"))
