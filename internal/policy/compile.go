@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/ext"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -30,6 +31,9 @@ const (
 	MaxApprovalTimeout = 24 * time.Hour
 	// maxWhenBytes bounds the text of one when: condition.
 	maxWhenBytes = 4096
+	// untrackedMargin is how far inside the cost limit a condition's
+	// estimated worst case must be for its evaluations not to be tracked.
+	untrackedMargin = 4
 )
 
 // Options tune compilation. A nil *Options means the defaults.
@@ -170,7 +174,13 @@ func (c *compiler) celEnv() (*cel.Env, error) {
 	if c.env != nil {
 		return c.env, nil
 	}
+	reg, err := types.NewRegistry()
+	if err != nil {
+		return nil, fmt.Errorf("internal error building the condition environment: %v", err)
+	}
 	env, err := cel.NewEnv(
+		cel.CustomTypeProvider(reg),
+		cel.CustomTypeAdapter(jsonAdapter{reg}),
 		cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("args", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("name", cel.StringType),
@@ -434,6 +444,12 @@ func (c *compiler) schemaError(err error, url string) string {
 // compileWhen type-checks and plans one condition. cel.OptOptimize
 // evaluates constant sub-expressions (such as cidr("10.0.0.0/8")) once,
 // when the program is planned, instead of on every decision.
+//
+// The cost limit is enforced by tracking the cost of each evaluation,
+// which allocates. A condition whose worst case, estimated before it ever
+// runs, is well inside the limit cannot exceed it, so it is planned
+// without tracking; one that reads the size of its input (a list, a
+// string) has no such bound and is tracked.
 func (c *compiler) compileWhen(text string) (cel.Program, error) {
 	if len(text) > maxWhenBytes {
 		return nil, fmt.Errorf("the condition is %d bytes; at most %d", len(text), maxWhenBytes)
@@ -453,7 +469,11 @@ func (c *compiler) compileWhen(text string) (cel.Program, error) {
 	if limit == 0 {
 		limit = DefaultCELCostLimit
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(limit))
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est, err := env.EstimateCost(ast, unknownSizes{}); err != nil || est.Max > limit/untrackedMargin {
+		opts = append(opts, cel.CostLimit(limit))
+	}
+	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("invalid condition: %v", err)
 	}

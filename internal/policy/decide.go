@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -226,7 +225,6 @@ type evalState struct {
 	decoded bool
 	args    map[string]any // numbers as json.Number
 	argsErr error
-	celArgs map[string]any // numbers as int64 or float64
 	celPr   map[string]any
 }
 
@@ -425,11 +423,12 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		}
 		return st.celPr, true
 	case "args":
-		if st.celArgs == nil {
-			args, _ := st.arguments()
-			st.celArgs = celValue(args).(map[string]any)
+		// The arguments as decoded; jsonAdapter converts what is read.
+		args, _ := st.arguments()
+		if args == nil {
+			return map[string]any{}, true
 		}
-		return st.celArgs, true
+		return args, true
 	case "name":
 		return st.c.Name, true
 	case "kind":
@@ -466,40 +465,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// celValue converts decoded JSON for CEL: json.Number becomes int64 when
-// it is an integer that fits, float64 otherwise.
-func celValue(v any) any {
-	switch v := v.(type) {
-	case nil:
-		return map[string]any{}
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			if e == nil {
-				out[k] = types.NullValue
-				continue
-			}
-			out[k] = celValue(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			if e == nil {
-				out[i] = types.NullValue
-				continue
-			}
-			out[i] = celValue(e)
-		}
-		return out
-	case json.Number:
-		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-			return i
-		}
-		f, _ := strconv.ParseFloat(string(v), 64)
-		return f
-	}
-	return v
 }

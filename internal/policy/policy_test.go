@@ -383,6 +383,17 @@ func TestConditionVariables(t *testing.T) {
 		{`name == "t" && kind == "tool"`, Principal{Roles: []string{"R"}}, `{}`, true},
 		{`source_ip == "192.0.2.1"`, Principal{Roles: []string{"R"}}, `{}`, true},
 		{`args.missing == 1`, Principal{Roles: []string{"R"}}, `{}`, false}, // an error denies
+		// JSON numbers are ints when they are integers that fit, doubles otherwise.
+		{`type(args.n) == int && args.n == 5`, Principal{Roles: []string{"R"}}, `{"n": 5}`, true},
+		{`type(args.n) == double && args.n == 5`, Principal{Roles: []string{"R"}}, `{"n": 5.0}`, true},
+		{`type(args.n) == double && args.n > 1e19`, Principal{Roles: []string{"R"}}, `{"n": 99999999999999999999}`, true},
+		{`type(args.n) == double && args.n > 1e308`, Principal{Roles: []string{"R"}}, `{"n": 1e400}`, true},
+		{`type(args.o.k) == int && args.o == {"k": 2}`, Principal{Roles: []string{"R"}}, `{"o": {"k": 2}}`, true},
+		{`type(args.l[0]) == int && args.l == [1, 2.5, "x", null, [3], {}]`, Principal{Roles: []string{"R"}}, `{"l": [1, 2.5, "x", null, [3], {}]}`, true},
+		{`args.z == null && "z" in args && size(args) == 1`, Principal{Roles: []string{"R"}}, `{"z": null}`, true},
+		{`size(args) == 0`, Principal{Roles: []string{"R"}}, ``, true},
+		{`size(args) == 0`, Principal{Roles: []string{"R"}}, `null`, true},
+		{`args.a.b.c.exists(x, x.d == 1)`, Principal{Roles: []string{"R"}}, `{"a": {"b": {"c": [{"d": 0}, {"d": 1}]}}}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.when, func(t *testing.T) {
