@@ -83,6 +83,8 @@ type Gateway struct {
 	// Authentication, when configured: the request step and the public metadata document.
 	authn         *authn.Authenticator
 	adminAuthn    *authn.Authenticator // the same, plus operator sessions
+	operators     *authn.Operators     // operator accounts, when api_keys_database is configured
+	oidcLogin     *authn.OIDCLogin     // operators' OpenID Connect login (admin.oidc)
 	metadata      http.Handler
 	metadataPaths map[string]bool
 }
@@ -155,6 +157,12 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	}
 	if cfg.Auth != nil || cfg.APIKeysDatabase != "" || (cfg.TLS != nil && cfg.TLS.ClientCAFile != "") {
 		if err := g.setupAuth(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Admin != nil && cfg.Admin.OIDC != nil {
+		if err := g.setupAdminOIDC(cfg.Admin.OIDC); err != nil {
+			g.closeAudit()
 			return nil, err
 		}
 	}
@@ -281,6 +289,7 @@ func (g *Gateway) buildAuthenticators(resource string, tokens authn.TokenVerifie
 	if err != nil {
 		return err
 	}
+	g.operators = svc
 	adminOpts := *opts
 	adminOpts.Sessions = svc.Sessions()
 	g.adminAuthn, err = authn.NewAuthenticator(resource, tokens, &adminOpts)
