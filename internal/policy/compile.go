@@ -82,6 +82,7 @@ type permission struct {
 
 type argRule struct {
 	name     string
+	where    string // "argument \"name\"", how reasons name it
 	schema   *jsonschema.Schema
 	fast     *fastCheck // nil when the fragment is not simple
 	optional bool
@@ -333,7 +334,7 @@ func (c *compiler) permission(r *role, pd *permissionDoc, path string, j int, un
 			c.problem(cpath, "%v", err)
 			continue
 		}
-		perm.args = append(perm.args, argRule{name: cd.Argument, schema: sch, fast: newFastCheck(cd.Schema)})
+		perm.args = append(perm.args, argRule{name: cd.Argument, where: "argument " + quote(cd.Argument), schema: sch, fast: newFastCheck(cd.Schema)})
 		if c.p.args.names == nil {
 			c.p.args.names = map[string]string{}
 		}

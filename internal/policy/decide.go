@@ -290,12 +290,18 @@ func (perm *permission) check(st *evalState, reasons []string) []string {
 			v, ok := args[a.name]
 			if !ok {
 				if !a.optional {
-					reasons = append(reasons, fmt.Sprintf("argument %s is missing; the permission constrains it", quote(a.name)))
+					reasons = append(reasons, a.where+" is missing; the permission constrains it")
 				}
 				continue
 			}
-			if a.fast != nil && a.fast.valid(v) {
-				continue
+			if a.fast != nil {
+				if a.fast.valid(v) {
+					continue
+				}
+				var explained bool
+				if reasons, explained = a.fast.explain(reasons, a.where, v, st.p.printer); explained {
+					continue
+				}
 			}
 			if err := a.schema.Validate(v); err != nil {
 				reasons = st.p.schemaReasons(reasons, a.name, err)
