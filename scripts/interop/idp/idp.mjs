@@ -12,12 +12,19 @@
 //     nbf and exp (5 minutes);
 //   - a client registered with "expired": true gets tokens that expired ten
 //     minutes ago, signed with the same key, so that a resource server can be
-//     shown refusing an expired token the IdP itself issued.
+//     shown refusing an expired token the IdP itself issued;
+//   - with IDP_OIDC_CLIENT, one more confidential client may use the
+//     authorization code grant (operators logging in to mcpguard's admin API):
+//     /authorize accepts it only with its registered redirect_uri and PKCE
+//     S256 (the mock itself checks the code_verifier at the token endpoint),
+//     and its ID token names the user in preferred_username and asserts the
+//     configured amr (the mock's own sub is always "johndoe").
 //
 // Environment:
 //   IDP_PORT       loopback port to listen on (required)
 //   IDP_CLIENTS    JSON: [{"id":"…","secret":"…","expired":false}, …] (required)
 //   IDP_RESOURCES  space-separated resource indicators tokens may be issued for (required)
+//   IDP_OIDC_CLIENT  JSON: {"id":"…","secret":"…","redirect_uri":"…","username":"…","amr":["pwd","mfa"]} (optional)
 //   INTEROP_NPM_MODULES  where the pinned packages are (default: .cache/peers/npm/node_modules)
 //
 // It prints "idp: issuer URL" once it listens, one line per token request
@@ -48,6 +55,19 @@ if (!Array.isArray(clients) || clients.length === 0 || !clients.every((c) => typ
 const clientsById = new Map(clients.map((c) => [c.id, c]));
 const resources = new Set((process.env.IDP_RESOURCES ?? "").split(/\s+/).filter(Boolean));
 if (resources.size === 0) fail("IDP_RESOURCES names no resource");
+let oidcClient = null;
+if (process.env.IDP_OIDC_CLIENT) {
+	try {
+		oidcClient = JSON.parse(process.env.IDP_OIDC_CLIENT);
+	} catch (err) {
+		fail(`IDP_OIDC_CLIENT is not JSON: ${err.message}`);
+	}
+	const c = oidcClient;
+	if (typeof c?.id !== "string" || typeof c.secret !== "string" || typeof c.redirect_uri !== "string" || typeof c.username !== "string" || !Array.isArray(c.amr))
+		fail('IDP_OIDC_CLIENT must be {"id": string, "secret": string, "redirect_uri": string, "username": string, "amr": [string]}');
+	if (clientsById.has(c.id)) fail(`IDP_OIDC_CLIENT ${c.id} is also in IDP_CLIENTS`);
+	clientsById.set(c.id, c);
+}
 
 const entry = path.join(npmModules, "oauth2-mock-server", "dist", "index.mjs");
 let OAuth2Server, Events;
@@ -103,6 +123,16 @@ function verdict(req) {
 	const who = clientOf(req);
 	if (who.error) {
 		v = { status: 401, error: "invalid_client", why: who.error };
+	} else if (who.client === oidcClient) {
+		if (body.grant_type !== "authorization_code") {
+			v = { status: 400, error: "unauthorized_client", why: `${oidcClient.id} may use the authorization code grant only` };
+		} else if (body.redirect_uri !== oidcClient.redirect_uri) {
+			v = { status: 400, error: "invalid_grant", why: `redirect_uri ${JSON.stringify(body.redirect_uri)} is not the registered one` };
+		} else if (typeof body.code_verifier !== "string") {
+			v = { status: 400, error: "invalid_grant", why: "no code_verifier: PKCE is required" };
+		} else {
+			v = { status: 200, client: who.client, oidc: true };
+		}
 	} else if (body.grant_type !== "client_credentials") {
 		v = { status: 400, error: "unsupported_grant_type", why: `grant_type ${JSON.stringify(body.grant_type)}` };
 	} else if (typeof body.resource !== "string" || !resources.has(body.resource)) {
@@ -114,9 +144,36 @@ function verdict(req) {
 	return v;
 }
 
+// The authorization code grant is the OIDC client's only: with its registered redirect_uri and
+// PKCE S256, or the browser is sent back with an error.
+server.service.on(Events.BeforeAuthorizeRedirect, (redirect, req) => {
+	const q = req.query ?? {};
+	let error;
+	if (!oidcClient || q.client_id !== oidcClient.id) error = "unauthorized_client";
+	else if (q.redirect_uri !== oidcClient.redirect_uri) error = "invalid_request";
+	else if (q.code_challenge_method !== "S256" || typeof q.code_challenge !== "string") error = "invalid_request";
+	else if (typeof q.nonce !== "string" || !String(q.scope ?? "").split(" ").includes("openid")) error = "invalid_request";
+	if (error) {
+		redirect.url.searchParams.delete("code");
+		redirect.url.searchParams.set("error", error);
+		console.log(`idp: authorization refused: ${error} (client ${JSON.stringify(q.client_id)})`);
+		return;
+	}
+	console.log(`idp: authorization code issued to ${oidcClient.id} for ${oidcClient.username} (PKCE S256, nonce, scope ${q.scope})`);
+});
+
 server.service.on(Events.BeforeTokenSigning, (token, req) => {
 	const v = verdict(req);
 	if (v.status !== 200) return; // the response is replaced below; this token is never sent
+	if (v.oidc) {
+		// Only the ID token carries the nonce of the authorization request.
+		if ("nonce" in token.payload) {
+			token.payload.preferred_username = oidcClient.username;
+			token.payload.amr = oidcClient.amr;
+			v.idToken = true;
+		}
+		return;
+	}
 	const now = Math.floor(Date.now() / 1000);
 	const p = token.payload;
 	p.aud = v.resource;
@@ -143,8 +200,16 @@ server.service.on(Events.BeforeResponse, (res, req) => {
 		console.log(`idp: token request refused: ${v.status} ${v.error} (${v.why})`);
 		return;
 	}
-	res.body.expires_in = v.exp - Math.floor(Date.now() / 1000);
 	delete res.body.refresh_token;
+	if (v.oidc) {
+		if (!v.idToken) {
+			res.statusCode = 400;
+			res.body = { error: "invalid_grant", error_description: "the authorization request had no nonce" };
+		}
+		console.log(`idp: issued an ID token to ${v.client.id}: preferred_username=${oidcClient.username} amr=${oidcClient.amr.join(",")}${v.idToken ? "" : " (refused: no nonce)"}`);
+		return;
+	}
+	res.body.expires_in = v.exp - Math.floor(Date.now() / 1000);
 	delete res.body.id_token;
 	console.log(`idp: issued an access token to ${v.client.id}: aud=${v.resource} exp=${v.exp}${v.client.expired ? " (already expired)" : ""}`);
 });

@@ -2,6 +2,8 @@
 // provider from mcpguard's 401, obtains tokens with the client-credentials grant, calls a tool
 // through mcpguard with the official go-sdk client in both protocol eras, and shows that tokens
 // for another audience or already expired are refused before anything reaches the upstream.
+// With -admin, it then logs an operator in to the admin API through the IdP (OpenID Connect,
+// authorization code with PKCE) and uses the session token.
 //
 // It prints one "ok:" line per passed check and exits 1 after the first failure, naming it.
 // Client secrets come from the environment (IDP_CLIENT_SECRET, IDP_EXPIRED_CLIENT_SECRET),
@@ -35,16 +37,19 @@ import (
 const maxBody = 1 << 20
 
 type options struct {
-	mcpURL        string
-	issuer        string
-	clientID      string
-	clientSecret  string
-	expiredID     string
-	expiredSecret string
-	otherResource string
-	tool          string
-	symbol        string
-	eras          []string
+	mcpURL         string
+	issuer         string
+	clientID       string
+	clientSecret   string
+	expiredID      string
+	expiredSecret  string
+	otherResource  string
+	tool           string
+	symbol         string
+	eras           []string
+	adminURL       string // the admin API, for the operator login (optional)
+	operator       string // the operator the IdP's user must log in as
+	operatorClient string // the admin API's client id at the IdP
 }
 
 func main() {
@@ -58,6 +63,9 @@ func main() {
 	flag.StringVar(&o.tool, "tool", "finance.get_stock_analysis", "tool to call through the gateway")
 	flag.StringVar(&o.symbol, "symbol", "VNM", "the tool's symbol argument")
 	flag.StringVar(&eras, "eras", "2025-11-25,2026-07-28", "protocol versions to connect with, comma-separated")
+	flag.StringVar(&o.adminURL, "admin", "", "the admin API's base URL: also log an operator in with OpenID Connect")
+	flag.StringVar(&o.operator, "operator", "", "with -admin: the operator account the IdP's user must be logged in as")
+	flag.StringVar(&o.operatorClient, "operator-client", "", "with -admin: the admin API's client id at the IdP")
 	flag.Parse()
 	o.clientSecret = os.Getenv("IDP_CLIENT_SECRET")
 	o.expiredSecret = os.Getenv("IDP_EXPIRED_CLIENT_SECRET")
@@ -118,6 +126,13 @@ func run(ctx context.Context, o options) error {
 	for _, era := range o.eras {
 		if err := callInEra(ctx, o, era, good, map[string]string{"WRONGAUD": wrongAud, "EXPIRED": expired}); err != nil {
 			return fmt.Errorf("protocol %s: %w", era, err)
+		}
+	}
+
+	// 4. An operator logs in to the admin API through the IdP.
+	if o.adminURL != "" {
+		if err := operatorLogin(ctx, o); err != nil {
+			return fmt.Errorf("operator login: %w", err)
 		}
 	}
 	return nil
