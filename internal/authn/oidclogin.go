@@ -228,6 +228,10 @@ func (l *OIDCLogin) BeginLogin(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", reject(ReasonIdPUnavailable, err)
 	}
+	u, err := url.Parse(meta.AuthorizationEndpoint)
+	if err != nil {
+		return "", reject(ReasonIdPUnavailable, err)
+	}
 	var state, nonce, verifier string
 	for _, dst := range []*string{&state, &nonce, &verifier} {
 		var b [32]byte
@@ -252,10 +256,6 @@ func (l *OIDCLogin) BeginLogin(ctx context.Context) (string, error) {
 	l.pending[state] = pendingLogin{nonce: nonce, verifier: verifier, started: now}
 	l.pendMu.Unlock()
 
-	u, err := url.Parse(meta.AuthorizationEndpoint)
-	if err != nil {
-		return "", reject(ReasonIdPUnavailable, err)
-	}
 	challenge := sha256.Sum256([]byte(verifier))
 	q := u.Query()
 	q.Set("response_type", "code")
