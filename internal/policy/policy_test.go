@@ -415,21 +415,27 @@ func strconvQuote(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''
 
 func TestConditionCostLimit(t *testing.T) {
 	t.Parallel()
-	src := `
-roles:
-  - role: R
-    permissions:
-      - tool_name: t
-        when: 'args.items.all(a, args.items.all(b, args.items.all(c, a + b + c >= 0)))'
-`
-	p, err := Parse([]byte(src), "cost.yaml", &Options{CELCostLimit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
 	items := "[" + strings.Repeat("1,", 99) + "1]"
-	d := p.Decide(roles("R"), Call{Name: "t", Arguments: []byte(`{"items":` + items + `}`)})
-	if d.Allow || len(d.Reasons) != 1 || !strings.Contains(d.Reasons[0], "cost limit") {
-		t.Errorf("Decide = %+v, want a denial for exceeding the cost limit", d)
+	long := `"` + strings.Repeat("x", 100_000) + `"`
+	tests := []struct{ when, args string }{
+		{`args.items.all(a, args.items.all(b, args.items.all(c, a + b + c >= 0)))`, `{"items":` + items + `}`},
+		// Cheap to write, but comparing strings costs with their length.
+		{`args.a == args.b`, `{"a":` + long + `,"b":` + long + `}`},
+		{`args.a.startsWith(args.b)`, `{"a":` + long + `,"b":` + long + `}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.when, func(t *testing.T) {
+			t.Parallel()
+			src := "roles:\n  - role: R\n    permissions:\n      - tool_name: t\n        when: " + strconvQuote(tt.when) + "\n"
+			p, err := Parse([]byte(src), "cost.yaml", &Options{CELCostLimit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := p.Decide(roles("R"), Call{Name: "t", Arguments: []byte(tt.args)})
+			if d.Allow || len(d.Reasons) != 1 || !strings.Contains(d.Reasons[0], "cost limit") {
+				t.Errorf("Decide = %+v, want a denial for exceeding the cost limit", d)
+			}
+		})
 	}
 }
 
