@@ -23,6 +23,10 @@ type argsDecoder struct {
 	// names interns the argument names the policy constrains, so that
 	// decoding them allocates nothing.
 	names map[string]string
+	// values interns the strings constraints list under enum and const,
+	// boxed, so that decoding an argument that takes one of them
+	// allocates nothing.
+	values map[string]any
 }
 
 type argsReader struct {
@@ -47,7 +51,7 @@ func (ad *argsDecoder) decode(raw []byte, m map[string]any) error {
 	if ar.dec.PeekKind() != '{' {
 		return errNotObject
 	}
-	if err := decodeObject(ar.dec, m, 0, ad.names); err != nil {
+	if err := decodeObject(ar.dec, m, 0, ad.names, ad.values); err != nil {
 		return fmt.Errorf("arguments are not valid JSON: %s", shorten(err.Error()))
 	}
 	if _, err := ar.dec.ReadToken(); !errors.Is(err, io.EOF) {
@@ -57,8 +61,8 @@ func (ad *argsDecoder) decode(raw []byte, m map[string]any) error {
 }
 
 // decodeObject decodes the object at the decoder's position into m.
-// Names found in names are taken from it.
-func decodeObject(dec *jsontext.Decoder, m map[string]any, depth int, names map[string]string) error {
+// Names found in names are taken from it, and string values from values.
+func decodeObject(dec *jsontext.Decoder, m map[string]any, depth int, names map[string]string, values map[string]any) error {
 	if _, err := dec.ReadToken(); err != nil {
 		return err
 	}
@@ -69,18 +73,11 @@ func decodeObject(dec *jsontext.Decoder, m map[string]any, depth int, names map[
 			if err != nil {
 				return err
 			}
-			if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
-				if s, ok := names[string(inner)]; ok {
-					name = s
-				} else {
-					name = string(inner)
-				}
-			} else {
-				unq, err := jsontext.AppendUnquote(nil, raw)
-				if err != nil {
-					return err
-				}
-				name = string(unq)
+			inner, plain := unescaped(raw)
+			if s, ok := names[string(inner)]; ok && plain {
+				name = s
+			} else if name, err = unquote(raw, inner, plain); err != nil {
+				return err
 			}
 		} else {
 			k, err := dec.ReadToken()
@@ -89,7 +86,7 @@ func decodeObject(dec *jsontext.Decoder, m map[string]any, depth int, names map[
 			}
 			name = k.String() // before the next read voids the token
 		}
-		v, err := decodeValue(dec, depth+1)
+		v, err := decodeValue(dec, depth+1, values)
 		if err != nil {
 			return err
 		}
@@ -99,14 +96,30 @@ func decodeObject(dec *jsontext.Decoder, m map[string]any, depth int, names map[
 	return err
 }
 
-func decodeValue(dec *jsontext.Decoder, depth int) (any, error) {
+// unescaped returns the text between the quotes of the JSON string raw,
+// and whether it has no escape, so that it is the string itself.
+func unescaped(raw jsontext.Value) (inner []byte, plain bool) {
+	inner = raw[1 : len(raw)-1]
+	return inner, bytes.IndexByte(inner, '\\') < 0
+}
+
+// unquote returns the string that the JSON string raw denotes.
+func unquote(raw jsontext.Value, inner []byte, plain bool) (string, error) {
+	if plain {
+		return string(inner), nil
+	}
+	unq, err := jsontext.AppendUnquote(nil, raw)
+	return string(unq), err
+}
+
+func decodeValue(dec *jsontext.Decoder, depth int, values map[string]any) (any, error) {
 	if depth > maxArgsDepth {
 		return nil, fmt.Errorf("nested deeper than %d levels", maxArgsDepth)
 	}
 	switch dec.PeekKind() {
 	case '{':
 		m := map[string]any{}
-		if err := decodeObject(dec, m, depth, nil); err != nil {
+		if err := decodeObject(dec, m, depth, nil, values); err != nil {
 			return nil, err
 		}
 		return m, nil
@@ -116,7 +129,7 @@ func decodeValue(dec *jsontext.Decoder, depth int) (any, error) {
 		}
 		a := []any{}
 		for dec.PeekKind() != ']' {
-			v, err := decodeValue(dec, depth+1)
+			v, err := decodeValue(dec, depth+1, values)
 			if err != nil {
 				return nil, err
 			}
@@ -132,14 +145,22 @@ func decodeValue(dec *jsontext.Decoder, depth int) (any, error) {
 			return nil, err
 		}
 		return json.Number(raw), nil
-	case '"', 't', 'f', 'n':
+	case '"':
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		inner, plain := unescaped(raw)
+		if v, ok := values[string(inner)]; ok && plain {
+			return v, nil
+		}
+		return unquote(raw, inner, plain)
+	case 't', 'f', 'n':
 		tok, err := dec.ReadToken()
 		if err != nil {
 			return nil, err
 		}
 		switch tok.Kind() {
-		case '"':
-			return tok.String(), nil
 		case 't':
 			return true, nil
 		case 'f':

@@ -30,7 +30,7 @@ func TestDecodeArgs(t *testing.T) {
 		{"long input is not echoed whole", `{"` + string(bytes.Repeat([]byte("k"), 500)) + `":1,"` + string(bytes.Repeat([]byte("k"), 500)) + `":2}`, nil, "arguments are not valid JSON: jsontext: duplicate object member name \"" + string(bytes.Repeat([]byte("k"), 88)) + "..."},
 		{"too deep", `{"a":` + string(bytes.Repeat([]byte("["), 70)) + string(bytes.Repeat([]byte("]"), 70)) + `}`, nil, "arguments are not valid JSON: nested deeper than 64 levels"},
 	}
-	ad := argsDecoder{names: map[string]string{"symbol": "symbol", "a": "a"}}
+	ad := argsDecoder{names: map[string]string{"symbol": "symbol", "a": "a"}, values: map[string]any{"VNM": "VNM", "a": "a", "": ""}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := map[string]any{}
@@ -55,7 +55,7 @@ func FuzzDecodeArgs(f *testing.F) {
 	for _, s := range []string{`{}`, `{"symbol":"VNM"}`, `{"a":[1,2.5,{"b":null}],"c":true}`, `{"a":1,"a":2}`, `{"s":"\ud800"}`, `[]`, `{"x":1e400}`} {
 		f.Add([]byte(s))
 	}
-	ad := argsDecoder{names: map[string]string{"symbol": "symbol", "a": "a"}}
+	ad := argsDecoder{names: map[string]string{"symbol": "symbol", "a": "a"}, values: map[string]any{"VNM": "VNM", "a": "a", "": ""}}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		got := map[string]any{}
 		if err := ad.decode(raw, got); err != nil {

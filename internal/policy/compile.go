@@ -334,11 +334,18 @@ func (c *compiler) permission(r *role, pd *permissionDoc, path string, j int, un
 			c.problem(cpath, "%v", err)
 			continue
 		}
-		perm.args = append(perm.args, argRule{name: cd.Argument, where: "argument " + quote(cd.Argument), schema: sch, fast: newFastCheck(cd.Schema)})
-		if c.p.args.names == nil {
-			c.p.args.names = map[string]string{}
+		fc := newFastCheck(cd.Schema)
+		perm.args = append(perm.args, argRule{name: cd.Argument, where: "argument " + quote(cd.Argument), schema: sch, fast: fc})
+		ad := &c.p.args
+		if ad.names == nil {
+			ad.names, ad.values = map[string]string{}, map[string]any{}
 		}
-		c.p.args.names[cd.Argument] = cd.Argument
+		ad.names[cd.Argument] = cd.Argument
+		if fc != nil {
+			for _, v := range fc.strEnum {
+				ad.values[v] = v
+			}
+		}
 	}
 	slices.SortFunc(perm.args, func(a, b argRule) int { return strings.Compare(a.name, b.name) })
 	for i, name := range pd.OptionalArguments {
