@@ -56,11 +56,15 @@ func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
 		if cfg.APIKeysDatabase == "" {
 			return nil, nil, nil, fmt.Errorf("%s has no api_keys_database: set it to the SQLite file that holds identities (API keys and operators)", cfgPath)
 		}
+		key, err := cfg.IdentityKey()
+		if err != nil {
+			return nil, nil, nil, err
+		}
 		st, err := keystore.Open(ctx, cfg.APIKeysDatabase)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		opStore, err := st.Operators(ctx, nil)
+		opStore, err := st.Operators(ctx, &keystore.OperatorOptions{SecretKey: key})
 		if err != nil {
 			st.Close()
 			return nil, nil, nil, err

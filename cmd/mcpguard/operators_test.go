@@ -317,3 +317,53 @@ func TestDrawQRIsSquareWithMargin(t *testing.T) {
 		t.Errorf("the top margin is not light:\n%s\n%s", lines[0], lines[1])
 	}
 }
+
+// With identity_encryption_key in the configuration, the CLI enrols without writing the TOTP
+// secret in clear, logs in with it, and a configuration that lost the key is told what to fix.
+func TestOperatorsWithIdentityEncryptionKey(t *testing.T) {
+	c := newOpsCLI(t)
+	keyFile := filepath.Join(filepath.Dir(c.cfg), "identity.key")
+	if err := os.WriteFile(keyFile, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := os.ReadFile(c.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := strings.Replace(string(plain), "api_keys_database:", "identity_encryption_key: file:"+keyFile+"\napi_keys_database:", 1)
+	if err := os.WriteFile(c.cfg, []byte(keyed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.run(t, operatorPassword+"\n", "create", "alice", "--roles", "admin", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := c.enroll(t, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.clk.Advance(30 * time.Second)
+	code, err := totp.GenerateCode(secret, c.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.run(t, operatorPassword+"\n"+code+"\n", "login", "alice", "--password-stdin"); err != nil {
+		t.Fatalf("login with the encrypted secret: %v", err)
+	}
+	for _, p := range []string{c.db, c.db + "-wal"} {
+		data, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("%s holds the TOTP secret in clear", filepath.Base(p))
+		}
+	}
+
+	if err := os.WriteFile(c.cfg, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.run(t, "", "list")
+	if err == nil || !strings.Contains(err.Error(), "identity_encryption_key") {
+		t.Errorf("list without the key: err = %v; want one naming identity_encryption_key", err)
+	}
+}

@@ -83,6 +83,7 @@ type Gateway struct {
 	// Authentication, when configured: the request step and the public metadata document.
 	authn         *authn.Authenticator
 	adminAuthn    *authn.Authenticator // the same, plus operator sessions
+	identityKey   []byte               // encrypts operators' TOTP secrets (identity_encryption_key); nil: clear
 	operators     *authn.Operators     // operator accounts, when api_keys_database is configured
 	oidcLogin     *authn.OIDCLogin     // operators' OpenID Connect login (admin.oidc)
 	metadata      http.Handler
@@ -180,6 +181,9 @@ func (g *Gateway) setupAuth(cfg *config.Config) error {
 			return fmt.Errorf("api_keys_database: %w", err)
 		}
 		g.keys = ks
+		if g.identityKey, err = cfg.IdentityKey(); err != nil {
+			return err
+		}
 		opts.APIKeys = authn.NewAPIKeys(ks, &authn.APIKeysOptions{Now: g.now})
 	}
 	if t := cfg.TLS; t != nil && t.ClientCAFile != "" {
@@ -281,7 +285,7 @@ func (g *Gateway) buildAuthenticators(resource string, tokens authn.TokenVerifie
 	if g.keys == nil {
 		return nil
 	}
-	ops, err := g.keys.Operators(context.Background(), nil)
+	ops, err := g.keys.Operators(context.Background(), &keystore.OperatorOptions{SecretKey: g.identityKey})
 	if err != nil {
 		return err
 	}

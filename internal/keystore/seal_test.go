@@ -131,8 +131,7 @@ func TestEnrolmentUnderAKeyStoresNoClearSecret(t *testing.T) {
 	}
 }
 
-// A sealed secret is bound to its operator: copied into another operator's row it does not open,
-// so someone who can write the file cannot give themselves a known secret that way.
+// A sealed secret is bound to its operator: copied into another operator's row it does not open.
 func TestSealedSecretIsBoundToItsOperator(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
