@@ -36,7 +36,8 @@ var allowed = map[string][]string{
 	"internal/transport/stdio":      {},
 	"internal/transport/streamhttp": {"internal/jsonrpc", "internal/mcp", "internal/sse", "internal/mcpguard"},
 	"internal/transport/ssehttp":    {"internal/jsonrpc", "internal/mcp", "internal/sse", "internal/mcpguard", "internal/transport/streamhttp"},
-	"internal/upstream":             {"internal/config", "internal/jsonrpc", "internal/mcp", "internal/mcpguard", "internal/transport/stdio", "internal/transport/streamhttp", "internal/transport/ssehttp"},
+	"internal/oauthclient":          {},
+	"internal/upstream":             {"internal/config", "internal/jsonrpc", "internal/mcp", "internal/mcpguard", "internal/oauthclient", "internal/transport/stdio", "internal/transport/streamhttp", "internal/transport/ssehttp"},
 }
 
 func TestImportRules(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/oauthclient"
 	"github.com/mcpguard/mcpguard/internal/transport/ssehttp"
 	"github.com/mcpguard/mcpguard/internal/transport/stdio"
 	"github.com/mcpguard/mcpguard/internal/transport/streamhttp"
@@ -38,6 +39,11 @@ type Options struct {
 	Executable string
 	// LookupEnv is consulted for the PATH, HOME and LANG a stdio child inherits; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// TokenHTTPClient reaches the authorization servers of upstreams with client_credentials;
+	// nil means a dedicated client that follows no redirect.
+	TokenHTTPClient *http.Client
+	// Now is the clock of token lifetimes; nil means time.Now.
+	Now func() time.Time
 }
 
 // New builds an Upstream from its configuration. Call Start to connect it.
@@ -103,7 +109,11 @@ func New(cfg *config.Upstream, defaultTimeout time.Duration, opts *Options) (*Up
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
 		}
-		client := streamhttp.New(cfg.HTTP.URL, &streamhttp.Options{Header: h, MaxMessageBytes: up.maxMsg, Logger: logger})
+		hc, err := credentialClient(streamhttp.NewHTTPClient(), cfg.Name, cfg.HTTP.URL, cfg.HTTP.ClientCredentials, opts, logger)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+		}
+		client := streamhttp.New(cfg.HTTP.URL, &streamhttp.Options{HTTPClient: hc, Header: h, MaxMessageBytes: up.maxMsg, Logger: logger})
 		era := cfg.HTTP.Era
 		up.dial = func(ctx context.Context, up *Upstream) (backend, error) {
 			return dialHTTP(ctx, up, client, era)
@@ -114,8 +124,12 @@ func New(cfg *config.Upstream, defaultTimeout time.Duration, opts *Options) (*Up
 			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
 		}
 		url := cfg.SSE.URL
+		hc, err := credentialClient(ssehttp.NewHTTPClient(), cfg.Name, url, cfg.SSE.ClientCredentials, opts, logger)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+		}
 		up.dial = func(ctx context.Context, up *Upstream) (backend, error) {
-			c, err := ssehttp.Dial(ctx, url, &ssehttp.Options{Header: h, MaxMessageBytes: up.maxMsg, Logger: up.logger})
+			c, err := ssehttp.Dial(ctx, url, &ssehttp.Options{HTTPClient: hc, Header: h, MaxMessageBytes: up.maxMsg, Logger: up.logger})
 			if err != nil {
 				return nil, err
 			}
@@ -168,6 +182,28 @@ func stdioCommand(c *config.Stdio, opts *Options) (stdio.Command, error) {
 		list = append(list, k+"="+env[k])
 	}
 	return stdio.Command{Path: path, Args: c.Args, Env: list, Dir: c.Dir}, nil
+}
+
+// credentialClient returns hc, with the upstream's client credentials attached to its
+// transport when cc is set (internal/oauthclient obtains and refreshes the token).
+func credentialClient(hc *http.Client, name, upstreamURL string, cc *config.ClientCredentials, opts *Options, logger *slog.Logger) (*http.Client, error) {
+	if cc == nil {
+		return hc, nil
+	}
+	src, err := oauthclient.New(upstreamURL, oauthclient.Config{
+		ClientID:     cc.ClientID,
+		ClientSecret: cc.ClientSecret.Reveal(),
+		TokenURL:     cc.TokenURL,
+		Issuer:       cc.Issuer,
+		Scopes:       cc.Scopes,
+		Resource:     cc.Resource,
+		AuthMethod:   string(cc.AuthMethod),
+	}, &oauthclient.Options{HTTPClient: opts.TokenHTTPClient, Logger: logger, Name: name, Now: opts.Now})
+	if err != nil {
+		return nil, err
+	}
+	hc.Transport = src.Transport(hc.Transport)
+	return hc, nil
 }
 
 func staticHeader(headers map[string]config.Secret, bearer config.Secret) (http.Header, error) {

@@ -171,7 +171,7 @@ func (u *Upstream) backend(ctx context.Context) (backend, error) {
 			u.mu.Unlock()
 			return nil, fmt.Errorf("%w: upstream %q is shut down", mcpguard.ErrUpstreamDown, u.name)
 		}
-		b, ready, last := u.cur, u.ready, u.lastErr
+		b, ready := u.cur, u.ready
 		u.mu.Unlock()
 		if b != nil {
 			return b, nil
@@ -182,6 +182,10 @@ func (u *Upstream) backend(ctx context.Context) (backend, error) {
 			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, ctx.Err()
 			}
+			// The reason of the latest failed attempt, which may have ended while we waited.
+			u.mu.Lock()
+			last := u.lastErr
+			u.mu.Unlock()
 			if last == nil {
 				return nil, fmt.Errorf("%w: upstream %q is not connected yet", mcpguard.ErrUpstreamDown, u.name)
 			}

@@ -110,7 +110,7 @@ func Dial(ctx context.Context, rawURL string, opts *Options) (*Conn, error) {
 		closing:    make(chan struct{}),
 	}
 	if c.hc == nil {
-		c.hc = newHTTPClient()
+		c.hc = NewHTTPClient()
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -376,8 +376,10 @@ func redactURL(u string) string {
 	return (&url.URL{Scheme: p.Scheme, Host: p.Host, Path: p.Path}).String()
 }
 
-// newHTTPClient returns the dedicated client used when Options.HTTPClient is nil.
-func newHTTPClient() *http.Client {
+// NewHTTPClient returns the client used when Options.HTTPClient is nil: connection pooling,
+// dial and TLS handshake timeouts, no overall timeout and no redirects. A caller that needs to
+// wrap its Transport (to attach an upstream's credential) starts from it.
+func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = 10 * time.Second

@@ -99,7 +99,7 @@ func New(rawURL string, opts *Options) *Client {
 		log:           o.Logger,
 	}
 	if c.hc == nil {
-		c.hc = newHTTPClient()
+		c.hc = NewHTTPClient()
 	}
 	if c.header == nil {
 		c.header = http.Header{}
@@ -126,8 +126,10 @@ func positiveOr(v, def int) int {
 	return def
 }
 
-// newHTTPClient returns the dedicated client used when Options.HTTPClient is nil.
-func newHTTPClient() *http.Client {
+// NewHTTPClient returns the client used when Options.HTTPClient is nil: connection pooling,
+// dial and TLS handshake timeouts, no overall timeout and no redirects. A caller that needs to
+// wrap its Transport (to attach an upstream's credential) starts from it.
+func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = 10 * time.Second

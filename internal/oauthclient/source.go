@@ -1,0 +1,414 @@
+// Package oauthclient obtains an upstream's own access token with the OAuth 2.1 client
+// credentials grant, discovering the authorization server from the upstream when asked, and
+// attaches it to the requests sent to that upstream.
+package oauthclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Client authentication methods at the token endpoint (RFC 6749 section 2.3.1).
+const (
+	AuthBasic = "client_secret_basic"
+	AuthPost  = "client_secret_post"
+)
+
+// Bounds and timings.
+const (
+	// MaxResponseBytes bounds every document read from an authorization server or a metadata
+	// endpoint; a longer one is refused.
+	MaxResponseBytes = 64 << 10
+	// DefaultTimeout bounds one token request or metadata fetch when Options.HTTPClient is nil.
+	DefaultTimeout = 30 * time.Second
+	// refreshMargin is the most time before expiry at which a token is refreshed; a short-lived
+	// token is refreshed halfway through its life instead.
+	refreshMargin = 30 * time.Second
+	// failureHold is how long a failed fetch is answered from memory, so that an authorization
+	// server that is down is not asked again by every request.
+	failureHold = 2 * time.Second
+)
+
+// ErrToken is wrapped by every error that comes from obtaining a token: the authorization
+// server refused, could not be reached, or answered something unusable.
+var ErrToken = errors.New("oauthclient: cannot obtain an access token")
+
+// errNeedChallenge means the token endpoint is still unknown and can only be discovered from
+// the upstream's 401 answer.
+var errNeedChallenge = errors.New("oauthclient: the authorization server is not known before the upstream's first 401")
+
+// Config says how to obtain tokens. TokenURL and Issuer are exclusive; with neither, the
+// authorization server is discovered from the upstream (see [Source.Transport]).
+type Config struct {
+	ClientID     string
+	ClientSecret string
+	// TokenURL is the token endpoint.
+	TokenURL string
+	// Issuer is the authorization server whose metadata names the token endpoint.
+	Issuer string
+	// Scopes are sent as "scope"; none means the server's default.
+	Scopes []string
+	// Resource is the RFC 8707 resource indicator. Empty means the resource named by the
+	// upstream's Protected Resource Metadata when it was discovered, else the upstream URL.
+	Resource string
+	// AuthMethod is AuthBasic (the default when empty) or AuthPost.
+	AuthMethod string
+}
+
+// Options configure a [Source]. The zero value is ready to use.
+type Options struct {
+	// HTTPClient talks to the authorization server and the metadata endpoints. Nil means a
+	// dedicated client with DefaultTimeout that follows no redirect, so that no server can send
+	// the client secret elsewhere.
+	HTTPClient *http.Client
+	// Logger receives one record per token obtained (debug) and per failure (warn), with the
+	// upstream's name and the reason; never a secret or a token. Nil discards.
+	Logger *slog.Logger
+	// Name identifies the upstream in log records.
+	Name string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Source obtains, caches and refreshes one upstream's access token. It is safe for concurrent
+// use; concurrent callers share one request to the authorization server.
+type Source struct {
+	cfg      Config
+	upstream *url.URL
+	hc       *http.Client
+	log      *slog.Logger
+	now      func() time.Time
+
+	mu         sync.Mutex
+	endpoint   string        // the token endpoint, once known
+	resource   string        // the resource indicator to send, once known
+	prmURL     string        // the upstream's metadata URL from its 401, for discovery
+	challenged bool          // the upstream answered 401 without a token
+	token      string        // the cached token, "" when none
+	refreshAt  time.Time     // when the cached token is refreshed (zero: only on invalid_token)
+	expiresAt  time.Time     // when it stops being usable (zero: unknown)
+	failure    error         // the last fetch's error, answered until failedUntil
+	failedTill time.Time     //
+	inflight   chan struct{} // closed when the running fetch ends; nil when none runs
+}
+
+// New returns a Source for the upstream at upstreamURL.
+func New(upstreamURL string, cfg Config, opts *Options) (*Source, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	u, err := url.Parse(upstreamURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("oauthclient: upstream URL %q is not absolute", redact(upstreamURL))
+	}
+	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return nil, errors.New("oauthclient: client id and secret are required")
+	}
+	if cfg.TokenURL != "" && cfg.Issuer != "" {
+		return nil, errors.New("oauthclient: token URL and issuer are exclusive")
+	}
+	switch cfg.AuthMethod {
+	case "":
+		cfg.AuthMethod = AuthBasic
+	case AuthBasic, AuthPost:
+	default:
+		return nil, fmt.Errorf("oauthclient: unknown client authentication method %q", cfg.AuthMethod)
+	}
+	if cfg.TokenURL != "" {
+		if err := checkEndpoint(cfg.TokenURL); err != nil {
+			return nil, fmt.Errorf("oauthclient: token URL: %w", err)
+		}
+	}
+	s := &Source{cfg: cfg, upstream: u, hc: o.HTTPClient, log: o.Logger, now: o.Now, endpoint: cfg.TokenURL}
+	if s.hc == nil {
+		s.hc = &http.Client{
+			Timeout:       DefaultTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if o.Name != "" {
+		s.log = s.log.With("upstream", o.Name)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// Token returns a usable access token: the cached one, or a new one when there is none or the
+// cached one is due for refresh. A refresh that fails while the cached token has not yet
+// expired returns the cached token. Errors wrap [ErrToken].
+func (s *Source) Token(ctx context.Context) (string, error) {
+	for {
+		s.mu.Lock()
+		now := s.now()
+		if s.token != "" && (s.refreshAt.IsZero() || now.Before(s.refreshAt)) {
+			tok := s.token
+			s.mu.Unlock()
+			return tok, nil
+		}
+		if s.failure != nil && now.Before(s.failedTill) {
+			err := s.failure
+			tok := s.usable(now)
+			s.mu.Unlock()
+			if tok != "" {
+				return tok, nil
+			}
+			return "", err
+		}
+		if s.endpoint == "" && s.cfg.Issuer == "" && !s.challenged {
+			s.mu.Unlock()
+			return "", errNeedChallenge
+		}
+		if wait := s.inflight; wait != nil {
+			s.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return "", context.Cause(ctx)
+			}
+		}
+		done := make(chan struct{})
+		s.inflight = done
+		s.mu.Unlock()
+
+		// The fetch outlives a caller that gives up: others may be waiting for it.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
+		tok, lifetime, err := s.fetch(fctx)
+		cancel()
+
+		s.mu.Lock()
+		s.inflight = nil
+		close(done)
+		now = s.now()
+		if err != nil {
+			err = fmt.Errorf("%w: %w", ErrToken, err)
+			s.failure, s.failedTill = err, now.Add(failureHold)
+			stale := s.usable(now)
+			s.mu.Unlock()
+			s.log.Warn("cannot obtain the upstream's access token", "reason", err.Error(), "using_cached_token", stale != "")
+			if stale != "" {
+				return stale, nil
+			}
+			return "", err
+		}
+		s.failure = nil
+		s.token = tok
+		s.refreshAt, s.expiresAt = time.Time{}, time.Time{}
+		if lifetime > 0 {
+			s.expiresAt = now.Add(lifetime)
+			s.refreshAt = now.Add(lifetime - min(refreshMargin, lifetime/2))
+		}
+		s.mu.Unlock()
+		s.log.Debug("obtained the upstream's access token", "expires_in", lifetime)
+		return tok, nil
+	}
+}
+
+// usable returns the cached token if it has not expired. s.mu is held.
+func (s *Source) usable(now time.Time) string {
+	if s.token != "" && (s.expiresAt.IsZero() || now.Before(s.expiresAt)) {
+		return s.token
+	}
+	return ""
+}
+
+// Invalidate drops the cached token if it is still tok, so that the next [Source.Token]
+// fetches a new one. It is called when the upstream refuses tok as invalid.
+func (s *Source) Invalidate(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token == tok {
+		s.token = ""
+		s.failure = nil
+	}
+}
+
+// challenge records the upstream's 401 to a request without a token: metadataURL is the
+// resource_metadata of its WWW-Authenticate header, "" when it named none.
+func (s *Source) challenge(metadataURL string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.endpoint != "" || s.cfg.Issuer != "" {
+		return
+	}
+	s.challenged = true
+	s.failure = nil
+	if metadataURL != "" {
+		s.prmURL = metadataURL
+	}
+}
+
+// fetch finds the token endpoint if needed and asks it for a token.
+func (s *Source) fetch(ctx context.Context) (string, time.Duration, error) {
+	s.mu.Lock()
+	endpoint, resource, prmURL := s.endpoint, s.resource, s.prmURL
+	s.mu.Unlock()
+	if endpoint == "" {
+		var err error
+		endpoint, resource, err = s.discover(ctx, prmURL)
+		if err != nil {
+			return "", 0, err
+		}
+		s.mu.Lock()
+		s.endpoint, s.resource = endpoint, resource
+		s.mu.Unlock()
+	}
+	if s.cfg.Resource != "" {
+		resource = s.cfg.Resource
+	}
+	if resource == "" {
+		resource = s.upstream.String()
+	}
+	return s.request(ctx, endpoint, resource)
+}
+
+// request runs the client credentials grant (OAuth 2.1 section 4.2) at endpoint.
+func (s *Source) request(ctx context.Context, endpoint, resource string) (string, time.Duration, error) {
+	form := url.Values{"grant_type": {"client_credentials"}, "resource": {resource}}
+	if len(s.cfg.Scopes) > 0 {
+		form.Set("scope", strings.Join(s.cfg.Scopes, " "))
+	}
+	if s.cfg.AuthMethod == AuthPost {
+		form.Set("client_id", s.cfg.ClientID)
+		form.Set("client_secret", s.cfg.ClientSecret)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", 0, fmt.Errorf("token endpoint %s: %w", redact(endpoint), err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if s.cfg.AuthMethod == AuthBasic {
+		// RFC 6749 section 2.3.1: the id and secret are form-encoded before Basic encoding.
+		req.SetBasicAuth(url.QueryEscape(s.cfg.ClientID), url.QueryEscape(s.cfg.ClientSecret))
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return "", 0, fmt.Errorf("token endpoint %s: %w", redact(endpoint), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	body, err := readBounded(resp.Body)
+	if err != nil {
+		return "", 0, fmt.Errorf("token endpoint %s: %w", redact(endpoint), err)
+	}
+	tok, lifetime, err := parseTokenResponse(resp.StatusCode, body)
+	if err != nil {
+		return "", 0, fmt.Errorf("token endpoint %s: %w", redact(endpoint), err)
+	}
+	return tok, lifetime, nil
+}
+
+// tokenResponse is the JSON of a token endpoint's answer, success or error (RFC 6749 5.1, 5.2).
+type tokenResponse struct {
+	AccessToken      *string          `json:"access_token"`
+	TokenType        *string          `json:"token_type"`
+	ExpiresIn        *json.RawMessage `json:"expires_in"`
+	Error            string           `json:"error"`
+	ErrorDescription string           `json:"error_description"`
+}
+
+// maxTokenBytes bounds an access token: it is sent in a header with every request.
+const maxTokenBytes = 16 << 10
+
+// parseTokenResponse reads a token endpoint's answer strictly: a 200 JSON object with a Bearer
+// token_type, a non-empty access_token that can be sent in a header, and an optional
+// non-negative integer expires_in (0 or absent: unknown lifetime). Errors never contain the
+// token.
+func parseTokenResponse(status int, body []byte) (string, time.Duration, error) {
+	var r tokenResponse
+	jsonErr := json.Unmarshal(body, &r)
+	if status != http.StatusOK {
+		if jsonErr == nil && r.Error != "" {
+			msg := fmt.Sprintf("answered %d %s", status, printable(r.Error, 64))
+			if r.ErrorDescription != "" {
+				msg += " (" + printable(r.ErrorDescription, 200) + ")"
+			}
+			if r.Error == "invalid_client" {
+				msg += ": check the client id and secret"
+			}
+			return "", 0, errors.New(msg)
+		}
+		return "", 0, fmt.Errorf("answered %d %s", status, http.StatusText(status))
+	}
+	if jsonErr != nil {
+		return "", 0, errors.New("answered 200 with a body that is not a JSON token response")
+	}
+	if r.Error != "" {
+		return "", 0, fmt.Errorf("answered 200 with error %s", printable(r.Error, 64))
+	}
+	if r.TokenType == nil || !strings.EqualFold(*r.TokenType, "Bearer") {
+		got := "none"
+		if r.TokenType != nil {
+			got = printable(*r.TokenType, 32)
+		}
+		return "", 0, fmt.Errorf("token_type is %s; want Bearer", got)
+	}
+	if r.AccessToken == nil || *r.AccessToken == "" {
+		return "", 0, errors.New("the response has no access_token")
+	}
+	tok := *r.AccessToken
+	if len(tok) > maxTokenBytes || strings.ContainsFunc(tok, func(c rune) bool { return c <= ' ' || c > '~' }) {
+		return "", 0, errors.New("the access_token is too long or holds characters a header cannot carry")
+	}
+	var lifetime time.Duration
+	if r.ExpiresIn != nil && string(*r.ExpiresIn) != "null" {
+		var secs int64
+		if err := json.Unmarshal(*r.ExpiresIn, &secs); err != nil || secs < 0 || secs > 10*365*24*3600 {
+			return "", 0, errors.New("expires_in is not a non-negative integer number of seconds")
+		}
+		lifetime = time.Duration(secs) * time.Second
+	}
+	return tok, lifetime, nil
+}
+
+// readBounded reads a whole response body of at most MaxResponseBytes.
+func readBounded(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, MaxResponseBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read answer: %w", err)
+	}
+	if len(body) > MaxResponseBytes {
+		return nil, fmt.Errorf("answer is longer than %d bytes", MaxResponseBytes)
+	}
+	return body, nil
+}
+
+// printable quotes at most n bytes of a server-supplied string for a message.
+func printable(s string, n int) string {
+	if len(s) > n {
+		s = s[:n] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// unwrapURLError drops the *url.Error wrapper, whose message repeats the URL with its query.
+func unwrapURLError(err error) error {
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// redact returns u without user information, query or fragment, for messages.
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return (&url.URL{Scheme: p.Scheme, Host: p.Host, Path: p.Path}).String()
+}

@@ -1,0 +1,149 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
+)
+
+// protectedServer is a go-sdk MCP server behind a bearer check, with its Protected Resource
+// Metadata and an authorization server that issues tokens for the client credentials grant.
+type protectedServer struct {
+	mcp, as *httptest.Server
+	secret  string
+
+	mu        sync.Mutex
+	issued    map[string]bool
+	tokenReqs int
+	seen      []string // Authorization headers of the MCP requests
+}
+
+func newProtectedServer(t *testing.T) *protectedServer {
+	t.Helper()
+	p := &protectedServer{secret: "cc-s3cret", issued: map[string]bool{}}
+	s := sdk.NewServer(&sdk.Implementation{Name: "protected", Version: "1.0.0"}, nil)
+	sdk.AddTool(s, &sdk.Tool{Name: "echo"}, func(_ context.Context, _ *sdk.CallToolRequest, args struct {
+		Text string `json:"text"`
+	}) (*sdk.CallToolResult, any, error) {
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: args.Text}}}, nil, nil
+	})
+	handler := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil)
+
+	as := http.NewServeMux()
+	as.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"issuer": p.as.URL, "token_endpoint": p.as.URL + "/token"})
+	})
+	as.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		id, secret, _ := r.BasicAuth()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.tokenReqs++
+		if id != "gateway" || secret != p.secret || r.PostFormValue("resource") != p.mcp.URL+"/mcp" {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"invalid_client"}`)
+			return
+		}
+		tok := fmt.Sprintf("upstream-token-%d", p.tokenReqs)
+		p.issued[tok] = true
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, tok)
+	})
+	p.as = httptest.NewServer(as)
+	t.Cleanup(p.as.Close)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"resource": p.mcp.URL + "/mcp", "authorization_servers": []string{p.as.URL}})
+	})
+	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		p.mu.Lock()
+		p.seen = append(p.seen, auth)
+		ok := p.issued[strings.TrimPrefix(auth, "Bearer ")]
+		p.mu.Unlock()
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", resource_metadata="`+p.mcp.URL+`/.well-known/oauth-protected-resource/mcp"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		handler.ServeHTTP(w, r)
+	})
+	p.mcp = httptest.NewServer(mux)
+	t.Cleanup(p.mcp.Close)
+	return p
+}
+
+func startCredentialed(t *testing.T, p *protectedServer, cc *config.ClientCredentials) *Upstream {
+	t.Helper()
+	cfg := &config.Upstream{Name: "protected", Timeout: 10 * time.Second, HTTP: &config.HTTP{URL: p.mcp.URL + "/mcp", Era: config.EraLegacy, ClientCredentials: cc}}
+	up, err := New(cfg, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Start(t.Context())
+	t.Cleanup(func() { up.Close() })
+	return up
+}
+
+func secret(t *testing.T, value string) config.Secret {
+	t.Helper()
+	t.Setenv("MCPGUARD_TEST_CC_SECRET", value)
+	s := config.NewSecret("env:MCPGUARD_TEST_CC_SECRET")
+	if err := s.Resolve(func(k string) (string, bool) { return value, true }, nil); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestClientCredentialsDiscoveredFromUpstream(t *testing.T) {
+	p := newProtectedServer(t)
+	up := startCredentialed(t, p, &config.ClientCredentials{ClientID: "gateway", ClientSecret: secret(t, p.secret), AuthMethod: config.ClientSecretBasic})
+	for i := range 3 {
+		resp, err := up.Call(t.Context(), &Request{ID: jsonrpc.IntID(int64(i + 1)), Method: "tools/call", Params: []byte(`{"name":"echo","arguments":{"text":"hi"}}`)}, nil)
+		if err != nil || resp.Error != nil || !strings.Contains(string(resp.Result), `"hi"`) {
+			t.Fatalf("call %d: %v, %+v", i, err, resp)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tokenReqs != 1 {
+		t.Errorf("token requests = %d; want 1", p.tokenReqs)
+	}
+	if p.seen[0] != "" {
+		t.Errorf("first request carried %q; discovery starts without a token", p.seen[0])
+	}
+	for i, a := range p.seen[1:] {
+		if a != "Bearer upstream-token-1" {
+			t.Errorf("request %d carried %q; want the upstream's own token", i+1, a)
+		}
+	}
+}
+
+func TestClientCredentialsWrongSecretIsUpstreamDown(t *testing.T) {
+	p := newProtectedServer(t)
+	up := startCredentialed(t, p, &config.ClientCredentials{ClientID: "gateway", ClientSecret: secret(t, "wrong"), TokenURL: p.as.URL + "/token", AuthMethod: config.ClientSecretBasic})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, err := up.Call(ctx, &Request{ID: jsonrpc.IntID(1), Method: "tools/call", Params: []byte(`{"name":"echo","arguments":{"text":"hi"}}`)}, nil)
+	if !errors.Is(err, mcpguard.ErrUpstreamDown) || !strings.Contains(err.Error(), "invalid_client") {
+		t.Errorf("err = %v; want ErrUpstreamDown saying invalid_client", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.seen) != 0 {
+		t.Errorf("the upstream saw %d requests; with a refused secret it must see none", len(p.seen))
+	}
+}
