@@ -15,7 +15,7 @@ import (
 )
 
 // dsn returns the test database from MCPGUARD_TEST_POSTGRES, or skips.
-func dsn(t *testing.T) string {
+func dsn(t testing.TB) string {
 	d := os.Getenv("MCPGUARD_TEST_POSTGRES")
 	if d == "" {
 		t.Skip("MCPGUARD_TEST_POSTGRES is not set")
@@ -24,7 +24,7 @@ func dsn(t *testing.T) string {
 }
 
 // schema returns a schema name unique to this test, dropped when it ends.
-func schema(t *testing.T, d string) string {
+func schema(t testing.TB, d string) string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	name := "mcpguard_test_" + hex.EncodeToString(b)
@@ -42,15 +42,18 @@ func schema(t *testing.T, d string) string {
 	return name
 }
 
+// openTemp opens a store in a schema of its own, dropped when the test ends.
+func openTemp(tb testing.TB, d string) store.Store {
+	s, err := postgres.Open(context.Background(), d, &postgres.Options{Schema: schema(tb, d)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 func TestContract(t *testing.T) {
 	d := dsn(t)
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := postgres.Open(context.Background(), d, &postgres.Options{Schema: schema(t, d)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t, d) })
 }
 
 func TestBadSchemaName(t *testing.T) {
@@ -63,4 +66,9 @@ func TestDatabaseDownFails(t *testing.T) {
 	if _, err := postgres.Open(context.Background(), "postgres://postgres@127.0.0.1:1/test?connect_timeout=2", nil); err == nil {
 		t.Error("opening a store on a closed port succeeded")
 	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	d := dsn(b)
+	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b, d) })
 }

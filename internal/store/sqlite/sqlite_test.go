@@ -10,14 +10,17 @@ import (
 	"github.com/mcpguard/mcpguard/internal/store/storetest"
 )
 
+// openTemp opens a new store in a temporary directory.
+func openTemp(tb testing.TB) store.Store {
+	s, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "audit.db"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "audit.db"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
 
 func TestReadOnly(t *testing.T) {
@@ -42,4 +45,8 @@ func TestPathMustBePlain(t *testing.T) {
 	if _, err := sqlite.Open(context.Background(), "/tmp/x.db?mode=memory", nil); err == nil {
 		t.Error("a path with a query was accepted")
 	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -191,4 +192,46 @@ func Run(t *testing.T, open Open) {
 			t.Error("Append on a closed store succeeded")
 		}
 	})
+}
+
+// Bench measures Append with batches of the sizes the audit log commits (records of a
+// realistic size), reporting records per second. open returns a new, empty store.
+func Bench(b *testing.B, open func(b *testing.B) store.Store) {
+	for _, batch := range []int{1, 64, 512} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s := open(b)
+			defer s.Close()
+			data := bytes.Repeat([]byte("x"), 350)
+			hashes := bytes.Repeat([]byte{7}, 64)
+			recs := make([]store.Record, batch)
+			seq := int64(0)
+			ctx := context.Background()
+			b.ResetTimer()
+			cpu := ProcessCPU()
+			for n := 0; n < b.N; n += batch {
+				for i := range recs {
+					r := record(seq)
+					r.Data, r.Hashes = data, hashes[:32*(1+int(seq%2))]
+					recs[i] = r
+					seq++
+				}
+				if err := s.Append(ctx, recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(seq)/b.Elapsed().Seconds(), "records/s")
+			// CPU per record does not depend on what else the machine runs, unlike records/s.
+			b.ReportMetric(float64((ProcessCPU()-cpu).Microseconds())/float64(seq), "cpu-µs/record")
+		})
+	}
+}
+
+// ProcessCPU is this process's user and system time, for benchmarks that report CPU per
+// operation: unlike throughput, it does not depend on what else the machine runs.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
