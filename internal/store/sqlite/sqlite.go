@@ -4,10 +4,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -44,11 +47,23 @@ type Options struct {
 	ReadOnly bool
 }
 
+// One INSERT statement writes at most 1<<maxInsertShift rows (9 parameters each, far below
+// SQLite's limit of 32766).
+const maxInsertShift = 8
+
 // Store is the SQLite audit store.
 type Store struct {
-	db     *sql.DB
-	insert *sql.Stmt
-	logger *slog.Logger
+	db       *sql.DB
+	logger   *slog.Logger
+	readOnly bool
+
+	// wmu serialises appends on w, one connection kept for writing: its page cache stays warm
+	// and its statements stay prepared.
+	wmu sync.Mutex
+	w   *sql.Conn
+	// inserts[k] writes 1<<k rows in one statement, prepared on w.
+	inserts [maxInsertShift + 1]*sql.Stmt
+	args    []any
 }
 
 var _ store.Store = (*Store)(nil)
@@ -77,15 +92,11 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{db: db, logger: logger}
+	s := &Store{db: db, logger: logger, readOnly: opts.ReadOnly}
 	if !opts.ReadOnly {
 		if _, err := db.ExecContext(ctx, schema); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open audit database %s: create schema: %w", path, err)
-		}
-		if s.insert, err = db.PrepareContext(ctx, "INSERT INTO audit_records ("+columns+") VALUES (?,?,?,?,?,?,?,?,?)"); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open audit database %s: %w", path, err)
 		}
 	} else if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -99,36 +110,105 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	if s.insert != nil {
-		s.insert.Close()
-	}
+	s.wmu.Lock()
+	s.dropWriter()
+	s.wmu.Unlock()
 	return s.db.Close()
 }
 
-// Append writes recs in one transaction.
+// Append writes recs in one transaction, a few multi-row statements on the writing connection.
 func (s *Store) Append(ctx context.Context, recs []store.Record) error {
-	if s.insert == nil {
+	if s.readOnly {
 		return errors.New("append audit records: the database is open read-only")
 	}
 	if len(recs) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	err := s.append(ctx, recs)
+	if err != nil && (errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn)) {
+		s.dropWriter() // the next append starts on a new connection
+	}
+	return err
+}
+
+func (s *Store) append(ctx context.Context, recs []store.Record) error {
+	if s.w == nil {
+		w, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("append audit records: %w", err)
+		}
+		// A multi-row INSERT keeps a statement journal to undo itself alone; in memory it costs
+		// no temporary file per transaction. It holds at most one statement's pages.
+		if _, err := w.ExecContext(ctx, "PRAGMA temp_store=MEMORY"); err != nil {
+			w.Close()
+			return fmt.Errorf("append audit records: %w", err)
+		}
+		s.w = w
+	}
+	if _, err := s.w.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("append audit records: begin: %w", err)
 	}
-	defer tx.Rollback()
-	ins := tx.StmtContext(ctx, s.insert)
-	defer ins.Close()
-	for _, r := range recs {
-		if _, err := ins.ExecContext(ctx, r.Seq, r.Time.UnixNano(), r.Kind, r.Principal, r.Tool, r.Decision, r.RequestID, r.Data, r.Hashes); err != nil {
-			return fmt.Errorf("append audit record %d: %w", r.Seq, err)
+	for rest := recs; len(rest) > 0; {
+		// Power-of-two chunks: at most maxInsertShift+1 statements to prepare, ever.
+		k := min(bits.Len(uint(len(rest)))-1, maxInsertShift)
+		n := 1 << k
+		if err := s.insertRows(ctx, k, rest[:n]); err != nil {
+			s.rollback()
+			return fmt.Errorf("append audit records %d..%d: %w", rest[0].Seq, rest[n-1].Seq, err)
 		}
+		rest = rest[n:]
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := s.w.ExecContext(ctx, "COMMIT"); err != nil {
+		s.rollback()
 		return fmt.Errorf("append audit records: commit: %w", err)
 	}
 	return nil
+}
+
+// insertRows writes recs, 1<<k of them, with one statement.
+func (s *Store) insertRows(ctx context.Context, k int, recs []store.Record) error {
+	st := s.inserts[k]
+	if st == nil {
+		q := "INSERT INTO audit_records (" + columns + ") VALUES " +
+			strings.Repeat("(?,?,?,?,?,?,?,?,?),", len(recs)-1) + "(?,?,?,?,?,?,?,?,?)"
+		var err error
+		if st, err = s.w.PrepareContext(ctx, q); err != nil {
+			return err
+		}
+		s.inserts[k] = st
+	}
+	args := s.args[:0]
+	for _, r := range recs {
+		args = append(args, r.Seq, r.Time.UnixNano(), r.Kind, r.Principal, r.Tool, r.Decision, r.RequestID, r.Data, r.Hashes)
+	}
+	_, err := st.ExecContext(ctx, args...)
+	clear(args) // keep no record alive
+	s.args = args[:0]
+	return err
+}
+
+// rollback ends a failed transaction; it is an error SQLite may already have rolled back.
+func (s *Store) rollback() {
+	if _, err := s.w.ExecContext(context.Background(), "ROLLBACK"); err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+		s.logger.Warn("audit append not rolled back; the connection is replaced", "err", err)
+		s.dropWriter()
+	}
+}
+
+// dropWriter closes the writing connection and its statements.
+func (s *Store) dropWriter() {
+	for i, st := range s.inserts {
+		if st != nil {
+			st.Close()
+			s.inserts[i] = nil
+		}
+	}
+	if s.w != nil {
+		s.w.Close()
+		s.w = nil
+	}
 }
 
 // Size returns the highest sequence number plus one.
