@@ -144,22 +144,27 @@ func (s *Store) Close() error {
 
 func (s *Store) table(name string) string { return s.schema + "." + name }
 
-// Append writes recs in one transaction with COPY.
+// Append writes recs with one INSERT of unnested arrays: one prepared statement whatever the
+// batch size, one round trip, all rows or none. Outside a transaction block the statement is a
+// transaction of its own, committed (and, with synchronous_commit=on, flushed) before it returns.
 func (s *Store) Append(ctx context.Context, recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	n := len(recs)
+	seqs, times := make([]int64, n), make([]int64, n)
+	kinds, principals, tools, decisions, requestIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	data, hashes := make([][]byte, n), make([][]byte, n)
+	for i, r := range recs {
+		seqs[i], times[i] = r.Seq, r.Time.UnixNano()
+		kinds[i], principals[i], tools[i], decisions[i], requestIDs[i] = r.Kind, r.Principal, r.Tool, r.Decision, r.RequestID
+		data[i], hashes[i] = r.Data, r.Hashes
+	}
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			rows := make([][]any, len(recs))
-			for i, r := range recs {
-				rows[i] = []any{r.Seq, r.Time.UnixNano(), r.Kind, r.Principal, r.Tool, r.Decision, r.RequestID, r.Data, r.Hashes}
-			}
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{s.schema, "audit_records"},
-				[]string{"seq", "time_ns", "kind", "principal", "tool", "decision", "request_id", "record", "hashes"},
-				pgx.CopyFromRows(rows))
-			return err
-		})
+		_, err := c.Exec(ctx, "INSERT INTO "+s.table("audit_records")+" ("+columns+") SELECT * FROM unnest("+
+			"$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::bytea[])",
+			seqs, times, kinds, principals, tools, decisions, requestIDs, data, hashes)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("append audit records %d..%d: %w", recs[0].Seq, recs[len(recs)-1].Seq, err)
