@@ -84,21 +84,24 @@ func TestAuditRecordsRedactsAndFailsClosed(t *testing.T) {
 		t.Error("the audit database holds no redaction tokens: were the arguments recorded?")
 	}
 
-	// The log verifies against the checkpoints kept outside the database.
+	// The outcome record is written after the reply, and with it (checkpoint_every: 2) the first
+	// checkpoint: wait for both.
 	st := openStore(t, db)
+	cpDir := filepath.Join(filepath.Dir(db), "checkpoints")
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		entries, _ := os.ReadDir(cpDir)
+		if n, _ := st.Size(context.Background()); n >= 2 && len(entries) > 0 {
+			break
+		}
+	}
+	// The log verifies against the checkpoints kept outside the database.
 	v, err := note.NewVerifier(verifier)
 	if err != nil {
 		t.Fatal(err)
 	}
-	report, err := audit.Verify(context.Background(), st, audit.VerifyOptions{Verifier: v, CheckpointDir: filepath.Join(filepath.Dir(db), "checkpoints")})
+	report, err := audit.Verify(context.Background(), st, audit.VerifyOptions{Verifier: v, CheckpointDir: cpDir})
 	if err != nil || !report.OK() {
 		t.Fatalf("verify: %v %+v", err, report)
-	}
-	// The outcome record is written after the reply: wait for it.
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if n, _ := st.Size(context.Background()); n >= 2 {
-			break
-		}
 	}
 	var kinds []string
 	_ = st.Scan(context.Background(), 0, func(r *store.Record) error {
