@@ -12,6 +12,14 @@
 # URL with those variables passed through unchanged, then stops the gateway
 # and exits with the client's exit code.
 #
+# Scenarios in which the gateway, not the client, holds the upstream's
+# credential (auth/client-credentials-basic): the driver configures the
+# upstream with client_credentials from MCP_CONFORMANCE_CONTEXT, keeps that
+# context from the client, and runs the client as a plain MCP client (its
+# generic auth flow, which lists tools and calls test-tool; the gateway never
+# asks it for a token, so its own OAuth never starts). What the scenario then
+# checks is the gateway's client credentials grant.
+#
 # Set by conformance-client.sh: MCPGUARD_BIN, INTEROP_DRIVER_LOG_DIR (gateway
 # logs, one per scenario), INTEROP_DRIVER_PIDS (a file the stage reads to stop
 # any gateway a killed driver left behind) and INTEROP_DRIVER_BUDGET (seconds
@@ -51,6 +59,24 @@ gateway_log=$log_dir/${scenario//\//_}.mcpguard.log
 port=$(free_port)
 config=$work/mcpguard.yaml
 write_gateway_config_http "$config" "127.0.0.1:$port" scenario "$upstream_url"
+client_scenario=$scenario
+case $scenario in
+auth/client-credentials-basic)
+	# The http: section is the last of the generated file; its keys are indented six spaces.
+	client_id=$("$NODE" -e 'const c = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT || "{}"); if (typeof c.client_id !== "string") process.exit(1); process.stdout.write(c.client_id)') ||
+		die "client-driver.sh: $scenario: MCP_CONFORMANCE_CONTEXT has no client_id"
+	MCPGUARD_UPSTREAM_CLIENT_SECRET=$("$NODE" -e 'const c = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT || "{}"); if (typeof c.client_secret !== "string") process.exit(1); process.stdout.write(c.client_secret)') ||
+		die "client-driver.sh: $scenario: MCP_CONFORMANCE_CONTEXT has no client_secret"
+	export MCPGUARD_UPSTREAM_CLIENT_SECRET
+	cat >>"$config" <<EOF
+      client_credentials:
+        client_id: $(yaml_str "$client_id")
+        client_secret: env:MCPGUARD_UPSTREAM_CLIENT_SECRET
+        auth_method: client_secret_basic
+EOF
+	client_scenario=auth/metadata-default
+	;;
+esac
 {
 	printf '# scenario %s, protocol version %s, upstream %s\n' "$scenario" "${MCP_CONFORMANCE_PROTOCOL_VERSION:-}" "$upstream_url"
 } >>"$gateway_log"
@@ -65,7 +91,12 @@ remaining=$((budget - SECONDS))
 
 # Background plus wait, so a TERM runs the trap at once.
 rc=0
-timeout --kill-after=2 "$remaining" "$GO_EVERYTHING_CLIENT" "http://127.0.0.1:$port/mcp" </dev/null &
+if [[ $client_scenario == "$scenario" ]]; then
+	timeout --kill-after=2 "$remaining" "$GO_EVERYTHING_CLIENT" "http://127.0.0.1:$port/mcp" </dev/null &
+else
+	env -u MCP_CONFORMANCE_CONTEXT -u MCPGUARD_UPSTREAM_CLIENT_SECRET MCP_CONFORMANCE_SCENARIO="$client_scenario" \
+		timeout --kill-after=2 "$remaining" "$GO_EVERYTHING_CLIENT" "http://127.0.0.1:$port/mcp" </dev/null &
+fi
 client_pid=$!
 wait "$client_pid" || rc=$?
 client_pid=

@@ -15,6 +15,11 @@
 # Excluded from 2 and 3: auth/* (they test the client's own OAuth flow with
 # the upstream's authorization server, which a gateway that never forwards a
 # client's token upstream deliberately breaks; docs/conformance.md lists each).
+#   4. the scenarios in which the gateway holds the upstream's credential
+#      (CREDENTIAL_SCENARIOS: auth/client-credentials-basic) through mcpguard:
+#      everything-client lacks the grant, so they FAIL direct (step 1's
+#      expected file says so), and must PASS through the gateway, which runs
+#      the grant itself (expected/client-<set>-gateway-credentials.txt).
 #
 # Runs inside a private network namespace (it re-executes itself with
 # unshare -n). Environment:
@@ -64,15 +69,23 @@ trap 'exit 143' TERM
 # excluded SCENARIO: true for scenarios that cannot apply through the gateway.
 excluded() { [[ $1 == auth/* ]]; }
 
+# Scenarios whose upstream credential the gateway holds (client-driver.sh
+# configures client_credentials for them); run through mcpguard in step 4.
+CREDENTIAL_SCENARIOS=(auth/client-credentials-basic)
+
 # run_one REVISION MODE SCENARIO COMMAND: one scenario at the revision's wire
 # version; appends "<scenario> <suite exit code>" to MODE/exit-codes.
 run_one() {
 	local rev=$1 mode=$2 scenario=$3 command=$4
 	local dir=$LOGS/$rev/$mode rc=0
-	local out=$dir/scenario-logs/${scenario//\//_}.log
+	local out=$dir/scenario-logs/${scenario//\//_}.log force=()
 	mkdir -p "$dir/scenario-logs"
+	# Extension scenarios are off the spec timeline: --spec-version alone skips them.
+	if [[ " ${CREDENTIAL_SCENARIOS[*]} " == *" $scenario "* ]]; then
+		force=(--force)
+	fi
 	run_waitable timeout --kill-after=10 120 \
-		"$NODE" "$CONFORMANCE_JS" client --command "$command" --scenario "$scenario" \
+		"$NODE" "$CONFORMANCE_JS" client --command "$command" --scenario "$scenario" "${force[@]}" \
 		--spec-version "$rev" --timeout $((CLIENT_TIMEOUT_SECONDS * 1000)) \
 		-o "$dir/results" >"$out" 2>&1 || rc=$?
 	if grep -q '^SKIPPED:' "$out"; then
@@ -88,17 +101,17 @@ run_one() {
 	fi
 }
 
-# run_each REVISION MODE COMMAND: run_one for every compared scenario, then
-# derive MODE/verdicts.json.
+# run_each REVISION MODE COMMAND [LIST]: run_one for every scenario of LIST
+# (default: the compared ones), then derive MODE/verdicts.json.
 run_each() {
-	local rev=$1 mode=$2 command=$3 scenario start
+	local rev=$1 mode=$2 command=$3 list=${4:-$LOGS/$1.compared} scenario start
 	local dir=$LOGS/$rev/$mode
 	mkdir -p "$dir"
 	: >"$dir/exit-codes"
 	start=$SECONDS
 	while read -r scenario; do
 		run_one "$rev" "$mode" "$scenario" "$command"
-	done <"$LOGS/$rev.compared"
+	done <"$list"
 	elapsed "$start" >"$dir/seconds"
 	if ! results_tool verdicts "$dir/results" client >"$dir/verdicts.json"; then
 		die "$rev $mode: cannot read the suite's results in $dir/results"
@@ -181,6 +194,26 @@ for rev in "${REQUIREMENT_SETS[@]}"; do
 	compare_exit_codes "$rev" direct gateway || ok=
 	if [[ -z $ok ]]; then
 		failures+=("client $rev: results through mcpguard differ from direct (above; per-scenario logs in $LOGS/$rev/gateway)")
+	fi
+
+	# 4. The gateway holds the upstream's credential: FAIL direct (step 1), PASS through mcpguard.
+	cut -f1 "$LOGS/$rev.scenarios" | grep -Fx -f <(printf '%s\n' "${CREDENTIAL_SCENARIOS[@]}") >"$LOGS/$rev.credentials" || true
+	if [[ -s $LOGS/$rev.credentials ]]; then
+		export INTEROP_DRIVER_LOG_DIR=$LOGS/$rev/credentials/mcpguard-logs
+		mkdir -p "$INTEROP_DRIVER_LOG_DIR"
+		run_each "$rev" credentials "$DRIVER" "$LOGS/$rev.credentials"
+		printf '\nClient requirements %s: the gateway holding the upstream credential (client_credentials), through mcpguard (%ss):\n' "$rev" "$(cat "$LOGS/$rev/credentials/seconds")"
+		results_tool table "$LOGS/$rev/credentials/verdicts.json" "$LOGS/$rev.credentials"
+		ok=1
+		results_tool expect "$LOGS/$rev/credentials/verdicts.json" "$INTEROP_DIR/expected/client-$rev-gateway-credentials.txt" || ok=
+		if awk '$2 != 0 { bad = 1 } END { exit !bad }' "$LOGS/$rev/credentials/exit-codes"; then
+			printf 'suite exit codes through mcpguard that are not 0:\n' >&2
+			cat "$LOGS/$rev/credentials/exit-codes" >&2
+			ok=
+		fi
+		if [[ -z $ok ]]; then
+			failures+=("client $rev: a scenario in which the gateway holds the upstream credential did not pass through mcpguard (logs in $LOGS/$rev/credentials)")
+		fi
 	fi
 done
 
