@@ -42,6 +42,7 @@ func newProtectedServer(t *testing.T) *protectedServer {
 		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: args.Text}}}, nil, nil
 	})
 	handler := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil)
+	sseHandler := sdk.NewSSEHandler(func(*http.Request) *sdk.Server { return s }, nil)
 
 	as := http.NewServeMux()
 	as.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +53,7 @@ func newProtectedServer(t *testing.T) *protectedServer {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.tokenReqs++
-		if id != "gateway" || secret != p.secret || r.PostFormValue("resource") != p.mcp.URL+"/mcp" {
+		if res := r.PostFormValue("resource"); id != "gateway" || secret != p.secret || (res != p.mcp.URL+"/mcp" && res != p.mcp.URL+"/sse") {
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, `{"error":"invalid_client"}`)
 			return
@@ -68,19 +69,26 @@ func newProtectedServer(t *testing.T) *protectedServer {
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"resource": p.mcp.URL + "/mcp", "authorization_servers": []string{p.as.URL}})
 	})
-	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		p.mu.Lock()
-		p.seen = append(p.seen, auth)
-		ok := p.issued[strings.TrimPrefix(auth, "Bearer ")]
-		p.mu.Unlock()
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", resource_metadata="`+p.mcp.URL+`/.well-known/oauth-protected-resource/mcp"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		handler.ServeHTTP(w, r)
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource/sse", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"resource": p.mcp.URL + "/sse", "authorization_servers": []string{p.as.URL}})
 	})
+	guard := func(path string, next http.Handler) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			auth := r.Header.Get("Authorization")
+			p.mu.Lock()
+			p.seen = append(p.seen, auth)
+			ok := p.issued[strings.TrimPrefix(auth, "Bearer ")]
+			p.mu.Unlock()
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", resource_metadata="`+p.mcp.URL+`/.well-known/oauth-protected-resource`+path+`"`)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		}
+	}
+	mux.HandleFunc("/sse", guard("/sse", sseHandler))
+	mux.HandleFunc("/mcp", guard("/mcp", handler))
 	p.mcp = httptest.NewServer(mux)
 	t.Cleanup(p.mcp.Close)
 	return p
@@ -88,7 +96,11 @@ func newProtectedServer(t *testing.T) *protectedServer {
 
 func startCredentialed(t *testing.T, p *protectedServer, cc *config.ClientCredentials) *Upstream {
 	t.Helper()
-	cfg := &config.Upstream{Name: "protected", Timeout: 10 * time.Second, HTTP: &config.HTTP{URL: p.mcp.URL + "/mcp", Era: config.EraLegacy, ClientCredentials: cc}}
+	return startUpstream(t, &config.Upstream{Name: "protected", Timeout: 10 * time.Second, HTTP: &config.HTTP{URL: p.mcp.URL + "/mcp", Era: config.EraLegacy, ClientCredentials: cc}})
+}
+
+func startUpstream(t *testing.T, cfg *config.Upstream) *Upstream {
+	t.Helper()
 	up, err := New(cfg, 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -145,5 +157,27 @@ func TestClientCredentialsWrongSecretIsUpstreamDown(t *testing.T) {
 	defer p.mu.Unlock()
 	if len(p.seen) != 0 {
 		t.Errorf("the upstream saw %d requests; with a refused secret it must see none", len(p.seen))
+	}
+}
+
+func TestClientCredentialsOverSSE(t *testing.T) {
+	p := newProtectedServer(t)
+	up := startUpstream(t, &config.Upstream{Name: "protected", Timeout: 10 * time.Second, SSE: &config.SSE{
+		URL:               p.mcp.URL + "/sse",
+		ClientCredentials: &config.ClientCredentials{ClientID: "gateway", ClientSecret: secret(t, p.secret), AuthMethod: config.ClientSecretBasic},
+	}})
+	resp, err := up.Call(t.Context(), &Request{ID: jsonrpc.IntID(1), Method: "tools/call", Params: []byte(`{"name":"echo","arguments":{"text":"over sse"}}`)}, nil)
+	if err != nil || resp.Error != nil || !strings.Contains(string(resp.Result), `"over sse"`) {
+		t.Fatalf("call: %v, %+v", err, resp)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tokenReqs != 1 || p.seen[0] != "" {
+		t.Errorf("token requests %d, first request's Authorization %q; want 1 and none (discovery)", p.tokenReqs, p.seen[0])
+	}
+	for i, a := range p.seen[1:] {
+		if a != "Bearer upstream-token-1" {
+			t.Errorf("request %d (stream or message) carried %q; want the upstream's own token", i+1, a)
+		}
 	}
 }
