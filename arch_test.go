@@ -21,7 +21,7 @@ var allowed = map[string][]string{
 	"internal/jsonrpc":              {},
 	"internal/sse":                  {},
 	"internal/mcp":                  {"internal/mcpguard", "internal/jsonrpc"},
-	"internal/authn":                {},
+	"internal/authn":                {"internal/oauthclient"},
 	"internal/export":               {"internal/audit"},
 	"internal/keystore":             {"internal/authn"},
 	"internal/pins":                 {},

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 
 	"github.com/go-json-experiment/json"
+
+	"github.com/mcpguard/mcpguard/internal/oauthclient"
 )
 
 const maxDiscoveryBytes = 256 << 10
@@ -81,39 +82,10 @@ func discoverIssuer(ctx context.Context, get func(ctx context.Context, u string,
 		if meta.JWKSURI == "" {
 			return issuerMetadata{}, fmt.Errorf("%s has no jwks_uri", u)
 		}
-		if err := checkFetchURL(meta.JWKSURI); err != nil {
+		if err := oauthclient.CheckEndpoint(meta.JWKSURI); err != nil {
 			return issuerMetadata{}, fmt.Errorf("%s: jwks_uri: %w", u, err)
 		}
 		return meta, nil
 	}
 	return issuerMetadata{}, fmt.Errorf("discover the metadata of %s: %w", issuer, errors.Join(errs...))
-}
-
-// checkFetchURL accepts an https URL, or an http URL on a loopback address (tests and a local
-// authorization server).
-func checkFetchURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return err
-	}
-	if u.Host == "" || u.User != nil || u.Fragment != "" {
-		return fmt.Errorf("%q is not an absolute URL without credentials or fragment", truncate(s))
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if isLoopback(u.Hostname()) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%q must use https (http only on loopback)", truncate(s))
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mcpguard/mcpguard/internal/oauthclient"
 )
 
 func TestDiscoveryURLsFollowTheMCPOrder(t *testing.T) {
@@ -50,8 +52,8 @@ func TestCheckFetchURL(t *testing.T) {
 		{"file:///etc/passwd", false},
 		{"idp.example.com/jwks", false},
 	} {
-		if err := checkFetchURL(tt.in); (err == nil) != tt.ok {
-			t.Errorf("checkFetchURL(%q) = %v, want ok=%v", tt.in, err, tt.ok)
+		if err := oauthclient.CheckEndpoint(tt.in); (err == nil) != tt.ok {
+			t.Errorf("oauthclient.CheckEndpoint(%q) = %v, want ok=%v", tt.in, err, tt.ok)
 		}
 	}
 }

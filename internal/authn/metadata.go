@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/go-json-experiment/json"
+
+	"github.com/mcpguard/mcpguard/internal/oauthclient"
 )
 
 // WellKnownPath is where RFC 9728 Protected Resource Metadata is served.
@@ -35,7 +37,7 @@ func CanonicalResource(s string) (string, error) {
 	case u.User != nil:
 		return "", fmt.Errorf("canonical URI %q must not carry credentials", truncate(s))
 	}
-	if err := checkFetchURL(s); err != nil {
+	if err := oauthclient.CheckEndpoint(s); err != nil {
 		return "", fmt.Errorf("canonical URI: %w", err)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)

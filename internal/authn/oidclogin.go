@@ -19,6 +19,8 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpguard/mcpguard/internal/oauthclient"
 )
 
 // Reasons an OpenID Connect login is refused, besides the token reasons (bad_signature,
@@ -118,7 +120,7 @@ func NewOIDCLogin(cfg OIDCLoginConfig, ops *Operators, opts *OIDCLoginOptions) (
 		opts = &OIDCLoginOptions{}
 	}
 	var errs []error
-	if err := checkFetchURL(cfg.Issuer); err != nil {
+	if err := oauthclient.CheckEndpoint(cfg.Issuer); err != nil {
 		errs = append(errs, fmt.Errorf("issuer: %w", err))
 	}
 	if cfg.ClientID == "" {
@@ -210,7 +212,7 @@ func checkLoginEndpoints(m issuerMetadata) error {
 		if u == "" {
 			return fmt.Errorf("the provider's metadata has no %s", name)
 		}
-		if err := checkFetchURL(u); err != nil {
+		if err := oauthclient.CheckEndpoint(u); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}

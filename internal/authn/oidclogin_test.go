@@ -255,7 +255,7 @@ func TestOIDCLoginBoundsPendingLogins(t *testing.T) {
 func TestOIDCLoginConfigProblems(t *testing.T) {
 	_, err := NewOIDCLogin(OIDCLoginConfig{Issuer: "http://idp.example.com", RedirectURL: "/v1/login/oidc/callback"}, nil,
 		&OIDCLoginOptions{Algorithms: []string{"HS256"}})
-	for _, want := range []string{"must use https", "client id is required", "redirect url", `algorithm "HS256"`, "operators are required"} {
+	for _, want := range []string{"is not https", "client id is required", "redirect url", `algorithm "HS256"`, "operators are required"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpguard/mcpguard/internal/oauthclient"
 )
 
 // DefaultAlgorithms are the JWS algorithms accepted unless configured otherwise: asymmetric only,
@@ -106,14 +108,14 @@ func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, 
 	var errs []error
 	if issuer == "" {
 		errs = append(errs, errors.New("issuer is required"))
-	} else if err := checkFetchURL(issuer); err != nil {
+	} else if err := oauthclient.CheckEndpoint(issuer); err != nil {
 		errs = append(errs, fmt.Errorf("issuer: %w", err))
 	}
 	if _, err := CanonicalResource(audience); err != nil {
 		errs = append(errs, fmt.Errorf("audience: %w", err))
 	}
 	if opts.JWKSURL != "" {
-		if err := checkFetchURL(opts.JWKSURL); err != nil {
+		if err := oauthclient.CheckEndpoint(opts.JWKSURL); err != nil {
 			errs = append(errs, fmt.Errorf("jwks url: %w", err))
 		}
 	}

@@ -64,7 +64,7 @@ func (s *Source) protectedResource(ctx context.Context, metadataURL string) (*pr
 		if len(prm.AuthorizationServers) == 0 {
 			return nil, fmt.Errorf("protected resource metadata at %s names no authorization server", redact(u))
 		}
-		if err := checkEndpoint(prm.AuthorizationServers[0]); err != nil {
+		if err := CheckEndpoint(prm.AuthorizationServers[0]); err != nil {
 			return nil, fmt.Errorf("protected resource metadata at %s: authorization server: %w", redact(u), err)
 		}
 		return &prm, nil
@@ -123,7 +123,7 @@ func (s *Source) authServer(ctx context.Context, issuer string) (*authServerMeta
 		if meta.TokenEndpoint == "" {
 			return nil, fmt.Errorf("authorization server metadata at %s names no token_endpoint", redact(u))
 		}
-		if err := checkEndpoint(meta.TokenEndpoint); err != nil {
+		if err := CheckEndpoint(meta.TokenEndpoint); err != nil {
 			return nil, fmt.Errorf("authorization server metadata at %s: token_endpoint: %w", redact(u), err)
 		}
 		return &meta, nil
@@ -149,7 +149,7 @@ func wellKnown(u *url.URL, name string, insertedOnly bool) []string {
 // getJSON fetches u into v. found is false for a 404 (or 410), so that the caller tries the
 // next location; any other failure is an error.
 func (s *Source) getJSON(ctx context.Context, u string, v any) (found bool, err error) {
-	if err := checkEndpoint(u); err != nil {
+	if err := CheckEndpoint(u); err != nil {
 		return false, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -178,9 +178,9 @@ func (s *Source) getJSON(ctx context.Context, u string, v any) (found bool, err 
 	return true, nil
 }
 
-// checkEndpoint refuses URLs that are not https, or http to a loopback host: what crosses them
+// CheckEndpoint refuses URLs that are not https, or http to a loopback host: what crosses them
 // is a client secret, a token, or metadata that decides where those go.
-func checkEndpoint(raw string) error {
+func CheckEndpoint(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%s is not an absolute URL", printable(raw, 200))

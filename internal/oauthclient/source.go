@@ -125,7 +125,7 @@ func New(upstreamURL string, cfg Config, opts *Options) (*Source, error) {
 		return nil, fmt.Errorf("oauthclient: unknown client authentication method %q", cfg.AuthMethod)
 	}
 	if cfg.TokenURL != "" {
-		if err := checkEndpoint(cfg.TokenURL); err != nil {
+		if err := CheckEndpoint(cfg.TokenURL); err != nil {
 			return nil, fmt.Errorf("oauthclient: token URL: %w", err)
 		}
 	}
