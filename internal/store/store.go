@@ -71,3 +71,18 @@ type Store interface {
 	Checkpoints(ctx context.Context) ([]Checkpoint, error)
 	Close() error
 }
+
+// Pipeliner is implemented by stores that can make a commit visible first and durable later, so
+// that the audit log can write one batch while the previous one is being made durable. The
+// audit log answers a record's caller only after a Sync that began after the record's
+// AppendNoSync returned.
+type Pipeliner interface {
+	// AppendNoSync writes the records in one transaction that is committed but not yet durable:
+	// later reads see them, a crash of the process keeps them, a power loss may not. The
+	// records' sequence numbers must continue the log exactly, as for Append.
+	AppendNoSync(ctx context.Context, recs []Record) error
+	// Sync makes every record committed so far durable. An error poisons the store: fsync
+	// errors cannot be retried (what reached the disk is unknown), so every later Append,
+	// AppendNoSync and Sync fails until the store is reopened.
+	Sync(ctx context.Context) error
+}

@@ -7,10 +7,14 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/bits"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -64,12 +68,25 @@ type Store struct {
 	// inserts[k] writes 1<<k rows in one statement, prepared on w.
 	inserts [maxInsertShift + 1]*sql.Stmt
 	args    []any
+
+	path string
+	// smu serialises Sync; wal is the write-ahead log it fsyncs, kept open between calls.
+	smu     sync.Mutex
+	wal     *os.File
+	walInfo os.FileInfo // of wal, to notice a new file at the same path
+	// syncErr is set by the first failed Sync and fails every later write.
+	syncErr atomic.Pointer[error]
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.Pipeliner = (*Store)(nil)
+)
 
-// Open opens (creating when needed) the database file at path, in WAL mode with synchronous=FULL
-// so that a committed append survives a crash or power loss.
+// Open opens (creating when needed) the database file at path, in WAL mode. Connections that
+// read or store checkpoints use synchronous=FULL; the connection that appends records uses
+// synchronous=NORMAL, so its commits do not wait for the disk, and Sync (or Append, which ends
+// with it) fsyncs the WAL itself.
 func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -92,7 +109,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{db: db, logger: logger, readOnly: opts.ReadOnly}
+	s := &Store{db: db, logger: logger, readOnly: opts.ReadOnly, path: path}
 	if !opts.ReadOnly {
 		if _, err := db.ExecContext(ctx, schema); err != nil {
 			db.Close()
@@ -113,13 +130,34 @@ func (s *Store) Close() error {
 	s.wmu.Lock()
 	s.dropWriter()
 	s.wmu.Unlock()
+	s.smu.Lock()
+	if s.wal != nil {
+		s.wal.Close()
+		s.wal = nil
+	}
+	s.smu.Unlock()
 	return s.db.Close()
 }
 
-// Append writes recs in one transaction, a few multi-row statements on the writing connection.
+// Append writes recs in one transaction and returns once it is durable (AppendNoSync, then Sync).
 func (s *Store) Append(ctx context.Context, recs []store.Record) error {
+	if err := s.AppendNoSync(ctx, recs); err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	return s.Sync(ctx)
+}
+
+// AppendNoSync writes recs in one transaction, a few multi-row statements on the writing
+// connection, and returns once it is committed, before the commit is on disk.
+func (s *Store) AppendNoSync(ctx context.Context, recs []store.Record) error {
 	if s.readOnly {
 		return errors.New("append audit records: the database is open read-only")
+	}
+	if err := s.failed(); err != nil {
+		return fmt.Errorf("append audit records: %w", err)
 	}
 	if len(recs) == 0 {
 		return nil
@@ -141,9 +179,13 @@ func (s *Store) append(ctx context.Context, recs []store.Record) error {
 		}
 		// A multi-row INSERT keeps a statement journal to undo itself alone; in memory it costs
 		// no temporary file per transaction. It holds at most one statement's pages.
-		if _, err := w.ExecContext(ctx, "PRAGMA temp_store=MEMORY"); err != nil {
-			w.Close()
-			return fmt.Errorf("append audit records: %w", err)
+		// synchronous=NORMAL: a commit does not fsync the WAL (Sync does), but SQLite still
+		// syncs the WAL before copying it into the database and the database after.
+		for _, pragma := range []string{"PRAGMA temp_store=MEMORY", "PRAGMA synchronous=NORMAL"} {
+			if _, err := w.ExecContext(ctx, pragma); err != nil {
+				w.Close()
+				return fmt.Errorf("append audit records: %w", err)
+			}
 		}
 		s.w = w
 	}
@@ -165,6 +207,81 @@ func (s *Store) append(ctx context.Context, recs []store.Record) error {
 		return fmt.Errorf("append audit records: commit: %w", err)
 	}
 	return nil
+}
+
+// Sync makes every committed append durable by fsyncing the write-ahead log. It runs
+// concurrently with AppendNoSync: fsync acts on the file, whichever descriptor calls it, and
+// covers every write that returned before it began. After a failure the store refuses every
+// write until it is reopened.
+func (s *Store) Sync(ctx context.Context) error {
+	if s.readOnly {
+		return nil
+	}
+	if err := s.failed(); err != nil {
+		return fmt.Errorf("sync audit records: %w", err)
+	}
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if err := s.syncWAL(); err != nil {
+		err = fmt.Errorf("audit database %s: fsync failed, so what reached the disk is unknown; reopen the store (restart mcpguard): %w", s.path, err)
+		s.syncErr.CompareAndSwap(nil, &err)
+		return fmt.Errorf("sync audit records: %w", *s.syncErr.Load())
+	}
+	return nil
+}
+
+// failed returns the error of the first failed Sync, if any.
+func (s *Store) failed() error {
+	if p := s.syncErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// syncWAL fsyncs the write-ahead log. SQLite deletes the log (when the last connection closes)
+// only after copying all of it into the database and syncing that, and may then create it
+// anew: the descriptor is reopened when the file at the path is no longer the one it holds,
+// and the directory is synced so that a new log's name is durable too.
+func (s *Store) syncWAL() error {
+	name := s.path + "-wal"
+	fi, err := os.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		// No log: every commit is in the database file.
+		return syncPath(s.path)
+	}
+	if err != nil {
+		return err
+	}
+	if s.wal != nil && !os.SameFile(s.walInfo, fi) {
+		s.wal.Close()
+		s.wal = nil
+	}
+	if s.wal == nil {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		held, err := f.Stat()
+		if err == nil {
+			err = syncPath(filepath.Dir(s.path))
+		}
+		if err != nil {
+			f.Close()
+			return err
+		}
+		s.wal, s.walInfo = f, held
+	}
+	return syncData(s.wal)
+}
+
+// syncPath fsyncs the file or directory at path.
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // insertRows writes recs, 1<<k of them, with one statement.

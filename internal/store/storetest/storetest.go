@@ -185,6 +185,43 @@ func Run(t *testing.T, open Open) {
 			t.Errorf("Checkpoints (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("commit now, sync later", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		p, ok := s.(store.Pipeliner)
+		if !ok {
+			t.Skip("the store commits and syncs in one step only")
+		}
+		if err := p.AppendNoSync(ctx, records(0, 5)); err != nil {
+			t.Fatal(err)
+		}
+		// Committed records are visible before they are synced: the next batch continues them.
+		if n, err := s.Size(ctx); err != nil || n != 5 {
+			t.Fatalf("Size after AppendNoSync = %d, %v; want 5", n, err)
+		}
+		if err := p.AppendNoSync(ctx, records(5, 8)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(ctx, records(8, 9)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(record(6), got); diff != "" {
+			t.Errorf("Get(6) (-want +got):\n%s", diff)
+		}
+		if err := p.AppendNoSync(ctx, append(records(9, 10), record(3))); err == nil {
+			t.Error("AppendNoSync of a duplicate sequence number succeeded")
+		}
+		if n, _ := s.Size(ctx); n != 9 {
+			t.Errorf("Size after the failed AppendNoSync = %d, want 9", n)
+		}
+	})
 	t.Run("closed store fails", func(t *testing.T) {
 		s := open(t)
 		s.Close()
