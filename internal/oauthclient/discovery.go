@@ -14,23 +14,24 @@ import (
 // discover finds the token endpoint: from the configured issuer's metadata, or else as the MCP
 // authorization specification says, from the upstream's Protected Resource Metadata (RFC 9728)
 // at prmURL (its 401's resource_metadata; "" means the well-known locations) and the metadata of
-// the first authorization server it names. resource is the resource the metadata names, "" when
-// the issuer was configured.
-func (s *Source) discover(ctx context.Context, prmURL string) (endpoint, resource string, err error) {
-	issuer := s.cfg.Issuer
+// the first authorization server it names. issuer is the authorization server's identifier, which
+// its metadata repeats; resource is the resource the metadata names, "" when the issuer was
+// configured.
+func (s *Source) discover(ctx context.Context, prmURL string) (endpoint, issuer, resource string, err error) {
+	issuer = s.cfg.Issuer
 	if issuer == "" {
 		prm, err := s.protectedResource(ctx, prmURL)
 		if err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 		issuer, resource = prm.AuthorizationServers[0], prm.Resource
 	}
 	meta, err := s.authServer(ctx, issuer)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	s.log.Info("discovered the upstream's token endpoint", "issuer", issuer, "token_endpoint", redact(meta.TokenEndpoint))
-	return meta.TokenEndpoint, resource, nil
+	return meta.TokenEndpoint, issuer, resource, nil
 }
 
 // protectedResourceMetadata is the part of RFC 9728 metadata the client uses.

@@ -5,6 +5,8 @@ package oauthclient
 
 import (
 	"context"
+	"crypto"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,12 +17,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Client authentication methods at the token endpoint (RFC 6749 section 2.3.1).
 const (
 	AuthBasic = "client_secret_basic"
 	AuthPost  = "client_secret_post"
+	// AuthPrivateKeyJWT sends a JWT signed with the client's private key as client_assertion
+	// (RFC 7523 section 2.2, OpenID Connect Core section 9); there is no client secret.
+	AuthPrivateKeyJWT = "private_key_jwt"
 )
 
 // Bounds and timings.
@@ -49,7 +56,9 @@ var errNeedChallenge = errors.New("oauthclient: the authorization server is not 
 // Config says how to obtain tokens. TokenURL and Issuer are exclusive; with neither, the
 // authorization server is discovered from the upstream (see [Source.Transport]).
 type Config struct {
-	ClientID     string
+	ClientID string
+	// ClientSecret authenticates the client with AuthBasic and AuthPost; it must be empty with
+	// AuthPrivateKeyJWT.
 	ClientSecret string
 	// TokenURL is the token endpoint.
 	TokenURL string
@@ -60,8 +69,23 @@ type Config struct {
 	// Resource is the RFC 8707 resource indicator. Empty means the resource named by the
 	// upstream's Protected Resource Metadata when it was discovered, else the upstream URL.
 	Resource string
-	// AuthMethod is AuthBasic (the default when empty) or AuthPost.
+	// AuthMethod is AuthBasic (the default when empty), AuthPost or AuthPrivateKeyJWT.
 	AuthMethod string
+
+	// The client assertion, with AuthPrivateKeyJWT only.
+
+	// PrivateKey signs it: an *rsa.PrivateKey (of at least 2048 bits), an *ecdsa.PrivateKey on
+	// P-256, P-384 or P-521, or an ed25519.PrivateKey. Required with AuthPrivateKeyJWT.
+	PrivateKey crypto.Signer
+	// Algorithm is the JWS algorithm: RS256, RS384, RS512, PS256, PS384 or PS512 for an RSA key,
+	// ES256, ES384 or ES512 for the ECDSA key's curve, EdDSA for Ed25519. Empty means RS256,
+	// the curve's, or EdDSA.
+	Algorithm string
+	// KeyID is sent as the JWT header "kid" when set, to name the key among those registered.
+	KeyID string
+	// AssertionAudience is the assertion's "aud": empty for the token endpoint URL,
+	// AudienceIssuer for the authorization server's issuer identifier, or else the value itself.
+	AssertionAudience string
 }
 
 // Options configure a [Source]. The zero value is ready to use.
@@ -83,6 +107,7 @@ type Options struct {
 // use; concurrent callers share one request to the authorization server.
 type Source struct {
 	cfg      Config
+	signer   jwt.SigningMethod // signs client assertions, with AuthPrivateKeyJWT
 	upstream *url.URL
 	hc       *http.Client
 	log      *slog.Logger
@@ -90,6 +115,7 @@ type Source struct {
 
 	mu         sync.Mutex
 	endpoint   string        // the token endpoint, once known
+	issuer     string        // its issuer identifier, once known ("" when TokenURL was set)
 	resource   string        // the resource indicator to send, once known
 	prmURL     string        // the upstream's metadata URL from its 401, for discovery
 	challenged bool          // the upstream answered 401 without a token
@@ -111,25 +137,22 @@ func New(upstreamURL string, cfg Config, opts *Options) (*Source, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("oauthclient: upstream URL %q is not absolute", redact(upstreamURL))
 	}
-	if cfg.ClientID == "" || cfg.ClientSecret == "" {
-		return nil, errors.New("oauthclient: client id and secret are required")
-	}
 	if cfg.TokenURL != "" && cfg.Issuer != "" {
 		return nil, errors.New("oauthclient: token URL and issuer are exclusive")
 	}
-	switch cfg.AuthMethod {
-	case "":
+	if cfg.AuthMethod == "" {
 		cfg.AuthMethod = AuthBasic
-	case AuthBasic, AuthPost:
-	default:
-		return nil, fmt.Errorf("oauthclient: unknown client authentication method %q", cfg.AuthMethod)
+	}
+	signer, err := checkClientAuth(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("oauthclient: %w", err)
 	}
 	if cfg.TokenURL != "" {
 		if err := CheckEndpoint(cfg.TokenURL); err != nil {
 			return nil, fmt.Errorf("oauthclient: token URL: %w", err)
 		}
 	}
-	s := &Source{cfg: cfg, upstream: u, hc: o.HTTPClient, log: o.Logger, now: o.Now, endpoint: cfg.TokenURL}
+	s := &Source{cfg: cfg, signer: signer, upstream: u, hc: o.HTTPClient, log: o.Logger, now: o.Now, endpoint: cfg.TokenURL, issuer: cfg.Issuer}
 	if s.hc == nil {
 		s.hc = &http.Client{
 			Timeout:       DefaultTimeout,
@@ -146,6 +169,39 @@ func New(upstreamURL string, cfg Config, opts *Options) (*Source, error) {
 		s.now = time.Now
 	}
 	return s, nil
+}
+
+// checkClientAuth checks the client's credentials for cfg.AuthMethod, and returns the method
+// that signs its assertions with AuthPrivateKeyJWT.
+func checkClientAuth(cfg Config) (jwt.SigningMethod, error) {
+	if cfg.ClientID == "" {
+		return nil, errors.New("a client id is required")
+	}
+	switch cfg.AuthMethod {
+	case AuthBasic, AuthPost:
+		if cfg.ClientSecret == "" {
+			return nil, fmt.Errorf("a client secret is required with %s", cfg.AuthMethod)
+		}
+		if cfg.PrivateKey != nil {
+			return nil, fmt.Errorf("a private key is used only with %s, not %s", AuthPrivateKeyJWT, cfg.AuthMethod)
+		}
+		return nil, nil
+	case AuthPrivateKeyJWT:
+		if cfg.ClientSecret != "" {
+			return nil, fmt.Errorf("%s uses a private key, not a client secret: remove the secret", AuthPrivateKeyJWT)
+		}
+		if cfg.PrivateKey == nil {
+			return nil, fmt.Errorf("a private key is required with %s", AuthPrivateKeyJWT)
+		}
+		if k, ok := cfg.PrivateKey.(*rsa.PrivateKey); ok && k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("the RSA key has %d bits; want at least 2048", k.N.BitLen())
+		}
+		if cfg.AssertionAudience == AudienceIssuer && cfg.TokenURL != "" {
+			return nil, errors.New("the assertion's audience is the issuer, which a configured token URL leaves unknown: configure the issuer instead")
+		}
+		return signingMethod(cfg.PrivateKey, cfg.Algorithm)
+	}
+	return nil, fmt.Errorf("unknown client authentication method %q", cfg.AuthMethod)
 }
 
 // Token returns a usable access token: the cached one, or a new one when there is none or the
@@ -256,16 +312,16 @@ func (s *Source) challenge(metadataURL string) {
 // fetch finds the token endpoint if needed and asks it for a token.
 func (s *Source) fetch(ctx context.Context) (string, time.Duration, error) {
 	s.mu.Lock()
-	endpoint, resource, prmURL := s.endpoint, s.resource, s.prmURL
+	endpoint, issuer, resource, prmURL := s.endpoint, s.issuer, s.resource, s.prmURL
 	s.mu.Unlock()
 	if endpoint == "" {
 		var err error
-		endpoint, resource, err = s.discover(ctx, prmURL)
+		endpoint, issuer, resource, err = s.discover(ctx, prmURL)
 		if err != nil {
 			return "", 0, err
 		}
 		s.mu.Lock()
-		s.endpoint, s.resource = endpoint, resource
+		s.endpoint, s.issuer, s.resource = endpoint, issuer, resource
 		s.mu.Unlock()
 	}
 	if s.cfg.Resource != "" {
@@ -274,18 +330,37 @@ func (s *Source) fetch(ctx context.Context) (string, time.Duration, error) {
 	if resource == "" {
 		resource = s.upstream.String()
 	}
-	return s.request(ctx, endpoint, resource)
+	return s.request(ctx, endpoint, issuer, resource)
 }
 
-// request runs the client credentials grant (OAuth 2.1 section 4.2) at endpoint.
-func (s *Source) request(ctx context.Context, endpoint, resource string) (string, time.Duration, error) {
+// request runs the client credentials grant (OAuth 2.1 section 4.2) at endpoint, of the
+// authorization server issuer ("" when unknown).
+func (s *Source) request(ctx context.Context, endpoint, issuer, resource string) (string, time.Duration, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "resource": {resource}}
 	if len(s.cfg.Scopes) > 0 {
 		form.Set("scope", strings.Join(s.cfg.Scopes, " "))
 	}
-	if s.cfg.AuthMethod == AuthPost {
+	switch s.cfg.AuthMethod {
+	case AuthPost:
 		form.Set("client_id", s.cfg.ClientID)
 		form.Set("client_secret", s.cfg.ClientSecret)
+	case AuthPrivateKeyJWT:
+		audience := s.cfg.AssertionAudience
+		switch audience {
+		case "":
+			audience = endpoint
+		case AudienceIssuer:
+			if audience = issuer; audience == "" {
+				return "", 0, errors.New("the client assertion's audience is the issuer, which is not known")
+			}
+		}
+		a, err := s.assertion(audience)
+		if err != nil {
+			return "", 0, err
+		}
+		form.Set("client_id", s.cfg.ClientID)
+		form.Set("client_assertion_type", AssertionType)
+		form.Set("client_assertion", a)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -307,6 +382,13 @@ func (s *Source) request(ctx context.Context, endpoint, resource string) (string
 		return "", 0, fmt.Errorf("token endpoint %s: %w", redact(endpoint), err)
 	}
 	tok, lifetime, err := parseTokenResponse(resp.StatusCode, body)
+	if te := (*tokenError)(nil); errors.As(err, &te) && te.code == "invalid_client" {
+		hint := "check the client id and secret"
+		if s.cfg.AuthMethod == AuthPrivateKeyJWT {
+			hint = "check the client id, that the authorization server holds the public key (under the key id, if one is set), and the assertion's audience"
+		}
+		return "", 0, fmt.Errorf("token endpoint %s: %w: %s", redact(endpoint), err, hint)
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("token endpoint %s: %w", redact(endpoint), err)
 	}
@@ -322,6 +404,20 @@ type tokenResponse struct {
 	ErrorDescription string           `json:"error_description"`
 }
 
+// tokenError is a token endpoint's error answer (RFC 6749 section 5.2).
+type tokenError struct {
+	status            int
+	code, description string
+}
+
+func (e *tokenError) Error() string {
+	msg := fmt.Sprintf("answered %d %s", e.status, printable(e.code, 64))
+	if e.description != "" {
+		msg += " (" + printable(e.description, 200) + ")"
+	}
+	return msg
+}
+
 // maxTokenBytes bounds an access token: it is sent in a header with every request.
 const maxTokenBytes = 16 << 10
 
@@ -334,14 +430,7 @@ func parseTokenResponse(status int, body []byte) (string, time.Duration, error) 
 	jsonErr := json.Unmarshal(body, &r)
 	if status != http.StatusOK {
 		if jsonErr == nil && r.Error != "" {
-			msg := fmt.Sprintf("answered %d %s", status, printable(r.Error, 64))
-			if r.ErrorDescription != "" {
-				msg += " (" + printable(r.ErrorDescription, 200) + ")"
-			}
-			if r.Error == "invalid_client" {
-				msg += ": check the client id and secret"
-			}
-			return "", 0, errors.New(msg)
+			return "", 0, &tokenError{status: status, code: r.Error, description: r.ErrorDescription}
 		}
 		return "", 0, fmt.Errorf("answered %d %s", status, http.StatusText(status))
 	}

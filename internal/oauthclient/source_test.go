@@ -28,7 +28,8 @@ type authServer struct {
 	srv       *httptest.Server
 	issuer    string // what its metadata names; defaults to srv.URL
 	expiresIn int    // seconds; 0 omits expires_in
-	method    string // the client authentication it requires: AuthBasic or AuthPost
+	method    string // the client authentication it requires: AuthBasic, AuthPost or AuthPrivateKeyJWT
+	assertion *assertionCheck // with AuthPrivateKeyJWT, how it verifies the client assertion
 	oidcOnly  bool   // serves only /.well-known/openid-configuration
 	hold      chan struct{}
 
@@ -74,14 +75,21 @@ func (as *authServer) token(w http.ResponseWriter, r *http.Request) {
 	n := as.requests
 	as.mu.Unlock()
 	id, secret, basic := r.BasicAuth()
-	if as.method == AuthPost {
+	refusal := "Invalid client credentials"
+	switch as.method {
+	case AuthPost:
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 		basic = false
+	case AuthPrivateKeyJWT:
+		id, secret = r.PostForm.Get("client_id"), testSecret
+		if err := as.assertion.verify(r.PostForm, as.srv.URL); err != nil {
+			id, refusal = "", fmt.Sprintf("client assertion refused: %v", err)
+		}
 	}
 	if basic != (as.method == AuthBasic) || id != testClientID || secret != testSecret || r.PostForm.Get("grant_type") != "client_credentials" {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"error":"invalid_client","error_description":"Invalid client credentials"}`)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": refusal})
 		return
 	}
 	tok := fmt.Sprintf("at-%d-%d", n, time.Now().UnixNano())
@@ -187,7 +195,7 @@ func newSource(t *testing.T, upstreamURL string, cfg Config, opts *Options) *Sou
 	if cfg.ClientID == "" {
 		cfg.ClientID = testClientID
 	}
-	if cfg.ClientSecret == "" {
+	if cfg.ClientSecret == "" && cfg.AuthMethod != AuthPrivateKeyJWT {
 		cfg.ClientSecret = testSecret
 	}
 	s, err := New(upstreamURL, cfg, opts)
@@ -585,7 +593,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"no secret", Config{ClientID: "a"}, "required"},
 		{"both endpoints", Config{ClientID: "a", ClientSecret: "b", TokenURL: "https://a/t", Issuer: "https://a"}, "exclusive"},
 		{"cleartext token URL", Config{ClientID: "a", ClientSecret: "b", TokenURL: "http://idp.example.com/token"}, "not https"},
-		{"unknown method", Config{ClientID: "a", ClientSecret: "b", AuthMethod: "private_key_jwt"}, "unknown"},
+		{"unknown method", Config{ClientID: "a", ClientSecret: "b", AuthMethod: "tls_client_auth"}, "unknown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
