@@ -26,11 +26,11 @@ const (
 // authServer is an in-process OAuth authorization server with the client credentials grant.
 type authServer struct {
 	srv       *httptest.Server
-	issuer    string // what its metadata names; defaults to srv.URL
-	expiresIn int    // seconds; 0 omits expires_in
-	method    string // the client authentication it requires: AuthBasic, AuthPost or AuthPrivateKeyJWT
+	issuer    string          // what its metadata names; defaults to srv.URL
+	expiresIn int             // seconds; 0 omits expires_in
+	method    string          // the client authentication it requires: AuthBasic, AuthPost or AuthPrivateKeyJWT
 	assertion *assertionCheck // with AuthPrivateKeyJWT, how it verifies the client assertion
-	oidcOnly  bool   // serves only /.well-known/openid-configuration
+	oidcOnly  bool            // serves only /.well-known/openid-configuration
 	hold      chan struct{}
 
 	mu       sync.Mutex
