@@ -35,7 +35,9 @@ var (
 		"/run/secrets/token": "f1le-s3cret\n",
 		"/run/secrets/blank": "\r\n",
 	}
-	secretValues = []string{"k3y-s3cret", "t0ken-s3cret", "l1ne", "f1le-s3cret", "sk-live-0123456789", "hunter2", "aud1t-s3cret", "cl1ent-s3cret", "a2tra2tr", "c3Nzc3Nz", "68686868", "n0t-a-k3y"}
+	secretValues = []string{"k3y-s3cret", "t0ken-s3cret", "l1ne", "f1le-s3cret", "sk-live-0123456789", "hunter2", "aud1t-s3cret", "cl1ent-s3cret", "a2tra2tr", "c3Nzc3Nz", "68686868", "n0t-a-k3y",
+		// Fragments of the test private keys in testdata/keys.
+		"sDYMIAM0beBo2RPWOFlTg", "3MUPV+GmJOAcIwp+SihRA", "EIBs3Gt1SKxlq5L5Ml9Y"}
 )
 
 func lookupFakeEnv(name string) (string, bool) {
@@ -44,6 +46,14 @@ func lookupFakeEnv(name string) (string, bool) {
 }
 
 func readFakeFile(path string) ([]byte, error) {
+	if name, ok := strings.CutPrefix(path, "/fake/keys/"); ok {
+		// Test-only private keys, generated with openssl (testdata/keys).
+		data, err := os.ReadFile(filepath.Join("testdata", "keys", name))
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			pe.Path = path
+		}
+		return data, err
+	}
 	v, ok := fakeFiles[path]
 	if !ok {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}

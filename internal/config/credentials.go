@@ -1,10 +1,17 @@
 package config
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -18,7 +25,17 @@ const (
 	ClientSecretBasic ClientAuthMethod = "client_secret_basic"
 	// ClientSecretPost sends them as client_id and client_secret form parameters.
 	ClientSecretPost ClientAuthMethod = "client_secret_post"
+	// PrivateKeyJWT sends a short-lived JWT signed with the client's private key as
+	// client_assertion (RFC 7523 section 2.2, OpenID Connect Core section 9); no secret is sent.
+	PrivateKeyJWT ClientAuthMethod = "private_key_jwt"
 )
+
+// AudienceIssuer, as ClientCredentials.AssertionAudience, makes the client assertion's audience
+// the authorization server's issuer identifier rather than its token endpoint URL.
+const AudienceIssuer = "issuer"
+
+// assertionAlgorithms are the JWS algorithms a client assertion can be signed with.
+var assertionAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
 // Defaults of the OAuth settings, applied by [Parse].
 const (
@@ -51,7 +68,7 @@ type ClientCredentials struct {
 	ClientID string
 
 	// ClientSecret is the client's secret, a secret reference ("env:NAME" or "file:/path").
-	// Required.
+	// Required with client_secret_basic and client_secret_post; an error with private_key_jwt.
 	ClientSecret Secret
 
 	// TokenURL is the token endpoint: https, or http to a loopback host. Optional; exclusive
@@ -73,8 +90,156 @@ type ClientCredentials struct {
 	Resource string
 
 	// AuthMethod is how the client authenticates to the token endpoint:
-	// "client_secret_basic" (default) or "client_secret_post".
+	// "client_secret_basic" (default), "client_secret_post" or "private_key_jwt".
 	AuthMethod ClientAuthMethod
+
+	// The rest is for private_key_jwt only, and an error with another method.
+
+	// PrivateKey is the PEM private key that signs the client assertion, a secret reference
+	// (normally "file:/path"): RSA of at least 2048 bits, ECDSA on P-256, P-384 or P-521, or
+	// Ed25519; PKCS#8, PKCS#1 or SEC 1, unencrypted. Required with private_key_jwt; read it with
+	// [ClientCredentials.AssertionKey].
+	PrivateKey Secret
+
+	// KeyID is sent as the assertion's "kid" header, naming the key among those registered at
+	// the authorization server. Optional.
+	KeyID string
+
+	// Algorithm is the JWS algorithm of the assertion. Empty means the key's usual one: RS256,
+	// ES256, ES384 or ES512 by curve, EdDSA. An RSA key may also use RS384, RS512 or PS256-512.
+	Algorithm string
+
+	// AssertionAudience is the assertion's "aud". Empty means the token endpoint URL (OpenID
+	// Connect Core section 9); "issuer" (AudienceIssuer) means the authorization server's issuer
+	// identifier, configured or discovered; any other value is an absolute URL sent as is.
+	AssertionAudience string
+}
+
+// AssertionKey returns the private key that signs the client assertion with private_key_jwt, or
+// nil when PrivateKey is not set. A configuration returned by [Parse] or [Load] always decodes;
+// an error means a ClientCredentials built in code holds an unresolved or unusable key.
+func (cc *ClientCredentials) AssertionKey() (crypto.Signer, error) {
+	k := cc.PrivateKey
+	if k.IsZero() {
+		return nil, nil
+	}
+	if !k.Resolved() {
+		return nil, fmt.Errorf("private_key: %s is not resolved", k.Reference())
+	}
+	key, err := parsePrivateKey([]byte(k.Reveal()))
+	if err != nil {
+		return nil, fmt.Errorf("private_key: %s: %w", k.Reference(), err)
+	}
+	return key, nil
+}
+
+// checkAssertionKey reports a resolved private_key of the client_credentials section at path that
+// does not parse or does not fit its algorithm. Problems name the reference, never the key.
+func checkAssertionKey(path string, cc *ClientCredentials) []Problem {
+	ref := cc.PrivateKey.Reference()
+	key, err := parsePrivateKey([]byte(cc.PrivateKey.Reveal()))
+	if err != nil {
+		return []Problem{{Path: path + ".private_key", Message: fmt.Sprintf("%s: %v", ref, err)}}
+	}
+	algs, _ := keyAlgorithms(key) // parsePrivateKey checked it
+	if cc.Algorithm != "" && slices.Contains(assertionAlgorithms, cc.Algorithm) && !slices.Contains(algs, cc.Algorithm) {
+		return []Problem{{Path: path + ".algorithm", Message: fmt.Sprintf("%s does not fit the key in %s, which signs with %s: change the algorithm or leave it out", quote(cc.Algorithm), ref, strings.Join(algs, ", "))}}
+	}
+	return nil
+}
+
+// privateKeyTypes are the PEM block types that hold an unencrypted private key.
+var privateKeyTypes = []string{"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"}
+
+// parsePrivateKey reads the one private key of a PEM text: PKCS#8 ("PRIVATE KEY"), PKCS#1 ("RSA
+// PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY"), unencrypted, among other blocks such as the "EC
+// PARAMETERS" that openssl writes before an EC key. The key must be able to sign a client
+// assertion: RSA of at least 2048 bits, ECDSA on P-256, P-384 or P-521, or Ed25519. Errors never
+// contain the key.
+func parsePrivateKey(text []byte) (crypto.Signer, error) {
+	var found *pem.Block
+	var others []string
+	for rest := text; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		switch {
+		case slices.Contains(privateKeyTypes, b.Type) && found != nil:
+			return nil, errors.New("holds more than one private key: keep only the one that signs")
+		case slices.Contains(privateKeyTypes, b.Type):
+			found = b
+		default:
+			others = append(others, fmt.Sprintf("%q", printableBlockType(b.Type)))
+		}
+	}
+	switch {
+	case found == nil && slices.Contains(others, `"ENCRYPTED PRIVATE KEY"`):
+		return nil, errors.New("the private key is encrypted: decrypt it (openssl pkey -in key.pem -out plain.pem) and protect the file instead")
+	case found == nil && len(others) > 0:
+		return nil, fmt.Errorf("holds no private key, only PEM blocks of type %s", strings.Join(others, ", "))
+	case found == nil:
+		return nil, errors.New("not PEM: want a private key that begins with -----BEGIN PRIVATE KEY-----")
+	case found.Headers["Proc-Type"] != "":
+		return nil, errors.New("the private key is encrypted: decrypt it (openssl pkey -in key.pem -out plain.pem) and protect the file instead")
+	}
+	var key any
+	var err error
+	switch found.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(found.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(found.Bytes)
+	default:
+		key, err = x509.ParsePKCS8PrivateKey(found.Bytes)
+	}
+	if err != nil {
+		// x509's messages describe the structure, never the key material.
+		return nil, fmt.Errorf("the %s block does not parse: %w", found.Type, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("a %T key cannot sign: want RSA, ECDSA or Ed25519", key)
+	}
+	if _, err := keyAlgorithms(signer); err != nil {
+		return nil, err
+	}
+	return signer, nil
+}
+
+// printableBlockType bounds a PEM block type for a message.
+func printableBlockType(t string) string {
+	if len(t) > 40 {
+		return t[:40] + "..."
+	}
+	return t
+}
+
+// keyAlgorithms returns the JWS algorithms key can sign a client assertion with, its usual
+// one first.
+func keyAlgorithms(key crypto.Signer) ([]string, error) {
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		if bits := k.N.BitLen(); bits < 2048 {
+			return nil, fmt.Errorf("the RSA key has %d bits; want at least 2048", bits)
+		}
+		return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, nil
+	case *ecdsa.PrivateKey:
+		switch name := k.Curve.Params().Name; name {
+		case "P-256":
+			return []string{"ES256"}, nil
+		case "P-384":
+			return []string{"ES384"}, nil
+		case "P-521":
+			return []string{"ES512"}, nil
+		default:
+			return nil, fmt.Errorf("the ECDSA key is on curve %s: want P-256, P-384 or P-521", name)
+		}
+	case ed25519.PrivateKey:
+		return []string{"EdDSA"}, nil
+	}
+	return nil, fmt.Errorf("a %T key cannot sign: want RSA, ECDSA or Ed25519", key)
 }
 
 // AdminOIDC lets operators log in to the admin API with an OpenID Connect provider

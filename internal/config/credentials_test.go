@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -108,4 +109,75 @@ func TestIdentityKey(t *testing.T) {
 			t.Errorf("IdentityKey() = %q, %v; want an error", got, err)
 		}
 	})
+}
+
+func TestParsePrivateKeyJWT(t *testing.T) {
+	cfg := parseTestdata(t, "valid_oauth.yaml")
+	resolved := func(text string) Secret { return resolvedFake(t, text) }
+	want := []*ClientCredentials{
+		{
+			ClientID: "gateway", AuthMethod: PrivateKeyJWT, PrivateKey: resolved("file:/fake/keys/p256.pem"), KeyID: "gateway-2026",
+			Issuer: "https://login.example.com/realms/svc", AssertionAudience: AudienceIssuer,
+		},
+		{
+			ClientID: "gateway", AuthMethod: PrivateKeyJWT, PrivateKey: resolved("file:/fake/keys/rsa2048.pem"), Algorithm: "PS256",
+			TokenURL: "https://login.example.com/oauth2/v2.0/token",
+		},
+		{ClientID: "gateway", AuthMethod: PrivateKeyJWT, PrivateKey: resolved("file:/fake/keys/ed25519.pem"), AssertionAudience: "https://login.example.com"},
+		{ClientID: "gateway", AuthMethod: PrivateKeyJWT, PrivateKey: resolved("file:/fake/keys/p256_sec1.pem")},
+	}
+	got := []*ClientCredentials{cfg.Upstreams[3].HTTP.ClientCredentials, cfg.Upstreams[4].HTTP.ClientCredentials, cfg.Upstreams[5].SSE.ClientCredentials, cfg.Upstreams[6].HTTP.ClientCredentials}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("client_credentials (-want +got):\n%s", diff)
+	}
+	wantTypes := []string{"*ecdsa.PrivateKey", "*rsa.PrivateKey", "ed25519.PrivateKey", "*ecdsa.PrivateKey"}
+	for i, cc := range got {
+		key, err := cc.AssertionKey()
+		if err != nil || fmt.Sprintf("%T", key) != wantTypes[i] {
+			t.Errorf("upstream %d: AssertionKey() = %T, %v; want a %s", i+3, key, err, wantTypes[i])
+		}
+	}
+	if key, err := cfg.Upstreams[0].HTTP.ClientCredentials.AssertionKey(); key != nil || err != nil {
+		t.Errorf("AssertionKey() without private_key = %v, %v; want nil, nil", key, err)
+	}
+	unresolved := &ClientCredentials{PrivateKey: NewSecret("file:/k.pem")}
+	if _, err := unresolved.AssertionKey(); err == nil {
+		t.Error("AssertionKey() of an unresolved reference succeeded; want an error")
+	}
+}
+
+func TestParsePrivateKey(t *testing.T) {
+	read := func(name string) string {
+		data, err := os.ReadFile("testdata/keys/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	tests := []struct {
+		name    string
+		text    string
+		wantErr string // "" for success
+	}{
+		{"PKCS#8 EC", read("p256.pem"), ""},
+		{"PKCS#1 RSA", read("rsa2048.pem"), ""},
+		{"SEC 1 after EC PARAMETERS", read("p256_sec1.pem"), ""},
+		{"text around the block", "key for the gateway\n" + read("ed25519.pem") + "\nend\n", ""},
+		{"two keys", read("p256.pem") + read("p384.pem"), "more than one private key"},
+		{"certificate-like block only", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", `only PEM blocks of type "CERTIFICATE"`},
+		{"legacy encrypted", "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00000000000000000000000000000000\n\nAAAA\n-----END RSA PRIVATE KEY-----\n", "encrypted"},
+		{"garbage in a key block", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "does not parse"},
+		{"base64 without armour", "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg", "not PEM"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, err := parsePrivateKey([]byte(tt.text))
+			switch {
+			case tt.wantErr == "" && (err != nil || key == nil):
+				t.Errorf("= %v, %v; want a key", key, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("error = %v; want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
 }

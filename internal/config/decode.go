@@ -842,6 +842,10 @@ func (d *decoder) clientCredentials(dst **ClientCredentials) func(*yaml.Node, st
 					cc.AuthMethod = ClientAuthMethod(s)
 				}
 			}},
+			{"private_key", d.secret(&cc.PrivateKey)},
+			{"key_id", d.str(&cc.KeyID)},
+			{"algorithm", d.str(&cc.Algorithm)},
+			{"assertion_audience", d.str(&cc.AssertionAudience)},
 		}, map[string]string{"bearer_token": "it belongs to the upstream's transport, and cannot be combined with client_credentials"})
 	}
 }

@@ -519,12 +519,16 @@ func (v *validator) clientCredentials(path string, cc *ClientCredentials, header
 	if cc.ClientID == "" {
 		v.add(p+".client_id", "required: the gateway's client identifier at the authorization server")
 	}
-	v.referencedSecret(p+".client_secret", cc.ClientSecret, true)
+	v.clientAuth(p, cc)
 	if cc.TokenURL != "" && cc.Issuer != "" {
 		v.add(p, "token_url and issuer are exclusive: set token_url to skip discovery, or issuer to discover the token endpoint")
 	}
 	if cc.TokenURL != "" && v.url(p+".token_url", cc.TokenURL) {
-		v.add(p+".token_url", "%s would receive the client secret in clear text: use https (http is allowed only to loopback)", quote(cc.TokenURL))
+		what := "the client secret"
+		if cc.AuthMethod == PrivateKeyJWT {
+			what = "the client assertion"
+		}
+		v.add(p+".token_url", "%s would receive %s in clear text: use https (http is allowed only to loopback)", quote(cc.TokenURL), what)
 	}
 	if cc.Issuer != "" {
 		v.issuer(p+".issuer", cc.Issuer)
@@ -533,10 +537,51 @@ func (v *validator) clientCredentials(path string, cc *ClientCredentials, header
 	if cc.Resource != "" {
 		v.url(p+".resource", cc.Resource)
 	}
+}
+
+// clientAuth checks the credentials of a client_credentials section at path for its auth_method:
+// client_secret for the secret methods, private_key and its companions for private_key_jwt.
+func (v *validator) clientAuth(p string, cc *ClientCredentials) {
 	switch cc.AuthMethod {
 	case ClientSecretBasic, ClientSecretPost:
+		v.referencedSecret(p+".client_secret", cc.ClientSecret, true)
+		for _, f := range []struct {
+			key string
+			set bool
+		}{{"private_key", !cc.PrivateKey.IsZero()}, {"key_id", cc.KeyID != ""}, {"algorithm", cc.Algorithm != ""}, {"assertion_audience", cc.AssertionAudience != ""}} {
+			if f.set {
+				v.add(p+"."+f.key, "used only with auth_method: %s; remove it, or set that method", PrivateKeyJWT)
+			}
+		}
+		return
+	case PrivateKeyJWT:
 	default:
-		v.add(p+".auth_method", "unknown method %s: want %s or %s", quote(string(cc.AuthMethod)), ClientSecretBasic, ClientSecretPost)
+		v.add(p+".auth_method", "unknown method %s: want %s, %s or %s", quote(string(cc.AuthMethod)), ClientSecretBasic, ClientSecretPost, PrivateKeyJWT)
+		v.referencedSecret(p+".client_secret", cc.ClientSecret, false)
+		return
+	}
+	if !cc.ClientSecret.IsZero() {
+		v.add(p+".client_secret", "not used with auth_method: %s, which signs with private_key; remove it", PrivateKeyJWT)
+	}
+	if cc.PrivateKey.IsZero() {
+		v.add(p+".private_key", `required with auth_method: %s: the PEM private key that signs the client assertion, as "file:/path"`, PrivateKeyJWT)
+	} else {
+		v.referencedSecret(p+".private_key", cc.PrivateKey, true)
+	}
+	if cc.KeyID != "" && (len(cc.KeyID) > 256 || !validHeaderValue(cc.KeyID)) {
+		v.add(p+".key_id", "must be at most 256 printable characters")
+	}
+	if cc.Algorithm != "" && !slices.Contains(assertionAlgorithms, cc.Algorithm) {
+		v.add(p+".algorithm", "unknown algorithm %s: want one of %s, or leave it out to use the key's usual one", quote(cc.Algorithm), strings.Join(assertionAlgorithms, ", "))
+	}
+	switch cc.AssertionAudience {
+	case "":
+	case AudienceIssuer:
+		if cc.TokenURL != "" {
+			v.add(p+".assertion_audience", "%s needs the issuer, which token_url leaves unknown: set issuer instead of token_url, or write the issuer's URL here", AudienceIssuer)
+		}
+	default:
+		v.url(p+".assertion_audience", cc.AssertionAudience)
 	}
 }
 
@@ -844,6 +889,12 @@ func resolveSecrets(c *Config, lookupEnv func(string) (string, bool), readFile f
 			m[name] = s
 		}
 	}
+	assertionKey := func(path string, cc *ClientCredentials) {
+		resolve(path+".private_key", &cc.PrivateKey, false)
+		if cc.AuthMethod == PrivateKeyJWT && cc.PrivateKey.IsReference() && cc.PrivateKey.Resolved() {
+			list = append(list, checkAssertionKey(path, cc)...)
+		}
+	}
 	resolve("identity_encryption_key", &c.IdentityEncryptionKey, false)
 	if k := c.IdentityEncryptionKey; k.IsReference() && k.Resolved() {
 		if _, err := decodeIdentityKey(k.Reveal()); err != nil {
@@ -881,6 +932,7 @@ func resolveSecrets(c *Config, lookupEnv func(string) (string, bool), readFile f
 			resolve(path+".http.bearer_token", &u.HTTP.BearerToken, true)
 			if cc := u.HTTP.ClientCredentials; cc != nil {
 				resolve(path+".http.client_credentials.client_secret", &cc.ClientSecret, false)
+				assertionKey(path+".http.client_credentials", cc)
 			}
 		}
 		if u.SSE != nil {
@@ -888,6 +940,7 @@ func resolveSecrets(c *Config, lookupEnv func(string) (string, bool), readFile f
 			resolve(path+".sse.bearer_token", &u.SSE.BearerToken, true)
 			if cc := u.SSE.ClientCredentials; cc != nil {
 				resolve(path+".sse.client_credentials.client_secret", &cc.ClientSecret, false)
+				assertionKey(path+".sse.client_credentials", cc)
 			}
 		}
 	}
