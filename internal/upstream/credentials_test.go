@@ -2,17 +2,26 @@ package upstream
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpguard/mcpguard/internal/config"
@@ -25,6 +34,9 @@ import (
 type protectedServer struct {
 	mcp, as *httptest.Server
 	secret  string
+	// assertionKey, when set, makes the authorization server authenticate the client by a
+	// client assertion (private_key_jwt) for its issuer, verified with this public key.
+	assertionKey crypto.PublicKey
 
 	mu        sync.Mutex
 	issued    map[string]bool
@@ -50,6 +62,9 @@ func newProtectedServer(t *testing.T) *protectedServer {
 	})
 	as.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		id, secret, _ := r.BasicAuth()
+		if p.assertionKey != nil {
+			id, secret = p.verifyAssertion(r), p.secret
+		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.tokenReqs++
@@ -92,6 +107,24 @@ func newProtectedServer(t *testing.T) *protectedServer {
 	p.mcp = httptest.NewServer(mux)
 	t.Cleanup(p.mcp.Close)
 	return p
+}
+
+// verifyAssertion returns the client id a token request's client assertion proves, or "".
+func (p *protectedServer) verifyAssertion(r *http.Request) string {
+	if r.PostFormValue("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" || r.PostFormValue("client_secret") != "" {
+		return ""
+	}
+	tok, err := jwt.Parse(r.PostFormValue("client_assertion"), func(*jwt.Token) (any, error) { return p.assertionKey, nil },
+		jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(p.as.URL), jwt.WithExpirationRequired())
+	if err != nil {
+		return ""
+	}
+	iss, _ := tok.Claims.GetIssuer()
+	sub, _ := tok.Claims.GetSubject()
+	if iss != sub || iss != r.PostFormValue("client_id") {
+		return ""
+	}
+	return iss
 }
 
 func startCredentialed(t *testing.T, p *protectedServer, cc *config.ClientCredentials) *Upstream {
@@ -141,6 +174,39 @@ func TestClientCredentialsDiscoveredFromUpstream(t *testing.T) {
 		if a != "Bearer upstream-token-1" {
 			t.Errorf("request %d carried %q; want the upstream's own token", i+1, a)
 		}
+	}
+}
+
+func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
+	p := newProtectedServer(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.assertionKey = key.Public()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "gateway.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pk := config.NewSecret("file:" + path)
+	if err := pk.Resolve(os.LookupEnv, os.ReadFile); err != nil {
+		t.Fatal(err)
+	}
+	up := startCredentialed(t, p, &config.ClientCredentials{ClientID: "gateway", AuthMethod: config.PrivateKeyJWT, PrivateKey: pk, AssertionAudience: config.AudienceIssuer})
+	for i := range 2 {
+		resp, err := up.Call(t.Context(), &Request{ID: jsonrpc.IntID(int64(i + 1)), Method: "tools/call", Params: []byte(`{"name":"echo","arguments":{"text":"signed"}}`)}, nil)
+		if err != nil || resp.Error != nil || !strings.Contains(string(resp.Result), `"signed"`) {
+			t.Fatalf("call %d: %v, %+v", i, err, resp)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tokenReqs != 1 {
+		t.Errorf("token requests = %d; want 1", p.tokenReqs)
 	}
 }
 

@@ -190,14 +190,22 @@ func credentialClient(hc *http.Client, name, upstreamURL string, cc *config.Clie
 	if cc == nil {
 		return hc, nil
 	}
+	key, err := cc.AssertionKey()
+	if err != nil {
+		return nil, err
+	}
 	src, err := oauthclient.New(upstreamURL, oauthclient.Config{
-		ClientID:     cc.ClientID,
-		ClientSecret: cc.ClientSecret.Reveal(),
-		TokenURL:     cc.TokenURL,
-		Issuer:       cc.Issuer,
-		Scopes:       cc.Scopes,
-		Resource:     cc.Resource,
-		AuthMethod:   string(cc.AuthMethod),
+		ClientID:          cc.ClientID,
+		ClientSecret:      cc.ClientSecret.Reveal(),
+		TokenURL:          cc.TokenURL,
+		Issuer:            cc.Issuer,
+		Scopes:            cc.Scopes,
+		Resource:          cc.Resource,
+		AuthMethod:        string(cc.AuthMethod),
+		PrivateKey:        key,
+		Algorithm:         cc.Algorithm,
+		KeyID:             cc.KeyID,
+		AssertionAudience: cc.AssertionAudience,
 	}, &oauthclient.Options{HTTPClient: opts.TokenHTTPClient, Logger: logger, Name: name, Now: opts.Now})
 	if err != nil {
 		return nil, err
