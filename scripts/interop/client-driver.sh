@@ -13,8 +13,10 @@
 # and exits with the client's exit code.
 #
 # Scenarios in which the gateway, not the client, holds the upstream's
-# credential (auth/client-credentials-basic): the driver configures the
-# upstream with client_credentials from MCP_CONFORMANCE_CONTEXT, keeps that
+# credential (auth/client-credentials-basic, auth/client-credentials-jwt): the
+# driver configures the upstream with client_credentials from
+# MCP_CONFORMANCE_CONTEXT (for the JWT scenario, the private key goes to a 0600
+# file in the driver's temporary directory, removed on exit), keeps that
 # context from the client, and runs the client as a plain MCP client (its
 # generic auth flow, which lists tools and calls test-tool; the gateway never
 # asks it for a token, so its own OAuth never starts). What the scenario then
@@ -74,6 +76,27 @@ auth/client-credentials-basic)
         client_secret: env:MCPGUARD_UPSTREAM_CLIENT_SECRET
         auth_method: client_secret_basic
 EOF
+	client_scenario=auth/metadata-default
+	;;
+auth/client-credentials-jwt)
+	# The scenario's authorization server wants its issuer as the assertion's
+	# audience (it accepts the issuer URL with or without a trailing slash).
+	client_id=$("$NODE" -e 'const c = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT || "{}"); if (typeof c.client_id !== "string") process.exit(1); process.stdout.write(c.client_id)') ||
+		die "client-driver.sh: $scenario: MCP_CONFORMANCE_CONTEXT has no client_id"
+	algorithm=$("$NODE" -e 'const c = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT || "{}"); process.stdout.write(typeof c.signing_algorithm === "string" ? c.signing_algorithm : "")')
+	key_file=$work/upstream-client-key.pem
+	(umask 077 && "$NODE" -e 'const c = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT || "{}"); if (typeof c.private_key_pem !== "string") process.exit(1); process.stdout.write(c.private_key_pem)' >"$key_file") ||
+		die "client-driver.sh: $scenario: MCP_CONFORMANCE_CONTEXT has no private_key_pem"
+	cat >>"$config" <<EOF
+      client_credentials:
+        client_id: $(yaml_str "$client_id")
+        auth_method: private_key_jwt
+        private_key: $(yaml_str "file:$key_file")
+        assertion_audience: issuer
+EOF
+	if [[ -n $algorithm ]]; then
+		printf '        algorithm: %s\n' "$(yaml_str "$algorithm")" >>"$config"
+	fi
 	client_scenario=auth/metadata-default
 	;;
 esac

@@ -16,7 +16,7 @@
 # the upstream's authorization server, which a gateway that never forwards a
 # client's token upstream deliberately breaks; docs/conformance.md lists each).
 #   4. the scenarios in which the gateway holds the upstream's credential
-#      (CREDENTIAL_SCENARIOS: auth/client-credentials-basic) through mcpguard:
+#      (CREDENTIAL_SCENARIOS: auth/client-credentials-basic and -jwt) through mcpguard:
 #      everything-client lacks the grant, so they FAIL direct (step 1's
 #      expected file says so), and must PASS through the gateway, which runs
 #      the grant itself (expected/client-<set>-gateway-credentials.txt).
@@ -71,7 +71,7 @@ excluded() { [[ $1 == auth/* ]]; }
 
 # Scenarios whose upstream credential the gateway holds (client-driver.sh
 # configures client_credentials for them); run through mcpguard in step 4.
-CREDENTIAL_SCENARIOS=(auth/client-credentials-basic)
+CREDENTIAL_SCENARIOS=(auth/client-credentials-basic auth/client-credentials-jwt)
 
 # run_one REVISION MODE SCENARIO COMMAND: one scenario at the revision's wire
 # version; appends "<scenario> <suite exit code>" to MODE/exit-codes.
