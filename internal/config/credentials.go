@@ -113,6 +113,12 @@ type ClientCredentials struct {
 	// Connect Core section 9); "issuer" (AudienceIssuer) means the authorization server's issuer
 	// identifier, configured or discovered; any other value is an absolute URL sent as is.
 	AssertionAudience string
+
+	// Certificate is the X.509 certificate of PrivateKey, PEM, as a reference ("file:/path").
+	// Optional: when set, the assertion's header carries its thumbprints "x5t" (SHA-1) and
+	// "x5t#S256", which is how Microsoft Entra ID finds the registered certificate. Its public
+	// key must be PrivateKey's.
+	Certificate Secret
 }
 
 // AssertionKey returns the private key that signs the client assertion with private_key_jwt, or
@@ -131,6 +137,60 @@ func (cc *ClientCredentials) AssertionKey() (crypto.Signer, error) {
 		return nil, fmt.Errorf("private_key: %s: %w", k.Reference(), err)
 	}
 	return key, nil
+}
+
+// AssertionCertificate returns the DER bytes of Certificate, or nil when it is not set. As with
+// AssertionKey, an error means a ClientCredentials built in code holds an unusable value.
+func (cc *ClientCredentials) AssertionCertificate() ([]byte, error) {
+	c := cc.Certificate
+	if c.IsZero() {
+		return nil, nil
+	}
+	if !c.Resolved() {
+		return nil, fmt.Errorf("certificate: %s is not resolved", c.Reference())
+	}
+	cert, err := parseCertificate([]byte(c.Reveal()))
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %s: %w", c.Reference(), err)
+	}
+	return cert.Raw, nil
+}
+
+// parseCertificate reads the first CERTIFICATE block of a PEM text.
+func parseCertificate(text []byte) (*x509.Certificate, error) {
+	for rest := text; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return nil, errors.New("no PEM CERTIFICATE block")
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("the certificate does not parse: %w", err)
+		}
+		return cert, nil
+	}
+}
+
+// checkAssertionCertificate reports a certificate that does not parse or is not the key's.
+func checkAssertionCertificate(path string, cc *ClientCredentials) []Problem {
+	ref := cc.Certificate.Reference()
+	cert, err := parseCertificate([]byte(cc.Certificate.Reveal()))
+	if err != nil {
+		return []Problem{{Path: path + ".certificate", Message: fmt.Sprintf("%s: %v", ref, err)}}
+	}
+	key, err := parsePrivateKey([]byte(cc.PrivateKey.Reveal()))
+	if err != nil {
+		return nil // reported for private_key
+	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return []Problem{{Path: path + ".certificate", Message: fmt.Sprintf("%s is not the certificate of the key in %s: its public key differs", ref, cc.PrivateKey.Reference())}}
+	}
+	return nil
 }
 
 // checkAssertionKey reports a resolved private_key of the client_credentials section at path that

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"strings"
@@ -121,7 +122,7 @@ func TestParsePrivateKeyJWT(t *testing.T) {
 		},
 		{
 			ClientID: "gateway", AuthMethod: PrivateKeyJWT, PrivateKey: resolved("file:/fake/keys/rsa2048.pem"), Algorithm: "PS256",
-			TokenURL: "https://login.example.com/oauth2/v2.0/token",
+			TokenURL: "https://login.example.com/oauth2/v2.0/token", Certificate: resolved("file:/fake/keys/rsa2048_cert.pem"),
 		},
 		{ClientID: "gateway", AuthMethod: PrivateKeyJWT, PrivateKey: resolved("file:/fake/keys/ed25519.pem"), AssertionAudience: "https://login.example.com"},
 		{ClientID: "gateway", AuthMethod: PrivateKeyJWT, PrivateKey: resolved("file:/fake/keys/p256_sec1.pem")},
@@ -136,6 +137,14 @@ func TestParsePrivateKeyJWT(t *testing.T) {
 		if err != nil || fmt.Sprintf("%T", key) != wantTypes[i] {
 			t.Errorf("upstream %d: AssertionKey() = %T, %v; want a %s", i+3, key, err, wantTypes[i])
 		}
+	}
+	if der, err := got[1].AssertionCertificate(); err != nil || len(der) == 0 {
+		t.Errorf("AssertionCertificate() = %d bytes, %v; want the certificate", len(der), err)
+	} else if cert, err := x509.ParseCertificate(der); err != nil || cert.Subject.CommonName != "mcpguard-test-client" {
+		t.Errorf("AssertionCertificate() does not hold the test certificate: %v", err)
+	}
+	if der, err := got[0].AssertionCertificate(); der != nil || err != nil {
+		t.Errorf("AssertionCertificate() without a certificate = %d bytes, %v; want nil, nil", len(der), err)
 	}
 	if key, err := cfg.Upstreams[0].HTTP.ClientCredentials.AssertionKey(); key != nil || err != nil {
 		t.Errorf("AssertionKey() without private_key = %v, %v; want nil, nil", key, err)

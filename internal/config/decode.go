@@ -846,6 +846,7 @@ func (d *decoder) clientCredentials(dst **ClientCredentials) func(*yaml.Node, st
 			{"key_id", d.str(&cc.KeyID)},
 			{"algorithm", d.str(&cc.Algorithm)},
 			{"assertion_audience", d.str(&cc.AssertionAudience)},
+			{"certificate", d.secret(&cc.Certificate)},
 		}, map[string]string{"bearer_token": "it belongs to the upstream's transport, and cannot be combined with client_credentials"})
 	}
 }

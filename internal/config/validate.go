@@ -548,7 +548,7 @@ func (v *validator) clientAuth(p string, cc *ClientCredentials) {
 		for _, f := range []struct {
 			key string
 			set bool
-		}{{"private_key", !cc.PrivateKey.IsZero()}, {"key_id", cc.KeyID != ""}, {"algorithm", cc.Algorithm != ""}, {"assertion_audience", cc.AssertionAudience != ""}} {
+		}{{"private_key", !cc.PrivateKey.IsZero()}, {"key_id", cc.KeyID != ""}, {"algorithm", cc.Algorithm != ""}, {"assertion_audience", cc.AssertionAudience != ""}, {"certificate", !cc.Certificate.IsZero()}} {
 			if f.set {
 				v.add(p+"."+f.key, "used only with auth_method: %s; remove it, or set that method", PrivateKeyJWT)
 			}
@@ -567,6 +567,9 @@ func (v *validator) clientAuth(p string, cc *ClientCredentials) {
 		v.add(p+".private_key", `required with auth_method: %s: the PEM private key that signs the client assertion, as "file:/path"`, PrivateKeyJWT)
 	} else {
 		v.referencedSecret(p+".private_key", cc.PrivateKey, true)
+	}
+	if !cc.Certificate.IsZero() {
+		v.referencedSecret(p+".certificate", cc.Certificate, true)
 	}
 	if cc.KeyID != "" && (len(cc.KeyID) > 256 || !validHeaderValue(cc.KeyID)) {
 		v.add(p+".key_id", "must be at most 256 printable characters")
@@ -893,6 +896,10 @@ func resolveSecrets(c *Config, lookupEnv func(string) (string, bool), readFile f
 		resolve(path+".private_key", &cc.PrivateKey, false)
 		if cc.AuthMethod == PrivateKeyJWT && cc.PrivateKey.IsReference() && cc.PrivateKey.Resolved() {
 			list = append(list, checkAssertionKey(path, cc)...)
+		}
+		resolve(path+".certificate", &cc.Certificate, false)
+		if cc.AuthMethod == PrivateKeyJWT && cc.Certificate.IsReference() && cc.Certificate.Resolved() && cc.PrivateKey.Resolved() {
+			list = append(list, checkAssertionCertificate(path, cc)...)
 		}
 	}
 	resolve("identity_encryption_key", &c.IdentityEncryptionKey, false)

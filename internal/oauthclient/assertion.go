@@ -7,6 +7,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"time"
@@ -86,6 +88,11 @@ func (s *Source) assertion(audience string) (string, error) {
 	t := jwt.NewWithClaims(s.signer, claims)
 	if s.cfg.KeyID != "" {
 		t.Header["kid"] = s.cfg.KeyID
+	}
+	if c := s.cfg.Certificate; len(c) > 0 {
+		sha1Sum, sha256Sum := sha1.Sum(c), sha256.Sum256(c)
+		t.Header["x5t"] = base64.RawURLEncoding.EncodeToString(sha1Sum[:])
+		t.Header["x5t#S256"] = base64.RawURLEncoding.EncodeToString(sha256Sum[:])
 	}
 	signed, err := t.SignedString(s.cfg.PrivateKey)
 	if err != nil {

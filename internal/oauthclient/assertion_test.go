@@ -9,9 +9,15 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
@@ -304,5 +310,34 @@ func TestNewRefusesBadPrivateKeyJWT(t *testing.T) {
 				t.Errorf("err = %v; want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// With the key's certificate configured, the assertion names it by its thumbprints, as
+// Microsoft Entra ID requires; without it, no x5t header is sent.
+func TestPrivateKeyJWTCertificateThumbprints(t *testing.T) {
+	key := testRSAKey()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gateway"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der := must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key))
+	sha1Sum, sha256Sum := sha1.Sum(der), sha256.Sum256(der)
+	for _, withCert := range []bool{true, false} {
+		as := newJWTAuthServer(t, key, "RS256")
+		cfg := Config{TokenURL: as.srv.URL + "/token", AuthMethod: AuthPrivateKeyJWT, PrivateKey: key}
+		if withCert {
+			cfg.Certificate = der
+		}
+		if _, err := newSource(t, "https://mcp.example.com/mcp", cfg, nil).Token(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		h := as.assertion.headers[0]
+		want := map[string]any{"x5t": nil, "x5t#S256": nil}
+		if withCert {
+			want = map[string]any{"x5t": base64.RawURLEncoding.EncodeToString(sha1Sum[:]), "x5t#S256": base64.RawURLEncoding.EncodeToString(sha256Sum[:])}
+		}
+		for name, v := range want {
+			if h[name] != v {
+				t.Errorf("certificate configured %v: header %s = %v; want %v", withCert, name, h[name], v)
+			}
+		}
 	}
 }

@@ -83,6 +83,10 @@ type Config struct {
 	Algorithm string
 	// KeyID is sent as the JWT header "kid" when set, to name the key among those registered.
 	KeyID string
+	// Certificate, the DER bytes of PrivateKey's X.509 certificate, puts its thumbprints in the
+	// assertion's header as "x5t" (SHA-1) and "x5t#S256" (SHA-256), base64url: how Microsoft
+	// Entra ID names a registered certificate credential. Optional.
+	Certificate []byte
 	// AssertionAudience is the assertion's "aud": empty for the token endpoint URL,
 	// AudienceIssuer for the authorization server's issuer identifier, or else the value itself.
 	AssertionAudience string

@@ -194,6 +194,10 @@ func credentialClient(hc *http.Client, name, upstreamURL string, cc *config.Clie
 	if err != nil {
 		return nil, err
 	}
+	cert, err := cc.AssertionCertificate()
+	if err != nil {
+		return nil, err
+	}
 	src, err := oauthclient.New(upstreamURL, oauthclient.Config{
 		ClientID:          cc.ClientID,
 		ClientSecret:      cc.ClientSecret.Reveal(),
@@ -205,6 +209,7 @@ func credentialClient(hc *http.Client, name, upstreamURL string, cc *config.Clie
 		PrivateKey:        key,
 		Algorithm:         cc.Algorithm,
 		KeyID:             cc.KeyID,
+		Certificate:       cert,
 		AssertionAudience: cc.AssertionAudience,
 	}, &oauthclient.Options{HTTPClient: opts.TokenHTTPClient, Logger: logger, Name: name, Now: opts.Now})
 	if err != nil {
