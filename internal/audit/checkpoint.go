@@ -60,40 +60,46 @@ func GenerateKey(name string) (signerKey, verifierKey string, err error) {
 }
 
 // maybeCheckpoint signs a checkpoint when CheckpointEvery records or CheckpointInterval have
-// passed since the last one (or, with force, whenever there is something new).
+// passed since the last one (or, with force, whenever there is something new). It names only
+// durable records (the synced size): a checkpoint beyond them would, after a power loss, look
+// like truncation to the verifier. It runs on the settler, which owns synced, lastCP and
+// lastCPAt; the writer may meanwhile be committing further records.
 func (l *Log) maybeCheckpoint(force bool) {
-	if l.opts.Signer == nil || l.size == l.lastCP {
+	size := l.synced
+	if l.opts.Signer == nil || size == l.lastCP || l.failure() != nil {
 		return
 	}
 	now := l.now()
-	if !force && l.size-l.lastCP < l.opts.CheckpointEvery && now.Sub(l.lastCPAt) < l.opts.CheckpointInterval {
+	if !force && size-l.lastCP < l.opts.CheckpointEvery && now.Sub(l.lastCPAt) < l.opts.CheckpointInterval {
 		return
 	}
 	ctx := context.Background()
-	h, err := tlog.TreeHash(l.size, l.frontier.reader(ctx, l.st))
+	// The tree hash at size reads the few subtree hashes it needs from the store: the writer's
+	// in-memory frontier is ahead of size and belongs to another goroutine.
+	h, err := tlog.TreeHash(size, storeHashReader(ctx, l.st))
 	if err != nil {
-		l.logger.Error("audit checkpoint not signed", "size", l.size, "err", err)
+		l.logger.Error("audit checkpoint not signed", "size", size, "err", err)
 		return
 	}
-	msg, err := note.Sign(&note.Note{Text: string(formatCheckpoint(Tree{Origin: l.opts.Origin, Size: l.size, Hash: h}))}, l.opts.Signer)
+	msg, err := note.Sign(&note.Note{Text: string(formatCheckpoint(Tree{Origin: l.opts.Origin, Size: size, Hash: h}))}, l.opts.Signer)
 	if err != nil {
-		l.logger.Error("audit checkpoint not signed", "size", l.size, "err", err)
+		l.logger.Error("audit checkpoint not signed", "size", size, "err", err)
 		return
 	}
 	// The external copy first: a checkpoint that exists only inside the database protects
 	// nothing against someone who can rewrite the database.
 	if l.opts.CheckpointDir != "" {
-		if err := WriteCheckpointFile(l.opts.CheckpointDir, l.size, msg); err != nil {
-			l.logger.Error("audit checkpoint not written to the checkpoint directory", "size", l.size, "err", err)
+		if err := WriteCheckpointFile(l.opts.CheckpointDir, size, msg); err != nil {
+			l.logger.Error("audit checkpoint not written to the checkpoint directory", "size", size, "err", err)
 			return
 		}
 	}
-	if err := l.st.AddCheckpoint(ctx, store.Checkpoint{Size: l.size, Time: now.UTC(), Note: msg}); err != nil {
-		l.logger.Error("audit checkpoint not stored", "size", l.size, "err", err)
+	if err := l.st.AddCheckpoint(ctx, store.Checkpoint{Size: size, Time: now.UTC(), Note: msg}); err != nil {
+		l.logger.Error("audit checkpoint not stored", "size", size, "err", err)
 		return
 	}
-	l.lastCP, l.lastCPAt = l.size, now
-	l.logger.Debug("audit checkpoint signed", "size", l.size)
+	l.lastCP, l.lastCPAt = size, now
+	l.logger.Debug("audit checkpoint signed", "size", size)
 }
 
 // checkpointName is the file name of the checkpoint at size n; names sort by size.

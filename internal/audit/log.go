@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -47,9 +48,10 @@ type Options struct {
 	MaxLinger time.Duration
 	Queue     int // records waiting for the writer (default DefaultQueue)
 	Now       func() time.Time
-	// Sinks receive every batch after it is committed (export to a SIEM, internal/export).
-	// The writer calls Offer on its own goroutine and never waits for delivery; Close closes
-	// the sinks after the last batch, giving them SinkCloseTimeout to deliver what they hold.
+	// Sinks receive every batch once it is durable (export to a SIEM, internal/export). The
+	// log calls Offer from one goroutine, in sequence order, and never waits for delivery;
+	// Close closes the sinks after the last batch, giving them SinkCloseTimeout to deliver
+	// what they hold.
 	Sinks []Sink
 }
 
@@ -76,8 +78,15 @@ type Durable struct {
 }
 
 // Log appends records to a store with group commit and signs checkpoints over them.
+//
+// Two goroutines do the work. The writer takes what is queued, computes the tree hashes and
+// commits the batch; the settler makes committed batches durable, answers their callers, offers
+// them to the sinks and signs checkpoints. When the store is a store.Pipeliner the writer
+// commits without waiting for the disk and the settler fsyncs every batch committed so far with
+// one Sync, so the fsync of one batch overlaps the commit of the next.
 type Log struct {
 	st     store.Store
+	pipe   store.Pipeliner // st, when it can commit and sync separately
 	opts   Options
 	logger *slog.Logger
 	now    func() time.Time
@@ -88,12 +97,34 @@ type Log struct {
 	// mu orders Append's enqueue before Close's final drain.
 	mu       sync.RWMutex
 	isClosed bool
+	// broken is set by the first failed Sync: from then on every append fails.
+	broken atomic.Pointer[error]
+
+	// committed carries batches from the writer to the settler; free carries their buffers
+	// back. pipelineDepth buffers exist, so at most that many batches are committed and not
+	// yet answered.
+	committed chan *flight
+	free      chan *flight
 
 	// Owned by the writer goroutine.
 	size     int64
 	frontier frontier
+
+	// Owned by the settler goroutine.
+	synced   int64 // records known durable: checkpoints never name more
 	lastCP   int64
 	lastCPAt time.Time
+}
+
+// pipelineDepth is the number of batches that may be committed and not yet durable: one being
+// synced while the next is written.
+const pipelineDepth = 2
+
+// flight is one batch on its way from the writer to the settler.
+type flight struct {
+	batch []*pending
+	recs  []store.Record
+	err   error // the commit failed: answer with it, sync nothing
 }
 
 type pending struct {
@@ -131,25 +162,36 @@ func Open(ctx context.Context, st store.Store, opts *Options) (*Log, error) {
 		o.Now = time.Now
 	}
 	l := &Log{st: st, opts: o, logger: o.Logger, now: o.Now,
-		queue: make(chan *pending, o.Queue), done: make(chan struct{}), closed: make(chan struct{})}
+		queue: make(chan *pending, o.Queue), done: make(chan struct{}), closed: make(chan struct{}),
+		committed: make(chan *flight, pipelineDepth), free: make(chan *flight, pipelineDepth)}
+	l.pipe, _ = st.(store.Pipeliner)
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
 	if err := l.load(ctx); err != nil {
 		return nil, err
 	}
+	for range pipelineDepth {
+		l.free <- &flight{}
+	}
 	go l.run()
+	go l.settle()
 	return l, nil
 }
 
 // load reads the log's size and newest checkpoint from the store.
 func (l *Log) load(ctx context.Context) error {
-	n, err := l.st.Size(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if l.pipe != nil {
+		// A previous process may have committed records it never synced; they count towards
+		// the size, so make them durable before a checkpoint can name them.
+		if err := l.pipe.Sync(ctx); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 	}
-	l.size = n
-	l.frontier = frontier{}
+	if err := l.reload(ctx); err != nil {
+		return err
+	}
+	l.synced = l.size
 	cps, err := l.st.Checkpoints(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -162,9 +204,30 @@ func (l *Log) load(ctx context.Context) error {
 	return nil
 }
 
+// reload reads the log's size from the store and forgets the cached tree hashes (the writer's
+// state).
+func (l *Log) reload(ctx context.Context) error {
+	n, err := l.st.Size(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	l.size = n
+	l.frontier = frontier{}
+	return nil
+}
+
+// failure returns the error every append gets once a Sync has failed, or nil.
+func (l *Log) failure() error {
+	if p := l.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // Append redacts rec's arguments, writes it, and returns its sequence number once it is durable.
 // Concurrent calls share one transaction. Any failure wraps ErrUnavailable; the record may then
-// or may not have been written, but never partially. rec.Seq and rec.Version are set, and
+// or may not have been written, but never partially. Once the store has failed to make records
+// durable (a failed Sync), every later Append fails until the log and store are reopened. rec.Seq and rec.Version are set, and
 // rec.Arguments and rec.Detail are replaced by their redacted form. If ctx ends before the
 // record is queued, Append fails; once queued, it waits for the commit's verdict.
 func (l *Log) Append(ctx context.Context, rec *Record) (int64, error) {
@@ -180,6 +243,9 @@ func (l *Log) Append(ctx context.Context, rec *Record) (int64, error) {
 	}
 	b, err := encodeBody(rec)
 	if err != nil {
+		return 0, err
+	}
+	if err := l.failure(); err != nil {
 		return 0, err
 	}
 	p := &pending{body: b, rec: rec, err: make(chan error, 1)}
@@ -239,51 +305,48 @@ func (l *Log) Close() error {
 func (l *Log) Pending() int { return len(l.queue) }
 
 // run is the writer: it takes whatever is queued (up to MaxBatch), commits it in one
-// transaction, answers the waiters, and signs checkpoints when they are due.
+// transaction and hands it to the settler.
 func (l *Log) run() {
-	defer close(l.done)
-	ticker := time.NewTicker(max(l.opts.CheckpointInterval/4, 10*time.Millisecond))
-	defer ticker.Stop()
-	batch := make([]*pending, 0, l.opts.MaxBatch)
-	recs := make([]store.Record, 0, l.opts.MaxBatch)
+	defer close(l.committed)
 	prev := 0
 	for {
-		batch = batch[:0]
+		f := <-l.free // waits while pipelineDepth batches await their answer
+		f.batch = f.batch[:0]
 		select {
 		case p := <-l.queue:
-			batch = append(batch, p)
-		case <-ticker.C:
-			l.maybeCheckpoint(false)
-			continue
+			f.batch = append(f.batch, p)
 		case <-l.closed:
 			// No Append can enqueue any more (Close holds the lock); write what is queued.
 			for len(l.queue) > 0 {
-				batch = batch[:0]
-				for len(batch) < l.opts.MaxBatch && len(l.queue) > 0 {
-					batch = append(batch, <-l.queue)
+				for len(f.batch) < l.opts.MaxBatch && len(l.queue) > 0 {
+					f.batch = append(f.batch, <-l.queue)
 				}
-				recs = l.commit(batch, recs)
+				l.commit(f)
+				l.committed <- f
+				f = <-l.free
+				f.batch = f.batch[:0]
 			}
-			l.maybeCheckpoint(true)
 			return
 		}
-		for len(batch) < l.opts.MaxBatch && len(l.queue) > 0 {
-			batch = append(batch, <-l.queue)
+		for len(f.batch) < l.opts.MaxBatch && len(l.queue) > 0 {
+			f.batch = append(f.batch, <-l.queue)
 		}
-		batch = l.linger(batch, prev)
-		prev = len(batch)
-		recs = l.commit(batch, recs)
-		l.maybeCheckpoint(false)
+		f.batch = l.linger(f.batch, prev)
+		prev = len(f.batch)
+		l.commit(f)
+		l.committed <- f
 	}
 }
 
 // linger waits up to MaxLinger for the batch to reach the size of the previous one. The callers
-// the previous commit released are still preparing their next records; committing the first
+// the previous answer released are still preparing their next records; committing the first
 // of them alone would make every commit small and every fsync shared by few. A lone caller
-// (previous batch of one) never waits.
+// (previous batch of one) never waits, nor does the writer while an earlier batch is still
+// being synced: the callers it would wait for are those of that batch, and waiting for them
+// would put commit and fsync back in series.
 func (l *Log) linger(batch []*pending, prev int) []*pending {
 	want := min(prev, l.opts.MaxBatch)
-	if len(batch) >= want || l.opts.MaxLinger <= 0 {
+	if len(batch) >= want || l.opts.MaxLinger <= 0 || len(l.free) < pipelineDepth-1 {
 		return batch
 	}
 	timer := time.NewTimer(l.opts.MaxLinger)
@@ -299,13 +362,18 @@ func (l *Log) linger(batch []*pending, prev int) []*pending {
 	return batch
 }
 
-// commit writes one batch in one transaction and answers every waiter.
-func (l *Log) commit(batch []*pending, recs []store.Record) []store.Record {
+// commit writes f's batch in one transaction: committed and durable (Append), or only
+// committed (AppendNoSync) when the settler syncs. A failure is left in f.err.
+func (l *Log) commit(f *flight) {
 	ctx := context.Background()
+	f.err = l.failure()
+	if f.err != nil {
+		return
+	}
 	saved := l.frontier
-	recs = recs[:0]
+	f.recs = f.recs[:0]
 	var err error
-	for i, p := range batch {
+	for i, p := range f.batch {
 		seq := l.size + int64(i)
 		data := canonical(make([]byte, 0, len(p.body)+32), seq, p.body)
 		hashes, herr := tlog.StoredHashes(seq, data, l.frontier.reader(ctx, l.st))
@@ -319,32 +387,111 @@ func (l *Log) commit(batch []*pending, recs []store.Record) []store.Record {
 			hb = append(hb, h[:]...)
 		}
 		p.seq = seq
-		recs = append(recs, store.Record{
+		f.recs = append(f.recs, store.Record{
 			Seq: seq, Time: p.rec.Time.UTC(), Kind: string(p.rec.Kind), Principal: p.rec.Principal,
 			Tool: p.rec.Tool, Decision: p.rec.Decision, RequestID: p.rec.RequestID, Data: data, Hashes: hb,
 		})
 	}
 	if err == nil {
-		err = l.st.Append(ctx, recs)
+		if l.pipe != nil {
+			err = l.pipe.AppendNoSync(ctx, f.recs)
+		} else {
+			err = l.st.Append(ctx, f.recs)
+		}
 	}
 	if err != nil {
-		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-		l.logger.Error("audit records not written", "records", len(batch), "first_seq", l.size, "err", err)
+		f.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		l.logger.Error("audit records not written", "records", len(f.batch), "first_seq", l.size, "err", err)
 		l.frontier = saved
 		// The transaction may have committed before the error reached us; start again from
 		// what the store holds.
-		if lerr := l.load(ctx); lerr != nil {
+		if lerr := l.reload(ctx); lerr != nil {
 			l.logger.Error("audit log state not reloaded", "err", lerr)
 		}
-		for _, p := range batch {
+		return
+	}
+	l.size += int64(len(f.batch))
+}
+
+// settle is the settler: it takes every batch committed so far, makes them durable with one
+// Sync (when the store is a Pipeliner), answers their callers, offers them to the sinks and
+// signs checkpoints when they are due. It ends, after a final checkpoint, when the writer does.
+func (l *Log) settle() {
+	defer close(l.done)
+	ticker := time.NewTicker(max(l.opts.CheckpointInterval/4, 10*time.Millisecond))
+	defer ticker.Stop()
+	group := make([]*flight, 0, pipelineDepth)
+	for {
+		select {
+		case f, ok := <-l.committed:
+			if !ok {
+				l.maybeCheckpoint(true)
+				return
+			}
+			group = append(group[:0], f)
+			for len(l.committed) > 0 {
+				group = append(group, <-l.committed)
+			}
+			l.answer(group, l.sync(group))
+			clear(group)
+			l.maybeCheckpoint(false)
+		case <-ticker.C:
+			l.maybeCheckpoint(false)
+		}
+	}
+}
+
+// sync makes the committed batches of group durable. After a failure the log is broken: the
+// page cache's state is unknown, so nothing written since can be vouched for.
+func (l *Log) sync(group []*flight) error {
+	if err := l.failure(); err != nil {
+		return err
+	}
+	if l.pipe == nil {
+		return nil // Append was durable already
+	}
+	written := 0
+	for _, f := range group {
+		if f.err == nil {
+			written++
+		}
+	}
+	if written == 0 {
+		return nil
+	}
+	if err := l.pipe.Sync(context.Background()); err != nil {
+		err = fmt.Errorf("%w: the audit store failed to make records durable; the log refuses every append until mcpguard restarts: %w", ErrUnavailable, err)
+		l.broken.CompareAndSwap(nil, &err)
+		l.logger.Error("audit records not made durable; the audit log is unavailable until restart", "err", err)
+		return err
+	}
+	return nil
+}
+
+// answer tells the callers of group's batches their verdict, offers what is durable to the
+// sinks, and returns the buffers to the writer.
+func (l *Log) answer(group []*flight, syncErr error) {
+	for _, f := range group {
+		err := f.err
+		if err == nil {
+			err = syncErr
+		}
+		for _, p := range f.batch {
 			p.err <- err
 		}
-		return recs
+		if err == nil && len(f.recs) > 0 {
+			l.synced = f.recs[len(f.recs)-1].Seq + 1
+			l.offer(f.recs)
+		}
+		clear(f.batch)
+		clear(f.recs)
+		f.batch, f.recs, f.err = f.batch[:0], f.recs[:0], nil
+		l.free <- f
 	}
-	l.size += int64(len(batch))
-	for _, p := range batch {
-		p.err <- nil
-	}
+}
+
+// offer hands a durable batch to every sink, each its own copy.
+func (l *Log) offer(recs []store.Record) {
 	for _, s := range l.opts.Sinks {
 		out := make([]Durable, len(recs))
 		for i, r := range recs {
@@ -352,11 +499,10 @@ func (l *Log) commit(batch []*pending, recs []store.Record) []store.Record {
 		}
 		s.Offer(out)
 	}
-	return recs
 }
 
-// frontier caches the hashes the next append and the current tree hash need: for every level,
-// the newest complete subtree. It replaces a read of the store per append.
+// frontier caches the hashes the next append needs: for every level, the newest complete
+// subtree. It replaces a read of the store per append.
 type frontier struct {
 	idx [64]int64
 	h   [64]tlog.Hash
@@ -413,7 +559,7 @@ func readStoredHash(ctx context.Context, st store.Store, level int, n int64) (tl
 	return h, nil
 }
 
-// storeHashReader reads tree hashes from the store alone (for proofs).
+// storeHashReader reads tree hashes from the store alone (for proofs and checkpoints).
 func storeHashReader(ctx context.Context, st store.Store) tlog.HashReader {
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(indexes))
