@@ -74,6 +74,16 @@ func (d *slowDisk) AddCheckpoint(ctx context.Context, c store.Checkpoint) error 
 	return d.Store.AddCheckpoint(ctx, c)
 }
 
+// onSlowDisk opens a log on a slowDisk over a new SQLite store, signing a checkpoint every
+// every records.
+func onSlowDisk(t *testing.T, every int64) (*env, *slowDisk, *audit.Log) {
+	e := newEnv(t)
+	st := e.open(t)
+	t.Cleanup(func() { st.Close() })
+	d := &slowDisk{Store: st, t: t}
+	return e, d, e.logOn(t, d, every)
+}
+
 func (d *slowDisk) state() (committed, durable int64, checkpoints int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -84,11 +94,7 @@ func (d *slowDisk) state() (committed, durable int64, checkpoints int) {
 // returns, and that the next batch is committed while that Sync is still running.
 func TestAckWaitsForSync(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	st := e.open(t)
-	defer st.Close()
-	d := &slowDisk{Store: st, t: t}
-	l := e.logOn(t, d, 1)
+	e, d, l := onSlowDisk(t, 1)
 	gate := make(chan struct{})
 	d.mu.Lock()
 	d.gate, d.entered = gate, make(chan struct{}, 1000)
@@ -138,11 +144,7 @@ func TestAckWaitsForSync(t *testing.T) {
 // checkpoint names the records that were committed but never made durable.
 func TestSyncFailureFailsClosed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	st := e.open(t)
-	defer st.Close()
-	d := &slowDisk{Store: st, t: t}
-	l := e.logOn(t, d, 1)
+	e, d, l := onSlowDisk(t, 1)
 	ctx := context.Background()
 	if _, err := l.Append(ctx, call(0)); err != nil { // durable and checkpointed
 		t.Fatal(err)
@@ -176,11 +178,7 @@ func TestSyncFailureFailsClosed(t *testing.T) {
 // after every few records; slowDisk fails the test if a checkpoint names more than is durable.
 func TestCheckpointsNameOnlySyncedRecords(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	st := e.open(t)
-	defer st.Close()
-	d := &slowDisk{Store: st, t: t}
-	l := e.logOn(t, d, 3)
+	e, d, l := onSlowDisk(t, 3)
 	var wg sync.WaitGroup
 	for w := range 16 {
 		wg.Go(func() {
