@@ -271,7 +271,7 @@ func (s *Store) syncWAL() error {
 		}
 		s.wal, s.walInfo = f, held
 	}
-	return syncData(s.wal)
+	return s.wal.Sync()
 }
 
 // syncPath fsyncs the file or directory at path.
