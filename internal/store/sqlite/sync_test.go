@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,18 +15,13 @@ import (
 // failed fsync what reached the disk is unknown, and retrying would report success wrongly.
 func TestSyncFailurePoisons(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "audit.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	rec := func(seq int64) []store.Record {
-		return []store.Record{{Seq: seq, Kind: "call", Data: []byte("{}"), Hashes: make([]byte, 32)}}
-	}
+	s := openAt(t, filepath.Join(t.TempDir(), "audit.db"))
 	if err := s.Append(ctx, rec(0)); err != nil {
 		t.Fatal(err)
 	}
 	s.smu.Lock()
+	s.wal.Close()
+	s.wal = nil
 	s.path = filepath.Join(t.TempDir(), "elsewhere", "audit.db")
 	s.smu.Unlock()
 	if err := s.Sync(ctx); err == nil {
@@ -43,4 +39,58 @@ func TestSyncFailurePoisons(t *testing.T) {
 	if n, err := s.Size(ctx); err != nil || n != 1 {
 		t.Errorf("Size = %d, %v; want 1 (reads still work)", n, err)
 	}
+}
+
+// TestSyncFollowsANewLog closes every connection, so that SQLite deletes the write-ahead log,
+// appends again, and checks that Sync flushes the new log, not the deleted one it held.
+func TestSyncFollowsANewLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s := openAt(t, path)
+	if err := s.Append(ctx, rec(0)); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wmu.Lock()
+	s.dropWriter()
+	s.wmu.Unlock()
+	s.db.SetMaxIdleConns(0) // the last connection closes: SQLite checkpoints and deletes the log
+	if _, err := os.Stat(path + "-wal"); !os.IsNotExist(err) {
+		t.Fatalf("the log was not deleted with the last connection (%v); the test cannot replace it", err)
+	}
+	s.db.SetMaxIdleConns(2)
+	if err := s.Append(ctx, rec(1)); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.SameFile(old, cur) {
+		t.Fatal("SQLite reused the log file; the test cannot tell old from new")
+	}
+	s.smu.Lock()
+	held := s.walInfo
+	s.smu.Unlock()
+	if !os.SameFile(held, cur) {
+		t.Error("Sync flushed the deleted log, not the one SQLite writes to now")
+	}
+}
+
+// openAt opens a store at path, closed when the test ends.
+func openAt(t *testing.T, path string) *Store {
+	s, err := Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// rec is a one-record batch.
+func rec(seq int64) []store.Record {
+	return []store.Record{{Seq: seq, Kind: "call", Data: []byte("{}"), Hashes: make([]byte, 32)}}
 }
