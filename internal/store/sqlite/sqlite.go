@@ -34,9 +34,13 @@ CREATE TABLE IF NOT EXISTS audit_records (
 	record     BLOB NOT NULL,
 	hashes     BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_records_time ON audit_records(time_ns);
-CREATE INDEX IF NOT EXISTS audit_records_principal ON audit_records(principal, time_ns);
-CREATE INDEX IF NOT EXISTS audit_records_tool ON audit_records(tool, time_ns);
+CREATE TABLE IF NOT EXISTS audit_blocks (
+	block       INTEGER PRIMARY KEY,
+	min_time_ns INTEGER NOT NULL,
+	max_time_ns INTEGER NOT NULL,
+	principals  TEXT,
+	tools       TEXT
+);
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
 	size    INTEGER PRIMARY KEY,
 	time_ns INTEGER NOT NULL,
@@ -68,6 +72,13 @@ type Store struct {
 	// inserts[k] writes 1<<k rows in one statement, prepared on w.
 	inserts [maxInsertShift + 1]*sql.Stmt
 	args    []any
+	// upsert writes a block summary, prepared on w; cur is the summary of the last block
+	// appended to, as committed (nil: read it from the table at the next append).
+	upsert *sql.Stmt
+	cur    *blockSummary
+
+	// summarized: Search may prune with the block summaries (see summariesUsable).
+	summarized bool
 
 	path string
 	// writers counts the writing connections opened; Sync trusts wal while it is unchanged.
@@ -119,10 +130,17 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 			db.Close()
 			return nil, fmt.Errorf("open audit database %s: create schema: %w", path, err)
 		}
-	} else if err := db.PingContext(ctx); err != nil {
+		if err := migrate(ctx, db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open audit database %s: replace the search indexes with block summaries: %w", path, err)
+		}
+	}
+	usable, err := summariesUsable(ctx, db)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open audit database %s: %w", path, err)
 	}
+	s.summarized = usable
 	return s, nil
 }
 
@@ -169,6 +187,9 @@ func (s *Store) AppendNoSync(ctx context.Context, recs []store.Record) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	err := s.append(ctx, recs)
+	if err != nil {
+		s.cur = nil // it may hold what was rolled back; read it again from the table
+	}
 	if err != nil && (errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn)) {
 		s.dropWriter() // the next append starts on a new connection
 	}
@@ -206,6 +227,10 @@ func (s *Store) append(ctx context.Context, recs []store.Record) error {
 			return fmt.Errorf("append audit records %d..%d: %w", rest[0].Seq, rest[n-1].Seq, err)
 		}
 		rest = rest[n:]
+	}
+	if err := s.summarize(ctx, recs); err != nil {
+		s.rollback()
+		return fmt.Errorf("append audit records: block summary: %w", err)
 	}
 	if _, err := s.w.ExecContext(ctx, "COMMIT"); err != nil {
 		s.rollback()
@@ -336,6 +361,10 @@ func (s *Store) dropWriter() {
 			s.inserts[i] = nil
 		}
 	}
+	if s.upsert != nil {
+		s.upsert.Close()
+		s.upsert = nil
+	}
 	if s.w != nil {
 		s.w.Close()
 		s.w = nil
@@ -382,7 +411,7 @@ func scanRow(rows *sql.Rows, r *store.Record) error {
 // Get returns one record.
 func (s *Store) Get(ctx context.Context, seq int64) (store.Record, error) {
 	var r store.Record
-	err := s.query(ctx, "SELECT "+columns+" FROM audit_records WHERE seq = ?", []any{seq}, func(rec *store.Record) error {
+	err := s.query(ctx, s.db, "SELECT "+columns+" FROM audit_records WHERE seq = ?", []any{seq}, func(rec *store.Record) error {
 		r = *rec
 		return nil
 	})
@@ -397,10 +426,11 @@ func (s *Store) Get(ctx context.Context, seq int64) (store.Record, error) {
 
 // Scan calls fn for every record from seq on, in order.
 func (s *Store) Scan(ctx context.Context, from int64, fn func(*store.Record) error) error {
-	return s.query(ctx, "SELECT "+columns+" FROM audit_records WHERE seq >= ? ORDER BY seq", []any{from}, fn)
+	return s.query(ctx, s.db, "SELECT "+columns+" FROM audit_records WHERE seq >= ? ORDER BY seq", []any{from}, fn)
 }
 
-// Search calls fn for the records matching q.
+// Search calls fn for the records matching q. It reads the block summaries first and then
+// only the blocks that can hold a match, in one read transaction.
 func (s *Store) Search(ctx context.Context, q store.Query, fn func(*store.Record) error) error {
 	where := []string{"seq > ?"}
 	args := []any{q.AfterSeq}
@@ -426,15 +456,46 @@ func (s *Store) Search(ctx context.Context, q store.Query, fn func(*store.Record
 	if !q.Until.IsZero() {
 		add("time_ns < ?", q.Until.UnixNano())
 	}
-	sqlText := "SELECT " + columns + " FROM audit_records WHERE " + strings.Join(where, " AND ") + " ORDER BY seq"
-	if q.Limit > 0 {
-		sqlText += fmt.Sprintf(" LIMIT %d", q.Limit)
+	filter := "SELECT " + columns + " FROM audit_records WHERE " + strings.Join(where, " AND ")
+	prunes := q.Principal != "" || q.Tool != "" || !q.Since.IsZero() || !q.Until.IsZero()
+	if !s.summarized || !prunes {
+		sqlText := filter + " ORDER BY seq"
+		if q.Limit > 0 {
+			sqlText += fmt.Sprintf(" LIMIT %d", q.Limit)
+		}
+		return s.query(ctx, s.db, sqlText, args, fn)
 	}
-	return s.query(ctx, sqlText, args, fn)
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("search audit records: %w", err)
+	}
+	defer tx.Rollback()
+	ranges, err := searchRanges(ctx, tx, &q)
+	if err != nil {
+		return fmt.Errorf("search audit records: %w", err)
+	}
+	left := q.Limit
+	counted := func(r *store.Record) error {
+		left--
+		return fn(r)
+	}
+	for _, r := range ranges {
+		sqlText := filter + " AND seq BETWEEN ? AND ? ORDER BY seq"
+		if q.Limit > 0 {
+			if left <= 0 {
+				break
+			}
+			sqlText += fmt.Sprintf(" LIMIT %d", left)
+		}
+		if err := s.query(ctx, tx, sqlText, append(args, r.lo, r.hi), counted); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (s *Store) query(ctx context.Context, q string, args []any, fn func(*store.Record) error) error {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+func (s *Store) query(ctx context.Context, db execQuerier, q string, args []any, fn func(*store.Record) error) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read audit records: %w", err)
 	}
