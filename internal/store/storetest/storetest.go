@@ -161,6 +161,56 @@ func Run(t *testing.T, open Open) {
 			})
 		}
 	})
+	t.Run("search across thousands of records", func(t *testing.T) {
+		// Enough records that a store summarising or partitioning them (SQLite: blocks of
+		// 4096) has several parts, with a principal and a tool seen in some parts only.
+		s := open(t)
+		defer s.Close()
+		const n = 9000
+		var all []store.Record
+		for from := int64(0); from < n; from += 1000 {
+			batch := records(from, from+1000)
+			for i := range batch {
+				r := &batch[i]
+				switch {
+				case r.Seq%1000 == 500 && r.Seq/4096 != 1:
+					r.Principal = "rare"
+				case r.Seq >= 4000 && r.Seq < 4200:
+					r.Tool = "fin.transfer"
+				}
+			}
+			if err := s.Append(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, batch...)
+		}
+		at := func(seq int64) time.Time { return t0.Add(time.Duration(seq) * time.Second) }
+		for _, q := range []store.Query{
+			{Principal: "rare", AfterSeq: -1},
+			{Principal: "rare", AfterSeq: 2500, Limit: 3},
+			{Tool: "fin.transfer", Decision: "deny", AfterSeq: -1},
+			{Tool: "fin.transfer", Since: at(4090), Until: at(4100), AfterSeq: -1},
+			{Principal: "bob", Since: at(4000), Until: at(8200), AfterSeq: 4095, Limit: 50},
+			{Since: at(8190), Until: at(8200), AfterSeq: -1},
+			{Principal: "nobody", AfterSeq: -1},
+		} {
+			var want, got []int64
+			for _, r := range all {
+				if r.Seq > q.AfterSeq && (q.Principal == "" || r.Principal == q.Principal) &&
+					(q.Tool == "" || r.Tool == q.Tool) && (q.Decision == "" || r.Decision == q.Decision) &&
+					(q.Since.IsZero() || !r.Time.Before(q.Since)) && (q.Until.IsZero() || r.Time.Before(q.Until)) &&
+					(q.Limit == 0 || len(want) < q.Limit) {
+					want = append(want, r.Seq)
+				}
+			}
+			if err := s.Search(ctx, q, func(r *store.Record) error { got = append(got, r.Seq); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Search(%+v) (-want +got):\n%s", q, diff)
+			}
+		}
+	})
 	t.Run("checkpoints", func(t *testing.T) {
 		s := open(t)
 		defer s.Close()
