@@ -153,18 +153,25 @@ const blockColumns = "block, min_time_ns, max_time_ns, principals, tools"
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-func scanBlock(row rowScanner) (*blockSummary, error) {
+// scanBlock reads a summary row. Search decodes only the sets its query looks at (the others
+// become "any"): decoding is most of the cost of reading the summaries.
+func scanBlock(row rowScanner, principals, tools bool) (*blockSummary, error) {
 	var b blockSummary
-	var principals, tools sql.NullString
-	if err := row.Scan(&b.block, &b.minTime, &b.maxTime, &principals, &tools); err != nil {
+	var encPrincipals, encTools sql.NullString
+	if err := row.Scan(&b.block, &b.minTime, &b.maxTime, &encPrincipals, &encTools); err != nil {
 		return nil, err
 	}
+	b.principals.any, b.tools.any = true, true
 	var err error
-	if b.principals, err = decodeValues(principals); err != nil {
-		return nil, fmt.Errorf("summary of block %d: principals: %w", b.block, err)
+	if principals {
+		if b.principals, err = decodeValues(encPrincipals); err != nil {
+			return nil, fmt.Errorf("summary of block %d: principals: %w", b.block, err)
+		}
 	}
-	if b.tools, err = decodeValues(tools); err != nil {
-		return nil, fmt.Errorf("summary of block %d: tools: %w", b.block, err)
+	if tools {
+		if b.tools, err = decodeValues(encTools); err != nil {
+			return nil, fmt.Errorf("summary of block %d: tools: %w", b.block, err)
+		}
 	}
 	return &b, nil
 }
@@ -177,7 +184,7 @@ type execQuerier interface {
 
 // loadBlock reads the summary of block n, or returns an empty one.
 func loadBlock(ctx context.Context, db execQuerier, n int64) (*blockSummary, error) {
-	b, err := scanBlock(db.QueryRowContext(ctx, "SELECT "+blockColumns+" FROM audit_blocks WHERE block = ?", n))
+	b, err := scanBlock(db.QueryRowContext(ctx, "SELECT "+blockColumns+" FROM audit_blocks WHERE block = ?", n), true, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &blockSummary{block: n, empty: true}, nil
 	}
@@ -340,7 +347,7 @@ func searchRanges(ctx context.Context, tx *sql.Tx, q *store.Query) ([]seqRange, 
 	}
 	next := first // the first block not yet considered
 	for rows.Next() {
-		b, err := scanBlock(rows)
+		b, err := scanBlock(rows, q.Principal != "", q.Tool != "")
 		if err != nil {
 			return nil, err
 		}
