@@ -262,6 +262,16 @@ func TestVerifyFindsTampering(t *testing.T) {
 			// Copy at 30 records, then restore it after the log grew.
 			tamper(t, db, `DELETE FROM audit_records WHERE seq >= 30`, `DELETE FROM audit_checkpoints WHERE size > 30`)
 		}, 30, "the tail was truncated"},
+		{"principal removed from the search summary", func(t *testing.T, _ *env, db *sql.DB) {
+			// The records verify, but `audit search --principal alice` would find nothing.
+			tamper(t, db, `UPDATE audit_blocks SET principals = '["bob"]' WHERE block = 0`)
+		}, 0, "search summary that does not match its records"},
+		{"search summary deleted", func(t *testing.T, _ *env, db *sql.DB) {
+			tamper(t, db, `DELETE FROM audit_blocks`)
+		}, 0, "has no search summary"},
+		{"search summary narrowed in time", func(t *testing.T, _ *env, db *sql.DB) {
+			tamper(t, db, `UPDATE audit_blocks SET max_time_ns = min_time_ns WHERE block = 0`)
+		}, 0, "search summary that does not match its records"},
 		{"forged database checkpoint", func(t *testing.T, _ *env, db *sql.DB) {
 			tamper(t, db, `UPDATE audit_checkpoints SET note = CAST(replace(CAST(note AS TEXT), char(10) || '50' || char(10), char(10) || '51' || char(10)) AS BLOB) WHERE size = 50`)
 		}, -1, "signature"},

@@ -86,3 +86,21 @@ type Pipeliner interface {
 	// AppendNoSync and Sync fails until the store is reopened.
 	Sync(ctx context.Context) error
 }
+
+// IndexChecker is implemented by stores whose search structures are derived from the records
+// but kept outside the hashed data (SQLite's block summaries). An edited structure could hide
+// records from search while every record still verifies, so the verifier asks the store to
+// recompute them from the records' indexed columns, which it checks against the hashed data.
+type IndexChecker interface {
+	// CheckIndex returns nil when the search structures match the records, and otherwise an
+	// error naming the first part that differs and the first record it covers (FirstSeq).
+	CheckIndex(ctx context.Context) error
+}
+
+// IndexMismatch is CheckIndex's error for search structures that differ from the records.
+type IndexMismatch struct {
+	FirstSeq int64  // the first record the differing part covers
+	What     string // what differs
+}
+
+func (e *IndexMismatch) Error() string { return e.What }

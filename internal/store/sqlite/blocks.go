@@ -262,18 +262,19 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return err
 }
 
-func rebuildSummaries(ctx context.Context, conn *sql.Conn) error {
-	rows, err := conn.QueryContext(ctx, "SELECT seq, time_ns, principal, tool FROM audit_records ORDER BY seq")
+// computeSummaries summarizes every record from its indexed columns.
+func computeSummaries(ctx context.Context, db execQuerier) ([]*blockSummary, error) {
+	rows, err := db.QueryContext(ctx, "SELECT seq, time_ns, principal, tool FROM audit_records ORDER BY seq")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	defer rows.Close()
 	var blocks []*blockSummary
 	for rows.Next() {
 		var seq, ns int64
 		var principal, tool string
 		if err := rows.Scan(&seq, &ns, &principal, &tool); err != nil {
-			rows.Close()
-			return err
+			return nil, err
 		}
 		n := seq / blockSize
 		if len(blocks) == 0 || blocks[len(blocks)-1].block != n {
@@ -281,8 +282,75 @@ func rebuildSummaries(ctx context.Context, conn *sql.Conn) error {
 		}
 		blocks[len(blocks)-1].add(seq, ns, principal, tool)
 	}
-	rows.Close()
+	return blocks, rows.Err()
+}
+
+// CheckIndex recomputes the block summaries from the records and compares them with the stored
+// ones (store.IndexChecker). A database that still searches through the old indexes has no
+// summaries to check.
+func (s *Store) CheckIndex(ctx context.Context) error {
+	usable, err := summariesUsable(ctx, s.db)
+	if err != nil || !usable {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	want, err := computeSummaries(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("summarize records: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT "+blockColumns+" FROM audit_blocks ORDER BY block")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		got, err := scanBlock(rows, true, true)
+		if err != nil {
+			return &store.IndexMismatch{FirstSeq: -1, What: err.Error()}
+		}
+		if i < len(want) && want[i].block < got.block {
+			return mismatch(want[i], "has no search summary: audit search would not find its records")
+		}
+		if i == len(want) || want[i].block != got.block {
+			return &store.IndexMismatch{FirstSeq: got.block * blockSize, What: fmt.Sprintf("the search summary of block %d describes records that do not exist", got.block)}
+		}
+		if !sameSummary(want[i], got) {
+			return mismatch(want[i], "has a search summary that does not match its records: audit search could miss some of them")
+		}
+		i++
+	}
 	if err := rows.Err(); err != nil {
+		return err
+	}
+	if i < len(want) {
+		return mismatch(want[i], "has no search summary: audit search would not find its records")
+	}
+	return nil
+}
+
+func mismatch(b *blockSummary, what string) error {
+	first := b.block * blockSize
+	return &store.IndexMismatch{FirstSeq: first, What: fmt.Sprintf("block %d (records %d..%d) %s", b.block, first, first+blockSize-1, what)}
+}
+
+func sameSummary(a, b *blockSummary) bool {
+	x, y := a.args(), b.args()
+	for i := range x {
+		if x[i] != y[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func rebuildSummaries(ctx context.Context, conn *sql.Conn) error {
+	blocks, err := computeSummaries(ctx, conn)
+	if err != nil {
 		return err
 	}
 	if _, err := conn.ExecContext(ctx, "DELETE FROM audit_blocks"); err != nil {
