@@ -173,7 +173,12 @@ func printReport(w io.Writer, rep *audit.Report) error {
 		fmt.Fprintf(w, "… and %d more problems\n", rep.Dropped)
 	}
 	first, _ := rep.First()
-	return fmt.Errorf("the audit log failed verification (%d problems); first: %s", len(rep.Problems)+rep.Dropped, first)
+	n := len(rep.Problems) + rep.Dropped
+	noun := "problems"
+	if n == 1 {
+		noun = "problem"
+	}
+	return fmt.Errorf("the audit log failed verification (%d %s); first: %s", n, noun, first)
 }
 
 func newAuditProof() *cobra.Command {
