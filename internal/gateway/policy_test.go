@@ -125,3 +125,107 @@ upstreams:
 		t.Errorf("after a rejected reload the last good policy should still allow VNM: status %d", st)
 	}
 }
+
+// TestPolicyGovernsPromptsAndResources: prompts and resources are decided and listed by the same
+// policy as tools, in front of the real demo server — by namespaced prompt name and by URI.
+func TestPolicyGovernsPromptsAndResources(t *testing.T) {
+	policyFile := filepath.Join(t.TempDir(), "reader.yaml")
+	writeFile(t, policyFile, []byte(`
+roles:
+  - role: Reader
+    permissions:
+      - tool_name: finance.get_market_overview
+      - prompt_name: finance.daily_*
+      - resource_uri: "finance://clients/C1001/*"
+  - role: Tooler
+    permissions:
+      - tool_name: finance.get_market_overview
+bindings:
+  - role: Reader
+    principals: [reader]
+  - role: Tooler
+    principals: [tooler]
+`))
+	upstreamSrv := httptest.NewServer(demo.HTTPHandler(nil))
+	t.Cleanup(upstreamSrv.Close)
+	iss := newTestIssuer(t)
+	const resource, issuer = "http://127.0.0.1/mcp", "https://idp.example.com"
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+listen: 127.0.0.1:0
+policy_file: %q
+auth: {resource: %q, issuer: %q, jwks_url: %q}
+upstreams:
+  - name: finance
+    http: {url: %q}
+`, policyFile, resource, issuer, iss.jwks.URL, upstreamSrv.URL)), "policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.Start(ctx)
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); cancel(); g.Close() })
+	url := srv.URL + "/mcp"
+	session := func(sub string) map[string]string {
+		token := iss.token(t, jwt.MapClaims{"sub": sub, "iss": issuer, "aud": resource, "exp": time.Now().Add(time.Hour).Unix()})
+		st, h, msg := post(t, url, map[string]string{"Authorization": "Bearer " + token}, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+		if st != http.StatusOK {
+			t.Fatalf("initialize: %d %v", st, msg)
+		}
+		return map[string]string{"Authorization": "Bearer " + token, "Mcp-Session-Id": h.Get("Mcp-Session-Id"), "MCP-Protocol-Version": "2025-11-25"}
+	}
+	reader, tooler := session("reader"), session("tooler")
+
+	listedBy := func(who map[string]string, method, key, field string) string {
+		t.Helper()
+		st, _, msg := post(t, url, who, `{"jsonrpc":"2.0","id":3,"method":"`+method+`"}`)
+		result, _ := msg["result"].(map[string]any)
+		if st != http.StatusOK || result == nil {
+			t.Fatalf("%s: %d %v", method, st, msg)
+		}
+		var names []string
+		for _, item := range result[key].([]any) {
+			names = append(names, item.(map[string]any)[field].(string))
+		}
+		return strings.Join(names, ",")
+	}
+	listed := func(method, key, field string) string { t.Helper(); return listedBy(reader, method, key, field) }
+	if got := listed("prompts/list", "prompts", "name"); got != "finance.daily_briefing" {
+		t.Errorf("prompts/list = %q; want only the granted finance.daily_briefing", got)
+	}
+	if got := listedBy(tooler, "prompts/list", "prompts", "name"); got != "" {
+		t.Errorf("prompts/list for a role without prompts = %q; want nothing", got)
+	}
+	if st, _, msg := post(t, url, tooler, `{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"finance.daily_briefing","arguments":{"region":"Vietnam"}}}`); st != http.StatusForbidden || errCode(msg) != -31001 {
+		t.Errorf("prompts/get without a grant: %d %v; want 403 -31001", st, msg)
+	}
+	// The disclaimer is not granted; the template's URIs for C1001 are.
+	if got := listed("resources/list", "resources", "uri"); got != "" {
+		t.Errorf("resources/list = %q; want nothing (finance://disclaimer is not granted)", got)
+	}
+
+	ask := func(method, params string) (int, map[string]any) {
+		st, _, msg := post(t, url, reader, `{"jsonrpc":"2.0","id":2,"method":"`+method+`","params":`+params+`}`)
+		return st, msg
+	}
+	if st, msg := ask("prompts/get", `{"name":"finance.daily_briefing","arguments":{"region":"Vietnam"}}`); st != http.StatusOK || msg["result"] == nil {
+		t.Errorf("granted prompt: %d %v", st, msg)
+	}
+	if st, msg := ask("resources/read", `{"uri":"finance://clients/C1001/summary"}`); st != http.StatusOK || !strings.Contains(fmt.Sprint(msg["result"]), "C1001") {
+		t.Errorf("granted resource: %d %v", st, msg)
+	}
+	for _, tt := range []struct{ method, params string }{
+		{"resources/read", `{"uri":"finance://disclaimer"}`},
+		{"resources/read", `{"uri":"finance://clients/C2002/summary"}`},
+	} {
+		st, msg := ask(tt.method, tt.params)
+		e, _ := msg["error"].(map[string]any)
+		if st != http.StatusForbidden || errCode(msg) != -31001 || !strings.Contains(fmt.Sprint(e["message"]), "denied by policy") {
+			t.Errorf("%s %s: %d %v; want 403 -31001 denied by policy", tt.method, tt.params, st, msg)
+		}
+	}
+}
