@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
@@ -155,8 +158,24 @@ func (g *Gateway) setupAdminOIDC(c *config.AdminOIDC) error {
 		return fmt.Errorf("admin.oidc: %w", err)
 	}
 	g.oidcLogin = l
+	g.oidcSecureCookie = strings.HasPrefix(c.RedirectURL, "https:")
 	return nil
 }
+
+// oidcBrowserCookie binds a login to the browser that started it: it holds the login's state,
+// and the callback must bring the same. Without it, someone could start a login, sign in at the
+// provider as themselves, and hand the callback URL to an operator, whose browser would then
+// hold a session of theirs (login CSRF, RFC 9700 section 4.7).
+const oidcBrowserCookie = "mcpguard_oidc_login"
+
+func (g *Gateway) oidcCookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: oidcBrowserCookie, Value: value, Path: "/v1/login/oidc", MaxAge: maxAge,
+		HttpOnly: true, Secure: g.oidcSecureCookie, SameSite: http.SameSiteLaxMode}
+}
+
+// reasonLoginBrowser is the refusal of a callback that did not come from the browser that
+// started the login.
+const reasonLoginBrowser authn.Reason = "login_browser"
 
 const oidcNotConfigured = "OIDC login is not configured: add admin.oidc to the gateway's configuration"
 
@@ -176,6 +195,10 @@ func (g *Gateway) adminOIDCBegin(w http.ResponseWriter, r *http.Request, _ *auth
 		adminError(w, status, msg)
 		return
 	}
+	if parsed, perr := url.Parse(u); perr == nil {
+		// Lax: the provider sends the browser back with a top-level GET, which carries it.
+		http.SetCookie(w, g.oidcCookie(parsed.Query().Get("state"), int(g.oidcLogin.PendingTTL().Seconds())))
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u, http.StatusFound)
 }
@@ -187,6 +210,15 @@ func (g *Gateway) adminOIDCCallback(w http.ResponseWriter, r *http.Request, _ *a
 		return
 	}
 	ctx := r.Context()
+	if c, err := r.Cookie(oidcBrowserCookie); err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.URL.Query().Get("state"))) != 1 {
+		// The pending login is left alone: the browser that started it can still finish it.
+		g.logger.Warn("operator OIDC login refused", "status", http.StatusBadRequest, "reason", reasonLoginBrowser)
+		if aerr := g.recordOperatorLogin(ctx, r, authn.OIDCIdentity{}, nil, http.StatusBadRequest, reasonLoginBrowser); aerr != nil {
+			g.logger.Error("audit record of a refused operator login not written", "err", aerr)
+		}
+		adminError(w, http.StatusBadRequest, "this login was not started in this browser, or its cookie was blocked: start again at /v1/login/oidc")
+		return
+	}
 	token, p, who, err := g.oidcLogin.FinishLogin(ctx, r.URL.Query())
 	if err != nil {
 		status, msg := oidcRefusal(err, g.oidcLogin.PendingTTL())

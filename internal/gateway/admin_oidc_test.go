@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -31,6 +32,7 @@ const oidcClientSecret = "oidc-client-secret-canary"
 type oidcAdmin struct {
 	idp     *oidctest.Provider
 	admin   *httptest.Server
+	browser *http.Client // keeps the admin API's cookies, follows no redirect
 	log     *lockedBuffer
 	auditDB string
 
@@ -40,7 +42,11 @@ type oidcAdmin struct {
 
 func newOIDCAdmin(t *testing.T) *oidcAdmin {
 	t.Helper()
-	a := &oidcAdmin{log: &lockedBuffer{}}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &oidcAdmin{log: &lockedBuffer{}, browser: &http.Client{Jar: jar, CheckRedirect: noRedirects.CheckRedirect}}
 	a.idp = oidctest.New(t, &oidctest.Options{ClientSecret: oidcClientSecret, Claims: func(c map[string]any) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -104,7 +110,7 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 // callback's query.
 func (a *oidcAdmin) begin(t *testing.T) url.Values {
 	t.Helper()
-	resp, err := noRedirects.Get(a.admin.URL + "/v1/login/oidc")
+	resp, err := a.browser.Get(a.admin.URL + "/v1/login/oidc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +125,13 @@ func (a *oidcAdmin) begin(t *testing.T) url.Values {
 // callback delivers the provider's redirect to the admin API.
 func (a *oidcAdmin) callback(t *testing.T, q url.Values) (*http.Response, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(a.admin.URL + "/v1/login/oidc/callback?" + q.Encode())
+	return a.callbackFrom(t, a.browser, q)
+}
+
+// callbackFrom delivers the provider's redirect to the admin API from the given browser.
+func (a *oidcAdmin) callbackFrom(t *testing.T, browser *http.Client, q url.Values) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := browser.Get(a.admin.URL + "/v1/login/oidc/callback?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +212,18 @@ func TestOperatorOIDCLogin(t *testing.T) {
 			t.Errorf("replayed callback: %d %v, want 400 already used", resp.StatusCode, out)
 		}
 	})
+	t.Run("callback in another browser", func(t *testing.T) {
+		// Someone starts a login and hands the callback URL to an operator: refused, and the
+		// browser that started it can still finish.
+		cb := a.begin(t)
+		resp, out := a.callbackFrom(t, http.DefaultClient, cb)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out["error"]), "not started in this browser") || out["token"] != nil {
+			t.Errorf("callback without the login's cookie: %d %v, want 400 and no token", resp.StatusCode, out)
+		}
+		if resp, out := a.callback(t, cb); resp.StatusCode != http.StatusOK || out["token"] == nil {
+			t.Errorf("the starting browser after a foreign attempt: %d %v, want 200 with a token", resp.StatusCode, out)
+		}
+	})
 	t.Run("PKCE verifier checked by the provider", func(t *testing.T) {
 		cb := a.begin(t)
 		a.idp.CorruptChallenges()
@@ -243,7 +267,7 @@ func TestOperatorOIDCLogin(t *testing.T) {
 		return nil
 	})
 	want := "admin:alice:,auth_failure::wrong_nonce,auth_failure::wrong_audience,auth_failure::expired,auth_failure::algorithm_not_allowed,auth_failure::algorithm_not_allowed," +
-		"auth_failure::amr_missing,auth_failure:mallory:unknown_operator,auth_failure:bob:disabled,admin:alice:,auth_failure::login_state,auth_failure::code_exchange_failed,auth_failure::idp_refused"
+		"auth_failure::amr_missing,auth_failure:mallory:unknown_operator,auth_failure:bob:disabled,admin:alice:,auth_failure::login_state,auth_failure::login_browser,admin:alice:,auth_failure::code_exchange_failed,auth_failure::idp_refused"
 	if strings.Join(got, ",") != want {
 		t.Errorf("audit records:\n%s\nwant\n%s", strings.Join(got, ","), want)
 	}

@@ -81,13 +81,14 @@ type Gateway struct {
 	outcomeSlots chan struct{}
 
 	// Authentication, when configured: the request step and the public metadata document.
-	authn         *authn.Authenticator
-	adminAuthn    *authn.Authenticator // the same, plus operator sessions
-	identityKey   []byte               // encrypts operators' TOTP secrets (identity_encryption_key); nil: clear
-	operators     *authn.Operators     // operator accounts, when api_keys_database is configured
-	oidcLogin     *authn.OIDCLogin     // operators' OpenID Connect login (admin.oidc)
-	metadata      http.Handler
-	metadataPaths map[string]bool
+	authn            *authn.Authenticator
+	adminAuthn       *authn.Authenticator // the same, plus operator sessions
+	identityKey      []byte               // encrypts operators' TOTP secrets (identity_encryption_key); nil: clear
+	operators        *authn.Operators     // operator accounts, when api_keys_database is configured
+	oidcLogin        *authn.OIDCLogin     // operators' OpenID Connect login (admin.oidc)
+	oidcSecureCookie bool                 // the login's browser cookie is Secure (an https redirect_url)
+	metadata         http.Handler
+	metadataPaths    map[string]bool
 }
 
 // New builds a gateway from a validated configuration. Call Start to connect the upstreams.

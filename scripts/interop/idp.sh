@@ -19,7 +19,8 @@
 #      logs in to the admin API through the IdP: GET /v1/login/oidc → the
 #      IdP's /authorize (PKCE S256, state, nonce) → the callback, which
 #      exchanges the code and answers a session token; GET /v1/approvals with
-#      it → 200; the replayed callback → 400.
+#      it → 200; the replayed callback → 400; the callback without the
+#      login's browser cookie → 400.
 #
 # Runs inside a private network namespace (it re-executes itself with
 # unshare -n). MCPGUARD_BIN: the gateway (default: built into .cache/).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 )
@@ -15,7 +16,12 @@ import (
 // nonce; the IdP redirects back to the admin API's callback with a code; the callback answers a
 // session token, which the admin API then accepts. A replayed callback is refused.
 func operatorLogin(ctx context.Context, o options) error {
-	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// A browser keeps cookies: the admin API binds the login to the browser that started it.
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return err
+	}
+	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	hop := func(target string) (*http.Response, []byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		if err != nil {
@@ -66,7 +72,22 @@ func operatorLogin(ctx context.Context, o options) error {
 	}
 	okf("the IdP redirected back to %s%s with a code and the state", back.Host, back.Path)
 
-	// 3. The callback exchanges the code and answers a session.
+	// 3. The same callback in another browser (no cookie from step 1) is refused and leaves the
+	// login pending; in the browser that started it, it exchanges the code and answers a session.
+	stranger, err := http.NewRequestWithContext(ctx, http.MethodGet, back.String(), nil)
+	if err != nil {
+		return err
+	}
+	sresp, err := (&http.Client{CheckRedirect: browser.CheckRedirect}).Do(stranger)
+	if err != nil {
+		return err
+	}
+	sbody, _ := io.ReadAll(io.LimitReader(sresp.Body, maxBody))
+	sresp.Body.Close()
+	if sresp.StatusCode != http.StatusBadRequest || !strings.Contains(string(sbody), "not started in this browser") {
+		return fmt.Errorf("the callback from another browser: %d %s, want 400 not started in this browser", sresp.StatusCode, clip(string(sbody), 200))
+	}
+	okf("the callback from another browser (no login cookie): 400 %s", clip(string(sbody), 120))
 	resp, body, err = hop(back.String())
 	if err != nil {
 		return err
