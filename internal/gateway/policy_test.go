@@ -28,40 +28,8 @@ func TestFinancePolicy(t *testing.T) {
 	}
 	policyFile := filepath.Join(t.TempDir(), "finance.yaml")
 	writeFile(t, policyFile, example)
-	upstreamSrv := httptest.NewServer(demo.HTTPHandler(nil))
-	t.Cleanup(upstreamSrv.Close)
-	iss := newTestIssuer(t)
-	const resource, issuer = "http://127.0.0.1/mcp", "https://idp.example.com"
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-listen: 127.0.0.1:0
-policy_file: %q
-auth: {resource: %q, issuer: %q, jwks_url: %q}
-upstreams:
-  - name: finance
-    http: {url: %q}
-`, policyFile, resource, issuer, iss.jwks.URL, upstreamSrv.URL)), "policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.Start(ctx)
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); cancel(); g.Close() })
-	url := srv.URL + "/mcp"
+	g, url, session := newPolicyGateway(t, policyFile)
 
-	session := func(claims jwt.MapClaims) map[string]string {
-		claims["iss"], claims["aud"], claims["exp"] = issuer, resource, time.Now().Add(time.Hour).Unix()
-		auth := "Bearer " + iss.token(t, claims)
-		st, h, msg := post(t, url, map[string]string{"Authorization": auth}, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
-		if st != http.StatusOK {
-			t.Fatalf("initialize: %d %v", st, msg)
-		}
-		return map[string]string{"Authorization": auth, "Mcp-Session-Id": h.Get("Mcp-Session-Id"), "MCP-Protocol-Version": "2025-11-25"}
-	}
 	call := func(h map[string]string, tool, args string) (int, map[string]any) {
 		st, _, msg := post(t, url, h, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"`+tool+`","arguments":`+args+`}}`)
 		return st, msg
@@ -146,39 +114,8 @@ bindings:
   - role: Tooler
     principals: [tooler]
 `))
-	upstreamSrv := httptest.NewServer(demo.HTTPHandler(nil))
-	t.Cleanup(upstreamSrv.Close)
-	iss := newTestIssuer(t)
-	const resource, issuer = "http://127.0.0.1/mcp", "https://idp.example.com"
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-listen: 127.0.0.1:0
-policy_file: %q
-auth: {resource: %q, issuer: %q, jwks_url: %q}
-upstreams:
-  - name: finance
-    http: {url: %q}
-`, policyFile, resource, issuer, iss.jwks.URL, upstreamSrv.URL)), "policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.Start(ctx)
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); cancel(); g.Close() })
-	url := srv.URL + "/mcp"
-	session := func(sub string) map[string]string {
-		token := iss.token(t, jwt.MapClaims{"sub": sub, "iss": issuer, "aud": resource, "exp": time.Now().Add(time.Hour).Unix()})
-		st, h, msg := post(t, url, map[string]string{"Authorization": "Bearer " + token}, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
-		if st != http.StatusOK {
-			t.Fatalf("initialize: %d %v", st, msg)
-		}
-		return map[string]string{"Authorization": "Bearer " + token, "Mcp-Session-Id": h.Get("Mcp-Session-Id"), "MCP-Protocol-Version": "2025-11-25"}
-	}
-	reader, tooler := session("reader"), session("tooler")
+	_, url, session := newPolicyGateway(t, policyFile)
+	reader, tooler := session(jwt.MapClaims{"sub": "reader"}), session(jwt.MapClaims{"sub": "tooler"})
 
 	listedBy := func(who map[string]string, method, key, field string) string {
 		t.Helper()
@@ -228,4 +165,45 @@ upstreams:
 			t.Errorf("%s %s: %d %v; want 403 -31001 denied by policy", tt.method, tt.params, st, msg)
 		}
 	}
+}
+
+// newPolicyGateway serves the demo finance server behind a gateway with bearer authentication
+// and the policy in policyFile. session opens a legacy session for a token with the given
+// claims (issuer, audience and expiry added) and returns its request headers.
+func newPolicyGateway(t *testing.T, policyFile string) (g *Gateway, url string, session func(jwt.MapClaims) map[string]string) {
+	t.Helper()
+	upstreamSrv := httptest.NewServer(demo.HTTPHandler(nil))
+	t.Cleanup(upstreamSrv.Close)
+	iss := newTestIssuer(t)
+	const resource, issuer = "http://127.0.0.1/mcp", "https://idp.example.com"
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+listen: 127.0.0.1:0
+policy_file: %q
+auth: {resource: %q, issuer: %q, jwks_url: %q}
+upstreams:
+  - name: finance
+    http: {url: %q}
+`, policyFile, resource, issuer, iss.jwks.URL, upstreamSrv.URL)), "policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err = New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.Start(ctx)
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); cancel(); g.Close() })
+	url = srv.URL + "/mcp"
+	session = func(claims jwt.MapClaims) map[string]string {
+		claims["iss"], claims["aud"], claims["exp"] = issuer, resource, time.Now().Add(time.Hour).Unix()
+		auth := "Bearer " + iss.token(t, claims)
+		st, h, msg := post(t, url, map[string]string{"Authorization": auth}, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+		if st != http.StatusOK {
+			t.Fatalf("initialize: %d %v", st, msg)
+		}
+		return map[string]string{"Authorization": auth, "Mcp-Session-Id": h.Get("Mcp-Session-Id"), "MCP-Protocol-Version": "2025-11-25"}
+	}
+	return g, url, session
 }
