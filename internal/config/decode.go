@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mcpguard/mcpguard/internal/problems"
 )
 
 // maxVisits bounds the YAML nodes the decoder visits, so that aliases
@@ -111,7 +113,7 @@ func yamlProblem(err error) Problem {
 // instead of stopping at the first.
 type decoder struct {
 	problems  []Problem
-	lines     map[string]int  // path → line where it is written
+	lines     problems.Lines  // path → line where it is written
 	broken    map[string]bool // paths whose problems are consequences of another
 	visits    int             // nodes left to visit
 	exhausted bool
@@ -167,17 +169,7 @@ func (d *decoder) isBroken(path string) bool {
 
 // lineOf returns the line where path, or the nearest enclosing path, is
 // written.
-func (d *decoder) lineOf(path string) int {
-	for {
-		if line, ok := d.lines[path]; ok {
-			return line
-		}
-		if path == "" {
-			return 0
-		}
-		path = parentPath(path)
-	}
-}
+func (d *decoder) lineOf(path string) int { return d.lines.Of(path) }
 
 // visit follows an alias to its anchored node and counts the visit; it
 // returns nil once the visit budget is spent.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mcpguard/mcpguard/internal/problems"
 )
 
 // MaxPolicyBytes bounds a policy file; a larger one is refused unread.
@@ -82,7 +84,7 @@ type claimDoc struct {
 // problem instead of stopping at the first.
 type decoder struct {
 	problems  []Problem
-	lines     map[string]int
+	lines     problems.Lines
 	visits    int
 	exhausted bool
 	fatal     bool            // the file could not be read as a document at all
@@ -155,17 +157,7 @@ func (d *decoder) add(line int, path, format string, args ...any) {
 
 // lineOf returns the line where path, or the nearest enclosing path, is
 // written.
-func (d *decoder) lineOf(path string) int {
-	for {
-		if line, ok := d.lines[path]; ok {
-			return line
-		}
-		if path == "" {
-			return 0
-		}
-		path = parentPath(path)
-	}
-}
+func (d *decoder) lineOf(path string) int { return d.lines.Of(path) }
 
 // visit follows an alias and counts the visit; nil once the budget is spent.
 func (d *decoder) visit(n *yaml.Node) *yaml.Node {

@@ -13,7 +13,6 @@ type Problems = problems.Problems
 func quote(s string) string                 { return problems.Quote(s) }
 func pathKey(parent, key string) string     { return problems.PathKey(parent, key) }
 func pathIndex(parent string, i int) string { return problems.PathIndex(parent, i) }
-func parentPath(path string) string         { return problems.ParentPath(path) }
 
 // maxQuoted is how much of a value a message shows, in bytes.
 const maxQuoted = problems.MaxQuoted

@@ -129,3 +129,19 @@ func ParentPath(path string) string {
 	}
 	return ""
 }
+
+// Lines records where each path of a document is written.
+type Lines map[string]int
+
+// Of returns the line where path, or the nearest enclosing path, is written; 0 when none is.
+func (l Lines) Of(path string) int {
+	for {
+		if line, ok := l[path]; ok {
+			return line
+		}
+		if path == "" {
+			return 0
+		}
+		path = ParentPath(path)
+	}
+}

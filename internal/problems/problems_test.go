@@ -32,3 +32,20 @@ func TestPaths(t *testing.T) {
 		t.Errorf("ParentPath = %q", got)
 	}
 }
+
+func TestLinesOfFallsBackToTheEnclosingPath(t *testing.T) {
+	l := Lines{"": 1, "upstreams": 4, "upstreams[0]": 5, "upstreams[0].http": 7}
+	for path, want := range map[string]int{
+		"upstreams[0].http":     7,
+		"upstreams[0].http.url": 7, // not written itself: its parent's line
+		"upstreams[1].stdio":    4,
+		"listen":                1,
+	} {
+		if got := l.Of(path); got != want {
+			t.Errorf("Of(%q) = %d, want %d", path, got, want)
+		}
+	}
+	if got := (Lines{}).Of("a.b"); got != 0 {
+		t.Errorf("Of in an empty document = %d, want 0", got)
+	}
+}
