@@ -223,22 +223,23 @@ func checkLoginEndpoints(m issuerMetadata) error {
 }
 
 // BeginLogin starts a login and returns the provider's authorization URL to send the browser
-// to. It fails with ErrTooManyLogins when MaxPending logins are under way, and with a
+// to, and the login's state, which the callback will carry (a caller may bind it to the
+// browser). It fails with ErrTooManyLogins when MaxPending logins are under way, and with a
 // *Rejection (ReasonIdPUnavailable) when the provider's metadata cannot be read.
-func (l *OIDCLogin) BeginLogin(ctx context.Context) (string, error) {
+func (l *OIDCLogin) BeginLogin(ctx context.Context) (authURL, state string, err error) {
 	meta, err := l.metadata(ctx)
 	if err != nil {
-		return "", reject(ReasonIdPUnavailable, err)
+		return "", "", reject(ReasonIdPUnavailable, err)
 	}
 	u, err := url.Parse(meta.AuthorizationEndpoint)
 	if err != nil {
-		return "", reject(ReasonIdPUnavailable, err)
+		return "", "", reject(ReasonIdPUnavailable, err)
 	}
-	var state, nonce, verifier string
+	var nonce, verifier string
 	for _, dst := range []*string{&state, &nonce, &verifier} {
 		var b [32]byte
 		if _, err := io.ReadFull(l.rand, b[:]); err != nil {
-			return "", fmt.Errorf("random: %w", err)
+			return "", "", fmt.Errorf("random: %w", err)
 		}
 		*dst = base64.RawURLEncoding.EncodeToString(b[:])
 	}
@@ -253,7 +254,7 @@ func (l *OIDCLogin) BeginLogin(ctx context.Context) (string, error) {
 	}
 	if len(l.pending) >= l.max {
 		l.pendMu.Unlock()
-		return "", ErrTooManyLogins
+		return "", "", ErrTooManyLogins
 	}
 	l.pending[state] = pendingLogin{nonce: nonce, verifier: verifier, started: now}
 	l.pendMu.Unlock()
@@ -269,7 +270,7 @@ func (l *OIDCLogin) BeginLogin(ctx context.Context) (string, error) {
 	q.Set("code_challenge", base64.RawURLEncoding.EncodeToString(challenge[:]))
 	q.Set("code_challenge_method", "S256")
 	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return u.String(), state, nil
 }
 
 // IdPError is an OAuth error code the provider answered with, reduced to the characters RFC 6749

@@ -66,7 +66,7 @@ func newOIDCFixture(t *testing.T, idpOpts *oidctest.Options, cfg OIDCLoginConfig
 // callback starts a login and lets the provider approve it.
 func (f *oidcFixture) callback(t *testing.T) url.Values {
 	t.Helper()
-	authURL, err := f.login.BeginLogin(context.Background())
+	authURL, _, err := f.login.BeginLogin(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestOIDCLoginOpensAnOperatorSession(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newOIDCFixture(t, &oidctest.Options{ClientSecret: tc.secret}, OIDCLoginConfig{}, nil)
 			ctx := context.Background()
-			authURL, err := f.login.BeginLogin(ctx)
+			authURL, _, err := f.login.BeginLogin(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,15 +239,15 @@ func TestOIDCLoginBoundsPendingLogins(t *testing.T) {
 	ctx := context.Background()
 	f := newOIDCFixture(t, nil, OIDCLoginConfig{}, &OIDCLoginOptions{MaxPending: 3})
 	for range 3 {
-		if _, err := f.login.BeginLogin(ctx); err != nil {
+		if _, _, err := f.login.BeginLogin(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.login.BeginLogin(ctx); !errors.Is(err, ErrTooManyLogins) {
+	if _, _, err := f.login.BeginLogin(ctx); !errors.Is(err, ErrTooManyLogins) {
 		t.Fatalf("fourth pending login: %v, want ErrTooManyLogins", err)
 	}
 	f.clk.Advance(DefaultPendingLoginTTL)
-	if _, err := f.login.BeginLogin(ctx); err != nil {
+	if _, _, err := f.login.BeginLogin(ctx); err != nil {
 		t.Errorf("after the pending logins expired: %v", err)
 	}
 }
@@ -272,7 +272,7 @@ func TestOIDCLoginUnreachableProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.BeginLogin(context.Background()); ReasonOf(err) != ReasonIdPUnavailable {
+	if _, _, err := l.BeginLogin(context.Background()); ReasonOf(err) != ReasonIdPUnavailable {
 		t.Errorf("BeginLogin with the provider down: %v, want %s", err, ReasonIdPUnavailable)
 	}
 }

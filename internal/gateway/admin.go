@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -185,7 +184,7 @@ func (g *Gateway) adminOIDCBegin(w http.ResponseWriter, r *http.Request, _ *auth
 		adminError(w, http.StatusNotFound, oidcNotConfigured)
 		return
 	}
-	u, err := g.oidcLogin.BeginLogin(r.Context())
+	u, state, err := g.oidcLogin.BeginLogin(r.Context())
 	if err != nil {
 		status, msg := oidcRefusal(err, g.oidcLogin.PendingTTL())
 		g.logger.Warn("operator OIDC login not started", "status", status, "reason", authn.ReasonOf(err), "err", err)
@@ -195,10 +194,8 @@ func (g *Gateway) adminOIDCBegin(w http.ResponseWriter, r *http.Request, _ *auth
 		adminError(w, status, msg)
 		return
 	}
-	if parsed, perr := url.Parse(u); perr == nil {
-		// Lax: the provider sends the browser back with a top-level GET, which carries it.
-		http.SetCookie(w, g.oidcCookie(parsed.Query().Get("state"), int(g.oidcLogin.PendingTTL().Seconds())))
-	}
+	// Lax: the provider sends the browser back with a top-level GET, which carries it.
+	http.SetCookie(w, g.oidcCookie(state, int(g.oidcLogin.PendingTTL().Seconds())))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u, http.StatusFound)
 }
