@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -36,6 +37,7 @@ const (
 	DefaultCacheSize     = 10_000
 	DefaultCacheTTL      = 5 * time.Minute
 	DefaultRolesClaim    = "roles"
+	DefaultGroupsClaim   = "groups"
 )
 
 // ValidatorOptions configures a Validator. The zero value is usable.
@@ -57,6 +59,9 @@ type ValidatorOptions struct {
 	// ("realm_access.roles") when no top-level claim has that exact name. An array of strings
 	// or a space-separated string.
 	RolesClaim string
+	// GroupsClaim names the claim groups come from (default "groups"), found the same way as
+	// RolesClaim. An array of strings, or a string naming one group.
+	GroupsClaim string
 	// RequiredType, when set, is the only accepted JOSE typ (e.g. "at+jwt" per RFC 9068;
 	// "application/" prefix and case are ignored).
 	RequiredType string
@@ -84,18 +89,19 @@ type ValidatorOptions struct {
 
 // Validator verifies bearer access tokens issued for this gateway by one pinned issuer.
 type Validator struct {
-	issuer     string
-	audience   string
-	algs       []string
-	skew       time.Duration
-	maxBytes   int
-	rolesClaim string
-	typ        string
-	cacheTTL   time.Duration
-	now        func() time.Time
-	keys       *keySet
-	cache      *tokenCache
-	parser     *jwt.Parser
+	issuer      string
+	audience    string
+	algs        []string
+	skew        time.Duration
+	maxBytes    int
+	rolesClaim  string
+	groupsClaim string
+	typ         string
+	cacheTTL    time.Duration
+	now         func() time.Time
+	keys        *keySet
+	cache       *tokenCache
+	parser      *jwt.Parser
 }
 
 // NewValidator returns a Validator for access tokens from issuer whose audience is this
@@ -130,15 +136,16 @@ func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, 
 		return nil, errors.Join(errs...)
 	}
 	v := &Validator{
-		issuer:     issuer,
-		audience:   audience,
-		algs:       algs,
-		skew:       skew,
-		maxBytes:   orDefault(opts.MaxTokenBytes, DefaultMaxTokenBytes),
-		rolesClaim: cmpOr(opts.RolesClaim, DefaultRolesClaim),
-		typ:        normalizeType(opts.RequiredType),
-		cacheTTL:   orDefault(opts.CacheTTL, DefaultCacheTTL),
-		now:        opts.Now,
+		issuer:      issuer,
+		audience:    audience,
+		algs:        algs,
+		skew:        skew,
+		maxBytes:    orDefault(opts.MaxTokenBytes, DefaultMaxTokenBytes),
+		rolesClaim:  cmpOr(opts.RolesClaim, DefaultRolesClaim),
+		groupsClaim: cmpOr(opts.GroupsClaim, DefaultGroupsClaim),
+		typ:         normalizeType(opts.RequiredType),
+		cacheTTL:    orDefault(opts.CacheTTL, DefaultCacheTTL),
+		now:         opts.Now,
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -413,6 +420,9 @@ func (v *Validator) principal(c jwt.MapClaims) (*Principal, error) {
 	if p.Roles, err = stringsClaim(lookupClaim(c, v.rolesClaim)); err != nil {
 		return nil, rejectf(ReasonClaims, "roles claim %q: %w", v.rolesClaim, err)
 	}
+	if p.Groups, err = groupsClaim(lookupClaim(c, v.groupsClaim)); err != nil {
+		return nil, rejectf(ReasonClaims, "groups claim %q: %w", v.groupsClaim, err)
+	}
 	for _, name := range []string{"scope", "scp"} {
 		if val, ok := c[name]; ok {
 			if p.Scopes, err = stringsClaim(val, true); err != nil {
@@ -421,6 +431,9 @@ func (v *Validator) principal(c jwt.MapClaims) (*Principal, error) {
 			break
 		}
 	}
+	// The claims are kept for the policy (claims: bindings, when: conditions); their size is
+	// bounded by MaxTokenBytes.
+	p.Claims = maps.Clone(map[string]any(c))
 	return p, nil
 }
 
@@ -440,6 +453,18 @@ func lookupClaim(c map[string]any, name string) (any, bool) {
 		}
 	}
 	return cur, true
+}
+
+// groupsClaim reads an array of strings, or a string naming one group (group names may hold
+// spaces).
+func groupsClaim(v any, present bool) ([]string, error) {
+	if s, ok := v.(string); ok && present {
+		if s == "" {
+			return nil, nil
+		}
+		return []string{s}, nil
+	}
+	return stringsClaim(v, present)
 }
 
 // stringsClaim reads an array of strings, or a space-separated string.

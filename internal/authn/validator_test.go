@@ -48,8 +48,12 @@ func TestValidateAcceptsTokensForThisGateway(t *testing.T) {
 			}
 			want := &Principal{Method: MethodJWT, Subject: "alice", ClientID: "agent-1", Issuer: idp.issuer,
 				Roles: []string{"analyst"}, Scopes: []string{"mcp:tools", "mcp:read"}, Expires: now.Add(time.Hour)}
-			if diff := cmp.Diff(want, p, cmpopts.EquateApproxTime(time.Second)); diff != "" {
+			if diff := cmp.Diff(want, p, cmpopts.EquateApproxTime(time.Second), cmpopts.IgnoreFields(Principal{}, "Claims")); diff != "" {
 				t.Errorf("principal (-want +got):\n%s", diff)
+			}
+			// The claims are kept as decoded JSON, for the policy.
+			if p.Claims["sub"] != "alice" || p.Claims["iss"] != idp.issuer || !cmp.Equal(p.Claims["roles"], []any{"analyst"}) {
+				t.Errorf("claims = %v, want the token's claims", p.Claims)
 			}
 		})
 	}
@@ -286,6 +290,54 @@ func TestValidateCachesVerifiedTokensButNeverPastExp(t *testing.T) {
 	}
 	if n := v.cache.len(); n != 2 {
 		t.Errorf("cache holds %d tokens, want its bound 2", n)
+	}
+}
+
+func TestValidateMapsGroupClaims(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t, "")
+	clk := newClock()
+	tests := []struct {
+		name        string
+		groupsClaim string
+		set         jwt.MapClaims
+		wantGroups  []string
+		wantReject  bool
+	}{
+		{"default groups claim", "", jwt.MapClaims{"groups": []string{"portfolio-managers", "ops"}}, []string{"portfolio-managers", "ops"}, false},
+		{"one group as a string", "", jwt.MapClaims{"groups": "Portfolio Managers"}, []string{"Portfolio Managers"}, false},
+		{"no groups claim", "", jwt.MapClaims{}, nil, false},
+		{"dotted path", "resource_access.gw.groups", jwt.MapClaims{"resource_access": map[string]any{"gw": map[string]any{"groups": []string{"traders"}}}}, []string{"traders"}, false},
+		{"namespaced claim", "https://mcpguard.example/groups", jwt.MapClaims{"https://mcpguard.example/groups": []string{"risk"}, "groups": []string{"ignored"}}, []string{"risk"}, false},
+		{"not strings", "", jwt.MapClaims{"groups": []any{1, 2}}, nil, true},
+		{"not an array", "", jwt.MapClaims{"groups": map[string]any{"a": "b"}}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newTestValidator(t, idp, clk, &ValidatorOptions{GroupsClaim: tt.groupsClaim})
+			c := idp.claims(clk.Now())
+			c["department"] = "trading"
+			for k, val := range tt.set {
+				c[k] = val
+			}
+			p, err := v.Validate(context.Background(), sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), c))
+			if tt.wantReject {
+				var rej *Rejection
+				if !errors.As(err, &rej) || rej.Reason != ReasonClaims {
+					t.Fatalf("Validate = %v, %v; want a %s rejection", p, err, ReasonClaims)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantGroups, p.Groups); diff != "" {
+				t.Errorf("groups (-want +got):\n%s", diff)
+			}
+			if p.Claims["department"] != "trading" {
+				t.Errorf("claims[department] = %v, want trading", p.Claims["department"])
+			}
+		})
 	}
 }
 

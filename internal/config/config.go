@@ -422,6 +422,11 @@ type Auth struct {
 	// dotted path ("realm_access.roles"). Default "roles".
 	RolesClaim string
 
+	// GroupsClaim is the claim groups are read from, found the same way as RolesClaim: an
+	// array of strings or a string naming one group. Policy bindings match groups with
+	// groups:. Default "groups".
+	GroupsClaim string
+
 	// RequiredScopes must all be granted to every token (403 insufficient_scope otherwise).
 	RequiredScopes []string
 

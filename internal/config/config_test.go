@@ -122,6 +122,8 @@ func TestGolden(t *testing.T) {
 }
 
 func TestQuickstartLoads(t *testing.T) {
+	// `mcpguard quickstart` sets the redaction key from the key file it creates.
+	t.Setenv("MCPGUARD_QUICKSTART_REDACTION_KEY", strings.Repeat("k", 32))
 	cfg, err := Load("../../examples/quickstart.yaml")
 	if err != nil {
 		t.Fatalf("examples/quickstart.yaml does not load:\n%v", err)
@@ -135,6 +137,35 @@ func TestQuickstartLoads(t *testing.T) {
 	u := cfg.Upstreams[0]
 	if u.Name != "finance" || u.Stdio == nil || u.Stdio.Command != SelfCommand || !cmp.Equal(u.Stdio.Args, []string{"demo-server"}) {
 		t.Errorf("upstream = %+v, stdio %+v; want finance running @self demo-server", u, u.Stdio)
+	}
+	// Relative paths are relative to the configuration file: the policy next to it, the audit
+	// state in .mcpguard-quickstart/ at the repository root.
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if got, want := abs(cfg.PolicyFile), filepath.Join(root, "examples/policies/quickstart.yaml"); got != want {
+		t.Errorf("policy_file = %s, want %s", got, want)
+	}
+	if cfg.Audit == nil {
+		t.Fatal("no audit section")
+	}
+	state := filepath.Join(root, ".mcpguard-quickstart")
+	for _, c := range []struct{ key, got, want string }{
+		{"database", abs(cfg.Audit.Database.Reveal()), filepath.Join(state, "audit.db")},
+		{"signing_key_file", abs(cfg.Audit.SigningKeyFile), filepath.Join(state, "quickstart-log.key")},
+		{"checkpoint_dir", abs(cfg.Audit.CheckpointDir), filepath.Join(state, "checkpoints")},
+	} {
+		if c.got != c.want {
+			t.Errorf("audit.%s = %s, want %s", c.key, c.got, c.want)
+		}
 	}
 }
 

@@ -594,6 +594,7 @@ func (d *decoder) authFields(a *Auth) []field {
 		{"extra_audiences", d.strList(&a.ExtraAudiences)},
 		{"algorithms", d.strList(&a.Algorithms)},
 		{"roles_claim", d.str(&a.RolesClaim)},
+		{"groups_claim", d.str(&a.GroupsClaim)},
 		{"required_scopes", d.strList(&a.RequiredScopes)},
 		{"clock_skew", d.duration(&a.ClockSkew)},
 	}

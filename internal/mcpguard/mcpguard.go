@@ -1,5 +1,5 @@
-// Package mcpguard holds the shared vocabulary of the gateway: protocol eras, gateway error
-// codes and sentinel errors. It imports only the standard library.
+// Package mcpguard holds the shared vocabulary of the gateway: protocol eras, the authenticated
+// principal, gateway error codes and sentinel errors. It imports only the standard library.
 package mcpguard
 
 import "errors"
