@@ -18,6 +18,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
 
 // Defaults and bounds of the policy language.
@@ -82,6 +84,7 @@ type permission struct {
 
 type argRule struct {
 	name     string
+	skel     string // jsonrpc.Skeleton(name): a look-alike of the name has the same
 	where    string // "argument \"name\"", how reasons name it
 	schema   *jsonschema.Schema
 	fast     *fastCheck // nil when the fragment is not simple
@@ -335,7 +338,7 @@ func (c *compiler) permission(r *role, pd *permissionDoc, path string, j int, un
 			continue
 		}
 		fc := newFastCheck(cd.Schema)
-		perm.args = append(perm.args, argRule{name: cd.Argument, where: "argument " + quote(cd.Argument), schema: sch, fast: fc})
+		perm.args = append(perm.args, argRule{name: cd.Argument, skel: jsonrpc.Skeleton(cd.Argument), where: "argument " + quote(cd.Argument), schema: sch, fast: fc})
 		ad := &c.p.args
 		if ad.names == nil {
 			ad.names, ad.values = map[string]string{}, map[string]any{}

@@ -13,6 +13,8 @@ import (
 	"cel.dev/cel-go/interpreter"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
 
 // Decide decides one call. It never fails: anything it cannot establish
@@ -63,7 +65,7 @@ func (p *Policy) Decide(pr Principal, c Call) Decision {
 		}
 		reasons = perm.check(st, reasons)
 		if len(reasons) == before {
-			if perm.approval == nil {
+			if perm.approval == nil || c.Completion {
 				return Decision{Allow: true, Rule: perm.id}
 			}
 			if approved == nil {
@@ -280,7 +282,7 @@ func (perm *permission) needsState() bool {
 
 // check appends to reasons every way the call fails this permission.
 func (perm *permission) check(st *evalState, reasons []string) []string {
-	if len(perm.args) > 0 || perm.denyUnnamed {
+	if (len(perm.args) > 0 || perm.denyUnnamed) && !st.c.Completion {
 		args, err := st.arguments()
 		if err != nil {
 			return append(reasons, err.Error())
@@ -307,6 +309,9 @@ func (perm *permission) check(st *evalState, reasons []string) []string {
 				reasons = st.p.schemaReasons(reasons, a.name, err)
 			}
 		}
+		if len(args) > len(perm.args)-countMissing(perm.args, args) {
+			reasons = lookAlikes(reasons, perm.args, args)
+		}
 		if perm.denyUnnamed && len(args) > len(perm.args)-countMissing(perm.args, args) {
 			var extra []string
 			for name := range args {
@@ -330,6 +335,27 @@ func (perm *permission) check(st *evalState, reasons []string) []string {
 		}
 	}
 	return reasons
+}
+
+// lookAlikes appends a reason for every argument that is not one of the constrained arguments
+// but looks like one, equal to it except for case or Unicode form: an upstream that matches names
+// leniently would read it as the constrained argument, which the constraint never saw.
+func lookAlikes(reasons []string, rules []argRule, args map[string]any) []string {
+	var found []string
+	for name := range args {
+		if _, exact := slices.BinarySearchFunc(rules, name, func(a argRule, n string) int { return strings.Compare(a.name, n) }); exact {
+			continue
+		}
+		skel := jsonrpc.Skeleton(name)
+		for i := range rules {
+			if rules[i].skel == skel {
+				found = append(found, fmt.Sprintf("argument %s is not the constrained argument %s: names that differ only in case or Unicode form are refused", quote(name), quote(rules[i].name)))
+				break
+			}
+		}
+	}
+	slices.Sort(found)
+	return append(reasons, found...)
 }
 
 func countMissing(rules []argRule, args map[string]any) int {

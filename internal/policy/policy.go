@@ -4,6 +4,8 @@ package policy
 import (
 	"net/netip"
 	"time"
+
+	"github.com/mcpguard/mcpguard/internal/mcpguard"
 )
 
 // Kind is the kind of MCP object a call addresses.
@@ -42,23 +44,11 @@ func (k Kind) denyKey() string {
 	return "deny_tools"
 }
 
-// Principal is the authenticated caller as the policy sees it.
-type Principal struct {
-	// Subject identifies the caller (a JWT "sub", an API key's name, a
-	// certificate's subject). Bindings match it with principals:.
-	Subject string
-	// Roles are roles the authenticator asserts directly; they are added to
-	// the roles the policy's bindings give the principal. Names the policy
-	// does not define grant nothing.
-	Roles []string
-	// Groups and Scopes are matched by bindings' groups: and scopes:.
-	Groups []string
-	Scopes []string
-	// Claims are the token's claims, matched by bindings' claims: and
-	// available to when: conditions as principal.claims. Values are JSON
-	// values (string, float64, bool, []any, map[string]any).
-	Claims map[string]any
-}
+// Principal is the authenticated caller, as the authenticators produce it. The policy reads
+// Subject (bindings' principals:), Roles (asserted roles, added to those the bindings give;
+// names the policy does not define grant nothing), Groups and Scopes (bindings' groups: and
+// scopes:) and Claims (bindings' claims:, and principal.claims in when: conditions).
+type Principal = mcpguard.Principal
 
 // Call is one request to decide on.
 type Call struct {
@@ -76,6 +66,11 @@ type Call struct {
 	Time time.Time
 	// SourceIP is the client's address; invalid when unknown.
 	SourceIP netip.Addr
+	// Completion marks a completion/complete request for the prompt or resource: it is
+	// decided by the same roles, deny lists and when: conditions, but not by argument
+	// constraints (it carries a partial value of one argument, not the call's arguments),
+	// and needs no approval (it is not the call).
+	Completion bool
 }
 
 // Approval says that an allowed call must wait for a human.

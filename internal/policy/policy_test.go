@@ -487,3 +487,32 @@ func TestSeedJSONRole(t *testing.T) {
 		t.Errorf("visible = %q", visible)
 	}
 }
+
+// TestLookAlikeArgumentsAreDenied: an argument that differs from a constrained one only in case
+// or Unicode form is what a lenient upstream (Go's encoding/json, for one) would read as the
+// constrained argument, unchecked: the policy denies it, naming both, even where the constraint
+// is optional.
+func TestLookAlikeArgumentsAreDenied(t *testing.T) {
+	t.Parallel()
+	p, err := Parse([]byte(`
+roles:
+  - role: Analyst
+    permissions:
+      - tool_name: finance.get_stock_analysis
+        constraints:
+          symbol: {type: string, pattern: "^[A-Z]{3}$"}
+        optional_arguments: [symbol]
+`), "look-alike.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range []string{`{"Symbol":"AAPL"}`, `{"SYMBOL":"AAPL"}`, `{"ſymbol":"AAPL"}`, `{"symbol\u200b":"AAPL"}`, `{"ｓｙｍｂｏｌ":"AAPL"}`, `{"symbol":"VNM","Symbol":"AAPL"}`} {
+		d := p.Decide(roles("Analyst"), Call{Kind: KindTool, Name: "finance.get_stock_analysis", Arguments: []byte(args)})
+		if d.Allow || len(d.Reasons) == 0 || !strings.Contains(d.Reasons[0], `the constrained argument "symbol"`) {
+			t.Errorf("%s: %+v; want a denial naming the constrained argument", args, d)
+		}
+	}
+	if d := p.Decide(roles("Analyst"), Call{Kind: KindTool, Name: "finance.get_stock_analysis", Arguments: []byte(`{"symbol":"VNM","depth":2}`)}); !d.Allow {
+		t.Errorf("the constrained argument itself and an unrelated one: %+v", d)
+	}
+}
