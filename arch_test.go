@@ -3,10 +3,14 @@
 package tools_test
 
 import (
+	"errors"
+	"fmt"
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -21,7 +25,7 @@ var allowed = map[string][]string{
 	"internal/jsonrpc":              {},
 	"internal/sse":                  {},
 	"internal/mcp":                  {"internal/mcpguard", "internal/jsonrpc"},
-	"internal/authn":                {"internal/oauthclient"},
+	"internal/authn":                {"internal/mcpguard", "internal/oauthclient"},
 	"internal/export":               {"internal/audit"},
 	"internal/keystore":             {"internal/authn"},
 	"internal/pins":                 {},
@@ -29,8 +33,9 @@ var allowed = map[string][]string{
 	"internal/store":                {},
 	"internal/store/sqlite":         {"internal/store"},
 	"internal/store/postgres":       {"internal/store"},
+	"internal/store/backend":        {"internal/store", "internal/store/postgres", "internal/store/sqlite"},
 	"internal/audit":                {"internal/redact", "internal/store"},
-	"internal/policy":               {"internal/problems"},
+	"internal/policy":               {"internal/jsonrpc", "internal/mcpguard", "internal/problems"},
 	"internal/problems":             {},
 	"internal/config":               {"internal/problems"},
 	"internal/transport/stdio":      {},
@@ -38,45 +43,152 @@ var allowed = map[string][]string{
 	"internal/transport/ssehttp":    {"internal/jsonrpc", "internal/mcp", "internal/sse", "internal/mcpguard", "internal/transport/streamhttp"},
 	"internal/oauthclient":          {},
 	"internal/upstream":             {"internal/config", "internal/jsonrpc", "internal/mcp", "internal/mcpguard", "internal/oauthclient", "internal/transport/stdio", "internal/transport/streamhttp", "internal/transport/ssehttp"},
+	"internal/toolschema":           {"internal/jsonrpc"},
+	"internal/demo":                 {},
+	"internal/authn/oidctest":       {},
+	"internal/store/storetest":      {"internal/store"},
+
+	// The gateway is handed its audit store's backends (Options.OpenStore) and imports no
+	// storage driver: never internal/store/sqlite or internal/store/postgres.
+	"internal/gateway": {"internal/audit", "internal/authn", "internal/config", "internal/export", "internal/jsonrpc", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/store", "internal/toolschema", "internal/upstream"},
+
+	// The programs. Their wiring chooses the storage backends (internal/store/backend).
+	"cmd/mcpguard":        {"internal/audit", "internal/authn", "internal/config", "internal/demo", "internal/gateway", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/backend", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp"},
+	"bench":               {"internal/audit", "internal/config", "internal/gateway", "internal/jsonrpc", "internal/mcp", "internal/sse", "internal/store", "internal/store/backend"},
+	"scripts/interop/idp": {},
 }
 
+// restricted lists third-party modules that only the listed packages may import from their
+// non-test files; any _test.go file may import them.
+var restricted = map[string][]string{
+	// The official Go SDK is the reference peer mcpguard is tested against, never part of the
+	// gateway. The demo server (mcpguard demo-server) is built on it, and so is the interop suite's
+	// identity provider fixture, a standalone program (scripts/interop/idp) that serves the
+	// SDK's OAuth protected-resource side to the interop peers.
+	"github.com/modelcontextprotocol/go-sdk": {"internal/demo", "scripts/interop/idp"},
+}
+
+// importRoots are the trees every package of which must have an entry in allowed.
+var importRoots = []string{"internal", "cmd", "bench", "scripts"}
+
 func TestImportRules(t *testing.T) {
-	fset := token.NewFileSet()
-	err := filepath.WalkDir("internal", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return err
-		}
-		pkg := filepath.ToSlash(filepath.Dir(path))
-		rule, ok := allowed[pkg]
-		if !ok {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
-		if err != nil {
-			return err
-		}
-		for _, imp := range f.Imports {
-			p := strings.Trim(imp.Path.Value, `"`)
-			if !strings.HasPrefix(p, module) {
-				if pkg == "internal/mcpguard" && strings.Contains(strings.SplitN(p, "/", 2)[0], ".") {
-					t.Errorf("%s imports %s: the vocabulary package uses the standard library only", path, p)
-				}
-				continue
-			}
-			ours := strings.TrimPrefix(p, module)
-			ok := false
-			for _, a := range rule {
-				ok = ok || a == ours
-			}
-			if !ok {
-				t.Errorf("%s imports %s, which %s may not depend on", path, ours, pkg)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, err := range checkImports(".", allowed, restricted) {
+		t.Error(err)
 	}
+}
+
+// TestImportRulesFailOnAnUnlistedPackage: the rules are strict. A package with no entry in
+// allowed, an import its entry does not list, a restricted module imported outside its list and
+// a non-standard import of the vocabulary package are each reported; a test file importing a
+// restricted module, and a directory holding tests only, are not.
+func TestImportRulesFailOnAnUnlistedPackage(t *testing.T) {
+	root := t.TempDir()
+	write := func(path, src string) {
+		t.Helper()
+		path = filepath.Join(root, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("internal/listed/listed.go", "package listed\n\nimport _ \""+module+"internal/vocab\"\n")
+	write("internal/unlisted/unlisted.go", "package unlisted\n")
+	write("internal/mcpguard/vocab.go", "package mcpguard\n\nimport _ \"golang.org/x/text/language\"\n")
+	write("cmd/tool/main.go", "package main\n\nimport _ \"github.com/modelcontextprotocol/go-sdk/mcp\"\n")
+	write("cmd/tool/main_test.go", "package main\n\nimport _ \"github.com/modelcontextprotocol/go-sdk/mcp\"\n")
+	write("internal/testsonly/x_test.go", "package testsonly\n")
+	write("internal/listed/testdata/fixture.go", "package fixture\n")
+	rules := map[string][]string{"internal/listed": {}, "internal/mcpguard": {}, "cmd/tool": {}}
+	var got []string
+	for _, err := range checkImports(root, rules, restricted) {
+		got = append(got, err.Error())
+	}
+	want := []string{
+		"package internal/unlisted has no entry",
+		"internal/listed/listed.go imports internal/vocab",
+		"internal/mcpguard/vocab.go imports golang.org/x/text/language",
+		"cmd/tool/main.go imports github.com/modelcontextprotocol/go-sdk/mcp",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for _, w := range want {
+		if !slices.ContainsFunc(got, func(g string) bool { return strings.Contains(g, w) }) {
+			t.Errorf("no error says %q; got:\n%s", w, strings.Join(got, "\n"))
+		}
+	}
+}
+
+// checkImports checks the non-test Go files of every package under root's importRoots: the
+// package has an entry in allowed and imports only the packages of ours it lists, imports a
+// restricted module only when listed for it, and internal/mcpguard imports the standard library
+// only. Directories the go command ignores (testdata, names starting with . or _) are skipped.
+func checkImports(root string, allowed, restricted map[string][]string) []error {
+	var errs []error
+	fset := token.NewFileSet()
+	unlisted := map[string]bool{}
+	for _, top := range importRoots {
+		top = filepath.Join(root, top)
+		if _, err := os.Stat(top); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if n := d.Name(); path != top && (n == "testdata" || n == "node_modules" || strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_")) {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return nil
+			}
+			rel, err := filepath.Rel(root, path)
+			if err != nil {
+				return err
+			}
+			file := filepath.ToSlash(rel)
+			pkg := filepath.ToSlash(filepath.Dir(rel))
+			rule, ok := allowed[pkg]
+			if !ok {
+				if !unlisted[pkg] {
+					unlisted[pkg] = true
+					errs = append(errs, fmt.Errorf("package %s has no entry in allowed: list the packages of ours it may import", pkg))
+				}
+				return nil
+			}
+			f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+			if err != nil {
+				return err
+			}
+			for _, imp := range f.Imports {
+				p := strings.Trim(imp.Path.Value, `"`)
+				if !strings.HasPrefix(p, module) {
+					if pkg == "internal/mcpguard" && strings.Contains(strings.SplitN(p, "/", 2)[0], ".") {
+						errs = append(errs, fmt.Errorf("%s imports %s: the vocabulary package uses the standard library only", file, p))
+					}
+					for mod, who := range restricted {
+						if (p == mod || strings.HasPrefix(p, mod+"/")) && !slices.Contains(who, pkg) {
+							errs = append(errs, fmt.Errorf("%s imports %s: only %s and tests may import %s", file, p, strings.Join(who, ", "), mod))
+						}
+					}
+					continue
+				}
+				if ours := strings.TrimPrefix(p, module); !slices.Contains(rule, ours) {
+					errs = append(errs, fmt.Errorf("%s imports %s, which %s may not depend on", file, ours, pkg))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 func TestEveryPackageHasADoc(t *testing.T) {

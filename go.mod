@@ -2,15 +2,13 @@ module github.com/mcpguard/mcpguard
 
 go 1.26.8
 
-// Pins held back from the newest release because the module proxy refuses (403) a version they
-// need: modernc.org/sqlite v1.60.1 (v1.61.x requires a github.com/google/pprof pseudo-version the
-// proxy refuses) and github.com/MicahParks/keyfunc/v3 v3.9.0 (v3.9.1 requires
-// github.com/MicahParks/jwkset v0.11.4, refused). Every other module is the newest that resolves.
+// Held back from the newest release because the module proxy refuses (403) a version it needs:
+// modernc.org/sqlite v1.60.1 (v1.61.x requires a github.com/google/pprof pseudo-version the proxy
+// refuses). Every other module is the newest that resolves.
 
 require (
 	cel.dev/cel-go v0.33.2
-	github.com/MicahParks/keyfunc/v3 v3.9.0
-	github.com/coreos/go-oidc/v3 v3.21.0
+	github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-json-experiment/json v0.0.0-20260820222146-c27c302e5fc3
 	github.com/golang-jwt/jwt/v5 v5.3.1
@@ -26,17 +24,15 @@ require (
 	golang.org/x/mod v0.42.0
 	golang.org/x/oauth2 v0.36.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/term v0.47.0
 	golang.org/x/text v0.43.0
 	modernc.org/sqlite v1.60.1
 )
 
 require (
 	cel.dev/expr v0.25.1 // indirect
-	github.com/MicahParks/jwkset v0.11.3 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
-	github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
-	github.com/go-jose/go-jose/v4 v4.1.4 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
@@ -50,7 +46,6 @@ require (
 	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
 	golang.org/x/exp v0.0.0-20240823005443-9b4947da3948 // indirect
 	golang.org/x/sync v0.24.0 // indirect
-	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20240826202546-f6391c0de4c7 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20240826202546-f6391c0de4c7 // indirect

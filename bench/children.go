@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/gateway"
+	"github.com/mcpguard/mcpguard/internal/store/backend"
 )
 
 // echoMain is "bench echo": the echo upstream, over HTTP (-listen) or stdio (-stdio).
@@ -80,7 +81,7 @@ func profiledGateway(cfgPath, cpuProfile, memProfile string) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.Level}))
-	g, err := gateway.New(cfg, &gateway.Options{Logger: logger})
+	g, err := gateway.New(context.Background(), cfg, &gateway.Options{Logger: logger, OpenStore: backend.Opener(logger)})
 	if err != nil {
 		return err
 	}

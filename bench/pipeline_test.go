@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/gateway"
+	"github.com/mcpguard/mcpguard/internal/store/backend"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/store/sqlite"
 )
@@ -42,7 +43,7 @@ func TestFullPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the generated configuration does not load: %v\n%s", err, yaml)
 	}
-	g, err := gateway.New(cfg, nil)
+	g, err := gateway.New(t.Context(), cfg, &gateway.Options{OpenStore: backend.Opener(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +86,15 @@ func TestFullPipeline(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := cl.do(ctx, 9, bad); err == nil || !strings.Contains(err.Error(), "HTTP 403") {
-				t.Errorf("echo with a number for text: err = %v, want HTTP 403 from the policy", err)
+			if res, err := cl.do(ctx, 9, bad); err != nil || !strings.Contains(string(res), `"isError":true`) || !strings.Contains(string(res), "inputSchema") {
+				t.Errorf("echo with a number for text: %s, %v; want a tool error from the tool's own inputSchema", res, err)
+			}
+			big, err := cl.prepare(mcp.MethodToolsCall, []byte(`{"name":"blob","arguments":{"bytes":20000000}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.do(ctx, 10, big); err == nil || !strings.Contains(err.Error(), "HTTP 403") {
+				t.Errorf("blob over the policy's maximum: err = %v, want HTTP 403 from the policy", err)
 			}
 		})
 	}

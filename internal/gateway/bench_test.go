@@ -29,7 +29,7 @@ upstreams:
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := New(cfg, nil)
+	g, err := New(b.Context(), cfg, &Options{OpenStore: testOpenStore})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func gatewayProcess(cfgPath string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	g, err := New(cfg, nil)
+	g, err := New(context.Background(), cfg, &Options{OpenStore: testOpenStore})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -38,6 +38,9 @@ type Options struct {
 	Executable string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OpenStore opens the audit store a DSN names; the program's wiring chooses the backends;
+	// required when audit is configured.
+	OpenStore func(ctx context.Context, dsn string) (store.Store, error)
 }
 
 // Gateway is one configured gateway: its upstreams, sessions and listeners.
@@ -91,8 +94,9 @@ type Gateway struct {
 	metadataPaths    map[string]bool
 }
 
-// New builds a gateway from a validated configuration. Call Start to connect the upstreams.
-func New(cfg *config.Config, opts *Options) (*Gateway, error) {
+// New builds a gateway from a validated configuration. Call Start to connect the upstreams. ctx
+// bounds the construction only (opening the stores, loading the audit log); nothing built keeps it.
+func New(ctx context.Context, cfg *config.Config, opts *Options) (*Gateway, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -139,14 +143,17 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 	g.cat = newCatalog(g)
 	g.originOK, g.hostOK = originChecker(cfg), hostChecker(cfg)
 	if cfg.Audit != nil {
-		if err := g.setupAudit(context.Background(), cfg.Audit); err != nil {
+		if opts.OpenStore == nil {
+			return nil, errors.New("audit is configured but gateway.Options.OpenStore is nil: the program's wiring must choose the audit store's backends")
+		}
+		if err := g.setupAudit(ctx, cfg.Audit, opts.OpenStore); err != nil {
 			return nil, err
 		}
 		g.outcomeSlots = make(chan struct{}, maxOutcomesInFlight)
 	}
 	g.adminEnabled = cfg.Admin != nil
 	if cfg.ToolPinning != nil {
-		if err := g.setupPins(cfg.ToolPinning); err != nil {
+		if err := g.setupPins(ctx, cfg.ToolPinning); err != nil {
 			g.closeAudit()
 			return nil, err
 		}
@@ -158,7 +165,7 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 		}
 	}
 	if cfg.Auth != nil || cfg.APIKeysDatabase != "" || (cfg.TLS != nil && cfg.TLS.ClientCAFile != "") {
-		if err := g.setupAuth(cfg); err != nil {
+		if err := g.setupAuth(ctx, cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -174,10 +181,10 @@ func New(cfg *config.Config, opts *Options) (*Gateway, error) {
 // setupAuth builds the authentication step: bearer tokens validated against the issuer's keys
 // (auth), client certificates mapped to principals (tls.client_ca_file), and the Protected
 // Resource Metadata that 401 answers point to.
-func (g *Gateway) setupAuth(cfg *config.Config) error {
+func (g *Gateway) setupAuth(ctx context.Context, cfg *config.Config) error {
 	opts := &authn.AuthenticatorOptions{Logger: g.logger, OnReject: g.recordAuthFailure}
 	if cfg.APIKeysDatabase != "" {
-		ks, err := keystore.Open(context.Background(), cfg.APIKeysDatabase)
+		ks, err := keystore.Open(ctx, cfg.APIKeysDatabase)
 		if err != nil {
 			return fmt.Errorf("api_keys_database: %w", err)
 		}
@@ -202,17 +209,17 @@ func (g *Gateway) setupAuth(cfg *config.Config) error {
 	if a == nil {
 		// API keys or client certificates only: no token is accepted, and the 401 names this
 		// endpoint.
-		return g.buildAuthenticators("https://"+cfg.Listen+cfg.Path, nil, opts)
+		return g.buildAuthenticators(ctx, "https://"+cfg.Listen+cfg.Path, nil, opts)
 	}
 	v, err := authn.NewValidator(a.Issuer, a.Resource, &authn.ValidatorOptions{
 		ExtraAudiences: a.ExtraAudiences, JWKSURL: a.JWKSURL, Algorithms: a.Algorithms,
-		ClockSkew: a.ClockSkew, RolesClaim: a.RolesClaim, Logger: g.logger,
+		ClockSkew: a.ClockSkew, RolesClaim: a.RolesClaim, GroupsClaim: a.GroupsClaim, Logger: g.logger,
 	})
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
 	opts.RequiredScopes = a.RequiredScopes
-	if err := g.buildAuthenticators(a.Resource, v, opts); err != nil {
+	if err := g.buildAuthenticators(ctx, a.Resource, v, opts); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
 	g.metadata, err = authn.MetadataHandler(authn.ResourceMetadata{
@@ -277,7 +284,7 @@ func (g *Gateway) Close() error {
 // buildAuthenticators makes the MCP endpoint's authenticator and the admin API's, which also
 // accepts operator sessions (password + TOTP, `mcpguard operators login`) when identities are
 // stored.
-func (g *Gateway) buildAuthenticators(resource string, tokens authn.TokenVerifier, opts *authn.AuthenticatorOptions) error {
+func (g *Gateway) buildAuthenticators(ctx context.Context, resource string, tokens authn.TokenVerifier, opts *authn.AuthenticatorOptions) error {
 	var err error
 	if g.authn, err = authn.NewAuthenticator(resource, tokens, opts); err != nil {
 		return err
@@ -286,11 +293,11 @@ func (g *Gateway) buildAuthenticators(resource string, tokens authn.TokenVerifie
 	if g.keys == nil {
 		return nil
 	}
-	ops, err := g.keys.Operators(context.Background(), &keystore.OperatorOptions{SecretKey: g.identityKey})
+	ops, err := g.keys.Operators(ctx, &keystore.OperatorOptions{SecretKey: g.identityKey})
 	if err != nil {
 		return err
 	}
-	svc, err := authn.NewOperators(context.Background(), ops, ops, &authn.OperatorsOptions{Now: g.now, Logger: g.logger})
+	svc, err := authn.NewOperators(ctx, ops, ops, &authn.OperatorsOptions{Now: g.now, Logger: g.logger})
 	if err != nil {
 		return err
 	}

@@ -59,7 +59,14 @@ upstreams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(cfg, opts)
+	o := Options{OpenStore: testOpenStore}
+	if opts != nil {
+		o = *opts
+		if o.OpenStore == nil {
+			o.OpenStore = testOpenStore
+		}
+	}
+	g, err := New(t.Context(), cfg, &o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ upstreams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(cfg, nil)
+	g, err := New(t.Context(), cfg, &Options{OpenStore: testOpenStore})
 	if err != nil {
 		t.Fatal(err)
 	}
