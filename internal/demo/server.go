@@ -84,8 +84,11 @@ func NewServer(opts *Options) *mcp.Server {
 		Title:   "mcpguard demo finance server",
 		Version: serverVersion,
 	}, &mcp.ServerOptions{
-		Instructions: instructions,
-		Logger:       s.logger,
+		Instructions:       instructions,
+		Logger:             s.logger,
+		CompletionHandler:  s.complete,
+		SubscribeHandler:   s.subscribe,
+		UnsubscribeHandler: s.unsubscribe,
 	})
 	s.addTools(srv)
 	s.addResources(srv)

@@ -14,7 +14,6 @@ import (
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/config"
-	"github.com/mcpguard/mcpguard/internal/policy"
 )
 
 // adminRoute is one admin API route and the permission it needs. Every route is listed here and
@@ -286,13 +285,13 @@ func oidcRefusal(err error, ttl time.Duration) (int, string) {
 // recordOperatorLogin appends an operator login to the audit log: an admin record for a session
 // opened, an auth_failure record with the reason for a refusal.
 func (g *Gateway) recordOperatorLogin(ctx context.Context, r *http.Request, who authn.OIDCIdentity, p *authn.Principal, status int, reason authn.Reason) error {
-	c := &caller{authMethod: "oidc", principal: policy.Principal{Subject: who.Operator}}
+	c := &caller{authMethod: "oidc", principal: &authn.Principal{Subject: who.Operator}}
 	_, c.sourceIP = principalOf(r)
 	detail, _ := json.Marshal(map[string]string{"action": "operator_login", "via": "oidc", "sub": who.Subject})
 	rec := &audit.Record{Kind: audit.KindAuthFailure, RequestID: newRequestID(), Method: r.Method, Detail: detail,
 		Decision: audit.DecisionDeny, Reasons: []string{string(reason)}, Outcome: &audit.Outcome{Status: "error", ErrorCode: status}}
 	if p != nil {
-		c.principal = policy.Principal{Subject: p.Subject, Roles: p.Roles}
+		c.principal = p
 		rec.Kind, rec.Decision, rec.Reasons, rec.Outcome = audit.KindAdmin, audit.DecisionAllow, nil, &audit.Outcome{Status: "ok"}
 	}
 	return g.record(context.WithoutCancel(ctx), c, rec)

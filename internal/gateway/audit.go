@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
@@ -22,25 +21,16 @@ import (
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
 	"github.com/mcpguard/mcpguard/internal/redact"
 	"github.com/mcpguard/mcpguard/internal/store"
-	"github.com/mcpguard/mcpguard/internal/store/postgres"
-	"github.com/mcpguard/mcpguard/internal/store/sqlite"
-	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
 // auditRetryAfter is the Retry-After, in seconds, of a call refused because it could not be
 // recorded.
 const auditRetryAfter = "5"
 
-// setupAudit opens the store, the redactor, the export sinks and the log.
-func (g *Gateway) setupAudit(ctx context.Context, a *config.Audit) error {
-	dsn := a.Database.Reveal()
-	var st store.Store
-	var err error
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		st, err = postgres.Open(ctx, dsn, &postgres.Options{Logger: g.logger})
-	} else {
-		st, err = sqlite.Open(ctx, dsn, &sqlite.Options{Logger: g.logger})
-	}
+// setupAudit opens the store (with openStore, which the program's wiring chose), the redactor,
+// the export sinks and the log.
+func (g *Gateway) setupAudit(ctx context.Context, a *config.Audit, openStore func(context.Context, string) (store.Store, error)) error {
+	st, err := openStore(ctx, a.Database.Reveal())
 	if err != nil {
 		return fmt.Errorf("audit.database: %w", err)
 	}
@@ -129,8 +119,10 @@ func (g *Gateway) record(ctx context.Context, c *caller, rec *audit.Record) erro
 	if g.audit == nil {
 		return nil
 	}
-	rec.Principal = c.principal.Subject
-	rec.Roles = c.principal.Roles
+	if c.principal != nil { // nil for events no caller makes (a policy reload, a refused credential)
+		rec.Principal = c.principal.Subject
+		rec.Roles = c.principal.Roles
+	}
 	rec.AuthMethod = c.authMethod
 	if c.sourceIP.IsValid() {
 		rec.ClientIP = c.sourceIP.String()
@@ -147,24 +139,31 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// auditedForward records the call and its decision durably, forwards it, and records the
-// outcome. If the request record cannot be written the call is refused with 503 and never
-// reaches the upstream: no record, no call.
-func (g *Gateway) auditedForward(ctx context.Context, c *caller, up *upstream.Upstream, msg *jsonrpc.Message, params []byte, o out, target, rule string, args []byte) reply {
+// recordCall records a call the policy allowed, durably, before it is forwarded. If the record
+// cannot be written the call is refused with 503 and never reaches the upstream: no record, no
+// call.
+func (g *Gateway) recordCall(ctx context.Context, c *caller, call *mcpguard.Call, rule string, params []byte) *reply {
 	if g.audit == nil {
-		return g.forward(ctx, c, up, msg, params, o)
+		return nil
 	}
-	reqID := newRequestID()
-	started := time.Now()
+	call.RequestID = newRequestID()
 	err := g.record(ctx, c, &audit.Record{
-		Kind: audit.KindToolCall, RequestID: reqID, Method: msg.Method, Upstream: up.Name(), Tool: target,
-		Arguments: args, Decision: audit.DecisionAllow, Rule: rule, RequestBytes: int64(len(params)),
+		Kind: audit.KindToolCall, RequestID: call.RequestID, TraceID: call.TraceID, Method: call.Method, Upstream: call.Upstream, Tool: call.Target,
+		Arguments: call.Arguments, Decision: audit.DecisionAllow, Rule: rule, RequestBytes: int64(len(params)),
 	})
 	if err != nil {
-		g.logger.Error("audit record not written; call refused", "err", err, "method", msg.Method, "target", target)
-		return fail(mcpguard.CodeAuditUnavailable, http.StatusServiceUnavailable, "the audit log is unavailable, so the call was not forwarded: retry later")
+		g.logger.Error("audit record not written; call refused", "err", err, "method", call.Method, "target", call.Target)
+		r := fail(mcpguard.CodeAuditUnavailable, http.StatusServiceUnavailable, "the audit log is unavailable, so the call was not forwarded: retry later")
+		return &r
 	}
-	rep := g.forward(ctx, c, up, msg, params, o)
+	return nil
+}
+
+// recordCallOutcome records what became of a forwarded call.
+func (g *Gateway) recordCallOutcome(ctx context.Context, c *caller, call *mcpguard.Call, rep reply, started time.Time) {
+	if g.audit == nil {
+		return
+	}
 	out := &audit.Outcome{Status: "ok"}
 	switch {
 	case rep.err != nil:
@@ -185,24 +184,30 @@ func (g *Gateway) auditedForward(ctx context.Context, c *caller, up *upstream.Up
 		sum := sha256.Sum256(rep.result)
 		out.ResultDigest = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	g.recordOutcome(c, &audit.Record{
-		Kind: audit.KindOutcome, RequestID: reqID, Method: msg.Method, Upstream: up.Name(), Tool: target,
+	g.recordOutcome(ctx, c, &audit.Record{
+		Kind: audit.KindOutcome, RequestID: call.RequestID, TraceID: call.TraceID, Method: call.Method, Upstream: call.Upstream, Tool: call.Target,
 		Outcome: out, DurationMicros: time.Since(started).Microseconds(), ResponseBytes: int64(len(rep.result)),
 	})
-	return rep
 }
 
 // maxOutcomesInFlight bounds the outcome records being written while their calls are already
 // answered; past it, a reply waits for its own outcome record (backpressure).
 const maxOutcomesInFlight = 4096
 
+// outcomeWriteTimeout bounds how long an outcome record may wait for the log.
+const outcomeWriteTimeout = 30 * time.Second
+
 // recordOutcome appends an outcome record without holding the reply for it: the call record,
 // written before the call was forwarded, is what makes the call durable, so a reply costs one
 // commit, and the outcome joins the next group commit. A crash can lose outcome records of
 // answered calls, never their call records (docs/audit.md).
-func (g *Gateway) recordOutcome(c *caller, rec *audit.Record) {
+func (g *Gateway) recordOutcome(ctx context.Context, c *caller, rec *audit.Record) {
 	write := func() {
-		if err := g.record(context.Background(), c, rec); err != nil {
+		// The call is answered whatever happens to its client now; the record is bounded by
+		// its own deadline.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
+		defer cancel()
+		if err := g.record(ctx, c, rec); err != nil {
 			g.logger.Error("audit outcome record not written", "err", err, "request_id", rec.RequestID)
 		}
 	}
@@ -220,13 +225,24 @@ func (g *Gateway) recordOutcome(c *caller, rec *audit.Record) {
 }
 
 // recordDenial records a policy denial; the denial stands even if the record cannot be written.
-func (g *Gateway) recordDenial(ctx context.Context, c *caller, method, target, rule string, reasons []string, args []byte) {
+func (g *Gateway) recordDenial(ctx context.Context, c *caller, call *mcpguard.Call, rule string, reasons []string) {
 	if err := g.record(ctx, c, &audit.Record{
-		Kind: audit.KindPolicyDenial, RequestID: newRequestID(), Method: method, Tool: target,
-		Arguments: args, Decision: audit.DecisionDeny, Rule: rule, Reasons: reasons,
+		Kind: audit.KindPolicyDenial, RequestID: newRequestID(), TraceID: call.TraceID, Method: call.Method, Upstream: call.Upstream, Tool: call.Target,
+		Arguments: call.Arguments, Decision: audit.DecisionDeny, Rule: rule, Reasons: reasons,
 	}); err != nil {
-		g.logger.Error("audit record of a denial not written", "err", err, "target", target)
+		g.logger.Error("audit record of a denial not written", "err", err, "target", call.Target)
 	}
+}
+
+// recordRefusal records a call the gateway refused before the policy saw it: a target no
+// upstream serves, arguments that do not match the target's definition, a quarantined tool.
+// step names the pipeline step that refused it.
+func (g *Gateway) recordRefusal(ctx context.Context, c *caller, call *mcpguard.Call, step string, rep *reply) {
+	reason := rep.refusal
+	if rep.err != nil {
+		reason = rep.err.Message
+	}
+	g.recordDenial(ctx, c, call, "gateway:"+step, []string{reason})
 }
 
 // recordAuthFailure is the authenticator's hook for refused requests.

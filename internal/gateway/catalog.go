@@ -9,11 +9,13 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
 	"github.com/mcpguard/mcpguard/internal/policy"
+	"github.com/mcpguard/mcpguard/internal/toolschema"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
@@ -24,13 +26,16 @@ type listKind struct {
 	named      bool        // items carry a "name" that is namespaced
 	cap        string      // the server capability that announces the list
 	policyKind policy.Kind // what the policy governs the items as
+	ext        string      // the extension, under capabilities.extensions, that defines the list
 }
 
 var (
-	kindTools     = listKind{mcp.MethodToolsList, "tools", true, "tools", policy.KindTool}
-	kindPrompts   = listKind{mcp.MethodPromptsList, "prompts", true, "prompts", policy.KindPrompt}
-	kindResources = listKind{mcp.MethodResourcesList, "resources", false, "resources", policy.KindResource}
-	kindTemplates = listKind{mcp.MethodResourcesTemplatesList, "resourceTemplates", false, "resources", policy.KindResource}
+	kindTools     = listKind{mcp.MethodToolsList, "tools", true, "tools", policy.KindTool, ""}
+	kindPrompts   = listKind{mcp.MethodPromptsList, "prompts", true, "prompts", policy.KindPrompt, ""}
+	kindResources = listKind{mcp.MethodResourcesList, "resources", false, "resources", policy.KindResource, ""}
+	kindTemplates = listKind{mcp.MethodResourcesTemplatesList, "resourceTemplates", false, "resources", policy.KindResource, ""}
+	// Skills are addressed by the URI of their SKILL.md and governed as resources by that URI.
+	kindSkills = listKind{mcp.MethodSkillsList, "skills", false, "extensions", policy.KindResource, mcp.ExtensionSkills}
 )
 
 // Bounds on what one upstream list may contribute.
@@ -47,19 +52,90 @@ type catalog struct {
 	mu sync.Mutex
 	// names[kind][upstream] = set of the upstream's own names (tools, prompts) or URIs (resources)
 	names     map[string]map[*upstream.Upstream]map[string]bool
+	read      map[string]map[*upstream.Upstream]time.Time // when each list was last read
 	templates map[*upstream.Upstream][]*regexp.Regexp
 	bindings  map[string][]mcp.ParamBinding // exposed tool name → x-mcp-header bindings
 	schemas   map[string][sha256.Size]byte  // exposed tool name → digest of the inputSchema its bindings come from
+	// The definitions calls are checked against: per upstream, each tool's raw inputSchema
+	// and each prompt's argument names, as last listed.
+	inputs   map[*upstream.Upstream]map[string][]byte
+	prompts  map[*upstream.Upstream]map[string][]string
+	compiled map[[sha256.Size]byte]*compiledSchema // inputSchema digest → compiled once
+	// refresh serializes the re-reading of one upstream's lists by calls that miss a name.
+	refresh map[*upstream.Upstream]*sync.Mutex
 }
 
+// compiledSchema is an inputSchema compiled once per definition; err says why it is unusable.
+type compiledSchema struct {
+	s   *toolschema.Schema
+	err error
+}
+
+// maxCompiledSchemas bounds the compiled-schema cache; past it the cache starts over.
+const maxCompiledSchemas = 10000
+
+// listFreshFor is how long a list read from an upstream answers "is this name served?" on its
+// own: a name missing from a list older than this makes the gateway read the list again (once,
+// for all the calls waiting), so a tool the upstream added without notifying is reachable within
+// a second, and a flood of unknown names costs the upstream at most one listing a second.
+const listFreshFor = time.Second
+
 func newCatalog(g *Gateway) *catalog {
-	return &catalog{
+	c := &catalog{
 		g:         g,
 		names:     map[string]map[*upstream.Upstream]map[string]bool{},
+		read:      map[string]map[*upstream.Upstream]time.Time{},
 		templates: map[*upstream.Upstream][]*regexp.Regexp{},
 		bindings:  map[string][]mcp.ParamBinding{},
 		schemas:   map[string][sha256.Size]byte{},
+		inputs:    map[*upstream.Upstream]map[string][]byte{},
+		prompts:   map[*upstream.Upstream]map[string][]string{},
+		compiled:  map[[sha256.Size]byte]*compiledSchema{},
+		refresh:   map[*upstream.Upstream]*sync.Mutex{},
 	}
+	for _, up := range g.ups {
+		c.refresh[up] = &sync.Mutex{}
+	}
+	return c
+}
+
+// lookup reports whether up served name (a tool or prompt name, or a resource URI) on its last
+// listing of kind, and whether that listing is recent enough to trust a miss.
+func (c *catalog) lookup(kind listKind, up *upstream.Upstream, name string, now time.Time) (served, fresh bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, listed := c.read[kind.key][up]
+	return c.names[kind.key][up][name], listed && now.Sub(at) < listFreshFor
+}
+
+// inputSchema returns the compiled inputSchema of up's tool name, compiling each distinct
+// definition once.
+func (c *catalog) inputSchema(up *upstream.Upstream, name string) (*toolschema.Schema, error) {
+	c.mu.Lock()
+	raw := c.inputs[up][name]
+	c.mu.Unlock()
+	sum := sha256.Sum256(raw)
+	c.mu.Lock()
+	cs := c.compiled[sum]
+	c.mu.Unlock()
+	if cs == nil {
+		cs = &compiledSchema{}
+		cs.s, cs.err = toolschema.Compile(raw)
+		c.mu.Lock()
+		if len(c.compiled) >= maxCompiledSchemas {
+			clear(c.compiled)
+		}
+		c.compiled[sum] = cs
+		c.mu.Unlock()
+	}
+	return cs.s, cs.err
+}
+
+// promptArguments returns the argument names up's prompt declares.
+func (c *catalog) promptArguments(up *upstream.Upstream, name string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.prompts[up][name]
 }
 
 // learnBindings records the x-mcp-header bindings of an exposed tool. Walking a schema is the
@@ -91,6 +167,9 @@ func (c *catalog) invalidate(up *upstream.Upstream) {
 	for _, m := range c.names {
 		delete(m, up)
 	}
+	for _, m := range c.read {
+		delete(m, up)
+	}
 	delete(c.templates, up)
 }
 
@@ -104,10 +183,7 @@ type fetched struct {
 }
 
 // list aggregates one kind of list over every upstream, namespacing names and dropping clashes.
-func (g *Gateway) list(ctx context.Context, c *caller, kind listKind, params []byte) (result []byte, err error) {
-	if cur, ok := jsonrpc.Lookup(params, "cursor"); ok && string(cur) != "null" {
-		return nil, &rpcError{code: jsonrpc.CodeInvalidParams, msg: "invalid cursor: mcpguard returns every item in one page"}
-	}
+func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []byte, err error) {
 	res := make([]fetched, len(g.ups))
 	var wg sync.WaitGroup
 	for i, up := range g.ups {
@@ -202,6 +278,15 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind, params []b
 	return out, nil
 }
 
+// offers reports whether an upstream's capabilities announce a kind of list.
+func offers(caps []byte, kind listKind) bool {
+	v, ok := jsonrpc.Lookup(caps, kind.cap)
+	if ok && kind.ext != "" {
+		_, ok = jsonrpc.Lookup(v, kind.ext)
+	}
+	return ok
+}
+
 // errNotOffered marks an upstream that does not offer a kind of list at all.
 var errNotOffered = errors.New("not offered")
 
@@ -213,12 +298,14 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 		f.err = err
 		return f
 	}
-	if _, ok := jsonrpc.Lookup(inf.Capabilities, kind.cap); !ok {
+	if !offers(inf.Capabilities, kind) {
 		f.err = errNotOffered
 		return f
 	}
 	var cursor []byte
 	known := map[string]bool{}
+	inputs := map[string][]byte{}
+	prompts := map[string][]string{}
 	var tmpl []*regexp.Regexp
 	for page := 0; page < maxListPages; page++ {
 		params := []byte(`{}`)
@@ -258,7 +345,7 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 				if re := templateRegexp(t); re != nil {
 					tmpl = append(tmpl, re)
 				}
-			case kindResources:
+			case kindResources, kindSkills:
 				raw, _ := jsonrpc.Lookup(item, "uri")
 				u, _ := jsonrpc.String(raw)
 				known[u] = true
@@ -266,6 +353,11 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 				raw, _ := jsonrpc.Lookup(item, "name")
 				n, _ := jsonrpc.String(raw)
 				known[n] = true
+				if kind == kindTools {
+					inputs[n], _ = jsonrpc.Lookup(item, "inputSchema")
+				} else if kind == kindPrompts {
+					prompts[n] = promptArgumentNames(item)
+				}
 			}
 			return nil
 		})
@@ -276,15 +368,28 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 		cursor = next
 	}
 	g.cat.mu.Lock()
-	if kind == kindTemplates {
+	switch kind {
+	case kindTemplates:
 		g.cat.templates[up] = tmpl
-	} else {
+	default:
 		m := g.cat.names[kind.key]
 		if m == nil {
 			m = map[*upstream.Upstream]map[string]bool{}
 			g.cat.names[kind.key] = m
 		}
 		m[up] = known
+		at := g.cat.read[kind.key]
+		if at == nil {
+			at = map[*upstream.Upstream]time.Time{}
+			g.cat.read[kind.key] = at
+		}
+		at[up] = g.now()
+		switch kind {
+		case kindTools:
+			g.cat.inputs[up] = inputs
+		case kindPrompts:
+			g.cat.prompts[up] = prompts
+		}
 	}
 	g.cat.mu.Unlock()
 	if kind == kindTools && g.pins != nil {
@@ -302,34 +407,37 @@ func (g *Gateway) expose(up *upstream.Upstream, name string) string {
 }
 
 // routeName finds the upstream serving an exposed tool or prompt name and its own name there.
+// A name is served only if it is, byte for byte, a name in that upstream's current list: a case
+// variant, a look-alike or a name with a trailing space reaches no upstream.
 func (g *Gateway) routeName(ctx context.Context, c *caller, kind listKind, exposed string) (*upstream.Upstream, string, error) {
 	if prefix, rest, ok := strings.Cut(exposed, g.sep); ok {
-		if up := g.byPrefix[prefix]; up != nil {
+		if up := g.byPrefix[prefix]; up != nil && g.serves(ctx, c, up, kind, rest) {
 			return up, rest, nil
 		}
 	}
-	switch len(g.bare) {
-	case 0:
-		return nil, "", mcpguard.ErrUnknownTarget
-	case 1:
-		return g.bare[0], exposed, nil
-	}
-	for attempt := 0; attempt < 2; attempt++ {
-		g.cat.mu.Lock()
-		for _, up := range g.bare {
-			if g.cat.names[kind.key][up][exposed] {
-				g.cat.mu.Unlock()
-				return up, exposed, nil
-			}
-		}
-		g.cat.mu.Unlock()
-		if attempt == 0 {
-			for _, up := range g.bare {
-				g.fetchList(ctx, c, up, kind)
-			}
+	for _, up := range g.bare {
+		if g.serves(ctx, c, up, kind, exposed) {
+			return up, exposed, nil
 		}
 	}
 	return nil, "", mcpguard.ErrUnknownTarget
+}
+
+// serves reports whether up lists name among its kind; see listFreshFor for when a miss makes
+// the gateway read the list again.
+func (g *Gateway) serves(ctx context.Context, c *caller, up *upstream.Upstream, kind listKind, name string) bool {
+	if served, fresh := g.cat.lookup(kind, up, name, g.now()); served || fresh {
+		return served
+	}
+	mu := g.cat.refresh[up]
+	mu.Lock()
+	defer mu.Unlock()
+	if served, fresh := g.cat.lookup(kind, up, name, g.now()); served || fresh {
+		return served // another call read the list meanwhile
+	}
+	g.fetchList(ctx, c, up, kind)
+	served, _ := g.cat.lookup(kind, up, name, g.now())
+	return served
 }
 
 // routeURI finds the upstream serving a resource URI: by its listed resources, then by its
@@ -341,7 +449,7 @@ func (g *Gateway) routeURI(ctx context.Context, c *caller, uri string) (*upstrea
 	for attempt := 0; attempt < 2; attempt++ {
 		g.cat.mu.Lock()
 		for _, up := range g.ups {
-			if g.cat.names[kindResources.key][up][uri] {
+			if g.cat.names[kindResources.key][up][uri] || g.cat.names[kindSkills.key][up][uri] {
 				g.cat.mu.Unlock()
 				return up, nil
 			}
@@ -359,6 +467,7 @@ func (g *Gateway) routeURI(ctx context.Context, c *caller, uri string) (*upstrea
 			for _, up := range g.ups {
 				g.fetchList(ctx, c, up, kindResources)
 				g.fetchList(ctx, c, up, kindTemplates)
+				g.fetchList(ctx, c, up, kindSkills)
 			}
 		}
 	}
@@ -373,7 +482,7 @@ func (g *Gateway) toolBindings(ctx context.Context, c *caller, exposed string) [
 	if ok {
 		return b
 	}
-	if _, err := g.list(ctx, c, kindTools, nil); err != nil {
+	if _, err := g.list(ctx, c, kindTools); err != nil {
 		return nil
 	}
 	g.cat.mu.Lock()
@@ -417,4 +526,18 @@ func templateRegexp(t string) *regexp.Regexp {
 		return nil
 	}
 	return re
+}
+
+// promptArgumentNames reads the names of a prompt definition's arguments.
+func promptArgumentNames(item []byte) []string {
+	args, _ := jsonrpc.Lookup(item, "arguments")
+	var out []string
+	_ = jsonrpc.Elements(args, func(a []byte) error {
+		raw, _ := jsonrpc.Lookup(a, "name")
+		if n, ok := jsonrpc.String(raw); ok {
+			out = append(out, n)
+		}
+		return nil
+	})
+	return out
 }

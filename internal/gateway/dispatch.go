@@ -11,7 +11,6 @@ import (
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
-	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
@@ -24,7 +23,7 @@ type caller struct {
 	logLevel string // modern: from _meta; legacy: from logging/setLevel
 	sess     *session
 
-	principal  policy.Principal // who is calling, for the policy
+	principal  *mcpguard.Principal // who is calling, for the policy; shared, never modified
 	sourceIP   netip.Addr
 	authMethod string
 }
@@ -48,6 +47,9 @@ type reply struct {
 	result []byte
 	err    *jsonrpc.Error
 	status int
+	// refusal says why the gateway refused the call itself when it answers with a result (a
+	// tool result with isError): the audit record carries it.
+	refusal string
 }
 
 // rpcError is an error with its JSON-RPC code, for the gateway's own answers.
@@ -81,150 +83,11 @@ func errorReply(err error) reply {
 	}
 }
 
-// dispatch serves one request from a client of either era.
-func (g *Gateway) dispatch(ctx context.Context, c *caller, msg *jsonrpc.Message, o out) reply {
-	if info, ok := mcp.LookupMethod(msg.Method, c.version); !ok || info.Kind != mcp.KindRequest {
-		if c.era == mcpguard.EraModern {
-			return fail(jsonrpc.CodeMethodNotFound, http.StatusNotFound, "method not found: %q", truncate(msg.Method))
-		}
-		return fail(jsonrpc.CodeMethodNotFound, 0, "method not found: %q", truncate(msg.Method))
-	}
-	switch msg.Method {
-	case mcp.MethodInitialize:
-		return fail(jsonrpc.CodeInvalidRequest, http.StatusBadRequest, "initialize is only valid as the first request of a session")
-	case mcp.MethodPing:
-		return reply{result: []byte(`{}`)}
-	case mcp.MethodServerDiscover:
-		return g.discover(ctx, c)
-	case mcp.MethodLoggingSetLevel:
-		return g.setLevel(c, msg.Params)
-	case mcp.MethodToolsList:
-		return g.listReply(ctx, c, kindTools, msg.Params)
-	case mcp.MethodPromptsList:
-		return g.listReply(ctx, c, kindPrompts, msg.Params)
-	case mcp.MethodResourcesList:
-		return g.listReply(ctx, c, kindResources, msg.Params)
-	case mcp.MethodResourcesTemplatesList:
-		return g.listReply(ctx, c, kindTemplates, msg.Params)
-	case mcp.MethodToolsCall:
-		return g.callNamed(ctx, c, msg, kindTools, o)
-	case mcp.MethodPromptsGet:
-		return g.callNamed(ctx, c, msg, kindPrompts, o)
-	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
-		return g.callURI(ctx, c, msg, o)
-	case mcp.MethodCompletionComplete:
-		return g.complete(ctx, c, msg, o)
-	}
-	if c.era == mcpguard.EraModern {
-		return fail(jsonrpc.CodeMethodNotFound, http.StatusNotFound, "method not found: %q", truncate(msg.Method))
-	}
-	return fail(jsonrpc.CodeMethodNotFound, 0, "method not found: %q", truncate(msg.Method))
-}
-
 func truncate(s string) string {
 	if len(s) > 64 {
 		return s[:64] + "…"
 	}
 	return s
-}
-
-func (g *Gateway) listReply(ctx context.Context, c *caller, kind listKind, params []byte) reply {
-	res, err := g.list(ctx, c, kind, params)
-	if err != nil {
-		return errorReply(err)
-	}
-	return reply{result: res}
-}
-
-// callNamed forwards tools/call and prompts/get to the upstream serving the name.
-func (g *Gateway) callNamed(ctx context.Context, c *caller, msg *jsonrpc.Message, kind listKind, o out) reply {
-	raw, ok := jsonrpc.Lookup(msg.Params, "name")
-	name, isStr := jsonrpc.String(raw)
-	if !ok || !isStr || name == "" {
-		return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "%s needs a string \"name\"", msg.Method)
-	}
-	up, orig, err := g.routeName(ctx, c, kind, name)
-	if err != nil {
-		what := "tool"
-		if kind == kindPrompts {
-			what = "prompt"
-		}
-		return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "unknown %s: %q", what, truncate(name))
-	}
-	pk := policy.KindTool
-	if kind == kindPrompts {
-		pk = policy.KindPrompt
-	}
-	if kind == kindTools {
-		if q := g.checkPin(ctx, c, name); q != nil {
-			return *q
-		}
-	}
-	args, _ := jsonrpc.Lookup(msg.Params, "arguments")
-	rule, denied := g.authorize(ctx, c, pk, name, msg.Method, args)
-	if denied != nil {
-		return *denied
-	}
-	params := jsonrpc.SetMember(msg.Params, "name", jsonrpc.Quote(orig))
-	return g.auditedForward(ctx, c, up, msg, params, o, name, rule, args)
-}
-
-// callURI forwards resources/read, subscribe and unsubscribe to the upstream serving the URI.
-func (g *Gateway) callURI(ctx context.Context, c *caller, msg *jsonrpc.Message, o out) reply {
-	raw, ok := jsonrpc.Lookup(msg.Params, "uri")
-	uri, isStr := jsonrpc.String(raw)
-	if !ok || !isStr || uri == "" {
-		return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "%s needs a string \"uri\"", msg.Method)
-	}
-	up, err := g.routeURI(ctx, c, uri)
-	if err != nil {
-		code := int64(mcp.CodeResourceNotFoundLegacy)
-		if c.era == mcpguard.EraModern {
-			code = jsonrpc.CodeInvalidParams
-		}
-		return reply{err: &jsonrpc.Error{Code: code, Message: "resource not found", Data: []byte(`{"uri":` + string(jsonrpc.Quote(uri)) + `}`)}}
-	}
-	rule, denied := g.authorize(ctx, c, policy.KindResource, uri, msg.Method, nil)
-	if denied != nil {
-		return *denied
-	}
-	r := g.auditedForward(ctx, c, up, msg, msg.Params, o, uri, rule, nil)
-	if r.err == nil && c.sess != nil {
-		switch msg.Method {
-		case mcp.MethodResourcesSubscribe:
-			c.sess.subscribe(uri, true)
-		case mcp.MethodResourcesUnsubscribe:
-			c.sess.subscribe(uri, false)
-		}
-	}
-	return r
-}
-
-// complete forwards completion/complete to the upstream of the prompt or resource it refers to.
-func (g *Gateway) complete(ctx context.Context, c *caller, msg *jsonrpc.Message, o out) reply {
-	ref, _ := jsonrpc.Lookup(msg.Params, "ref")
-	typRaw, _ := jsonrpc.Lookup(ref, "type")
-	typ, _ := jsonrpc.String(typRaw)
-	switch typ {
-	case "ref/prompt":
-		raw, _ := jsonrpc.Lookup(ref, "name")
-		name, _ := jsonrpc.String(raw)
-		up, orig, err := g.routeName(ctx, c, kindPrompts, name)
-		if err != nil || !g.visible(c, policy.KindPrompt, name) {
-			return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "unknown prompt: %q", truncate(name))
-		}
-		params := jsonrpc.SetMember(msg.Params, "ref", jsonrpc.SetMember(ref, "name", jsonrpc.Quote(orig)))
-		return g.forward(ctx, c, up, msg, params, o)
-	case "ref/resource":
-		raw, _ := jsonrpc.Lookup(ref, "uri")
-		uri, _ := jsonrpc.String(raw)
-		up, err := g.routeURI(ctx, c, uri)
-		if err != nil || !g.visible(c, policy.KindResource, uri) {
-			return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "unknown resource: %q", truncate(uri))
-		}
-		return g.forward(ctx, c, up, msg, msg.Params, o)
-	}
-	return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "completion/complete needs ref.type \"ref/prompt\" or \"ref/resource\"")
 }
 
 // maxInputRounds bounds the input_required rounds the gateway runs for a legacy client.
@@ -438,7 +301,7 @@ func serverInfo() []byte {
 func (g *Gateway) aggregateInfo(ctx context.Context) ([]byte, string) {
 	type flags struct{ present, listChanged, subscribe bool }
 	var tools, prompts, resources flags
-	completions := false
+	completions, skills := false, false
 	var ins []string
 	for _, up := range g.ups {
 		inf, err := up.Info(ctx)
@@ -465,6 +328,7 @@ func (g *Gateway) aggregateInfo(ctx context.Context) ([]byte, string) {
 		if _, ok := jsonrpc.Lookup(inf.Capabilities, "completions"); ok {
 			completions = true
 		}
+		skills = skills || offers(inf.Capabilities, kindSkills)
 		if inf.Instructions != "" {
 			ins = append(ins, inf.Instructions)
 		}
@@ -491,6 +355,9 @@ func (g *Gateway) aggregateInfo(ctx context.Context) ([]byte, string) {
 	}
 	if completions {
 		caps = jsonrpc.SetMember(caps, "completions", []byte(`{}`))
+	}
+	if skills {
+		caps = jsonrpc.SetMember(caps, "extensions", []byte(`{"`+mcp.ExtensionSkills+`":{}}`))
 	}
 	return caps, strings.Join(ins, "\n\n")
 }
@@ -524,25 +391,4 @@ func levelIndex(l string) int {
 		}
 	}
 	return -1
-}
-
-// setLevel records a legacy session's log level; the gateway filters log notifications by it.
-func (g *Gateway) setLevel(c *caller, params []byte) reply {
-	raw, _ := jsonrpc.Lookup(params, "level")
-	level, _ := jsonrpc.String(raw)
-	if levelIndex(level) < 0 {
-		return fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "invalid log level %q: want one of %s", truncate(level), strings.Join(logLevels, ", "))
-	}
-	if c.sess != nil {
-		c.sess.setLogLevel(level)
-	}
-	for _, up := range g.ups {
-		inf, err := up.Info(context.Background())
-		if err == nil && inf.Era == mcpguard.EraLegacy {
-			if _, ok := jsonrpc.Lookup(inf.Capabilities, "logging"); ok {
-				go g.raiseUpstreamLevel(up)
-			}
-		}
-	}
-	return reply{result: []byte(`{}`)}
 }

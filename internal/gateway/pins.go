@@ -15,7 +15,7 @@ import (
 )
 
 // setupPins opens the tool-pin database.
-func (g *Gateway) setupPins(c *config.ToolPinning) error {
+func (g *Gateway) setupPins(ctx context.Context, c *config.ToolPinning) error {
 	opts := &pins.Options{TrustOnFirstUse: c.TrustOnFirstUse, Now: g.now}
 	for _, s := range c.Screen {
 		re, err := regexp.Compile(s)
@@ -24,7 +24,7 @@ func (g *Gateway) setupPins(c *config.ToolPinning) error {
 		}
 		opts.Screen = append(opts.Screen, re)
 	}
-	p, err := pins.Open(context.Background(), c.Database, opts)
+	p, err := pins.Open(ctx, c.Database, opts)
 	if err != nil {
 		return fmt.Errorf("tool_pinning.database: %w", err)
 	}
@@ -65,13 +65,14 @@ func (g *Gateway) screenPins(ctx context.Context, c *caller, up *upstream.Upstre
 }
 
 // checkPin refuses a call to a tool whose current definition is not approved.
-func (g *Gateway) checkPin(ctx context.Context, c *caller, name string) *reply {
-	if g.pins == nil {
+func (g *Gateway) checkPin(ctx context.Context, c *caller, call *mcpguard.Call) *reply {
+	if g.pins == nil || call.Kind != mcpguard.CallTool {
 		return nil
 	}
+	name := call.Target
 	v, ok := g.pins.Last(ctx, name)
 	if !ok {
-		if _, err := g.list(ctx, c, kindTools, nil); err == nil {
+		if _, err := g.list(ctx, c, kindTools); err == nil {
 			v, ok = g.pins.Last(ctx, name)
 		}
 	}

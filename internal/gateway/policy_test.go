@@ -49,7 +49,7 @@ func TestFinancePolicy(t *testing.T) {
 		name, tool, args, rule, reason string
 	}{
 		{"four-letter symbol", "finance.get_stock_analysis", `{"symbol":"AAPL"}`, "role:MarketAnalystAI/permission:0", "symbol"},
-		{"region outside the enum", "finance.get_sector_heatmap", `{"region":"Mars"}`, "role:MarketAnalystAI/permission:2", "region"},
+		{"region outside the role's enum", "finance.get_sector_heatmap", `{"region":"US"}`, "role:MarketAnalystAI/permission:2", "region"},
 		{"deny_tools", "finance.execute_trade_order", `{"client_id":"C1001","symbol":"VNM","side":"buy","quantity":1,"order_type":"market"}`, "role:MarketAnalystAI/deny_tools", ""},
 		{"not granted", "finance.get_client_portfolio", `{"client_id":"C1001"}`, "default-deny", ""},
 	}
@@ -187,7 +187,7 @@ upstreams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err = New(cfg, nil)
+	g, err = New(t.Context(), cfg, &Options{OpenStore: testOpenStore})
 	if err != nil {
 		t.Fatal(err)
 	}

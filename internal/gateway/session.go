@@ -360,15 +360,22 @@ func (ss *sessions) closeAll() {
 	}
 }
 
-// raiseUpstreamLevel asks a legacy upstream for log messages at the most verbose level any
-// session wants; the gateway filters per session.
-func (g *Gateway) raiseUpstreamLevel(up *upstream.Upstream) {
+// raiseUpstreamLevel asks a legacy upstream that logs for log messages at the most verbose level
+// any session wants; the gateway filters per session. It gives up after the upstream's timeout.
+func (g *Gateway) raiseUpstreamLevel(ctx context.Context, up *upstream.Upstream) {
 	level := g.sessions.verbosest()
 	if level == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), up.Timeout())
+	ctx, cancel := context.WithTimeout(ctx, up.Timeout())
 	defer cancel()
+	inf, err := up.Info(ctx)
+	if err != nil || inf.Era != mcpguard.EraLegacy {
+		return
+	}
+	if _, logs := jsonrpc.Lookup(inf.Capabilities, "logging"); !logs {
+		return
+	}
 	if _, err := up.Call(ctx, &upstream.Request{Method: mcp.MethodLoggingSetLevel, Params: []byte(`{"level":` + string(jsonrpc.Quote(level)) + `}`)}, nil); err != nil {
 		g.logger.Debug("setting upstream log level failed", "upstream", up.Name(), "err", err)
 	}

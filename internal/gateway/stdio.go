@@ -11,7 +11,6 @@ import (
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
-	"github.com/mcpguard/mcpguard/internal/policy"
 )
 
 // ServeStdio serves one client over newline-delimited JSON-RPC on in and out, for desktop
@@ -118,7 +117,7 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 					continue
 				}
 				c = &caller{era: mcpguard.EraModern, version: m.ProtocolVersion, caps: m.ClientCapabilities, info: m.ClientInfo, logLevel: m.LogLevel}
-				c.principal = policy.Principal{Subject: anonymous}
+				c.principal = anonymousPrincipal
 			}
 		}
 		if c == nil {
@@ -127,7 +126,7 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 				continue
 			}
 			c = sess.caller()
-			c.principal = policy.Principal{Subject: anonymous}
+			c.principal = anonymousPrincipal
 		}
 		rctx, cancel := context.WithCancel(ctx)
 		mu.Lock()

@@ -26,6 +26,8 @@ const (
 	MethodTasksList              = "tasks/list"
 	MethodTasksCancel            = "tasks/cancel"
 	MethodTasksUpdate            = "tasks/update"
+	MethodSkillsList             = "skills/list"
+	MethodSkillsGet              = "skills/get"
 
 	NotificationInitialized               = "notifications/initialized"
 	NotificationCancelled                 = "notifications/cancelled"
@@ -163,6 +165,12 @@ var methodTable = [...]MethodInfo{
 	{Method: MethodTasksUpdate, Kind: KindRequest, Sender: SenderClient, Since: r260728, Extension: ExtensionTasks, NameParam: "taskId"},
 	{Method: MethodTasksCancel, Kind: KindRequest, Sender: SenderClient, Since: r260728, Extension: ExtensionTasks, NameParam: "taskId"},
 	{Method: NotificationTasksStatus, Kind: KindNotification, Sender: SenderServer, Since: r260728, Extension: ExtensionTasks},
+
+	// Skills extension (SEP-2640, stable spec of modelcontextprotocol/ext-skills): written
+	// against 2026-07-28; the SDKs serve it in 2025-11-25 sessions too. A skill is addressed
+	// by the URI of its SKILL.md.
+	{Method: MethodSkillsList, Kind: KindRequest, Sender: SenderClient, Since: r251125, Extension: ExtensionSkills},
+	{Method: MethodSkillsGet, Kind: KindRequest, Sender: SenderClient, Since: r251125, Extension: ExtensionSkills},
 
 	// Notifications.
 	{Method: NotificationCancelled, Kind: KindNotification, Sender: SenderBoth, Since: r241105, Until: r251125},

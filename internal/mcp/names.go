@@ -58,6 +58,10 @@ const (
 // capabilities.extensions.
 const ExtensionTasks = "io.modelcontextprotocol/tasks"
 
+// ExtensionSkills is the skills extension (SEP-2640): skills/list and skills/get, announced as
+// capabilities.extensions["io.modelcontextprotocol/skills"].
+const ExtensionSkills = "io.modelcontextprotocol/skills"
+
 // Values of a modern result's "resultType". An absent resultType means ResultTypeComplete
 // (results from legacy servers have none).
 const (

@@ -197,8 +197,11 @@ func (u *Upstream) backend(ctx context.Context) (backend, error) {
 	}
 }
 
-// Info reports the live connection's era and capabilities, waiting for it until ctx ends.
+// Info reports the live connection's era and capabilities, waiting for it until ctx ends or the
+// upstream's timeout passes, whichever comes first.
 func (u *Upstream) Info(ctx context.Context) (Info, error) {
+	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
 	b, err := u.backend(ctx)
 	if err != nil {
 		return Info{}, err
