@@ -9,8 +9,8 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/gateway"
-	"github.com/mcpguard/mcpguard/internal/store/backend"
 	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/store/backend"
 	"github.com/mcpguard/mcpguard/internal/store/sqlite"
 )
 
