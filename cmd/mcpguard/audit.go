@@ -86,24 +86,9 @@ func newAuditKeygen() *cobra.Command {
 		Short: "Create an Ed25519 checkpoint signing key (NAME.key, mode 0600) and its public key (NAME.pub)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			skey, vkey, err := audit.GenerateKey(name)
+			priv, pub, vkey, err := writeAuditKeys(dir, name)
 			if err != nil {
-				return fmt.Errorf("generate key: %w", err)
-			}
-			priv, pub := filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
-			f, err := os.OpenFile(priv, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return fmt.Errorf("write signing key: %w", err)
-			}
-			if _, err := f.WriteString(skey + "\n"); err != nil {
-				f.Close()
-				return fmt.Errorf("write signing key: %w", err)
-			}
-			if err := f.Close(); err != nil {
-				return fmt.Errorf("write signing key: %w", err)
-			}
-			if err := os.WriteFile(pub, []byte(vkey+"\n"), 0o644); err != nil {
-				return fmt.Errorf("write public key: %w", err)
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "signing key: %s (keep it secret; reference it as file:%s)\npublic key:  %s\n%s\n", priv, priv, pub, vkey)
 			return nil
@@ -113,6 +98,31 @@ func newAuditKeygen() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "dir", ".", "directory for the two key files")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
+}
+
+// writeAuditKeys creates a checkpoint signing key in dir as NAME.key (mode 0600, never
+// overwritten) and its verifier key as NAME.pub, and returns both paths and the verifier key.
+func writeAuditKeys(dir, name string) (priv, pub, vkey string, err error) {
+	skey, vkey, err := audit.GenerateKey(name)
+	if err != nil {
+		return "", "", "", fmt.Errorf("generate key: %w", err)
+	}
+	priv, pub = filepath.Join(dir, name+".key"), filepath.Join(dir, name+".pub")
+	f, err := os.OpenFile(priv, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", "", "", fmt.Errorf("write signing key: %w", err)
+	}
+	if _, err := f.WriteString(skey + "\n"); err != nil {
+		f.Close()
+		return "", "", "", fmt.Errorf("write signing key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", "", "", fmt.Errorf("write signing key: %w", err)
+	}
+	if err := os.WriteFile(pub, []byte(vkey+"\n"), 0o644); err != nil {
+		return "", "", "", fmt.Errorf("write public key: %w", err)
+	}
+	return priv, pub, vkey, nil
 }
 
 func newAuditVerify() *cobra.Command {
@@ -125,25 +135,11 @@ func newAuditVerify() *cobra.Command {
 			"Without --checkpoints a truncated tail or a replaced log cannot be detected.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := f.verifier()
-			if err != nil {
-				return err
-			}
-			st, err := f.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			errOut := cmd.ErrOrStderr()
-			opts := audit.VerifyOptions{Verifier: v, Origin: f.origin, CheckpointDir: f.checkpoints}
+			var progress io.Writer
 			if !quiet {
-				opts.Progress = func(done, total int64) {
-					if total > 0 {
-						fmt.Fprintf(errOut, "verified %d of %d records (%d%%)\n", done, total, done*100/max(total, 1))
-					}
-				}
+				progress = cmd.ErrOrStderr()
 			}
-			rep, err := audit.Verify(cmd.Context(), st, opts)
+			rep, err := verifyAuditLog(cmd.Context(), &f, progress)
 			if err != nil {
 				return err
 			}
@@ -155,6 +151,30 @@ func newAuditVerify() *cobra.Command {
 	cmd.Flags().StringVar(&f.checkpoints, "checkpoints", "", "directory of external checkpoints (the copy kept outside the database)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress lines")
 	return cmd
+}
+
+// verifyAuditLog runs audit verify's check on the store, key and checkpoint directory f names,
+// writing progress lines to progress unless it is nil. The report says whether anything was
+// tampered with; the error, whether the check could run at all.
+func verifyAuditLog(ctx context.Context, f *auditFlags, progress io.Writer) (*audit.Report, error) {
+	v, err := f.verifier()
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	opts := audit.VerifyOptions{Verifier: v, Origin: f.origin, CheckpointDir: f.checkpoints}
+	if progress != nil {
+		opts.Progress = func(done, total int64) {
+			if total > 0 {
+				fmt.Fprintf(progress, "verified %d of %d records (%d%%)\n", done, total, done*100/max(total, 1))
+			}
+		}
+	}
+	return audit.Verify(ctx, st, opts)
 }
 
 func printReport(w io.Writer, rep *audit.Report) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/demo"
 	"github.com/mcpguard/mcpguard/internal/gateway"
+	"github.com/mcpguard/mcpguard/internal/store/backend"
 )
 
 func main() {
@@ -35,6 +36,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.AddCommand(newQuickstart())
 	root.AddCommand(newServe())
 	root.AddCommand(newStdio())
 	root.AddCommand(newDemoServer())
@@ -95,7 +97,7 @@ func newServe() *cobra.Command {
 }
 
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	g, err := gateway.New(cfg, &gateway.Options{Logger: logger})
+	g, err := gateway.New(ctx, cfg, &gateway.Options{Logger: logger, OpenStore: backend.Opener(logger)})
 	if err != nil {
 		return err
 	}
@@ -193,13 +195,13 @@ func newStdio() *cobra.Command {
 				return err
 			}
 			logger := newLogger(cfg, os.Stderr)
-			g, err := gateway.New(cfg, &gateway.Options{Logger: logger})
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			g, err := gateway.New(ctx, cfg, &gateway.Options{Logger: logger, OpenStore: backend.Opener(logger)})
 			if err != nil {
 				return err
 			}
 			defer g.Close()
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			g.Start(ctx)
 			reloadOnHangup(ctx, g, logger)
 			return g.ServeStdio(ctx, os.Stdin, os.Stdout)

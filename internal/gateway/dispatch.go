@@ -26,6 +26,8 @@ type caller struct {
 	principal  *mcpguard.Principal // who is calling, for the policy; shared, never modified
 	sourceIP   netip.Addr
 	authMethod string
+	// traceparent is the request's W3C traceparent header, "" when none.
+	traceparent string
 }
 
 // can reports whether the caller declared a client capability (sampling, elicitation, roots).

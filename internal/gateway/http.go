@@ -241,6 +241,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 	c := s.caller()
 	c.principal, c.sourceIP = principalOf(r)
 	c.authMethod = authMethodOf(r)
+	c.traceparent = r.Header.Get("Traceparent")
 	go func() {
 		defer cancel()
 		defer s.end(msg.ID)
@@ -250,7 +251,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 			st.finish()
 			return
 		}
-		st.push(encodeReply(msg.ID, rep), true)
+		st.pushReply(encodeReply(msg.ID, rep), legacyStatus(rep))
 	}()
 	first, err := st.first(r.Context())
 	switch {
@@ -261,7 +262,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 	case err != nil:
 		return // the client went away; the call goes on and its stream can be resumed
 	case first.final:
-		writeJSON(w, legacyStatus(first.data), first.data)
+		writeJSON(w, first.status, first.data)
 		s.forgetStream(st.id)
 		return
 	}
@@ -272,26 +273,26 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 
 // legacyStatus is the HTTP status of a legacy JSON reply: the contract's status for the
 // gateway's own failures, 200 for everything else.
-func legacyStatus(data []byte) int {
-	e, ok := jsonrpc.Lookup(data, "error")
-	if !ok {
+func legacyStatus(rep reply) int {
+	if rep.err == nil {
 		return http.StatusOK
 	}
-	code, _ := jsonrpc.Lookup(e, "code")
-	return gatewayStatus(string(code))
+	return gatewayStatus(rep.err.Code)
 }
 
-func gatewayStatus(code string) int {
+// gatewayStatus is the HTTP status the response contract gives a gateway error code; 200 for
+// any other code.
+func gatewayStatus(code int64) int {
 	switch code {
-	case itoa(mcpguard.CodeDeniedByPolicy), itoa(mcpguard.CodeToolQuarantined):
+	case mcpguard.CodeDeniedByPolicy, mcpguard.CodeToolQuarantined:
 		return http.StatusForbidden
-	case itoa(mcpguard.CodeRateLimited):
+	case mcpguard.CodeRateLimited:
 		return http.StatusTooManyRequests
-	case itoa(mcpguard.CodeAuditUnavailable), itoa(mcpguard.CodeGatewayOverloaded):
+	case mcpguard.CodeAuditUnavailable, mcpguard.CodeGatewayOverloaded:
 		return http.StatusServiceUnavailable
-	case itoa(mcpguard.CodeUpstreamDown), itoa(mcpguard.CodeUpstreamBadReply):
+	case mcpguard.CodeUpstreamDown, mcpguard.CodeUpstreamBadReply:
 		return http.StatusBadGateway
-	case itoa(mcpguard.CodeUpstreamTimeout):
+	case mcpguard.CodeUpstreamTimeout:
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusOK
@@ -387,6 +388,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonr
 	c := &caller{era: mcpguard.EraModern, version: meta.ProtocolVersion, caps: meta.ClientCapabilities, info: meta.ClientInfo, logLevel: meta.LogLevel}
 	c.principal, c.sourceIP = principalOf(r)
 	c.authMethod = authMethodOf(r)
+	c.traceparent = r.Header.Get("Traceparent")
 	if msg.Method == mcp.MethodToolsCall {
 		raw, _ := jsonrpc.Lookup(msg.Params, "name")
 		name, _ := jsonrpc.String(raw)
@@ -491,7 +493,7 @@ func modernStatus(code int64) int {
 		mcp.CodeHeaderMismatch, mcp.CodeMissingRequiredClientCapability, mcp.CodeUnsupportedProtocolVersion:
 		return http.StatusBadRequest
 	}
-	return gatewayStatus(itoa(code))
+	return gatewayStatus(code)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

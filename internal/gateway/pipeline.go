@@ -121,6 +121,13 @@ func readCall(c *caller, msg *jsonrpc.Message) (*mcpguard.Call, *reply) {
 			return nil, invalidParams("%s: params must be an object", msg.Method)
 		}
 	}
+	tp := c.traceparent
+	if call.Meta != nil {
+		if raw, ok := jsonrpc.Lookup(call.Meta, mcp.MetaTraceparent); ok {
+			tp, _ = jsonrpc.String(raw)
+		}
+	}
+	call.TraceID = traceID(tp)
 	switch msg.Method {
 	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
 		call.Kind = mcpguard.CallTool
@@ -386,4 +393,30 @@ func (g *Gateway) setLevel(ctx context.Context, c *caller, level string) reply {
 		go g.raiseUpstreamLevel(context.WithoutCancel(ctx), up)
 	}
 	return reply{result: []byte(`{}`)}
+}
+
+// traceID is the trace-id of a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"), or "" when
+// traceparent is not one.
+func traceID(traceparent string) string {
+	if len(traceparent) != 55 || traceparent[2] != '-' || traceparent[35] != '-' || traceparent[52] != '-' {
+		return ""
+	}
+	id := traceparent[3:35]
+	zero := true
+	for i := 0; i < len(traceparent); i++ {
+		if i == 2 || i == 35 || i == 52 {
+			continue
+		}
+		c := traceparent[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return ""
+		}
+		if i >= 3 && i < 35 && c != '0' {
+			zero = false
+		}
+	}
+	if zero || traceparent[:2] == "ff" {
+		return ""
+	}
+	return id
 }

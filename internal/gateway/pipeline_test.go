@@ -229,7 +229,19 @@ bindings:
 			t.Errorf("%s was answered but never reached the upstream", tt.method)
 		}
 	}
+	// A W3C traceparent from the client names the trace in the call's records.
+	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	traced := map[string]string{"Traceparent": "00-" + trace + "-00f067aa0ba902b7-01"}
+	for k, v := range h {
+		traced[k] = v
+	}
+	if st, _, msg := post(t, pg.url, traced, `{"jsonrpc":"2.0","id":99,"method":"tools/call","params":{"name":"finance.get_market_overview","arguments":{}}}`); st != http.StatusOK {
+		t.Fatalf("traced call: %d %v", st, msg)
+	}
 	calls := pg.records(t, audit.KindToolCall)
+	if !slices.ContainsFunc(calls, func(r *audit.Record) bool { return r.TraceID == trace }) {
+		t.Error("the traceparent's trace id is in no call record")
+	}
 	var outcomes []*audit.Record
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if outcomes = pg.records(t, audit.KindOutcome); len(outcomes) >= len(calls) {
@@ -415,5 +427,20 @@ bindings:
 	case <-done:
 	case <-time.After(5 * time.Minute):
 		t.Fatal("logging/setLevel never answered with an upstream down")
+	}
+}
+
+func TestTraceID(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "4bf92f3577b34da6a3ce929d0e0e4736"},
+		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", ""},
+		{"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ""},
+		{"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", ""},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", ""},
+		{"", ""},
+	} {
+		if got := traceID(tt.in); got != tt.want {
+			t.Errorf("traceID(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }

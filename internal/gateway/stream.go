@@ -20,6 +20,8 @@ type event struct {
 	seq   int64
 	data  []byte
 	final bool // the JSON-RPC response that ends a POST's stream
+	// status is the HTTP status a final response is sent with when it goes out as plain JSON.
+	status int
 }
 
 // stream buffers the messages of one SSE stream so that a client that lost the connection can
@@ -49,17 +51,28 @@ func (st *stream) detach() {
 }
 
 func (st *stream) push(data []byte, final bool) {
+	st.pushEvent(event{data: data, final: final, status: http.StatusOK})
+}
+
+// pushReply ends the stream with the call's response, sent with status when it goes out as
+// plain JSON.
+func (st *stream) pushReply(data []byte, status int) {
+	st.pushEvent(event{data: data, final: true, status: status})
+}
+
+func (st *stream) pushEvent(ev event) {
 	st.mu.Lock()
 	if st.done {
 		st.mu.Unlock()
 		return
 	}
-	st.events = append(st.events, event{seq: st.next, data: data, final: final})
+	ev.seq = st.next
+	st.events = append(st.events, ev)
 	st.next++
 	if len(st.events) > maxStreamEvents {
 		st.events = st.events[len(st.events)-maxStreamEvents:]
 	}
-	if final {
+	if ev.final {
 		st.done = true
 	}
 	close(st.changed)
