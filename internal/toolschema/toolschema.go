@@ -26,8 +26,9 @@ const maxDepth = 32
 
 // Schema is one tool's compiled inputSchema.
 type Schema struct {
-	sch   *jsonschema.Schema
-	names *names
+	sch      *jsonschema.Schema
+	names    *names
+	required map[string]bool // the top-level required properties
 }
 
 // names are the property names a schema declares at one level of an object, with the schemas of
@@ -70,7 +71,15 @@ func Compile(raw []byte) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inputSchema does not compile: %s", firstLine(err))
 	}
-	return &Schema{sch: sch, names: collect(m, 0)}, nil
+	req := map[string]bool{}
+	if list, ok := m["required"].([]any); ok {
+		for _, r := range list {
+			if name, ok := r.(string); ok {
+				req[name] = true
+			}
+		}
+	}
+	return &Schema{sch: sch, names: collect(m, 0), required: req}, nil
 }
 
 // refuseLoader refuses every external schema document.
@@ -131,14 +140,45 @@ func Decode(args []byte) (any, error) {
 
 // Check validates decoded arguments (from Decode). The error says what is wrong in words a
 // client can act on.
+//
+// A top-level argument whose value is null and that the schema does not require is checked as
+// if it were absent: MCP (SEP-2243) treats a null parameter as one not provided, and clients
+// send null for optional parameters they leave unset. The call is forwarded as the client sent
+// it; a required argument that is null must still match its schema.
 func (s *Schema) Check(args any) error {
 	if err := lookAlikes(s.names, args, ""); err != nil {
 		return err
 	}
-	if err := s.sch.Validate(args); err != nil {
+	if err := s.sch.Validate(s.withoutOptionalNulls(args)); err != nil {
 		return errors.New(describe(err))
 	}
 	return nil
+}
+
+// withoutOptionalNulls returns args without its null-valued optional members, copying only when
+// there is one to drop.
+func (s *Schema) withoutOptionalNulls(args any) any {
+	obj, ok := args.(map[string]any)
+	if !ok {
+		return args
+	}
+	var out map[string]any
+	for k, v := range obj {
+		if v != nil || s.required[k] {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]any, len(obj))
+			for k2, v2 := range obj {
+				out[k2] = v2
+			}
+		}
+		delete(out, k)
+	}
+	if out == nil {
+		return args
+	}
+	return out
 }
 
 // LookAlike reports the first member name of args that is not one of declared but looks like

@@ -37,6 +37,9 @@ func TestCheck(t *testing.T) {
 		{"type", `{"symbol":"VNM","quantity":"3"}`, "at /quantity"},
 		{"missing required", `{}`, "symbol"},
 		{"enum in items", `{"symbol":"VNM","legs":[{"side":"hold"}]}`, "at /legs/0/side"},
+		{"null optional is not provided", `{"symbol":"VNM","quantity":null}`, ""},
+		{"null required is still checked", `{"symbol":null}`, "at /symbol"},
+		{"null nested is still checked", `{"symbol":"VNM","order":{"limitPrice":null}}`, "at /order/limitPrice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
