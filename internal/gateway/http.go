@@ -147,8 +147,10 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg.Kind == jsonrpc.KindRequest || msg.Kind == jsonrpc.KindNotification {
-		if hasModernMeta(msg.Params) || mcp.RequestEra(r.Header, msg.Method, msg.Params) == mcp.EraModern {
-			g.serveModern(w, r, msg)
+		// The params are read here once; every later step reads what this finds.
+		p, perr := mcp.ReadParams(msg.Params)
+		if p.ProtocolVersion != nil || p.Era(r.Header, msg.Method) == mcp.EraModern {
+			g.serveModern(w, r, msg, &p, perr)
 			return
 		}
 		if msg.Method == mcp.MethodInitialize && msg.Kind == jsonrpc.KindRequest {
@@ -245,7 +247,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 	go func() {
 		defer cancel()
 		defer s.end(msg.ID)
-		rep := g.dispatch(ctx, c, msg, streamOut{s: s, st: st})
+		rep := g.dispatch(ctx, c, msg, nil, streamOut{s: s, st: st})
 		if ctx.Err() != nil && rep.err != nil && s.ctx.Err() == nil {
 			// Cancelled by the client: per the protocol, no response follows.
 			st.finish()
@@ -371,18 +373,25 @@ func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveModern serves one stateless (2026-07-28) request.
-func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message) {
+func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message, p *mcp.Params, perr error) {
 	if msg.Kind == jsonrpc.KindNotification {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	if err := mcp.ValidateRequestHeaders(r.Header, msg.Method, msg.Params, nil); err != nil {
+	if perr != nil {
+		// The version header's own problems come first, as for well-formed params.
+		if err := mcp.ValidateRequestHeaders(r.Header, msg.Method, msg.Params, nil); err != nil {
+			g.protocolError(w, msg.ID, err)
+			return
+		}
+	}
+	if err := p.ValidateHeaders(r.Header, msg.Method, nil); err != nil {
 		g.protocolError(w, msg.ID, err)
 		return
 	}
-	meta, err := mcp.ParseRequestMeta(msg.Params)
-	if err != nil {
-		g.protocolError(w, msg.ID, err)
+	meta, merr := p.RequestMeta()
+	if merr != nil {
+		g.protocolError(w, msg.ID, merr)
 		return
 	}
 	c := &caller{era: mcpguard.EraModern, version: meta.ProtocolVersion, caps: meta.ClientCapabilities, info: meta.ClientInfo, logLevel: meta.LogLevel}
@@ -390,10 +399,9 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonr
 	c.authMethod = authMethodOf(r)
 	c.traceparent = r.Header.Get("Traceparent")
 	if msg.Method == mcp.MethodToolsCall {
-		raw, _ := jsonrpc.Lookup(msg.Params, "name")
-		name, _ := jsonrpc.String(raw)
+		name, _ := jsonrpc.String(p.Name)
 		if b := g.toolBindings(r.Context(), c, name); len(b) > 0 || hasParamHeaders(r.Header) {
-			if err := mcp.ValidateRequestHeaders(r.Header, msg.Method, msg.Params, b); err != nil {
+			if err := p.ValidateHeaders(r.Header, msg.Method, b); err != nil {
 				g.protocolError(w, msg.ID, err)
 				return
 			}
@@ -404,7 +412,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonr
 		return
 	}
 	o := &lazyOut{w: w}
-	rep := g.dispatch(r.Context(), c, msg, o)
+	rep := g.dispatch(r.Context(), c, msg, p, o)
 	if r.Context().Err() != nil {
 		return // closing the stream cancelled the request: nothing more is sent
 	}
@@ -417,16 +425,6 @@ func echoID(msg *jsonrpc.Message) jsonrpc.ID {
 		return jsonrpc.ID{}
 	}
 	return msg.ID
-}
-
-// hasModernMeta reports whether params carry the modern per-request protocol version.
-func hasModernMeta(params []byte) bool {
-	meta, ok := jsonrpc.Lookup(params, "_meta")
-	if !ok {
-		return false
-	}
-	_, ok = jsonrpc.Lookup(meta, mcp.MetaProtocolVersion)
-	return ok
 }
 
 func hasParamHeaders(h map[string][]string) bool {

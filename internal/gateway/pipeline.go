@@ -20,8 +20,9 @@ import (
 // then runs the same ordered steps for every method that reaches an upstream, in both eras and
 // over both transports. A step added to pipeline applies to every method.
 
-// dispatch serves one request from a client of either era.
-func (g *Gateway) dispatch(ctx context.Context, c *caller, msg *jsonrpc.Message, o out) reply {
+// dispatch serves one request from a client of either era. p is the request's params as the
+// transport already read them, nil when it did not.
+func (g *Gateway) dispatch(ctx context.Context, c *caller, msg *jsonrpc.Message, p *mcp.Params, o out) reply {
 	if info, ok := mcp.LookupMethod(msg.Method, c.version); !ok || info.Kind != mcp.KindRequest {
 		return methodNotFound(c, msg.Method)
 	}
@@ -33,7 +34,14 @@ func (g *Gateway) dispatch(ctx context.Context, c *caller, msg *jsonrpc.Message,
 	case mcp.MethodServerDiscover:
 		return g.discover(ctx, c)
 	}
-	call, bad := readCall(c, msg)
+	if p == nil {
+		rp, err := mcp.ReadParams(msg.Params)
+		if err != nil {
+			return *invalidParams("%s: params must be an object", msg.Method)
+		}
+		p = &rp
+	}
+	call, bad := readCall(c, msg, p)
 	if bad != nil {
 		return *bad
 	}
@@ -91,41 +99,16 @@ func (g *Gateway) pipeline(ctx context.Context, c *caller, call *mcpguard.Call, 
 	return rep
 }
 
-// readCall reads a request's params into a Call: one pass over the params object, then the
-// members each method needs. A malformed request is answered here and goes no further.
-func readCall(c *caller, msg *jsonrpc.Message) (*mcpguard.Call, *reply) {
-	call := &mcpguard.Call{Method: msg.Method, Params: msg.Params, Era: c.era, ClientAddr: c.sourceIP}
-	var name, uri, ref, level, cursor []byte
-	var hasName, hasURI bool
-	if len(msg.Params) > 0 && string(msg.Params) != "null" {
-		err := jsonrpc.Members(msg.Params, func(key string, val []byte) error {
-			switch key {
-			case "name":
-				name, hasName = val, true
-			case "uri":
-				uri, hasURI = val, true
-			case "arguments":
-				call.Arguments = val
-			case "ref":
-				ref = val
-			case "_meta":
-				call.Meta = val
-			case "level":
-				level = val
-			case "cursor":
-				cursor = val
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, invalidParams("%s: params must be an object", msg.Method)
-		}
-	}
+// readCall reads a request into a Call from its params, read once (p), taking the members each
+// method needs. A malformed request is answered here and goes no further.
+func readCall(c *caller, msg *jsonrpc.Message, p *mcp.Params) (*mcpguard.Call, *reply) {
+	call := &mcpguard.Call{Method: msg.Method, Params: msg.Params, Era: c.era, ClientAddr: c.sourceIP,
+		Arguments: p.Arguments, Meta: p.Meta}
+	name, uri, ref, level, cursor := p.Name, p.URI, p.Ref, p.Level, p.Cursor
+	hasName, hasURI := name != nil, uri != nil
 	tp := c.traceparent
-	if call.Meta != nil {
-		if raw, ok := jsonrpc.Lookup(call.Meta, mcp.MetaTraceparent); ok {
-			tp, _ = jsonrpc.String(raw)
-		}
+	if p.Traceparent != nil {
+		tp, _ = jsonrpc.String(p.Traceparent)
 	}
 	call.TraceID = traceID(tp)
 	switch msg.Method {
@@ -288,6 +271,7 @@ func (g *Gateway) checkArguments(up *upstream.Upstream, call *mcpguard.Call) *re
 	if err != nil {
 		return &reply{result: toolError(err.Error()), refusal: err.Error()}
 	}
+	call.Args, _ = args.(map[string]any) // the policy reads the same decoded arguments
 	return nil
 }
 
@@ -311,7 +295,7 @@ func (g *Gateway) decide(c *caller, call *mcpguard.Call) policy.Decision {
 		}
 		return policy.Decision{Allow: true}
 	}
-	pc := policy.Call{Name: call.Target, Arguments: call.Arguments, Time: g.now(), SourceIP: c.sourceIP}
+	pc := policy.Call{Name: call.Target, Arguments: call.Arguments, Args: call.Args, Time: g.now(), SourceIP: c.sourceIP}
 	switch call.Kind {
 	case mcpguard.CallTool:
 		pc.Kind = policy.KindTool
@@ -324,7 +308,7 @@ func (g *Gateway) decide(c *caller, call *mcpguard.Call) policy.Decision {
 		// A completion suggests values for an argument; it is not the call itself. It is
 		// decided like the prompt or resource it completes, conditions and all, but without
 		// the argument constraints and without waiting for an approval.
-		pc.Arguments, pc.Completion = nil, true
+		pc.Arguments, pc.Args, pc.Completion = nil, nil, true
 	}
 	d := p.Decide(pr, pc)
 	if d.Allow && d.RequireApproval != nil && !g.adminEnabled {

@@ -99,26 +99,24 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 			continue
 		}
 		var c *caller
-		if meta, ok := jsonrpc.Lookup(msg.Params, "_meta"); ok {
-			if _, modern := jsonrpc.Lookup(meta, mcp.MetaProtocolVersion); modern {
-				m, err := mcp.ParseRequestMeta(msg.Params)
-				if err != nil {
-					var pe *mcp.ProtocolError
-					if errors.As(err, &pe) {
-						write(jsonrpc.AppendError(nil, msg.ID, &jsonrpc.Error{Code: pe.Code, Message: pe.Message, Data: pe.Data()}))
-					} else {
-						write(jsonrpc.AppendError(nil, msg.ID, jsonrpc.NewError(jsonrpc.CodeInvalidParams, err.Error())))
-					}
-					continue
-				}
-				if !mcp.IsModern(m.ProtocolVersion) {
-					pe := &mcp.ProtocolError{Code: mcp.CodeUnsupportedProtocolVersion, Message: "Unsupported protocol version", Requested: m.ProtocolVersion, Supported: mcp.SupportedModern()}
-					write(jsonrpc.AppendError(nil, msg.ID, &jsonrpc.Error{Code: pe.Code, Message: pe.Message, Data: pe.Data()}))
-					continue
-				}
-				c = &caller{era: mcpguard.EraModern, version: m.ProtocolVersion, caps: m.ClientCapabilities, info: m.ClientInfo, logLevel: m.LogLevel}
-				c.principal = anonymousPrincipal
+		p, perr := mcp.ReadParams(msg.Params)
+		if perr != nil {
+			write(jsonrpc.AppendError(nil, msg.ID, jsonrpc.NewError(jsonrpc.CodeInvalidParams, msg.Method+": params must be an object")))
+			continue
+		}
+		if p.ProtocolVersion != nil {
+			m, pe := p.RequestMeta()
+			if pe != nil {
+				write(jsonrpc.AppendError(nil, msg.ID, &jsonrpc.Error{Code: pe.Code, Message: pe.Message, Data: pe.Data()}))
+				continue
 			}
+			if !mcp.IsModern(m.ProtocolVersion) {
+				pe := &mcp.ProtocolError{Code: mcp.CodeUnsupportedProtocolVersion, Message: "Unsupported protocol version", Requested: m.ProtocolVersion, Supported: mcp.SupportedModern()}
+				write(jsonrpc.AppendError(nil, msg.ID, &jsonrpc.Error{Code: pe.Code, Message: pe.Message, Data: pe.Data()}))
+				continue
+			}
+			c = &caller{era: mcpguard.EraModern, version: m.ProtocolVersion, caps: m.ClientCapabilities, info: m.ClientInfo, logLevel: m.LogLevel}
+			c.principal = anonymousPrincipal
 		}
 		if c == nil {
 			if sess == nil {
@@ -151,7 +149,7 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 				g.stdioListen(rctx, msg, write)
 				return
 			}
-			rep := g.dispatch(rctx, c, msg, &stdioOut{write: write, sess: c.sess})
+			rep := g.dispatch(rctx, c, msg, &p, &stdioOut{write: write, sess: c.sess})
 			if rctx.Err() != nil && rep.err != nil {
 				return // cancelled: no response
 			}

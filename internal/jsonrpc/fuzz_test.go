@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -173,6 +174,11 @@ func FuzzRawObject(f *testing.F) {
 		_ = jsonrpc.Members(obj, func(string, []byte) error { return nil })
 		jsonrpc.SetMember(obj, key, val)
 		jsonrpc.DeleteMember(obj, key)
+		var picked [2][]byte
+		_ = jsonrpc.Pick(obj, []string{key, "name"}, picked[:])
+		if jsonrpc.CheckValue(obj, jsonrpc.Limits{}) == nil && !jsontext.Value(obj).IsValid() {
+			t.Fatalf("CheckValue accepts %q, which jsontext rejects", obj)
+		}
 		jsonrpc.String(val)
 		_ = jsonrpc.Elements(val, func([]byte) error { return nil })
 		if jsontext.Value(val).Kind() == '[' && jsontext.Value(val).IsValid() {
@@ -225,7 +231,14 @@ func checkRawObject(t *testing.T, obj []byte) {
 	if strings.Join(got, "\x00") != strings.Join(want, "\x00") || len(got) != len(want) {
 		t.Fatalf("Members names = %q, jsontext says %q", got, want)
 	}
+	picked := make([][]byte, len(want))
+	if err := jsonrpc.Pick(obj, want, picked); err != nil {
+		t.Fatalf("Pick: %v", err)
+	}
 	for i, k := range want {
+		if first := slices.Index(want, k); !bytes.Equal(picked[i], wantVals[first]) && i == first {
+			t.Fatalf("Pick(%q) = %s; want %s", k, picked[i], wantVals[first])
+		}
 		if v, ok := jsonrpc.Lookup(obj, k); !ok || !bytes.Equal(v, wantVals[i]) {
 			t.Fatalf("Lookup(%q) = %s, %v; want %s", k, v, ok, wantVals[i])
 		}

@@ -68,6 +68,33 @@ func Parse(b []byte, lim Limits) (*Message, error) {
 	return m, nil
 }
 
+// CheckValue validates b as exactly one JSON value under the rules [Parse] applies inside a
+// message: RFC 8259 syntax, UTF-8, the limits in lim, and no two member names in any object
+// that are equal or equal under case folding. It is for JSON that did not arrive inside a
+// parsed message.
+func CheckValue(b []byte, lim Limits) error {
+	lim = lim.resolve()
+	if len(b) > lim.MaxBytes {
+		return invalidRequestf("value is %d bytes, over the %d-byte limit", len(b), lim.MaxBytes)
+	}
+	p := parser{envelope: envelope{b: b}, lim: lim}
+	i := skipSpace(b, 0)
+	if i == len(b) {
+		return parseErrorf("empty value")
+	}
+	i, err := p.value(i, roleOther)
+	if err != nil {
+		return err
+	}
+	if i = skipSpace(b, i); i < len(b) {
+		return parseErrorf("unexpected data after the JSON value at offset %d", i)
+	}
+	if p.err != nil {
+		return p.err
+	}
+	return nil
+}
+
 // Members of the envelope and of the error object that the parser captures.
 const (
 	memJSONRPC = iota

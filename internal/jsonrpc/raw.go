@@ -210,6 +210,32 @@ func Members(obj []byte, fn func(key string, val []byte) error) error {
 	return nil
 }
 
+// Pick reads the top-level members of the raw object obj named in names (exactly, after
+// unescaping) in one pass: vals[i] is set to the raw value of names[i], and left nil when obj has
+// no such member. It does not allocate. It returns [ErrNotObject] if obj is not a well-formed
+// object; obj is expected to have passed [Parse], which refuses duplicate and case-variant
+// names, so each name is found at most once.
+func Pick(obj []byte, names []string, vals [][]byte) error {
+	it := newMemberIter(obj)
+	for {
+		m, ok := it.next()
+		if !ok {
+			break
+		}
+		key := obj[m.keyStart:m.keyEnd]
+		for i, n := range names {
+			if vals[i] == nil && nameIs(key, n) {
+				vals[i] = obj[m.valStart:m.valEnd:m.valEnd]
+				break
+			}
+		}
+	}
+	if it.bad {
+		return ErrNotObject
+	}
+	return nil
+}
+
 // SetMember returns a copy of the raw object obj in which the top-level member key has the
 // raw value val: replaced in place if present, appended otherwise. An empty or all-space obj
 // counts as an empty object. obj is not modified. SetMember returns nil if obj is not a

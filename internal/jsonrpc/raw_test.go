@@ -2,6 +2,7 @@ package jsonrpc_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -206,5 +207,50 @@ func TestQuote(t *testing.T) {
 				t.Errorf("String(Quote(%q)) = %q, %v", tt.in, back, ok)
 			}
 		})
+	}
+}
+
+func TestPick(t *testing.T) {
+	obj := []byte(`{"name":"a","n\u0061me2":2,"_meta":{"name":"inner"},"Name":"case"}`)
+	names := []string{"name", "name2", "_meta", "uri"}
+	vals := make([][]byte, len(names))
+	if err := jsonrpc.Pick(obj, names, vals); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`"a"`, `2`, `{"name":"inner"}`, ``}
+	for i := range names {
+		if string(vals[i]) != want[i] {
+			t.Errorf("Pick %q = %s, want %s", names[i], vals[i], want[i])
+		}
+	}
+	if vals[3] != nil {
+		t.Errorf("an absent member must stay nil, got %q", vals[3])
+	}
+	for _, bad := range []string{`[1]`, `{"a":}`, `{"a":1`, `"s"`} {
+		if err := jsonrpc.Pick([]byte(bad), names, make([][]byte, len(names))); err == nil {
+			t.Errorf("Pick(%s) = nil, want an error", bad)
+		}
+	}
+}
+
+func TestCheckValue(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`{"a":1,"b":[true,null,"x"]}`, ""},
+		{`  {"a":{"b":1}}  `, ""},
+		{`{"a":1,"a":2}`, "duplicate key"},
+		{`{"a":1,"\u0061":2}`, "duplicate key"},
+		{`{"name":1,"Name":2}`, "differ only in case"},
+		{`{"x":{"k":1,"K":2}}`, "differ only in case"},
+		{"{\"a\":\"\xff\"}", "UTF-8"},
+		{`{"a":1} x`, "after the JSON value"},
+		{``, "empty"},
+	} {
+		err := jsonrpc.CheckValue([]byte(tt.in), jsonrpc.Limits{})
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("CheckValue(%s) = %v, want nil", tt.in, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("CheckValue(%s) = %v, want an error containing %q", tt.in, err, tt.want)
+		}
 	}
 }

@@ -66,9 +66,9 @@ func (p *validatingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RequestEra(r.Header, env.Method, env.Params) == EraModern {
 		var bindings []ParamBinding
 		if env.Method == MethodToolsCall {
-			if m, err := objectMembers(env.Params, "name"); err == nil {
+			if params, err := ReadParams(env.Params); err == nil {
 				var name string
-				_ = json.Unmarshal(m["name"], &name)
+				_ = json.Unmarshal(params.Name, &name)
 				bindings = p.bindings[name]
 			}
 		}

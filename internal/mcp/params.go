@@ -4,84 +4,87 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
-	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
 
+// Params is a request's params object read once: the top-level members MCP gives meaning to,
+// and the per-request protocol fields of its _meta, as sub-slices of the raw params (nil when
+// absent). A request's params are read with [ReadParams] once; every later check reads Params.
+// The raw params must have passed jsonrpc.Parse, which refuses malformed JSON, duplicate names
+// and case variants, so each member here is the only one of its name.
+type Params struct {
+	Raw []byte // the params object as sent; nil when the request had none
+
+	Name, URI, TaskID, Arguments, Ref, Level, Cursor jsontext.Value
+	// Meta is params._meta. When it is an object, the fields below are its members.
+	Meta                                                                   jsontext.Value
+	ProtocolVersion, ClientCapabilities, ClientInfo, LogLevel, Traceparent jsontext.Value
+}
+
+var (
+	paramNames = []string{"name", "uri", "taskId", "arguments", "ref", "level", "cursor", "_meta"}
+	metaNames  = []string{MetaProtocolVersion, MetaClientCapabilities, MetaClientInfo, MetaLogLevel, MetaTraceparent}
+)
+
+// ReadParams splits a request's params (absent or null params count as {}). It fails only when
+// params is not a JSON object. raw must be from a message jsonrpc.Parse accepted; see
+// [CheckParams] for params from anywhere else.
+func ReadParams(raw []byte) (Params, error) {
+	p := Params{Raw: raw}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || string(t) == "null" {
+		return p, nil
+	}
+	var top [8][]byte
+	if err := jsonrpc.Pick(raw, paramNames, top[:]); err != nil {
+		return p, errNotObject
+	}
+	p.Name, p.URI, p.TaskID, p.Arguments = top[0], top[1], top[2], top[3]
+	p.Ref, p.Level, p.Cursor, p.Meta = top[4], top[5], top[6], top[7]
+	if p.Meta.Kind() == '{' {
+		var meta [5][]byte
+		if err := jsonrpc.Pick(p.Meta, metaNames, meta[:]); err != nil {
+			return p, errNotObject
+		}
+		p.ProtocolVersion, p.ClientCapabilities, p.ClientInfo = meta[0], meta[1], meta[2]
+		p.LogLevel, p.Traceparent = meta[3], meta[4]
+	}
+	return p, nil
+}
+
+// CheckParams is [ReadParams] for params that did not pass jsonrpc.Parse: it first validates
+// them as strictly (syntax, UTF-8, no duplicate or case-variant member names).
+func CheckParams(raw []byte) (Params, error) {
+	if t := bytes.TrimSpace(raw); len(t) > 0 && string(t) != "null" {
+		if err := jsonrpc.CheckValue(raw, jsonrpc.Limits{}); err != nil {
+			var e *jsonrpc.Error
+			if errors.As(err, &e) {
+				return Params{Raw: raw}, errors.New(e.Message)
+			}
+			return Params{Raw: raw}, err
+		}
+	}
+	return ReadParams(raw)
+}
+
+// member returns the top-level member that NameParam names.
+func (p *Params) member(name string) jsontext.Value {
+	switch name {
+	case "name":
+		return p.Name
+	case "uri":
+		return p.URI
+	case "taskId":
+		return p.TaskID
+	}
+	return nil
+}
+
 var errNotObject = errors.New("not a JSON object")
-
-// objectMembers returns the members of the JSON object raw whose names are in want, as
-// sub-slices of raw. Names are matched exactly (case-sensitively) after unescaping; a duplicate
-// name anywhere in raw, invalid UTF-8, or anything after the object is an error.
-func objectMembers(raw []byte, want ...string) (map[string]jsontext.Value, error) {
-	// A bytes.Buffer lets the decoder parse raw in place, and InputOffset then locates each
-	// value in raw without a copy.
-	dec := jsontext.NewDecoder(bytes.NewBuffer(raw))
-	tok, err := dec.ReadToken()
-	if err != nil {
-		return nil, err
-	}
-	if tok.Kind() != '{' {
-		return nil, errNotObject
-	}
-	out := make(map[string]jsontext.Value, len(want))
-	var unquoted []byte
-	for {
-		switch dec.PeekKind() {
-		case '}':
-			if _, err := dec.ReadToken(); err != nil {
-				return nil, err
-			}
-			if _, err := dec.ReadToken(); err != io.EOF {
-				if err == nil {
-					err = errors.New("unexpected data after the object")
-				}
-				return nil, err
-			}
-			return out, nil
-		case 0:
-			_, err := dec.ReadToken()
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		quoted, err := dec.ReadValue() // the member name
-		if err != nil {
-			return nil, err
-		}
-		name := quoted[1 : len(quoted)-1]
-		if bytes.IndexByte(name, '\\') >= 0 {
-			if unquoted, err = jsontext.AppendUnquote(unquoted[:0], quoted); err != nil {
-				return nil, err
-			}
-			name = unquoted
-		}
-		start := dec.InputOffset()
-		if err := dec.SkipValue(); err != nil {
-			return nil, err
-		}
-		for _, w := range want {
-			if w != "" && string(name) == w {
-				v := raw[start:dec.InputOffset()]
-				out[w] = jsontext.Value(bytes.TrimLeft(v, " \t\r\n:"))
-				break
-			}
-		}
-	}
-}
-
-// paramsObject returns the wanted members of a request's params; absent params count as {}.
-func paramsObject(params []byte, names ...string) (map[string]jsontext.Value, error) {
-	if len(bytes.TrimSpace(params)) == 0 {
-		return map[string]jsontext.Value{}, nil
-	}
-	return objectMembers(params, names...)
-}
 
 // lookupPath returns the value at path inside the JSON object args, and whether there is one.
 // A step through anything but an object finds nothing.
@@ -91,11 +94,7 @@ func lookupPath(args jsontext.Value, path []string) (jsontext.Value, bool) {
 		if cur.Kind() != '{' {
 			return nil, false
 		}
-		m, err := objectMembers(cur, p)
-		if err != nil {
-			return nil, false
-		}
-		v, ok := m[p]
+		v, ok := jsonrpc.Lookup(cur, p)
 		if !ok {
 			return nil, false
 		}
@@ -113,44 +112,24 @@ type RequestMeta struct {
 	LogLevel           string // io.modelcontextprotocol/logLevel (optional)
 }
 
-// ParseRequestMeta reads the per-request protocol fields from the params of a modern request.
+// RequestMeta reads the per-request protocol fields from the params of a modern request.
 // A request without a required field, or with a field of the wrong JSON type, is malformed:
 // the error is a *ProtocolError with code -32602 (Invalid params), which on HTTP goes with
 // status 400 (2026-07-28 basic/index, "Per-request protocol fields").
-func ParseRequestMeta(params []byte) (RequestMeta, error) {
-	top, err := paramsObject(params, "_meta")
-	if err != nil {
-		return RequestMeta{}, invalidParams("params must be a JSON object: %v", err)
-	}
-	m, perr := parseMeta(top["_meta"])
-	if perr != nil {
-		return RequestMeta{}, perr
-	}
-	return m, nil
-}
-
-// parseMeta reads the per-request protocol fields from raw, the value of params._meta (nil
-// when absent).
-func parseMeta(raw jsontext.Value) (RequestMeta, *ProtocolError) {
+func (p *Params) RequestMeta() (RequestMeta, *ProtocolError) {
 	var m RequestMeta
-	var meta map[string]jsontext.Value
-	if raw != nil {
-		if raw.Kind() != '{' {
-			return RequestMeta{}, invalidParams("params._meta must be a JSON object")
-		}
-		var err error
-		meta, err = objectMembers(raw, MetaProtocolVersion, MetaClientCapabilities, MetaClientInfo, MetaLogLevel)
-		if err != nil {
-			return RequestMeta{}, invalidParams("params._meta: %v", err)
-		}
+	if p.Meta != nil && p.Meta.Kind() != '{' {
+		return RequestMeta{}, invalidParams("params._meta must be a JSON object")
 	}
 	var missing []string
-	if v, ok := meta[MetaProtocolVersion]; !ok {
+	if v := p.ProtocolVersion; v == nil {
 		missing = append(missing, MetaProtocolVersion)
-	} else if v.Kind() != '"' || json.Unmarshal(v, &m.ProtocolVersion) != nil {
+	} else if s, ok := jsonrpc.String(v); !ok {
 		return RequestMeta{}, invalidParams("_meta %q must be a string", MetaProtocolVersion)
+	} else {
+		m.ProtocolVersion = s
 	}
-	if v, ok := meta[MetaClientCapabilities]; !ok {
+	if v := p.ClientCapabilities; v == nil {
 		missing = append(missing, MetaClientCapabilities)
 	} else if v.Kind() != '{' {
 		return RequestMeta{}, invalidParams("_meta %q must be a JSON object", MetaClientCapabilities)
@@ -160,16 +139,31 @@ func parseMeta(raw jsontext.Value) (RequestMeta, *ProtocolError) {
 	if len(missing) > 0 {
 		return RequestMeta{}, invalidParams("missing required _meta %s %s", plural(len(missing), "field", "fields"), quoteList(missing))
 	}
-	if v, ok := meta[MetaClientInfo]; ok {
+	if v := p.ClientInfo; v != nil {
 		if v.Kind() != '{' {
 			return RequestMeta{}, invalidParams("_meta %q must be a JSON object", MetaClientInfo)
 		}
 		m.ClientInfo = v
 	}
-	if v, ok := meta[MetaLogLevel]; ok {
-		if v.Kind() != '"' || json.Unmarshal(v, &m.LogLevel) != nil {
+	if v := p.LogLevel; v != nil {
+		s, ok := jsonrpc.String(v)
+		if !ok {
 			return RequestMeta{}, invalidParams("_meta %q must be a string", MetaLogLevel)
 		}
+		m.LogLevel = s
+	}
+	return m, nil
+}
+
+// ParseRequestMeta reads params and its per-request protocol fields; see [Params.RequestMeta].
+func ParseRequestMeta(params []byte) (RequestMeta, error) {
+	p, err := CheckParams(params)
+	if err != nil {
+		return RequestMeta{}, invalidParams("params must be a JSON object: %v", err)
+	}
+	m, perr := p.RequestMeta()
+	if perr != nil {
+		return RequestMeta{}, perr
 	}
 	return m, nil
 }

@@ -128,17 +128,17 @@ func plainHeader(h http.Header, name string) (string, *ProtocolError) {
 // then rejected as malformed). Anything else — including a request without the header, which
 // a server MAY treat as 2025-03-26 — is legacy. Unreadable params count as absent.
 func RequestEra(h http.Header, method string, params []byte) Era {
+	p, _ := CheckParams(params)
+	return p.Era(h, method)
+}
+
+// Era is [RequestEra] for params already read.
+func (p *Params) Era(h http.Header, method string) Era {
 	if method == MethodInitialize {
 		return EraLegacy
 	}
-	if top, err := paramsObject(params, "_meta"); err == nil {
-		if meta, ok := top["_meta"]; ok && meta.Kind() == '{' {
-			if m, err := objectMembers(meta, MetaProtocolVersion); err == nil {
-				if _, ok := m[MetaProtocolVersion]; ok {
-					return EraModern
-				}
-			}
-		}
+	if p.ProtocolVersion != nil {
+		return EraModern
 	}
 	for _, v := range headerValues(h, HeaderProtocolVersion) {
 		if IsModern(trimOWS(v)) {
@@ -179,24 +179,33 @@ func RequestEra(h http.Header, method string, params []byte) Era {
 // tab, or an invalid Base64 sentinel, is rejected with -32020. Mcp-Param headers with no
 // binding are not checked (intermediaries forward unrecognized ones).
 func ValidateRequestHeaders(h http.Header, method string, params []byte, bindings []ParamBinding) error {
-	if perr := validateRequestHeaders(h, method, params, bindings); perr != nil {
+	p, err := CheckParams(params)
+	if err == nil {
+		err = p.ValidateHeaders(h, method, bindings)
+	} else if _, perr := plainHeader(h, HeaderProtocolVersion); perr != nil {
+		err = perr
+	} else {
+		err = invalidParams("params must be a JSON object: %v", err)
+	}
+	return err
+}
+
+// ValidateHeaders is [ValidateRequestHeaders] for params already read.
+func (p *Params) ValidateHeaders(h http.Header, method string, bindings []ParamBinding) error {
+	if perr := p.validateHeaders(h, method, bindings); perr != nil {
 		return perr
 	}
 	return nil
 }
 
-func validateRequestHeaders(h http.Header, method string, params []byte, bindings []ParamBinding) *ProtocolError {
+func (p *Params) validateHeaders(h http.Header, method string, bindings []ParamBinding) *ProtocolError {
 	headerVersion, perr := plainHeader(h, HeaderProtocolVersion)
 	if perr != nil {
 		return perr
 	}
 	nameParam := NameParam(method)
 	wantArgs := method == MethodToolsCall && len(bindings) > 0
-	top, err := paramsObject(params, "_meta", nameParam, "arguments")
-	if err != nil {
-		return invalidParams("params must be a JSON object: %v", err)
-	}
-	meta, perr := parseMeta(top["_meta"])
+	meta, perr := p.RequestMeta()
 	if perr != nil {
 		return perr
 	}
@@ -221,14 +230,13 @@ func validateRequestHeaders(h http.Header, method string, params []byte, binding
 		return valueMismatch(HeaderMethod, headerMethod, method)
 	}
 	if nameParam != "" {
-		if perr := checkName(h, method, nameParam, top[nameParam]); perr != nil {
+		if perr := checkName(h, method, nameParam, p.member(nameParam)); perr != nil {
 			return perr
 		}
 	}
 	if wantArgs {
-		args := top["arguments"]
 		for _, b := range bindings {
-			if perr := checkParam(h, b, args); perr != nil {
+			if perr := checkParam(h, b, p.Arguments); perr != nil {
 				return perr
 			}
 		}
@@ -310,13 +318,18 @@ func checkParam(h http.Header, b ParamBinding, args jsontext.Value) *ProtocolErr
 // or when an argument cannot be mirrored (a non-integral or unsafe number, an object or an
 // array): such a request would be rejected by the server.
 func RequestHeaders(method string, params []byte, bindings []ParamBinding) (http.Header, error) {
-	nameParam := NameParam(method)
-	wantArgs := method == MethodToolsCall && len(bindings) > 0
-	top, err := paramsObject(params, "_meta", nameParam, "arguments")
+	p, err := CheckParams(params)
 	if err != nil {
 		return nil, fmt.Errorf("build %s headers: params: %w", method, err)
 	}
-	meta, perr := parseMeta(top["_meta"])
+	return p.Headers(method, bindings)
+}
+
+// Headers is [RequestHeaders] for params already read.
+func (p *Params) Headers(method string, bindings []ParamBinding) (http.Header, error) {
+	nameParam := NameParam(method)
+	wantArgs := method == MethodToolsCall && len(bindings) > 0
+	meta, perr := p.RequestMeta()
 	if perr != nil {
 		return nil, fmt.Errorf("build %s headers: %w", method, perr)
 	}
@@ -331,16 +344,15 @@ func RequestHeaders(method string, params []byte, bindings []ParamBinding) (http
 	h.Set(HeaderMethod, method)
 	if nameParam != "" {
 		var name string
-		raw := top[nameParam]
+		raw := p.member(nameParam)
 		if raw.Kind() != '"' || json.Unmarshal(raw, &name) != nil {
 			return nil, fmt.Errorf("build %s headers: params.%s must be a string", method, nameParam)
 		}
 		h.Set(HeaderName, EncodeHeaderValue(name))
 	}
 	if wantArgs {
-		args := top["arguments"]
 		for _, b := range bindings {
-			raw, found := lookupPath(args, b.Path)
+			raw, found := lookupPath(p.Arguments, b.Path)
 			if !found || raw.Kind() == 'n' {
 				continue // absent or null: the header is omitted
 			}

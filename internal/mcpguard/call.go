@@ -46,6 +46,9 @@ type Call struct {
 	UpstreamTarget string
 	// Arguments is the raw "arguments" object of tools/call and prompts/get (nil when absent).
 	Arguments []byte
+	// Args is Arguments decoded once, by the route step when the target declares a schema
+	// (objects as map[string]any, numbers as encoding/json's Number); nil otherwise.
+	Args map[string]any
 	// Params is the raw params object as the client sent it.
 	Params []byte
 	// Meta is the raw params._meta object, nil when absent.

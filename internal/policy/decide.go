@@ -259,6 +259,9 @@ func (st *evalState) arguments() (map[string]any, error) {
 		return st.args, st.argsErr
 	}
 	st.decoded = true
+	if st.c.Args != nil {
+		return st.c.Args, nil // decoded by the caller; never pooled or cleared here
+	}
 	raw := bytes.TrimSpace(st.c.Arguments)
 	if len(raw) == 0 || string(raw) == "null" {
 		clear(st.args)

@@ -60,6 +60,10 @@ type Call struct {
 	// parsed strictly by the gateway; nil or "null" means none. Resources
 	// have none.
 	Arguments []byte
+	// Args is Arguments already decoded by the caller (objects as map[string]any, numbers as
+	// encoding/json's Number), so that a call is decoded once; when set, Arguments is not read.
+	// The policy does not modify it.
+	Args map[string]any
 	// Time is when the call arrived; when: conditions see it as now, hour,
 	// minute and weekday (in the policy's time_zone). The zero time is
 	// treated as the Unix epoch.
