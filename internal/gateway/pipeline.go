@@ -248,7 +248,7 @@ func (g *Gateway) route(ctx context.Context, c *caller, call *mcpguard.Call) (*u
 // be compiled is refused, since nothing can tell what its arguments mean (docs/policy.md).
 func (g *Gateway) checkArguments(up *upstream.Upstream, call *mcpguard.Call) *reply {
 	if call.Kind == mcpguard.CallPrompt {
-		args, err := toolschema.Decode(call.Arguments)
+		args, err := toolschema.DecodeParsed(call.Arguments)
 		if err != nil {
 			return invalidParams("%v", err)
 		}
@@ -264,7 +264,7 @@ func (g *Gateway) checkArguments(up *upstream.Upstream, call *mcpguard.Call) *re
 	if err != nil {
 		return &reply{err: jsonrpc.NewError(mcpguard.CodeUpstreamBadReply, "tool "+truncate(call.Target)+" cannot be called: its "+err.Error()+"; mcpguard does not forward calls it cannot check"), status: http.StatusBadGateway}
 	}
-	args, err := toolschema.Decode(call.Arguments)
+	args, err := toolschema.DecodeParsed(call.Arguments)
 	if err == nil {
 		err = s.Check(args)
 	}

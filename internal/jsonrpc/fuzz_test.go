@@ -2,6 +2,7 @@ package jsonrpc_test
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/google/go-cmp/cmp"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
 
@@ -312,4 +314,31 @@ func checkElements(t *testing.T, arr []byte) {
 			t.Fatalf("Elements(%s)[%d] = %s, jsontext says %s", arr, i, got[i], want[i])
 		}
 	}
+}
+
+// FuzzDecode checks Decode against encoding/json on every value the strict parser accepts as
+// params: the same Go value, numbers kept as written.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{`{"a":[1,-2.5e3,"x\u00e9",true,false,null,{}],"b":{"c":[]}}`, `{}`, `{"s":"\ud83d\ude00"}`, `{"n":0}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, val []byte) {
+		got, err := jsonrpc.Decode(val) // never panics
+		msg := append(append([]byte(`{"jsonrpc":"2.0","id":1,"method":"m","params":{"v":`), val...), "}}"...)
+		if _, perr := jsonrpc.Parse(msg, jsonrpc.Limits{}); perr != nil {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Decode(%s): %v, though Parse accepts it", val, err)
+		}
+		dec := stdjson.NewDecoder(bytes.NewReader(val))
+		dec.UseNumber()
+		var want any
+		if err := dec.Decode(&want); err != nil {
+			t.Fatalf("encoding/json rejects %s, which Parse accepts: %v", val, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("Decode(%s) differs from encoding/json (-want +got):\n%s", val, diff)
+		}
+	})
 }

@@ -126,12 +126,24 @@ func collect(m map[string]any, depth int) *names {
 }
 
 // Decode reads a call's raw arguments (nil or absent means {}) as the validator and the policy
-// read them: objects as map[string]any, numbers as json.Number.
+// read them: objects as map[string]any, numbers as encoding/json's Number. It checks the JSON
+// strictly; see [DecodeParsed] for arguments inside a message jsonrpc.Parse accepted.
 func Decode(args []byte) (any, error) {
 	if len(bytes.TrimSpace(args)) == 0 {
 		return map[string]any{}, nil
 	}
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(args))
+	if err := jsonrpc.CheckValue(args, jsonrpc.Limits{}); err != nil {
+		return nil, fmt.Errorf("arguments are not valid JSON: %w", err)
+	}
+	return DecodeParsed(args)
+}
+
+// DecodeParsed is [Decode] for arguments that jsonrpc.Parse already checked, in one pass.
+func DecodeParsed(args []byte) (any, error) {
+	if len(bytes.TrimSpace(args)) == 0 {
+		return map[string]any{}, nil
+	}
+	v, err := jsonrpc.Decode(args)
 	if err != nil {
 		return nil, fmt.Errorf("arguments are not valid JSON: %w", err)
 	}
