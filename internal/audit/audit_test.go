@@ -552,3 +552,30 @@ func TestLoadSigner(t *testing.T) {
 		}
 	}
 }
+
+// hanging is a store whose appends never finish on their own: they wait for their context.
+type hanging struct{ store.Store }
+
+func (h hanging) Append(ctx context.Context, recs []store.Record) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A store that stops answering fails the calls waiting to be recorded once StoreTimeout
+// passes; they are refused, not left waiting and not served unrecorded.
+func TestAppendFailsWhenTheStoreHangs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	st := e.open(t)
+	defer st.Close()
+	l, err := audit.Open(context.Background(), hanging{st}, &audit.Options{
+		Signer: e.keys.signer, CheckpointDir: e.cpDir, CheckpointInterval: time.Hour, StoreTimeout: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Append(context.Background(), call(0)); !errors.Is(err, audit.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Append on a hanging store: error %v, want ErrUnavailable from a deadline", err)
+	}
+}

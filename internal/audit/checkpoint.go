@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -73,7 +72,8 @@ func (l *Log) maybeCheckpoint(force bool) {
 	if !force && size-l.lastCP < l.opts.CheckpointEvery && now.Sub(l.lastCPAt) < l.opts.CheckpointInterval {
 		return
 	}
-	ctx := context.Background()
+	ctx, cancel := l.storeContext()
+	defer cancel()
 	// The tree hash at size reads the few subtree hashes it needs from the store: the writer's
 	// in-memory frontier is ahead of size and belongs to another goroutine.
 	h, err := tlog.TreeHash(size, storeHashReader(ctx, l.st))

@@ -47,13 +47,20 @@ type Options struct {
 	// (default DefaultMaxLinger; negative: never wait). A lone caller never waits.
 	MaxLinger time.Duration
 	Queue     int // records waiting for the writer (default DefaultQueue)
-	Now       func() time.Time
+	// StoreTimeout bounds each write, sync and checkpoint the log asks of the store (default
+	// DefaultStoreTimeout): a store that does not answer in time fails the batch, and the calls
+	// waiting for it are refused, never served unrecorded.
+	StoreTimeout time.Duration
+	Now          func() time.Time
 	// Sinks receive every batch once it is durable (export to a SIEM, internal/export). The
 	// log calls Offer from one goroutine, in sequence order, and never waits for delivery;
 	// Close closes the sinks after the last batch, giving them SinkCloseTimeout to deliver
 	// what they hold.
 	Sinks []Sink
 }
+
+// DefaultStoreTimeout is the default Options.StoreTimeout.
+const DefaultStoreTimeout = 10 * time.Second
 
 // SinkCloseTimeout bounds how long Close lets the sinks deliver what they hold.
 const SinkCloseTimeout = 5 * time.Second
@@ -85,6 +92,9 @@ type Durable struct {
 // commits without waiting for the disk and the settler fsyncs every batch committed so far with
 // one Sync, so the fsync of one batch overlaps the commit of the next.
 type Log struct {
+	// base is the context of the log's own goroutines: Open's, without its cancellation (the
+	// log lives until Close); every store call derives a deadline from it.
+	base   context.Context
 	st     store.Store
 	pipe   store.Pipeliner // st, when it can commit and sync separately
 	opts   Options
@@ -161,7 +171,10 @@ func Open(ctx context.Context, st store.Store, opts *Options) (*Log, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Log{st: st, opts: o, logger: o.Logger, now: o.Now,
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	l := &Log{base: context.WithoutCancel(ctx), st: st, opts: o, logger: o.Logger, now: o.Now,
 		queue: make(chan *pending, o.Queue), done: make(chan struct{}), closed: make(chan struct{}),
 		committed: make(chan *flight, pipelineDepth), free: make(chan *flight, pipelineDepth)}
 	l.pipe, _ = st.(store.Pipeliner)
@@ -289,7 +302,7 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	<-l.done
 	if len(l.opts.Sinks) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), SinkCloseTimeout)
+		ctx, cancel := context.WithTimeout(l.base, SinkCloseTimeout)
 		defer cancel()
 		for _, s := range l.opts.Sinks {
 			// Export is best-effort and the log is already closed: report, do not fail.
@@ -365,7 +378,8 @@ func (l *Log) linger(batch []*pending, prev int) []*pending {
 // commit writes f's batch in one transaction: committed and durable (Append), or only
 // committed (AppendNoSync) when the settler syncs. A failure is left in f.err.
 func (l *Log) commit(f *flight) {
-	ctx := context.Background()
+	ctx, cancel := l.storeContext()
+	defer cancel()
 	f.err = l.failure()
 	if f.err != nil {
 		return
@@ -459,7 +473,9 @@ func (l *Log) sync(group []*flight) error {
 	if written == 0 {
 		return nil
 	}
-	if err := l.pipe.Sync(context.Background()); err != nil {
+	ctx, cancel := l.storeContext()
+	defer cancel()
+	if err := l.pipe.Sync(ctx); err != nil {
 		err = fmt.Errorf("%w: the audit store failed to make records durable; the log refuses every append until mcpguard restarts: %w", ErrUnavailable, err)
 		l.broken.CompareAndSwap(nil, &err)
 		l.logger.Error("audit records not made durable; the audit log is unavailable until restart", "err", err)
@@ -573,4 +589,9 @@ func storeHashReader(ctx context.Context, st store.Store) tlog.HashReader {
 		}
 		return out, nil
 	})
+}
+
+// storeContext bounds one store call of the log's own goroutines.
+func (l *Log) storeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(l.base, l.opts.StoreTimeout)
 }
