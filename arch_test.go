@@ -42,7 +42,7 @@ var allowed = map[string][]string{
 	"internal/transport/streamhttp": {"internal/jsonrpc", "internal/mcp", "internal/sse", "internal/mcpguard"},
 	"internal/transport/ssehttp":    {"internal/jsonrpc", "internal/mcp", "internal/sse", "internal/mcpguard", "internal/transport/streamhttp"},
 	"internal/oauthclient":          {},
-	"internal/upstream":             {"internal/config", "internal/jsonrpc", "internal/mcp", "internal/mcpguard", "internal/oauthclient", "internal/transport/stdio", "internal/transport/streamhttp", "internal/transport/ssehttp"},
+	"internal/upstream":             {"internal/jsonrpc", "internal/mcp", "internal/mcpguard", "internal/oauthclient", "internal/transport/stdio", "internal/transport/streamhttp", "internal/transport/ssehttp"},
 	"internal/toolschema":           {"internal/jsonrpc"},
 	"internal/demo":                 {},
 	"internal/authn/oidctest":       {},
@@ -50,7 +50,7 @@ var allowed = map[string][]string{
 
 	// The gateway is handed its audit store's backends (Options.OpenStore) and imports no
 	// storage driver: never internal/store/sqlite or internal/store/postgres.
-	"internal/gateway": {"internal/audit", "internal/authn", "internal/config", "internal/export", "internal/jsonrpc", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/store", "internal/toolschema", "internal/upstream"},
+	"internal/gateway": {"internal/audit", "internal/authn", "internal/config", "internal/export", "internal/jsonrpc", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/oauthclient", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/store", "internal/toolschema", "internal/upstream"},
 
 	// The programs. Their wiring chooses the storage backends (internal/store/backend).
 	"cmd/mcpguard":        {"internal/audit", "internal/authn", "internal/config", "internal/demo", "internal/gateway", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/backend", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp"},

@@ -126,8 +126,11 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (*Gateway, erro
 	g.sessions = newSessions(cfg.Limits.MaxSessions, cfg.Limits.SessionIdleTimeout, now)
 	upLim := jsonrpc.Limits{MaxBytes: int(cfg.Limits.MaxMessageBytes), MaxDepth: cfg.Limits.MaxJSONDepth}
 	for i := range cfg.Upstreams {
-		uc := &cfg.Upstreams[i]
-		up, err := upstream.New(uc, cfg.Limits.RequestTimeout, &upstream.Options{
+		spec, err := upstreamSpec(&cfg.Upstreams[i])
+		if err != nil {
+			return nil, err
+		}
+		up, err := upstream.New(spec, cfg.Limits.RequestTimeout, &upstream.Options{
 			Hub: g, Logger: logger, Limits: upLim, MaxMessageBytes: int(cfg.Limits.MaxMessageBytes), Executable: opts.Executable,
 		})
 		if err != nil {

@@ -6,16 +6,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,9 +20,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/oauthclient"
 )
 
 // protectedServer is a go-sdk MCP server behind a bearer check, with its Protected Resource
@@ -127,14 +123,14 @@ func (p *protectedServer) verifyAssertion(r *http.Request) string {
 	return iss
 }
 
-func startCredentialed(t *testing.T, p *protectedServer, cc *config.ClientCredentials) *Upstream {
+func startCredentialed(t *testing.T, p *protectedServer, cc *oauthclient.Config) *Upstream {
 	t.Helper()
-	return startUpstream(t, &config.Upstream{Name: "protected", Timeout: 10 * time.Second, HTTP: &config.HTTP{URL: p.mcp.URL + "/mcp", Era: config.EraLegacy, ClientCredentials: cc}})
+	return startUpstream(t, Spec{Name: "protected", Timeout: 10 * time.Second, HTTP: &HTTPSpec{URL: p.mcp.URL + "/mcp", Era: mcpguard.EraLegacy, ClientCredentials: cc}})
 }
 
-func startUpstream(t *testing.T, cfg *config.Upstream) *Upstream {
+func startUpstream(t *testing.T, spec Spec) *Upstream {
 	t.Helper()
-	up, err := New(cfg, 0, nil)
+	up, err := New(spec, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,19 +139,9 @@ func startUpstream(t *testing.T, cfg *config.Upstream) *Upstream {
 	return up
 }
 
-func secret(t *testing.T, value string) config.Secret {
-	t.Helper()
-	t.Setenv("MCPGUARD_TEST_CC_SECRET", value)
-	s := config.NewSecret("env:MCPGUARD_TEST_CC_SECRET")
-	if err := s.Resolve(func(k string) (string, bool) { return value, true }, nil); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func TestClientCredentialsDiscoveredFromUpstream(t *testing.T) {
 	p := newProtectedServer(t)
-	up := startCredentialed(t, p, &config.ClientCredentials{ClientID: "gateway", ClientSecret: secret(t, p.secret), AuthMethod: config.ClientSecretBasic})
+	up := startCredentialed(t, p, &oauthclient.Config{ClientID: "gateway", ClientSecret: p.secret, AuthMethod: oauthclient.AuthBasic})
 	for i := range 3 {
 		resp, err := up.Call(t.Context(), &Request{ID: jsonrpc.IntID(int64(i + 1)), Method: "tools/call", Params: []byte(`{"name":"echo","arguments":{"text":"hi"}}`)}, nil)
 		if err != nil || resp.Error != nil || !strings.Contains(string(resp.Result), `"hi"`) {
@@ -184,19 +170,7 @@ func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.assertionKey = key.Public()
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "gateway.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pk := config.NewSecret("file:" + path)
-	if err := pk.Resolve(os.LookupEnv, os.ReadFile); err != nil {
-		t.Fatal(err)
-	}
-	up := startCredentialed(t, p, &config.ClientCredentials{ClientID: "gateway", AuthMethod: config.PrivateKeyJWT, PrivateKey: pk, AssertionAudience: config.AudienceIssuer})
+	up := startCredentialed(t, p, &oauthclient.Config{ClientID: "gateway", AuthMethod: oauthclient.AuthPrivateKeyJWT, PrivateKey: key, AssertionAudience: oauthclient.AudienceIssuer})
 	for i := range 2 {
 		resp, err := up.Call(t.Context(), &Request{ID: jsonrpc.IntID(int64(i + 1)), Method: "tools/call", Params: []byte(`{"name":"echo","arguments":{"text":"signed"}}`)}, nil)
 		if err != nil || resp.Error != nil || !strings.Contains(string(resp.Result), `"signed"`) {
@@ -212,7 +186,7 @@ func TestClientCredentialsPrivateKeyJWT(t *testing.T) {
 
 func TestClientCredentialsWrongSecretIsUpstreamDown(t *testing.T) {
 	p := newProtectedServer(t)
-	up := startCredentialed(t, p, &config.ClientCredentials{ClientID: "gateway", ClientSecret: secret(t, "wrong"), TokenURL: p.as.URL + "/token", AuthMethod: config.ClientSecretBasic})
+	up := startCredentialed(t, p, &oauthclient.Config{ClientID: "gateway", ClientSecret: "wrong", TokenURL: p.as.URL + "/token", AuthMethod: oauthclient.AuthBasic})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	_, err := up.Call(ctx, &Request{ID: jsonrpc.IntID(1), Method: "tools/call", Params: []byte(`{"name":"echo","arguments":{"text":"hi"}}`)}, nil)
@@ -228,9 +202,9 @@ func TestClientCredentialsWrongSecretIsUpstreamDown(t *testing.T) {
 
 func TestClientCredentialsOverSSE(t *testing.T) {
 	p := newProtectedServer(t)
-	up := startUpstream(t, &config.Upstream{Name: "protected", Timeout: 10 * time.Second, SSE: &config.SSE{
+	up := startUpstream(t, Spec{Name: "protected", Timeout: 10 * time.Second, SSE: &SSESpec{
 		URL:               p.mcp.URL + "/sse",
-		ClientCredentials: &config.ClientCredentials{ClientID: "gateway", ClientSecret: secret(t, p.secret), AuthMethod: config.ClientSecretBasic},
+		ClientCredentials: &oauthclient.Config{ClientID: "gateway", ClientSecret: p.secret, AuthMethod: oauthclient.AuthBasic},
 	}})
 	resp, err := up.Call(t.Context(), &Request{ID: jsonrpc.IntID(1), Method: "tools/call", Params: []byte(`{"name":"echo","arguments":{"text":"over sse"}}`)}, nil)
 	if err != nil || resp.Error != nil || !strings.Contains(string(resp.Result), `"over sse"`) {

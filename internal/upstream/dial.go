@@ -10,7 +10,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
@@ -46,8 +45,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// New builds an Upstream from its configuration. Call Start to connect it.
-func New(cfg *config.Upstream, defaultTimeout time.Duration, opts *Options) (*Upstream, error) {
+// New builds an Upstream from its spec. Call Start to connect it.
+func New(spec Spec, defaultTimeout time.Duration, opts *Options) (*Upstream, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -56,9 +55,9 @@ func New(cfg *config.Upstream, defaultTimeout time.Duration, opts *Options) (*Up
 		logger = slog.New(slog.DiscardHandler)
 	}
 	up := &Upstream{
-		name:    cfg.Name,
-		prefix:  cfg.Prefix,
-		timeout: cfg.Timeout,
+		name:    spec.Name,
+		prefix:  spec.Prefix,
+		timeout: spec.Timeout,
 		hub:     opts.Hub,
 		logger:  logger,
 		minBack: 250 * time.Millisecond,
@@ -80,60 +79,52 @@ func New(cfg *config.Upstream, defaultTimeout time.Duration, opts *Options) (*Up
 		up.lim.MaxBytes = up.maxMsg
 	}
 	switch {
-	case cfg.Stdio != nil:
-		cmd, err := stdioCommand(cfg.Stdio, opts)
+	case spec.Stdio != nil:
+		cmd, err := stdioCommand(spec.Stdio, opts)
 		if err != nil {
-			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+			return nil, fmt.Errorf("upstream %q: %w", spec.Name, err)
 		}
-		if cfg.Stdio.MinBackoff > 0 {
-			up.minBack = cfg.Stdio.MinBackoff
+		if spec.Stdio.MinBackoff > 0 {
+			up.minBack = spec.Stdio.MinBackoff
 		}
-		if cfg.Stdio.MaxBackoff > 0 {
-			up.maxBack = cfg.Stdio.MaxBackoff
+		if spec.Stdio.MaxBackoff > 0 {
+			up.maxBack = spec.Stdio.MaxBackoff
 		}
-		grace := cfg.Stdio.ShutdownGrace
+		grace := spec.Stdio.ShutdownGrace
 		up.dial = func(ctx context.Context, up *Upstream) (backend, error) {
 			c, err := stdio.Start(ctx, cmd, &stdio.Options{Logger: up.logger, Name: up.name, MaxMessageBytes: up.maxMsg, ShutdownGrace: grace})
 			if err != nil {
 				return nil, err
 			}
-			m := newMux(up, stdioWire{c})
+			m := newMux(ctx, up, stdioWire{c})
 			if err := m.detect(ctx); err != nil {
 				_ = m.close()
 				return nil, err
 			}
 			return m, nil
 		}
-	case cfg.HTTP != nil:
-		h, err := staticHeader(cfg.HTTP.Headers, cfg.HTTP.BearerToken)
+	case spec.HTTP != nil:
+		hc, err := credentialClient(streamhttp.NewHTTPClient(), spec.Name, spec.HTTP.URL, spec.HTTP.ClientCredentials, opts, logger)
 		if err != nil {
-			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+			return nil, fmt.Errorf("upstream %q: %w", spec.Name, err)
 		}
-		hc, err := credentialClient(streamhttp.NewHTTPClient(), cfg.Name, cfg.HTTP.URL, cfg.HTTP.ClientCredentials, opts, logger)
-		if err != nil {
-			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
-		}
-		client := streamhttp.New(cfg.HTTP.URL, &streamhttp.Options{HTTPClient: hc, Header: h, MaxMessageBytes: up.maxMsg, Logger: logger})
-		era := cfg.HTTP.Era
+		client := streamhttp.New(spec.HTTP.URL, &streamhttp.Options{HTTPClient: hc, Header: spec.HTTP.Header, MaxMessageBytes: up.maxMsg, Logger: logger})
+		era := spec.HTTP.Era
 		up.dial = func(ctx context.Context, up *Upstream) (backend, error) {
 			return dialHTTP(ctx, up, client, era)
 		}
-	case cfg.SSE != nil:
-		h, err := staticHeader(cfg.SSE.Headers, cfg.SSE.BearerToken)
+	case spec.SSE != nil:
+		url, h := spec.SSE.URL, spec.SSE.Header
+		hc, err := credentialClient(ssehttp.NewHTTPClient(), spec.Name, url, spec.SSE.ClientCredentials, opts, logger)
 		if err != nil {
-			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
-		}
-		url := cfg.SSE.URL
-		hc, err := credentialClient(ssehttp.NewHTTPClient(), cfg.Name, url, cfg.SSE.ClientCredentials, opts, logger)
-		if err != nil {
-			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+			return nil, fmt.Errorf("upstream %q: %w", spec.Name, err)
 		}
 		up.dial = func(ctx context.Context, up *Upstream) (backend, error) {
 			c, err := ssehttp.Dial(ctx, url, &ssehttp.Options{HTTPClient: hc, Header: h, MaxMessageBytes: up.maxMsg, Logger: up.logger})
 			if err != nil {
 				return nil, err
 			}
-			m := newMux(up, sseWire{c})
+			m := newMux(ctx, up, sseWire{c})
 			if err := m.handshake(ctx); err != nil {
 				_ = m.close()
 				return nil, err
@@ -141,13 +132,13 @@ func New(cfg *config.Upstream, defaultTimeout time.Duration, opts *Options) (*Up
 			return m, nil
 		}
 	default:
-		return nil, fmt.Errorf("upstream %q: no transport configured", cfg.Name)
+		return nil, fmt.Errorf("upstream %q: no transport configured", spec.Name)
 	}
 	return up, nil
 }
 
-// stdioCommand builds the child's command line and clean environment from configuration only.
-func stdioCommand(c *config.Stdio, opts *Options) (stdio.Command, error) {
+// stdioCommand builds the child's command line and clean environment from its spec only.
+func stdioCommand(c *StdioSpec, opts *Options) (stdio.Command, error) {
 	lookup := opts.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -170,7 +161,7 @@ func stdioCommand(c *config.Stdio, opts *Options) (stdio.Command, error) {
 		}
 	}
 	for k, v := range c.Env {
-		env[k] = v.Reveal()
+		env[k] = v
 	}
 	keys := make([]string, 0, len(env))
 	for k := range env {
@@ -186,48 +177,16 @@ func stdioCommand(c *config.Stdio, opts *Options) (stdio.Command, error) {
 
 // credentialClient returns hc, with the upstream's client credentials attached to its
 // transport when cc is set (internal/oauthclient obtains and refreshes the token).
-func credentialClient(hc *http.Client, name, upstreamURL string, cc *config.ClientCredentials, opts *Options, logger *slog.Logger) (*http.Client, error) {
+func credentialClient(hc *http.Client, name, upstreamURL string, cc *oauthclient.Config, opts *Options, logger *slog.Logger) (*http.Client, error) {
 	if cc == nil {
 		return hc, nil
 	}
-	key, err := cc.AssertionKey()
-	if err != nil {
-		return nil, err
-	}
-	cert, err := cc.AssertionCertificate()
-	if err != nil {
-		return nil, err
-	}
-	src, err := oauthclient.New(upstreamURL, oauthclient.Config{
-		ClientID:          cc.ClientID,
-		ClientSecret:      cc.ClientSecret.Reveal(),
-		TokenURL:          cc.TokenURL,
-		Issuer:            cc.Issuer,
-		Scopes:            cc.Scopes,
-		Resource:          cc.Resource,
-		AuthMethod:        string(cc.AuthMethod),
-		PrivateKey:        key,
-		Algorithm:         cc.Algorithm,
-		KeyID:             cc.KeyID,
-		Certificate:       cert,
-		AssertionAudience: cc.AssertionAudience,
-	}, &oauthclient.Options{HTTPClient: opts.TokenHTTPClient, Logger: logger, Name: name, Now: opts.Now})
+	src, err := oauthclient.New(upstreamURL, *cc, &oauthclient.Options{HTTPClient: opts.TokenHTTPClient, Logger: logger, Name: name, Now: opts.Now})
 	if err != nil {
 		return nil, err
 	}
 	hc.Transport = src.Transport(hc.Transport)
 	return hc, nil
-}
-
-func staticHeader(headers map[string]config.Secret, bearer config.Secret) (http.Header, error) {
-	h := http.Header{}
-	for k, v := range headers {
-		h.Set(k, v.Reveal())
-	}
-	if !bearer.IsZero() {
-		h.Set("Authorization", "Bearer "+bearer.Reveal())
-	}
-	return h, nil
 }
 
 // clientInfo is how the gateway introduces itself to upstreams.
@@ -263,7 +222,7 @@ func (m *mux) detect(ctx context.Context) error {
 			if v, ok := mcp.Negotiate(probe.Supported, mcp.SupportedModern()); ok && resp.Error == nil {
 				m.era = mcpguard.EraModern
 				m.inf = discoverInfo(v, resp.Result)
-				go m.listen()
+				go m.listen(ctx)
 				return nil
 			}
 		}
@@ -302,18 +261,22 @@ func (m *mux) handshake(ctx context.Context) error {
 }
 
 // listen keeps a subscriptions/listen request open on a modern stdio upstream so that its
-// change notifications reach the hub.
-func (m *mux) listen() {
+// change notifications reach the hub, until the connection is lost or ctx, the upstream's
+// lifetime, ends.
+func (m *mux) listen(ctx context.Context) {
 	filter := listenFilter(m.inf.Capabilities)
 	if filter == "" {
 		return
 	}
 	params := []byte(`{"_meta":` + string(probeMeta()) + `,"notifications":` + filter + `}`)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		<-m.dead
-		cancel()
+		select {
+		case <-m.dead:
+			cancel()
+		case <-ctx.Done():
+		}
 	}()
 	_, _ = m.call(ctx, &Request{Method: mcp.MethodSubscriptionsListen, Params: params}, hubSink{m.up})
 }
@@ -371,20 +334,20 @@ func discoverInfo(version string, result []byte) Info {
 
 // dialHTTP detects a Streamable HTTP upstream's era (modern request first, inspecting a 4xx
 // body before falling back) and connects in that era.
-func dialHTTP(ctx context.Context, up *Upstream, c *streamhttp.Client, era config.Era) (backend, error) {
-	if era != config.EraLegacy {
+func dialHTTP(ctx context.Context, up *Upstream, c *streamhttp.Client, era mcpguard.Era) (backend, error) {
+	if era != mcpguard.EraLegacy {
 		mb, err := dialModern(ctx, up, c)
 		if err == nil {
 			return mb, nil
 		}
 		var fallback *legacyFallback
-		if era == config.EraModern || !errors.As(err, &fallback) {
+		if era == mcpguard.EraModern || !errors.As(err, &fallback) {
 			return nil, err
 		}
 		up.logger.Info("upstream does not serve the modern protocol; using legacy", "upstream", up.name, "reason", fallback.reason)
 	}
-	w := newLegacyHTTPWire(c, up.logger)
-	m := newMux(up, w)
+	w := newLegacyHTTPWire(ctx, c, up.logger)
+	m := newMux(ctx, up, w)
 	if err := m.handshake(ctx); err != nil {
 		_ = m.close()
 		return nil, err

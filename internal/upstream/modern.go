@@ -78,7 +78,7 @@ func dialModern(ctx context.Context, up *Upstream, c *streamhttp.Client) (*moder
 		return nil, fmt.Errorf("%w: %q supports none of our protocol versions (it offers %s)", mcpguard.ErrUpstreamBadReply, up.name, raw)
 	}
 	m.inf = discoverInfo(v, resp.Result)
-	lctx, cancel := context.WithCancel(context.Background())
+	lctx, cancel := context.WithCancel(ctx)
 	m.stop = cancel
 	go m.listen(lctx)
 	return m, nil

@@ -69,8 +69,9 @@ type pending struct {
 	tokenKey  string
 }
 
-func newMux(up *Upstream, w wire) *mux {
-	ctx, cancel := context.WithCancel(context.Background())
+// newMux starts routing w's messages. ctx is the upstream's lifetime: when it ends, so does the mux.
+func newMux(ctx context.Context, up *Upstream, w wire) *mux {
+	ctx, cancel := context.WithCancel(ctx)
 	m := &mux{
 		up:       up,
 		w:        w,
@@ -95,8 +96,13 @@ func newMux(up *Upstream, w wire) *mux {
 func (m *mux) info() Info            { return m.inf }
 func (m *mux) done() <-chan struct{} { return m.dead }
 func (m *mux) close() error {
-	m.kill(fmt.Errorf("%w: upstream %q closed", mcpguard.ErrUpstreamDown, m.up.name))
+	m.kill(m.closedErr())
 	return m.w.close()
+}
+
+// closedErr is what pending calls get when the gateway closes the connection.
+func (m *mux) closedErr() error {
+	return fmt.Errorf("%w: upstream %q closed", mcpguard.ErrUpstreamDown, m.up.name)
 }
 
 // kill fails every pending call and marks the connection dead.
@@ -120,7 +126,13 @@ func (m *mux) readLoop(ctx context.Context) {
 	for {
 		in, err := m.w.recv(ctx)
 		if err != nil {
-			m.kill(fmt.Errorf("%w: reading from %q: %v", mcpguard.ErrUpstreamDown, m.up.name, err))
+			if ctx.Err() != nil {
+				// The upstream is shutting down, not failing.
+				err = m.closedErr()
+			} else {
+				err = fmt.Errorf("%w: reading from %q: %v", mcpguard.ErrUpstreamDown, m.up.name, err)
+			}
+			m.kill(err)
 			return
 		}
 		if in.ended {
@@ -360,7 +372,8 @@ func (m *mux) cancelUpstream(id jsonrpc.ID, ctx context.Context) {
 		reason = "the gateway's deadline for the request passed"
 	}
 	params := []byte(`{"requestId":` + string(id.Raw()) + `,"reason":` + string(jsonrpc.Quote(reason)) + `}`)
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// The caller's context has ended; the notification keeps its values, not its end.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	msg := jsonrpc.AppendNotification(nil, mcp.NotificationCancelled, params)
 	if err := m.w.send(sctx, msg, jsonrpc.KindNotification, jsonrpc.ID{}); err != nil {

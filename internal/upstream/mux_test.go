@@ -95,7 +95,7 @@ func testMux(t *testing.T) (*mux, *fakeWire) {
 	t.Helper()
 	w := newFakeWire()
 	up := &Upstream{name: "fake", logger: slog.New(slog.DiscardHandler)}
-	m := newMux(up, w)
+	m := newMux(t.Context(), up, w)
 	t.Cleanup(func() { _ = m.close() })
 	return m, w
 }
@@ -210,5 +210,27 @@ func TestMuxFailsPendingCallsWhenConnectionDies(t *testing.T) {
 	}
 	if _, err := m.call(context.Background(), &Request{Method: "tools/list"}, nil); !errors.Is(err, mcpguard.ErrUpstreamDown) {
 		t.Errorf("call on a dead connection: %v, want ErrUpstreamDown", err)
+	}
+}
+
+// TestMuxEndsWithTheUpstream: when the upstream shuts down, its connection ends with it, and a
+// pending call learns that the upstream closed rather than that reading from it failed.
+func TestMuxEndsWithTheUpstream(t *testing.T) {
+	w := newFakeWire()
+	up := &Upstream{name: "fake", logger: slog.New(slog.DiscardHandler)}
+	lifetime, shutdown := context.WithCancel(t.Context())
+	m := newMux(lifetime, up, w)
+	t.Cleanup(func() { _ = m.close() })
+	r := startCall(m, t.Context(), `{"name":"x"}`, nil)
+	w.next(t)
+	shutdown()
+	res := <-r
+	if !errors.Is(res.err, mcpguard.ErrUpstreamDown) || !strings.Contains(res.err.Error(), `upstream "fake" closed`) {
+		t.Fatalf("pending call when the upstream shut down: %v, want ErrUpstreamDown saying it closed", res.err)
+	}
+	select {
+	case <-m.done():
+	default:
+		t.Error("the connection outlived the upstream")
 	}
 }

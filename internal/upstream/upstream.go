@@ -72,7 +72,8 @@ type backend interface {
 	close() error
 }
 
-// dialer makes a fresh backend: it starts or dials the server and runs the handshake.
+// dialer makes a fresh backend: it starts or dials the server and runs the handshake. ctx is the
+// upstream's lifetime, without a deadline: what the backend keeps running ends with it.
 type dialer func(ctx context.Context, up *Upstream) (backend, error)
 
 // Upstream is one configured MCP server. It keeps one backend alive, replacing it after a

@@ -64,8 +64,10 @@ type legacyHTTPWire struct {
 	version string
 }
 
-func newLegacyHTTPWire(c *streamhttp.Client, logger *slog.Logger) *legacyHTTPWire {
-	ctx, cancel := context.WithCancel(context.Background())
+// newLegacyHTTPWire makes a session that lasts until it fails, is closed, or ctx, the upstream's
+// lifetime, ends.
+func newLegacyHTTPWire(ctx context.Context, c *streamhttp.Client, logger *slog.Logger) *legacyHTTPWire {
+	ctx, cancel := context.WithCancel(ctx)
 	return &legacyHTTPWire{c: c, logger: logger, in: make(chan inbound, inboundQueue), ctx: ctx, cancel: cancel, dead: make(chan struct{})}
 }
 
@@ -201,7 +203,8 @@ func (w *legacyHTTPWire) close() error {
 	if h.Get(mcp.HeaderSessionID) == "" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// The session's context has just ended; the DELETE that ends it upstream gets its own deadline.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 2*time.Second)
 	defer cancel()
 	return w.c.Delete(ctx, h)
 }
