@@ -48,9 +48,13 @@ var allowed = map[string][]string{
 	"internal/authn/oidctest":       {},
 	"internal/store/storetest":      {"internal/store"},
 
+	// The admin API reaches the gateway only through admin.Gateway, which the gateway implements:
+	// never internal/gateway.
+	"internal/admin": {"internal/audit", "internal/authn", "internal/config"},
+
 	// The gateway is handed its audit store's backends (Options.OpenStore) and imports no
 	// storage driver: never internal/store/sqlite or internal/store/postgres.
-	"internal/gateway": {"internal/audit", "internal/authn", "internal/config", "internal/export", "internal/jsonrpc", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/oauthclient", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/store", "internal/toolschema", "internal/upstream"},
+	"internal/gateway": {"internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/export", "internal/jsonrpc", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/oauthclient", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/store", "internal/toolschema", "internal/upstream"},
 
 	// The programs. Their wiring chooses the storage backends (internal/store/backend).
 	"cmd/mcpguard":        {"internal/audit", "internal/authn", "internal/config", "internal/demo", "internal/gateway", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/backend", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp"},

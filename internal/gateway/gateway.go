@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/admin"
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/config"
@@ -70,8 +71,8 @@ type Gateway struct {
 	policy *policy.Loader
 
 	// The audit log, when configured: every call recorded durably before it is forwarded.
-	keys      *keystore.Store // API keys, when configured
-	approvals approvals       // calls held for a human decision
+	keys      *keystore.Store  // API keys, when configured
+	approvals *admin.Approvals // calls held for a human decision
 	// adminEnabled says an admin API serves approvals; without it approval-gated calls are refused.
 	adminEnabled  bool
 	auditRedactor *redact.Redactor // shows held calls to approvers as the audit log stores them
@@ -84,14 +85,13 @@ type Gateway struct {
 	outcomeSlots chan struct{}
 
 	// Authentication, when configured: the request step and the public metadata document.
-	authn            *authn.Authenticator
-	adminAuthn       *authn.Authenticator // the same, plus operator sessions
-	identityKey      []byte               // encrypts operators' TOTP secrets (identity_encryption_key); nil: clear
-	operators        *authn.Operators     // operator accounts, when api_keys_database is configured
-	oidcLogin        *authn.OIDCLogin     // operators' OpenID Connect login (admin.oidc)
-	oidcSecureCookie bool                 // the login's browser cookie is Secure (an https redirect_url)
-	metadata         http.Handler
-	metadataPaths    map[string]bool
+	authn         *authn.Authenticator
+	adminAuthn    *authn.Authenticator // the same, plus operator sessions
+	identityKey   []byte               // encrypts operators' TOTP secrets (identity_encryption_key); nil: clear
+	operators     *authn.Operators     // operator accounts, when api_keys_database is configured
+	oidcLogin     *admin.OIDCLogin     // operators' OpenID Connect login (admin.oidc)
+	metadata      http.Handler
+	metadataPaths map[string]bool
 }
 
 // New builds a gateway from a validated configuration. Call Start to connect the upstreams. ctx
@@ -155,6 +155,7 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (*Gateway, erro
 		g.outcomeSlots = make(chan struct{}, maxOutcomesInFlight)
 	}
 	g.adminEnabled = cfg.Admin != nil
+	g.approvals = admin.NewApprovals(&admin.ApprovalsOptions{Now: now})
 	if cfg.ToolPinning != nil {
 		if err := g.setupPins(ctx, cfg.ToolPinning); err != nil {
 			g.closeAudit()

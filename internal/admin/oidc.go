@@ -1,0 +1,188 @@
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mcpguard/mcpguard/internal/audit"
+	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/config"
+)
+
+// OIDCLogin is the operators' OpenID Connect login (admin.oidc): a redirect to the provider,
+// and a callback that opens a session of the operator account the provider's identity names.
+type OIDCLogin struct {
+	login        *authn.OIDCLogin
+	operators    *authn.Operators
+	secureCookie bool // the login's browser cookie is Secure (an https redirect_url)
+}
+
+// OIDCLoginOptions configures NewOIDCLogin.
+type OIDCLoginOptions struct {
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// NewOIDCLogin builds the operators' OpenID Connect login over their accounts, operators; nil
+// operators (no api_keys_database) is an error.
+func NewOIDCLogin(c *config.AdminOIDC, operators *authn.Operators, opts *OIDCLoginOptions) (*OIDCLogin, error) {
+	if operators == nil {
+		return nil, errors.New("admin.oidc: operator accounts live in api_keys_database, which is not configured")
+	}
+	if opts == nil {
+		opts = &OIDCLoginOptions{}
+	}
+	l, err := authn.NewOIDCLogin(authn.OIDCLoginConfig{
+		Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret.Reveal(), RedirectURL: c.RedirectURL,
+		Scopes: c.Scopes, OperatorClaim: c.OperatorClaim, RequiredAMR: c.RequiredAMR,
+	}, operators, &authn.OIDCLoginOptions{Now: opts.Now, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("admin.oidc: %w", err)
+	}
+	return &OIDCLogin{login: l, operators: operators, secureCookie: strings.HasPrefix(c.RedirectURL, "https:")}, nil
+}
+
+// oidcBrowserCookie binds a login to the browser that started it: it holds the login's state,
+// and the callback must bring the same. Without it, someone could start a login, sign in at the
+// provider as themselves, and hand the callback URL to an operator, whose browser would then
+// hold a session of theirs (login CSRF, RFC 9700 section 4.7).
+const oidcBrowserCookie = "mcpguard_oidc_login"
+
+func (o *OIDCLogin) cookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: oidcBrowserCookie, Value: value, Path: "/v1/login/oidc", MaxAge: maxAge,
+		HttpOnly: true, Secure: o.secureCookie, SameSite: http.SameSiteLaxMode}
+}
+
+// reasonLoginBrowser is the refusal of a callback that did not come from the browser that
+// started the login.
+const reasonLoginBrowser authn.Reason = "login_browser"
+
+const oidcNotConfigured = "OIDC login is not configured: add admin.oidc to the gateway's configuration"
+
+// oidcBegin starts an operator's OpenID Connect login: a redirect to the provider.
+func (h *handler) oidcBegin(w http.ResponseWriter, r *http.Request, _ *authn.Principal) {
+	if h.oidc == nil {
+		writeError(w, http.StatusNotFound, oidcNotConfigured)
+		return
+	}
+	u, state, err := h.oidc.login.BeginLogin(r.Context())
+	if err != nil {
+		status, msg := oidcRefusal(err, h.oidc.login.PendingTTL())
+		h.logger.Warn("operator OIDC login not started", "status", status, "reason", authn.ReasonOf(err), "err", err)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "60")
+		}
+		writeError(w, status, msg)
+		return
+	}
+	// Lax: the provider sends the browser back with a top-level GET, which carries it.
+	http.SetCookie(w, h.oidc.cookie(state, int(h.oidc.login.PendingTTL().Seconds())))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// oidcCallback finishes an OpenID Connect login and answers the operator's session token.
+func (h *handler) oidcCallback(w http.ResponseWriter, r *http.Request, _ *authn.Principal) {
+	if h.oidc == nil {
+		writeError(w, http.StatusNotFound, oidcNotConfigured)
+		return
+	}
+	ctx := r.Context()
+	if c, err := r.Cookie(oidcBrowserCookie); err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.URL.Query().Get("state"))) != 1 {
+		// The pending login is left alone: the browser that started it can still finish it.
+		h.logger.Warn("operator OIDC login refused", "status", http.StatusBadRequest, "reason", reasonLoginBrowser)
+		if aerr := h.recordOperatorLogin(ctx, r, authn.OIDCIdentity{}, nil, http.StatusBadRequest, reasonLoginBrowser); aerr != nil {
+			h.logger.Error("audit record of a refused operator login not written", "err", aerr)
+		}
+		writeError(w, http.StatusBadRequest, "this login was not started in this browser, or its cookie was blocked: start again at /v1/login/oidc")
+		return
+	}
+	token, p, who, err := h.oidc.login.FinishLogin(ctx, r.URL.Query())
+	if err != nil {
+		status, msg := oidcRefusal(err, h.oidc.login.PendingTTL())
+		h.logger.Warn("operator OIDC login refused", "status", status, "reason", authn.ReasonOf(err),
+			"operator", who.Operator, "sub", who.Subject, "err", err)
+		if aerr := h.recordOperatorLogin(ctx, r, who, nil, status, authn.ReasonOf(err)); aerr != nil {
+			h.logger.Error("audit record of a refused operator login not written", "err", aerr)
+		}
+		writeError(w, status, msg)
+		return
+	}
+	if err := h.recordOperatorLogin(ctx, r, who, p, http.StatusOK, ""); err != nil {
+		// Audit fails closed: a login that cannot be recorded does not happen.
+		h.logger.Error("audit record of an operator login not written; the session is closed", "operator", p.Subject, "err", err)
+		_ = h.oidc.operators.Sessions().Logout(context.WithoutCancel(ctx), token.Reveal())
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "the login could not be recorded in the audit log: try again later")
+		return
+	}
+	h.logger.Info("operator logged in with OIDC", "operator", p.Subject, "sub", who.Subject, "roles", p.Roles, "session", p.KeyID)
+	roles := p.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, map[string]any{"token": token.Reveal(), "operator": p.Subject, "roles": roles, "expires": p.Expires.UTC().Format(time.RFC3339)})
+}
+
+// oidcRefusal maps a refused OIDC login to its status and the message the person sees: specific
+// enough to act on, without the internal detail, which goes to the log.
+func oidcRefusal(err error, ttl time.Duration) (int, string) {
+	const again = ": start again at /v1/login/oidc"
+	var idpErr *authn.IdPError
+	code := ""
+	if errors.As(err, &idpErr) {
+		code = " (" + idpErr.Code + ")"
+	}
+	switch reason := authn.ReasonOf(err); reason {
+	case "":
+		if errors.Is(err, authn.ErrTooManyLogins) {
+			return http.StatusServiceUnavailable, "too many OIDC logins are in progress: try again in a minute"
+		}
+		return http.StatusInternalServerError, "the login could not be started"
+	case authn.ReasonLoginState:
+		return http.StatusBadRequest, "unknown or already used login state" + again
+	case authn.ReasonLoginExpired:
+		return http.StatusBadRequest, fmt.Sprintf("the login took longer than %v", ttl) + again
+	case authn.ReasonIdPRefused:
+		return http.StatusBadRequest, "the identity provider refused the login" + code
+	case authn.ReasonCallback:
+		return http.StatusBadRequest, "the callback carries no authorization code" + again
+	case authn.ReasonCodeExchange:
+		return http.StatusUnauthorized, "the identity provider did not accept the authorization code" + code + again
+	case authn.ReasonIdPUnavailable, authn.ReasonKeysUnavailable:
+		return http.StatusBadGateway, "the identity provider could not be reached: try again later"
+	case authn.ReasonAMR:
+		return http.StatusForbidden, "the identity provider does not report the authentication methods this gateway requires (amr): log in there with multi-factor authentication"
+	case authn.ReasonUnknownOperator, authn.ReasonDisabled:
+		return http.StatusForbidden, "no enabled operator account matches this identity"
+	case authn.ReasonStore:
+		return http.StatusServiceUnavailable, "the operator accounts cannot be read: try again later"
+	default:
+		return http.StatusUnauthorized, fmt.Sprintf("the ID token from the identity provider was refused (%s)", reason)
+	}
+}
+
+// recordOperatorLogin appends an operator login to the audit log: an admin record for a session
+// opened (p, the operator), an auth_failure record with the reason for a refusal (p nil; the
+// actor is the operator the provider's identity named, if any).
+func (h *handler) recordOperatorLogin(ctx context.Context, r *http.Request, who authn.OIDCIdentity, p *authn.Principal, status int, reason authn.Reason) error {
+	actor := &authn.Principal{Subject: who.Operator}
+	detail, _ := json.Marshal(map[string]string{"action": "operator_login", "via": "oidc", "sub": who.Subject})
+	rec := &audit.Record{Kind: audit.KindAuthFailure, RequestID: newID(), Method: r.Method, Detail: detail,
+		Decision: audit.DecisionDeny, Reasons: []string{string(reason)}, Outcome: &audit.Outcome{Status: "error", ErrorCode: status}}
+	if p != nil {
+		actor = p
+		rec.Kind, rec.Decision, rec.Reasons, rec.Outcome = audit.KindAdmin, audit.DecisionAllow, nil, &audit.Outcome{Status: "ok"}
+	}
+	return h.gw.Record(context.WithoutCancel(ctx), r, actor, "oidc", rec)
+}
