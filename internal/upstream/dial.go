@@ -232,8 +232,11 @@ func (m *mux) detect(ctx context.Context) error {
 	return m.handshake(ctx)
 }
 
-// handshake runs the legacy initialize exchange.
+// handshake runs the legacy initialize exchange, within the upstream's timeout: a server that
+// accepts the connection and never answers does not hold the upstream forever.
 func (m *mux) handshake(ctx context.Context) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, m.up.timeout, mcpguard.ErrUpstreamTimeout)
+	defer cancel()
 	params := `{"protocolVersion":"` + mcp.Version20251125 + `","capabilities":` + legacyCapabilities + `,"clientInfo":` + string(clientInfo()) + `}`
 	resp, err := m.call(ctx, &Request{Method: mcp.MethodInitialize, Params: []byte(params)}, nil)
 	if err != nil {

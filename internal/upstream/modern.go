@@ -41,7 +41,9 @@ type modernHTTP struct {
 func dialModern(ctx context.Context, up *Upstream, c *streamhttp.Client) (*modernHTTP, error) {
 	m := &modernHTTP{up: up, c: c, bindings: map[string][]mcp.ParamBinding{}, schemas: map[string][sha256.Size]byte{}, dead: make(chan struct{})}
 	params := []byte(`{"_meta":` + string(probeMeta()) + `}`)
-	resp, status, err := m.post(ctx, jsonrpc.StringID("mcpguard-discover"), mcp.MethodServerDiscover, params, nil, nil)
+	dctx, cancel := context.WithTimeoutCause(ctx, up.timeout, mcpguard.ErrUpstreamTimeout)
+	resp, status, err := m.post(dctx, jsonrpc.StringID("mcpguard-discover"), mcp.MethodServerDiscover, params, nil, nil)
+	cancel()
 	if err != nil {
 		var se *streamhttp.StatusError
 		if errors.As(err, &se) {
@@ -107,10 +109,15 @@ func (m *modernHTTP) call(ctx context.Context, req *Request, sink Sink) (*Respon
 	if id.IsZero() {
 		id = jsonrpc.StringID(fmt.Sprintf("mcpguard-%d", m.next.Add(1)))
 	}
+	// The params are the gateway's own, built from a request it parsed: read them once, for
+	// the tool's header bindings and the headers themselves.
+	p, err := mcp.ReadParams(req.Params)
+	if err != nil {
+		return &Response{Error: jsonrpc.NewError(jsonrpc.CodeInvalidParams, req.Method+": params must be an object"), HTTPStatus: http.StatusBadRequest}, nil
+	}
 	var bindings []mcp.ParamBinding
 	if req.Method == mcp.MethodToolsCall {
-		nameRaw, _ := jsonrpc.Lookup(req.Params, "name")
-		name, _ := jsonrpc.String(nameRaw)
+		name, _ := jsonrpc.String(p.Name)
 		var known bool
 		bindings, known = m.toolBindings(name)
 		if !known {
@@ -118,7 +125,7 @@ func (m *modernHTTP) call(ctx context.Context, req *Request, sink Sink) (*Respon
 			bindings, _ = m.toolBindings(name)
 		}
 	}
-	resp, _, err := m.post(ctx, id, req.Method, req.Params, bindings, sink)
+	resp, _, err := m.postRead(ctx, id, req.Method, &p, bindings, sink)
 	if err != nil {
 		return nil, err
 	}
@@ -211,10 +218,20 @@ func (m *modernHTTP) screenTools(result []byte) []byte {
 
 // post sends one request and reads its reply, handing related notifications to sink.
 func (m *modernHTTP) post(ctx context.Context, id jsonrpc.ID, method string, params []byte, bindings []mcp.ParamBinding, sink Sink) (*Response, int, error) {
-	h, err := mcp.RequestHeaders(method, params, bindings)
+	p, err := mcp.ReadParams(params)
+	if err != nil {
+		return &Response{Error: jsonrpc.NewError(jsonrpc.CodeInvalidParams, method+": params must be an object"), HTTPStatus: http.StatusBadRequest}, http.StatusBadRequest, nil
+	}
+	return m.postRead(ctx, id, method, &p, bindings, sink)
+}
+
+// postRead is post for params already read.
+func (m *modernHTTP) postRead(ctx context.Context, id jsonrpc.ID, method string, p *mcp.Params, bindings []mcp.ParamBinding, sink Sink) (*Response, int, error) {
+	h, err := p.Headers(method, bindings)
 	if err != nil {
 		return &Response{Error: jsonrpc.NewError(jsonrpc.CodeInvalidParams, err.Error()), HTTPStatus: http.StatusBadRequest}, http.StatusBadRequest, nil
 	}
+	params := p.Raw
 	body := jsonrpc.AppendRequest(nil, id, method, params)
 	reply, err := m.c.Post(ctx, body, id.Raw(), h)
 	if err != nil {
