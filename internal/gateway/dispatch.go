@@ -190,6 +190,11 @@ func (g *Gateway) upstreamParams(c *caller, inf upstream.Info, params []byte) []
 	}
 	meta, hasMeta := jsonrpc.Lookup(params, "_meta")
 	if inf.Era == mcpguard.EraModern {
+		if hasMeta && c.era == mcpguard.EraModern && c.version == inf.ProtocolVersion {
+			// A modern caller's fields were read from this very _meta: it already says what
+			// the upstream must hear.
+			return params
+		}
 		if !hasMeta {
 			meta = []byte(`{}`)
 		}
