@@ -215,13 +215,40 @@ func (g *Gateway) upstreamParams(c *caller, inf upstream.Info, params []byte) []
 	if !hasMeta {
 		return params
 	}
-	for _, k := range []string{mcp.MetaProtocolVersion, mcp.MetaClientCapabilities, mcp.MetaClientInfo, mcp.MetaLogLevel} {
-		meta = jsonrpc.DeleteMember(meta, k)
-	}
-	if strings.TrimSpace(string(meta)) == "{}" {
+	meta, changed := withoutProtocolFields(meta)
+	switch {
+	case !changed:
+		return params
+	case meta == nil:
 		return jsonrpc.DeleteMember(params, "_meta")
 	}
 	return jsonrpc.SetMember(params, "_meta", meta)
+}
+
+// withoutProtocolFields returns the _meta object meta without the modern per-request protocol
+// fields, which a legacy upstream must not see, in one pass; nil when nothing else is left.
+// changed is false when meta had none of them.
+func withoutProtocolFields(meta []byte) (out []byte, changed bool) {
+	out = append(make([]byte, 0, len(meta)), '{')
+	_ = jsonrpc.Members(meta, func(key string, val []byte) error {
+		switch key {
+		case mcp.MetaProtocolVersion, mcp.MetaClientCapabilities, mcp.MetaClientInfo, mcp.MetaLogLevel:
+			changed = true
+			return nil
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(append(jsonrpc.AppendQuote(out, key), ':'), val...)
+		return nil
+	})
+	if !changed {
+		return meta, false
+	}
+	if len(out) == 1 {
+		return nil, true
+	}
+	return append(out, '}'), true
 }
 
 // callSink relays what an upstream sends during a call to the client that made it.

@@ -146,6 +146,7 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, echoID(msg), e.Code, e.Message, nil)
 		return
 	}
+	var params *mcp.Params // nil for responses, and for params that are not an object
 	if msg.Kind == jsonrpc.KindRequest || msg.Kind == jsonrpc.KindNotification {
 		// The params are read here once; every later step reads what this finds.
 		p, perr := mcp.ReadParams(msg.Params)
@@ -157,8 +158,11 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 			g.serveInitialize(w, r, msg)
 			return
 		}
+		if perr == nil {
+			params = &p
+		}
 	}
-	g.serveLegacy(w, r, msg)
+	g.serveLegacy(w, r, msg, params)
 }
 
 // serveInitialize opens a legacy session.
@@ -209,7 +213,7 @@ func (g *Gateway) session(w http.ResponseWriter, r *http.Request, id jsonrpc.ID)
 	return s
 }
 
-func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message) {
+func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message, params *mcp.Params) {
 	s := g.session(w, r, msg.ID)
 	if s == nil {
 		return
@@ -247,7 +251,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 	go func() {
 		defer cancel()
 		defer s.end(msg.ID)
-		rep := g.dispatch(ctx, c, msg, nil, streamOut{s: s, st: st})
+		rep := g.dispatch(ctx, c, msg, params, streamOut{s: s, st: st})
 		if ctx.Err() != nil && rep.err != nil && s.ctx.Err() == nil {
 			// Cancelled by the client: per the protocol, no response follows.
 			st.finish()

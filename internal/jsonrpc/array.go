@@ -9,6 +9,7 @@ var ErrNotArray = errors.New("jsonrpc: not a JSON array")
 // helpers it expects JSON that [Parse] has already validated. It stops at and returns the
 // first error from fn, and returns [ErrNotArray] if arr is not a well-formed array.
 func Elements(arr []byte, fn func(elem []byte) error) error {
+	countPass()
 	i := skipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
 		return ErrNotArray

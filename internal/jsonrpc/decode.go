@@ -13,6 +13,7 @@ var errNotJSON = errors.New("jsonrpc: not a JSON value")
 // values inside a message [Parse] accepted (the arguments of a call, say): it checks structure
 // and strings but leaves the rest of the syntax, and duplicate names, to Parse.
 func Decode(val []byte) (any, error) {
+	countPass()
 	v, i, ok := decodeValue(val, skipSpace(val, 0), 0)
 	if !ok || skipSpace(val, i) != len(val) {
 		return nil, errNotJSON

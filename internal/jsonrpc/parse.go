@@ -73,6 +73,7 @@ func Parse(b []byte, lim Limits) (*Message, error) {
 // that are equal or equal under case folding. It is for JSON that did not arrive inside a
 // parsed message.
 func CheckValue(b []byte, lim Limits) error {
+	countPass()
 	lim = lim.resolve()
 	if len(b) > lim.MaxBytes {
 		return invalidRequestf("value is %d bytes, over the %d-byte limit", len(b), lim.MaxBytes)
@@ -211,6 +212,7 @@ type envelope struct {
 }
 
 func parse(b []byte, lim Limits) (*Message, *Error) {
+	countPass()
 	if len(b) > lim.MaxBytes {
 		return nil, invalidRequestf("message is %d bytes, over the %d-byte limit", len(b), lim.MaxBytes)
 	}

@@ -29,6 +29,7 @@ type memberIter struct {
 }
 
 func newMemberIter(obj []byte) memberIter {
+	countPass()
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return memberIter{b: obj, bad: true}
