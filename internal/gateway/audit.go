@@ -47,7 +47,7 @@ func (g *Gateway) setupAudit(ctx context.Context, a *config.Audit, openStore fun
 	// Export sinks: best-effort copies of every durable record, closed by the log's Close.
 	var sinks []audit.Sink
 	closeSinks := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), audit.SinkCloseTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), audit.SinkCloseTimeout)
 		defer cancel()
 		for _, s := range sinks {
 			_ = s.Close(ctx)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
@@ -17,6 +18,9 @@ import (
 // anonymous is the principal of a request when no authentication is configured (or on stdio):
 // a policy can bind roles to it with `principals: [anonymous]`.
 const anonymous = "anonymous"
+
+// policyRecordTimeout bounds the wait for the audit record of a policy reload.
+const policyRecordTimeout = 10 * time.Second
 
 // setupPolicy loads the role policy; the first load must succeed.
 func (g *Gateway) setupPolicy(path string) error {
@@ -30,7 +34,9 @@ func (g *Gateway) setupPolicy(path string) error {
 			} else {
 				g.logger.Info("policy reloaded", "file", path)
 			}
-			if aerr := g.record(context.Background(), &caller{}, rec); aerr != nil {
+			ctx, cancel := context.WithTimeout(g.base, policyRecordTimeout)
+			defer cancel()
+			if aerr := g.record(ctx, &caller{}, rec); aerr != nil {
 				g.logger.Error("audit record of a policy reload not written", "err", aerr)
 			}
 		},

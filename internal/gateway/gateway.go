@@ -46,11 +46,15 @@ type Options struct {
 
 // Gateway is one configured gateway: its upstreams, sessions and listeners.
 type Gateway struct {
-	cfg    *config.Config
-	logger *slog.Logger
-	now    func() time.Time
-	lim    jsonrpc.Limits
-	sep    string
+	// base is the context of the gateway's own work (sessions, policy reload records): New's,
+	// without its cancellation; Close ends what derives from it.
+	base    context.Context
+	workers *workers // run legacy sessions' requests
+	cfg     *config.Config
+	logger  *slog.Logger
+	now     func() time.Time
+	lim     jsonrpc.Limits
+	sep     string
 
 	ups      []*upstream.Upstream
 	byPrefix map[string]*upstream.Upstream
@@ -123,7 +127,9 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (*Gateway, erro
 	if g.sep == "" {
 		g.sep = "."
 	}
-	g.sessions = newSessions(cfg.Limits.MaxSessions, cfg.Limits.SessionIdleTimeout, now)
+	g.base = context.WithoutCancel(ctx)
+	g.workers = newWorkers()
+	g.sessions = newSessions(g.base, cfg.Limits.MaxSessions, cfg.Limits.SessionIdleTimeout, now)
 	upLim := jsonrpc.Limits{MaxBytes: int(cfg.Limits.MaxMessageBytes), MaxDepth: cfg.Limits.MaxJSONDepth}
 	for i := range cfg.Upstreams {
 		spec, err := upstreamSpec(&cfg.Upstreams[i])

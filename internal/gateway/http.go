@@ -248,7 +248,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 	c.principal, c.sourceIP = principalOf(r)
 	c.authMethod = authMethodOf(r)
 	c.traceparent = r.Header.Get("Traceparent")
-	go func() {
+	g.workers.run(func() {
 		defer cancel()
 		defer s.end(msg.ID)
 		rep := g.dispatch(ctx, c, msg, params, streamOut{s: s, st: st})
@@ -258,7 +258,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 			return
 		}
 		st.pushReply(encodeReply(msg.ID, rep), legacyStatus(rep))
-	}()
+	})
 	first, err := st.first(r.Context())
 	switch {
 	case errors.Is(err, errDetached):

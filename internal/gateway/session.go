@@ -235,6 +235,7 @@ func (s *session) standaloneSend(msg []byte) {
 
 // sessions holds the legacy sessions, bounded in number and idle time.
 type sessions struct {
+	base context.Context // every session's context derives from it
 	max  int
 	idle time.Duration
 	now  func() time.Time
@@ -243,19 +244,19 @@ type sessions struct {
 	byID map[string]*session
 }
 
-func newSessions(max int, idle time.Duration, now func() time.Time) *sessions {
+func newSessions(base context.Context, max int, idle time.Duration, now func() time.Time) *sessions {
 	if max <= 0 {
 		max = 10000
 	}
 	if idle <= 0 {
 		idle = 30 * time.Minute
 	}
-	return &sessions{max: max, idle: idle, now: now, byID: map[string]*session{}}
+	return &sessions{base: base, max: max, idle: idle, now: now, byID: map[string]*session{}}
 }
 
 // create makes a session, or returns nil when the limit is reached.
 func (ss *sessions) create(version string, caps, info []byte) *session {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ss.base)
 	s := &session{
 		id: newSessionID(), version: version, caps: caps, info: info, ctx: ctx, cancel: cancel,
 		pending: map[string]chan *jsonrpc.Message{}, inflight: map[jsonrpc.ID]context.CancelFunc{},
