@@ -115,6 +115,11 @@ const timeFormat = "2006-01-02T15:04:05.000000000Z"
 // encodeBody returns the canonical encoding of r without its leading "{" and the version and
 // sequence fields: `"time":…}`.
 func encodeBody(r *Record) ([]byte, error) {
+	return appendBody(make([]byte, 0, 256+len(r.Arguments)+len(r.Detail)), r)
+}
+
+// encodeBodyReflect is encodeBody by encoding/json, the definition appendBody is held to.
+func encodeBodyReflect(r *Record) ([]byte, error) {
 	b, err := json.Marshal(body{
 		Time: r.Time.UTC().Format(timeFormat), Kind: r.Kind, RequestID: r.RequestID, TraceID: r.TraceID,
 		Principal: r.Principal, Roles: r.Roles, AuthMethod: r.AuthMethod, ClientIP: r.ClientIP, Era: r.Era,

@@ -1,0 +1,192 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// appendBody writes what encoding/json writes for body{…} of r, without the leading "{", byte
+// for byte (the verifier re-encodes every record with encoding/json and compares), without
+// reflection: strings escaped as encoding/json escapes them (HTML characters, U+2028 and U+2029
+// included, invalid UTF-8 as U+FFFD), raw members compacted and HTML-escaped, map keys sorted.
+// FuzzAppendBody holds it to encoding/json.
+func appendBody(dst []byte, r *Record) ([]byte, error) {
+	dst = append(dst, `"time":`...)
+	dst = appendString(dst, r.Time.UTC().Format(timeFormat))
+	dst = append(dst, `,"kind":`...)
+	dst = appendString(dst, string(r.Kind))
+	dst = appendField(dst, "request_id", r.RequestID)
+	dst = appendField(dst, "trace_id", r.TraceID)
+	dst = appendField(dst, "principal", r.Principal)
+	dst = appendList(dst, "roles", r.Roles)
+	dst = appendField(dst, "auth_method", r.AuthMethod)
+	dst = appendField(dst, "client_ip", r.ClientIP)
+	dst = appendField(dst, "era", r.Era)
+	dst = appendField(dst, "method", r.Method)
+	dst = appendField(dst, "upstream", r.Upstream)
+	dst = appendField(dst, "tool", r.Tool)
+	var err error
+	if dst, err = appendRaw(dst, "arguments", r.Arguments); err != nil {
+		return nil, err
+	}
+	if len(r.Redactions) > 0 {
+		dst = append(dst, `,"redactions":{`...)
+		keys := make([]string, 0, len(r.Redactions))
+		for k := range r.Redactions {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(appendString(dst, k), ':')
+			dst = strconv.AppendInt(dst, int64(r.Redactions[k]), 10)
+		}
+		dst = append(dst, '}')
+	}
+	dst = appendField(dst, "decision", r.Decision)
+	dst = appendField(dst, "rule", r.Rule)
+	dst = appendList(dst, "reasons", r.Reasons)
+	if o := r.Outcome; o != nil {
+		dst = append(dst, `,"outcome":{"status":`...)
+		dst = appendString(dst, o.Status)
+		if o.ErrorCode != 0 {
+			dst = append(dst, `,"error_code":`...)
+			dst = strconv.AppendInt(dst, int64(o.ErrorCode), 10)
+		}
+		dst = appendField(dst, "error", o.Error)
+		dst = appendField(dst, "result_digest", o.ResultDigest)
+		dst = append(dst, '}')
+	}
+	dst = appendInt(dst, "duration_us", r.DurationMicros)
+	dst = appendInt(dst, "request_bytes", r.RequestBytes)
+	dst = appendInt(dst, "response_bytes", r.ResponseBytes)
+	if dst, err = appendRaw(dst, "detail", r.Detail); err != nil {
+		return nil, err
+	}
+	return append(dst, '}'), nil
+}
+
+// appendField writes an omitempty string member.
+func appendField(dst []byte, name, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = append(append(append(append(dst, ',', '"'), name...), '"'), ':')
+	return appendString(dst, v)
+}
+
+func appendList(dst []byte, name string, vs []string) []byte {
+	if len(vs) == 0 {
+		return dst
+	}
+	dst = append(append(append(append(dst, ',', '"'), name...), '"'), ':', '[')
+	for i, v := range vs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, v)
+	}
+	return append(dst, ']')
+}
+
+func appendInt(dst []byte, name string, v int64) []byte {
+	if v == 0 {
+		return dst
+	}
+	dst = append(append(append(append(dst, ',', '"'), name...), '"'), ':')
+	return strconv.AppendInt(dst, v, 10)
+}
+
+// appendRaw writes an omitempty json.RawMessage member as encoding/json does: compacted, with
+// <, >, &, U+2028 and U+2029 escaped.
+func appendRaw(dst []byte, name string, raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 {
+		return dst, nil
+	}
+	if plainRaw(raw) && json.Valid(raw) {
+		// Already compact, with nothing to escape: the common case (the redactor compacts).
+		dst = append(append(append(append(dst, ',', '"'), name...), '"'), ':')
+		return append(dst, raw...), nil
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return nil, fmt.Errorf("encode audit record: %s: %w", name, err)
+	}
+	dst = append(append(append(append(dst, ',', '"'), name...), '"'), ':')
+	out := bytes.NewBuffer(dst)
+	json.HTMLEscape(out, compact.Bytes())
+	return out.Bytes(), nil
+}
+
+// plainRaw reports whether raw holds none of the bytes that compaction or HTML escaping would
+// change: white space, <, >, & and 0xE2 (the first byte of U+2028 and U+2029, and of other
+// characters, which take the slow path too).
+func plainRaw(raw []byte) bool {
+	for _, b := range raw {
+		switch b {
+		case ' ', '\t', '\n', '\r', '<', '>', '&', 0xE2:
+			return false
+		}
+	}
+	return true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string exactly as encoding/json does with HTML escaping on.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
