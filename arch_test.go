@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"internal/store/sqlite":         {"internal/store"},
 	"internal/store/postgres":       {"internal/store"},
 	"internal/store/backend":        {"internal/store", "internal/store/postgres", "internal/store/sqlite"},
-	"internal/audit":                {"internal/redact", "internal/store"},
+	"internal/audit":                {"internal/jsonrpc", "internal/redact", "internal/store"},
 	"internal/policy":               {"internal/jsonrpc", "internal/mcpguard", "internal/problems"},
 	"internal/problems":             {},
 	"internal/config":               {"internal/problems"},

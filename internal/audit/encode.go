@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
 
 // appendBody writes what encoding/json writes for body{…} of r, without the leading "{", byte
@@ -16,9 +17,9 @@ import (
 // FuzzAppendBody holds it to encoding/json.
 func appendBody(dst []byte, r *Record) ([]byte, error) {
 	dst = append(dst, `"time":`...)
-	dst = appendString(dst, r.Time.UTC().Format(timeFormat))
+	dst = jsonrpc.AppendQuoteHTML(dst, r.Time.UTC().Format(timeFormat))
 	dst = append(dst, `,"kind":`...)
-	dst = appendString(dst, string(r.Kind))
+	dst = jsonrpc.AppendQuoteHTML(dst, string(r.Kind))
 	dst = appendField(dst, "request_id", r.RequestID)
 	dst = appendField(dst, "trace_id", r.TraceID)
 	dst = appendField(dst, "principal", r.Principal)
@@ -44,7 +45,7 @@ func appendBody(dst []byte, r *Record) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = append(appendString(dst, k), ':')
+			dst = append(jsonrpc.AppendQuoteHTML(dst, k), ':')
 			dst = strconv.AppendInt(dst, int64(r.Redactions[k]), 10)
 		}
 		dst = append(dst, '}')
@@ -54,7 +55,7 @@ func appendBody(dst []byte, r *Record) ([]byte, error) {
 	dst = appendList(dst, "reasons", r.Reasons)
 	if o := r.Outcome; o != nil {
 		dst = append(dst, `,"outcome":{"status":`...)
-		dst = appendString(dst, o.Status)
+		dst = jsonrpc.AppendQuoteHTML(dst, o.Status)
 		if o.ErrorCode != 0 {
 			dst = append(dst, `,"error_code":`...)
 			dst = strconv.AppendInt(dst, int64(o.ErrorCode), 10)
@@ -78,7 +79,7 @@ func appendField(dst []byte, name, v string) []byte {
 		return dst
 	}
 	dst = append(append(append(append(dst, ',', '"'), name...), '"'), ':')
-	return appendString(dst, v)
+	return jsonrpc.AppendQuoteHTML(dst, v)
 }
 
 func appendList(dst []byte, name string, vs []string) []byte {
@@ -90,7 +91,7 @@ func appendList(dst []byte, name string, vs []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, v)
+		dst = jsonrpc.AppendQuoteHTML(dst, v)
 	}
 	return append(dst, ']')
 }
@@ -135,58 +136,4 @@ func plainRaw(raw []byte) bool {
 		}
 	}
 	return true
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string exactly as encoding/json does with HTML escaping on.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -368,14 +368,20 @@ func Quote(s string) []byte { return AppendQuote(make([]byte, 0, len(s)+2), s) }
 
 // AppendQuote appends s encoded as a JSON string to dst. Only '"', '\\' and control
 // characters are escaped; invalid UTF-8 becomes U+FFFD.
-func AppendQuote(dst []byte, s string) []byte {
+func AppendQuote(dst []byte, s string) []byte { return appendQuote(dst, s, false) }
+
+// AppendQuoteHTML is AppendQuote that also escapes <, >, &, U+2028 and U+2029: byte for byte
+// what encoding/json writes for a string.
+func AppendQuoteHTML(dst []byte, s string) []byte { return appendQuote(dst, s, true) }
+
+func appendQuote(dst []byte, s string, html bool) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || (c != '<' && c != '>' && c != '&')) {
 				i++
 				continue
 			}
@@ -405,6 +411,13 @@ func AppendQuote(dst []byte, s string) []byte {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
 			i++
+			start = i
+			continue
+		}
+		if html && (r == '\u2028' || r == '\u2029') {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += n
 			start = i
 			continue
 		}
