@@ -389,13 +389,9 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonr
 			return
 		}
 	}
-	if err := p.ValidateHeaders(r.Header, msg.Method, nil); err != nil {
+	meta, err := p.CheckHeaders(r.Header, msg.Method)
+	if err != nil {
 		g.protocolError(w, msg.ID, err)
-		return
-	}
-	meta, merr := p.RequestMeta()
-	if merr != nil {
-		g.protocolError(w, msg.ID, merr)
 		return
 	}
 	c := &caller{era: mcpguard.EraModern, version: meta.ProtocolVersion, caps: meta.ClientCapabilities, info: meta.ClientInfo, logLevel: meta.LogLevel}
@@ -405,7 +401,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonr
 	if msg.Method == mcp.MethodToolsCall {
 		name, _ := jsonrpc.String(p.Name)
 		if b := g.toolBindings(r.Context(), c, name); len(b) > 0 || hasParamHeaders(r.Header) {
-			if err := p.ValidateHeaders(r.Header, msg.Method, b); err != nil {
+			if err := p.CheckParamHeaders(r.Header, b); err != nil {
 				g.protocolError(w, msg.ID, err)
 				return
 			}

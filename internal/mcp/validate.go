@@ -192,29 +192,52 @@ func ValidateRequestHeaders(h http.Header, method string, params []byte, binding
 
 // ValidateHeaders is [ValidateRequestHeaders] for params already read.
 func (p *Params) ValidateHeaders(h http.Header, method string, bindings []ParamBinding) error {
-	if perr := p.validateHeaders(h, method, bindings); perr != nil {
-		return perr
+	if _, err := p.CheckHeaders(h, method); err != nil {
+		return err
+	}
+	if method == MethodToolsCall {
+		return p.CheckParamHeaders(h, bindings)
 	}
 	return nil
 }
 
-func (p *Params) validateHeaders(h http.Header, method string, bindings []ParamBinding) *ProtocolError {
+// CheckHeaders runs checks 1 to 6 of [ValidateRequestHeaders] and returns the per-request
+// protocol fields it read on the way.
+func (p *Params) CheckHeaders(h http.Header, method string) (RequestMeta, error) {
+	meta, perr := p.checkHeaders(h, method)
+	if perr != nil {
+		return RequestMeta{}, perr
+	}
+	return meta, nil
+}
+
+// CheckParamHeaders runs check 7 of [ValidateRequestHeaders]: a tools/call's Mcp-Param headers
+// against its arguments, for the called tool's bindings.
+func (p *Params) CheckParamHeaders(h http.Header, bindings []ParamBinding) error {
+	for _, b := range bindings {
+		if perr := checkParam(h, b, p.Arguments); perr != nil {
+			return perr
+		}
+	}
+	return nil
+}
+
+func (p *Params) checkHeaders(h http.Header, method string) (RequestMeta, *ProtocolError) {
 	headerVersion, perr := plainHeader(h, HeaderProtocolVersion)
 	if perr != nil {
-		return perr
+		return RequestMeta{}, perr
 	}
 	nameParam := NameParam(method)
-	wantArgs := method == MethodToolsCall && len(bindings) > 0
 	meta, perr := p.RequestMeta()
 	if perr != nil {
-		return perr
+		return RequestMeta{}, perr
 	}
 	if headerVersion != meta.ProtocolVersion {
-		return valueMismatch(HeaderProtocolVersion, headerVersion, meta.ProtocolVersion)
+		return RequestMeta{}, valueMismatch(HeaderProtocolVersion, headerVersion, meta.ProtocolVersion)
 	}
 	if !IsModern(meta.ProtocolVersion) {
 		supported := streamableHTTPVersions()
-		return &ProtocolError{
+		return RequestMeta{}, &ProtocolError{
 			Code:      CodeUnsupportedProtocolVersion,
 			Message:   fmt.Sprintf("Unsupported protocol version '%s' (supported: %s)", shown(meta.ProtocolVersion), strings.Join(supported, ", ")),
 			Requested: meta.ProtocolVersion,
@@ -224,24 +247,17 @@ func (p *Params) validateHeaders(h http.Header, method string, bindings []ParamB
 
 	headerMethod, perr := plainHeader(h, HeaderMethod)
 	if perr != nil {
-		return perr
+		return RequestMeta{}, perr
 	}
 	if headerMethod != method {
-		return valueMismatch(HeaderMethod, headerMethod, method)
+		return RequestMeta{}, valueMismatch(HeaderMethod, headerMethod, method)
 	}
 	if nameParam != "" {
 		if perr := checkName(h, method, nameParam, p.member(nameParam)); perr != nil {
-			return perr
+			return RequestMeta{}, perr
 		}
 	}
-	if wantArgs {
-		for _, b := range bindings {
-			if perr := checkParam(h, b, p.Arguments); perr != nil {
-				return perr
-			}
-		}
-	}
-	return nil
+	return meta, nil
 }
 
 // checkName checks Mcp-Name against the body value raw of params.<nameParam>.
