@@ -50,15 +50,20 @@ var allowed = map[string][]string{
 
 	// The admin API reaches the gateway only through admin.Gateway, which the gateway implements:
 	// never internal/gateway.
-	"internal/admin": {"internal/audit", "internal/authn", "internal/config"},
+	"internal/admin": {"internal/audit", "internal/authn"},
 
-	// The gateway is handed its audit store's backends (Options.OpenStore) and imports no
-	// storage driver: never internal/store/sqlite or internal/store/postgres.
-	"internal/gateway": {"internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/export", "internal/jsonrpc", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/oauthclient", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/store", "internal/toolschema", "internal/upstream"},
+	// The gateway is built from parts (internal/gateway/parts) that the program's wiring builds:
+	// it reads no configuration and opens no store, so never internal/config, internal/store or a
+	// storage driver.
+	"internal/gateway":       {"internal/admin", "internal/audit", "internal/authn", "internal/gateway/parts", "internal/jsonrpc", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/toolschema", "internal/upstream"},
+	"internal/gateway/parts": {"internal/admin", "internal/audit", "internal/authn", "internal/pins", "internal/policy", "internal/redact", "internal/upstream"},
 
-	// The programs. Their wiring chooses the storage backends (internal/store/backend).
-	"cmd/mcpguard":        {"internal/audit", "internal/authn", "internal/config", "internal/demo", "internal/gateway", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/backend", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp"},
-	"bench":               {"internal/audit", "internal/config", "internal/gateway", "internal/jsonrpc", "internal/mcp", "internal/sse", "internal/store", "internal/store/backend"},
+	// The programs. Their wiring reads the configuration, chooses the storage backends
+	// (internal/store/backend) and builds the gateway's parts; it never imports the gateway, whose
+	// tests build gateways through it.
+	"cmd/mcpguard/wiring": {"internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/export", "internal/gateway/parts", "internal/keystore", "internal/mcpguard", "internal/oauthclient", "internal/pins", "internal/policy", "internal/redact", "internal/store", "internal/store/backend", "internal/upstream"},
+	"cmd/mcpguard":        {"cmd/mcpguard/wiring", "internal/audit", "internal/authn", "internal/config", "internal/demo", "internal/gateway", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp"},
+	"bench":               {"cmd/mcpguard/wiring", "internal/audit", "internal/config", "internal/gateway", "internal/jsonrpc", "internal/mcp", "internal/sse", "internal/store"},
 	"scripts/interop/idp": {},
 }
 

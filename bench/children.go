@@ -14,9 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/gateway"
-	"github.com/mcpguard/mcpguard/internal/store/backend"
 )
 
 // echoMain is "bench echo": the echo upstream, over HTTP (-listen) or stdio (-stdio).
@@ -81,7 +81,11 @@ func profiledGateway(cfgPath, cpuProfile, memProfile string) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.Level}))
-	g, err := gateway.New(context.Background(), cfg, &gateway.Options{Logger: logger, OpenStore: backend.Opener(logger)})
+	p, err := wiring.Build(context.Background(), cfg, &wiring.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	g, err := gateway.New(context.Background(), p)
 	if err != nil {
 		return err
 	}

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/gateway"
 	"github.com/mcpguard/mcpguard/internal/mcp"
-	"github.com/mcpguard/mcpguard/internal/store/backend"
 	"github.com/mcpguard/mcpguard/internal/store/sqlite"
 )
 
@@ -43,7 +43,11 @@ func TestFullPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the generated configuration does not load: %v\n%s", err, yaml)
 	}
-	g, err := gateway.New(t.Context(), cfg, &gateway.Options{OpenStore: backend.Opener(nil)})
+	p, err := wiring.Build(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(t.Context(), p)
 	if err != nil {
 		t.Fatal(err)
 	}

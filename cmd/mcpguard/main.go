@@ -16,10 +16,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/demo"
 	"github.com/mcpguard/mcpguard/internal/gateway"
-	"github.com/mcpguard/mcpguard/internal/store/backend"
 )
 
 func main() {
@@ -96,8 +96,18 @@ func newServe() *cobra.Command {
 	return cmd
 }
 
+// newGateway builds the gateway the configuration describes: its parts (wiring.Build), then the
+// gateway over them.
+func newGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*gateway.Gateway, error) {
+	p, err := wiring.Build(ctx, cfg, &wiring.Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return gateway.New(ctx, p)
+}
+
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	g, err := gateway.New(ctx, cfg, &gateway.Options{Logger: logger, OpenStore: backend.Opener(logger)})
+	g, err := newGateway(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -117,7 +127,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	scheme := "http"
 	if cfg.TLS != nil {
-		if srv.TLSConfig, err = gateway.TLSConfig(cfg.TLS, logger); err != nil {
+		if srv.TLSConfig, err = wiring.TLSConfig(cfg.TLS, logger); err != nil {
 			return err
 		}
 		scheme = "https"
@@ -197,7 +207,7 @@ func newStdio() *cobra.Command {
 			logger := newLogger(cfg, os.Stderr)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			g, err := gateway.New(ctx, cfg, &gateway.Options{Logger: logger, OpenStore: backend.Opener(logger)})
+			g, err := newGateway(ctx, cfg, logger)
 			if err != nil {
 				return err
 			}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
-	"github.com/mcpguard/mcpguard/internal/config"
 )
 
 // maxBodyBytes bounds an admin request's body.
@@ -95,7 +94,7 @@ func NewHandler(gw Gateway, approvals *Approvals, opts *Options) http.Handler {
 	}
 	routes := []route{
 		{"GET /v1/login/oidc", needNothing, h.oidcBegin},
-		{"GET " + config.OIDCCallbackPath, needNothing, h.oidcCallback},
+		{"GET " + OIDCCallbackPath, needNothing, h.oidcCallback},
 		{"GET /v1/approvals", needApprover, h.listApprovals},
 		{"POST /v1/approvals/{id}/approve", needApprover, h.decide(true)},
 		{"POST /v1/approvals/{id}/deny", needApprover, h.decide(false)},

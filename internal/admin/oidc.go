@@ -13,8 +13,12 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
-	"github.com/mcpguard/mcpguard/internal/config"
 )
+
+// OIDCCallbackPath is the admin API path an OpenID Connect provider redirects operators back to.
+// The configuration's check of admin.oidc.redirect_url holds the same path
+// (config.OIDCCallbackPath); the wiring's tests hold the two equal.
+const OIDCCallbackPath = "/v1/login/oidc/callback"
 
 // OIDCLogin is the operators' OpenID Connect login (admin.oidc): a redirect to the provider,
 // and a callback that opens a session of the operator account the provider's identity names.
@@ -31,19 +35,16 @@ type OIDCLoginOptions struct {
 	Now func() time.Time
 }
 
-// NewOIDCLogin builds the operators' OpenID Connect login over their accounts, operators; nil
-// operators (no api_keys_database) is an error.
-func NewOIDCLogin(c *config.AdminOIDC, operators *authn.Operators, opts *OIDCLoginOptions) (*OIDCLogin, error) {
+// NewOIDCLogin builds the operators' OpenID Connect login (admin.oidc, as c) over their accounts,
+// operators; nil operators (no api_keys_database) is an error.
+func NewOIDCLogin(c authn.OIDCLoginConfig, operators *authn.Operators, opts *OIDCLoginOptions) (*OIDCLogin, error) {
 	if operators == nil {
 		return nil, errors.New("admin.oidc: operator accounts live in api_keys_database, which is not configured")
 	}
 	if opts == nil {
 		opts = &OIDCLoginOptions{}
 	}
-	l, err := authn.NewOIDCLogin(authn.OIDCLoginConfig{
-		Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret.Reveal(), RedirectURL: c.RedirectURL,
-		Scopes: c.Scopes, OperatorClaim: c.OperatorClaim, RequiredAMR: c.RequiredAMR,
-	}, operators, &authn.OIDCLoginOptions{Now: opts.Now, Logger: opts.Logger})
+	l, err := authn.NewOIDCLogin(c, operators, &authn.OIDCLoginOptions{Now: opts.Now, Logger: opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("admin.oidc: %w", err)
 	}

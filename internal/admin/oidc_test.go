@@ -18,7 +18,6 @@ import (
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/authn/oidctest"
-	"github.com/mcpguard/mcpguard/internal/config"
 )
 
 // liveSessions is an operator store that counts the sessions open.
@@ -71,9 +70,9 @@ func newOIDCFixture(t *testing.T, gw *fakeGateway) *oidcFixture {
 		t.Fatal(err)
 	}
 	f.idp = oidctest.New(t, &oidctest.Options{ClientSecret: "s3cret"})
-	login, err := NewOIDCLogin(&config.AdminOIDC{
-		Issuer: f.idp.Issuer, ClientID: f.idp.ClientID(), ClientSecret: config.NewSecret("s3cret"),
-		RedirectURL: "http://127.0.0.1:1" + config.OIDCCallbackPath, Scopes: config.DefaultOIDCScopes, OperatorClaim: config.DefaultOperatorClaim,
+	login, err := NewOIDCLogin(authn.OIDCLoginConfig{
+		Issuer: f.idp.Issuer, ClientID: f.idp.ClientID(), ClientSecret: "s3cret",
+		RedirectURL: "http://127.0.0.1:1" + OIDCCallbackPath, Scopes: []string{"openid"}, OperatorClaim: "preferred_username",
 	}, ops, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +100,7 @@ func (f *oidcFixture) login(t *testing.T, browser *http.Client) (*http.Response,
 		t.Fatalf("GET /v1/login/oidc: %d, want 302 to the provider", resp.StatusCode)
 	}
 	q := f.idp.Authorize(t, resp.Header.Get("Location"))
-	resp, err = browser.Get(f.srv.URL + config.OIDCCallbackPath + "?" + q.Encode())
+	resp, err = browser.Get(f.srv.URL + OIDCCallbackPath + "?" + q.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +161,7 @@ func TestOIDCLoginFailsClosed(t *testing.T) {
 
 // TestNewOIDCLoginNeedsOperatorAccounts: without api_keys_database there is nobody to log in.
 func TestNewOIDCLoginNeedsOperatorAccounts(t *testing.T) {
-	_, err := NewOIDCLogin(&config.AdminOIDC{Issuer: "https://idp.example", ClientID: "c", RedirectURL: "https://admin.example" + config.OIDCCallbackPath}, nil, nil)
+	_, err := NewOIDCLogin(authn.OIDCLoginConfig{Issuer: "https://idp.example", ClientID: "c", RedirectURL: "https://admin.example" + OIDCCallbackPath}, nil, nil)
 	if err == nil || err.Error() != "admin.oidc: operator accounts live in api_keys_database, which is not configured" {
 		t.Errorf("NewOIDCLogin without operators: %v", err)
 	}

@@ -7,24 +7,12 @@ import (
 	"github.com/mcpguard/mcpguard/internal/admin"
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
-	"github.com/mcpguard/mcpguard/internal/config"
 )
 
 // AdminHandler is the admin API (internal/admin), for its own listener, over this gateway's
 // authentication, audit log, Host and Origin checks and held calls.
 func (g *Gateway) AdminHandler() http.Handler {
 	return admin.NewHandler(adminGateway{g}, g.approvals, &admin.Options{Logger: g.logger, Now: g.now, OIDC: g.oidcLogin})
-}
-
-// setupAdminOIDC builds the operators' OpenID Connect login (admin.oidc) over the operator
-// accounts of api_keys_database.
-func (g *Gateway) setupAdminOIDC(c *config.AdminOIDC) error {
-	l, err := admin.NewOIDCLogin(c, g.operators, &admin.OIDCLoginOptions{Now: g.now, Logger: g.logger})
-	if err != nil {
-		return err
-	}
-	g.oidcLogin = l
-	return nil
 }
 
 // adminGateway is what the admin API reaches of the gateway.

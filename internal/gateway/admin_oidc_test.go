@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/authn/oidctest"
@@ -67,7 +68,7 @@ admin:
     client_secret: env:MCPGUARD_TEST_OIDC_SECRET
     redirect_url: "http://127.0.0.1:1/v1/login/oidc/callback"
     required_amr: [mfa]
-%s`, db, a.idp.Issuer, a.idp.ClientID(), section), &Options{Logger: slog.New(slog.NewTextHandler(a.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+%s`, db, a.idp.Issuer, a.idp.ClientID(), section), &wiring.Options{Logger: slog.New(slog.NewTextHandler(a.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	a.admin = httptest.NewServer(tg.g.AdminHandler())
 	t.Cleanup(a.admin.Close)
 

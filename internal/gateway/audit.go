@@ -4,115 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
-	"github.com/mcpguard/mcpguard/internal/config"
-	"github.com/mcpguard/mcpguard/internal/export"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
-	"github.com/mcpguard/mcpguard/internal/redact"
-	"github.com/mcpguard/mcpguard/internal/store"
 )
 
 // auditRetryAfter is the Retry-After, in seconds, of a call refused because it could not be
 // recorded.
 const auditRetryAfter = "5"
-
-// setupAudit opens the store (with openStore, which the program's wiring chose), the redactor,
-// the export sinks and the log.
-func (g *Gateway) setupAudit(ctx context.Context, a *config.Audit, openStore func(context.Context, string) (store.Store, error)) error {
-	st, err := openStore(ctx, a.Database.Reveal())
-	if err != nil {
-		return fmt.Errorf("audit.database: %w", err)
-	}
-	signer, err := audit.LoadSigner(a.SigningKeyFile)
-	if err != nil {
-		st.Close()
-		return fmt.Errorf("audit.signing_key_file: %w", err)
-	}
-	red, err := redact.New([]byte(a.RedactionKey.Reveal()), &redact.Options{ExtraSensitiveKeys: a.SensitiveKeys, AllowKeys: a.KeepInClear})
-	if err != nil {
-		st.Close()
-		return fmt.Errorf("audit.redaction_key: %w", err)
-	}
-	// Export sinks: best-effort copies of every durable record, closed by the log's Close.
-	var sinks []audit.Sink
-	closeSinks := func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), audit.SinkCloseTimeout)
-		defer cancel()
-		for _, s := range sinks {
-			_ = s.Close(ctx)
-		}
-	}
-	for i, sc := range a.Sinks {
-		so := export.Options{Logger: g.logger, Buffer: sc.Buffer}
-		var s *export.Sink
-		switch {
-		case sc.JSONL != nil:
-			s, err = export.NewFile(sc.Name, sc.JSONL.Path, &export.FileOptions{
-				Options: so, MaxSize: int64(sc.JSONL.MaxSize), MaxAge: sc.JSONL.MaxAge, Keep: sc.JSONL.Keep,
-			})
-		case sc.Syslog != nil:
-			o := &export.SyslogOptions{Options: so, AppName: sc.Syslog.AppName, Hostname: sc.Syslog.Hostname}
-			if sc.Syslog.Facility != "" {
-				f, ferr := export.ParseFacility(sc.Syslog.Facility)
-				if ferr != nil {
-					err = ferr
-					break
-				}
-				o.Facility = &f
-			}
-			if sc.Syslog.TLS {
-				o.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: sc.Syslog.ServerName}
-				if sc.Syslog.CAFile != "" {
-					pem, rerr := os.ReadFile(sc.Syslog.CAFile)
-					o.TLS.RootCAs = x509.NewCertPool()
-					if rerr != nil {
-						err = rerr
-						break
-					}
-					if !o.TLS.RootCAs.AppendCertsFromPEM(pem) {
-						err = fmt.Errorf("ca_file %s holds no PEM certificate", sc.Syslog.CAFile)
-						break
-					}
-				}
-			}
-			s, err = export.NewSyslog(sc.Name, sc.Syslog.Address, o)
-		case sc.Webhook != nil:
-			so.MaxBatch = sc.Webhook.BatchSize
-			s, err = export.NewWebhook(sc.Name, sc.Webhook.URL, &export.WebhookOptions{Options: so, BearerToken: sc.Webhook.BearerToken.Reveal()})
-		default:
-			err = errors.New("want one of jsonl, syslog or webhook")
-		}
-		if err != nil {
-			closeSinks()
-			st.Close()
-			return fmt.Errorf("audit.sinks[%d] (%s): %w", i, sc.Name, err)
-		}
-		sinks = append(sinks, s)
-	}
-	l, err := audit.Open(ctx, st, &audit.Options{
-		Logger: g.logger, Redactor: red, Signer: signer, CheckpointDir: a.CheckpointDir,
-		CheckpointEvery: int64(a.CheckpointEvery), CheckpointInterval: a.CheckpointInterval, Now: g.now,
-		Sinks: sinks,
-	})
-	if err != nil {
-		closeSinks()
-		st.Close()
-		return fmt.Errorf("audit: %w", err)
-	}
-	g.audit, g.auditStore, g.auditRedactor = l, st, red
-	return nil
-}
 
 // record appends one event for the caller; nil when auditing is off.
 func (g *Gateway) record(ctx context.Context, c *caller, rec *audit.Record) error {

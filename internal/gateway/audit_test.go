@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/store/sqlite"
@@ -116,7 +117,7 @@ func TestAuditRecordsRedactsAndFailsClosed(t *testing.T) {
 	}
 
 	// Take the store away, as a database that went down: fail closed.
-	if err := tg.g.auditStore.Close(); err != nil {
+	if err := tg.g.closeStores(); err != nil {
 		t.Fatal(err)
 	}
 	before := readRecord(t, tg.record)
@@ -144,7 +145,7 @@ func TestAuditRecordsRedactsAndFailsClosed(t *testing.T) {
 func TestCanariesStayOutOfTheGatewayLog(t *testing.T) {
 	section, _, _ := auditConfig(t)
 	var buf lockedBuffer
-	tg := newTestGatewayWith(t, section, &Options{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	tg := newTestGatewayWith(t, section, &wiring.Options{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	h := tg.initialize(t)
 	const awsKey, ghToken, card, password = "AKIAIOSFODNN7EXAMPLE", "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB", "4111 1111 1111 1111", "hunter2-canary"
 	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"aws %s gh %s card %s","password":%q}}}`, awsKey, ghToken, card, password)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -22,30 +21,21 @@ const anonymous = "anonymous"
 // policyRecordTimeout bounds the wait for the audit record of a policy reload.
 const policyRecordTimeout = 10 * time.Second
 
-// setupPolicy loads the role policy; the first load must succeed.
-func (g *Gateway) setupPolicy(path string) error {
-	l, err := policy.NewLoader(path, &policy.LoaderOptions{
-		Logger: g.logger,
-		OnReload: func(_ *policy.Policy, err error) {
-			rec := &audit.Record{Kind: audit.KindPolicyReload, Detail: []byte(`{"file":` + string(jsonrpc.Quote(path)) + `}`), Decision: audit.DecisionAllow}
-			if err != nil {
-				g.logger.Error("policy rejected; the last good policy stays in force", "file", path, "err", err)
-				rec.Decision, rec.Reasons = audit.DecisionDeny, []string{err.Error()}
-			} else {
-				g.logger.Info("policy reloaded", "file", path)
-			}
-			ctx, cancel := context.WithTimeout(g.base, policyRecordTimeout)
-			defer cancel()
-			if aerr := g.record(ctx, &caller{}, rec); aerr != nil {
-				g.logger.Error("audit record of a policy reload not written", "err", aerr)
-			}
-		},
-	})
+// policyReloaded logs and records an attempt to reload the policy file (Parts.Hooks); a non-nil
+// err rejected the new file, and the last good policy stays in force.
+func (g *Gateway) policyReloaded(path string, err error) {
+	rec := &audit.Record{Kind: audit.KindPolicyReload, Detail: []byte(`{"file":` + string(jsonrpc.Quote(path)) + `}`), Decision: audit.DecisionAllow}
 	if err != nil {
-		return fmt.Errorf("policy_file: %w", err)
+		g.logger.Error("policy rejected; the last good policy stays in force", "file", path, "err", err)
+		rec.Decision, rec.Reasons = audit.DecisionDeny, []string{err.Error()}
+	} else {
+		g.logger.Info("policy reloaded", "file", path)
 	}
-	g.policy = l
-	return nil
+	ctx, cancel := context.WithTimeout(g.base, policyRecordTimeout)
+	defer cancel()
+	if aerr := g.record(ctx, &caller{}, rec); aerr != nil {
+		g.logger.Error("audit record of a policy reload not written", "err", aerr)
+	}
 }
 
 // ReloadPolicy re-reads the policy file (SIGHUP). An invalid file leaves the policy in force

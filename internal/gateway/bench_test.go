@@ -29,7 +29,7 @@ upstreams:
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := New(b.Context(), cfg, &Options{OpenStore: testOpenStore})
+	g, err := newFromConfig(b.Context(), cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

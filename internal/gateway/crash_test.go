@@ -29,7 +29,7 @@ func gatewayProcess(cfgPath string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	g, err := New(context.Background(), cfg, &Options{OpenStore: testOpenStore})
+	g, err := newFromConfig(context.Background(), cfg, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -17,32 +17,21 @@ import (
 	"github.com/mcpguard/mcpguard/internal/admin"
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
-	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/gateway/parts"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
-	"github.com/mcpguard/mcpguard/internal/keystore"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/pins"
 	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/redact"
-	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
 // Version is reported as the gateway's serverInfo.version.
 var Version = "0.1.0"
 
-// Options configures New.
-type Options struct {
-	Logger *slog.Logger
-	// Executable is the path "@self" stands for in stdio upstream commands; empty means the
-	// running binary.
-	Executable string
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// OpenStore opens the audit store a DSN names; the program's wiring chooses the backends;
-	// required when audit is configured.
-	OpenStore func(ctx context.Context, dsn string) (store.Store, error)
-}
+// Parts is what New builds a gateway from; cmd/mcpguard/wiring builds them from the
+// configuration.
+type Parts = parts.Parts
 
 // Gateway is one configured gateway: its upstreams, sessions and listeners.
 type Gateway struct {
@@ -50,9 +39,10 @@ type Gateway struct {
 	// without its cancellation; Close ends what derives from it.
 	base    context.Context
 	workers *workers // run legacy sessions' requests
-	cfg     *config.Config
 	logger  *slog.Logger
 	now     func() time.Time
+	path    string       // the MCP endpoint's
+	limits  parts.Limits // of clients' requests
 	lim     jsonrpc.Limits
 	sep     string
 
@@ -75,15 +65,14 @@ type Gateway struct {
 	policy *policy.Loader
 
 	// The audit log, when configured: every call recorded durably before it is forwarded.
-	keys      *keystore.Store  // API keys, when configured
 	approvals *admin.Approvals // calls held for a human decision
 	// adminEnabled says an admin API serves approvals; without it approval-gated calls are refused.
 	adminEnabled  bool
 	auditRedactor *redact.Redactor // shows held calls to approvers as the audit log stores them
 	pins          *pins.Pinner     // approved tool definitions, when pinning is configured
 	audit         *audit.Log
-	auditStore    store.Store
-	auditClose    sync.Once
+	closeStores   func() error // Parts.Close: what the wiring opened for the gateway
+	partsClose    sync.Once
 	// Outcome records being written after their calls were answered.
 	outcomes     sync.WaitGroup
 	outcomeSlots chan struct{}
@@ -91,55 +80,70 @@ type Gateway struct {
 	// Authentication, when configured: the request step and the public metadata document.
 	authn         *authn.Authenticator
 	adminAuthn    *authn.Authenticator // the same, plus operator sessions
-	identityKey   []byte               // encrypts operators' TOTP secrets (identity_encryption_key); nil: clear
-	operators     *authn.Operators     // operator accounts, when api_keys_database is configured
 	oidcLogin     *admin.OIDCLogin     // operators' OpenID Connect login (admin.oidc)
 	metadata      http.Handler
 	metadataPaths map[string]bool
 }
 
-// New builds a gateway from a validated configuration. Call Start to connect the upstreams. ctx
-// bounds the construction only (opening the stores, loading the audit log); nothing built keeps it.
-func New(ctx context.Context, cfg *config.Config, opts *Options) (*Gateway, error) {
-	if opts == nil {
-		opts = &Options{}
-	}
-	logger := opts.Logger
+// New builds a gateway from its parts. Call Start to connect the upstreams. ctx bounds the
+// construction only; nothing built keeps it. The gateway owns the parts: its Close closes them,
+// and so does New when it fails.
+func New(ctx context.Context, p *Parts) (*Gateway, error) {
+	logger := p.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	now := opts.Now
+	now := p.Now
 	if now == nil {
 		now = time.Now
 	}
 	g := &Gateway{
-		cfg:       cfg,
 		logger:    logger,
 		now:       now,
-		sep:       cfg.NamespaceSeparator,
+		path:      p.Path,
+		limits:    p.Limits,
+		sep:       p.NamespaceSeparator,
 		byPrefix:  map[string]*upstream.Upstream{},
 		listeners: map[*listener]struct{}{},
 		lim: jsonrpc.Limits{
-			MaxBytes: int(cfg.Limits.MaxBodyBytes),
-			MaxDepth: cfg.Limits.MaxJSONDepth,
+			MaxBytes: int(p.Limits.MaxBodyBytes),
+			MaxDepth: p.Limits.MaxJSONDepth,
 		},
+		policy:        p.Policy,
+		adminEnabled:  p.AdminEnabled,
+		approvals:     admin.NewApprovals(&admin.ApprovalsOptions{Now: now}),
+		auditRedactor: p.Redactor,
+		pins:          p.Pins,
+		audit:         p.Audit,
+		closeStores:   p.Close,
+		authn:         p.Authn,
+		adminAuthn:    p.AdminAuthn,
+		oidcLogin:     p.OIDCLogin,
+		metadata:      p.Metadata,
+		metadataPaths: map[string]bool{},
 	}
 	if g.sep == "" {
 		g.sep = "."
 	}
+	for _, path := range p.MetadataPaths {
+		g.metadataPaths[path] = true
+	}
+	if g.audit != nil {
+		g.outcomeSlots = make(chan struct{}, maxOutcomesInFlight)
+	}
+	if p.Hooks != nil {
+		p.Hooks.Install(g.recordAuthFailure, g.policyReloaded)
+	}
 	g.base = context.WithoutCancel(ctx)
 	g.workers = newWorkers()
-	g.sessions = newSessions(g.base, cfg.Limits.MaxSessions, cfg.Limits.SessionIdleTimeout, now)
-	upLim := jsonrpc.Limits{MaxBytes: int(cfg.Limits.MaxMessageBytes), MaxDepth: cfg.Limits.MaxJSONDepth}
-	for i := range cfg.Upstreams {
-		spec, err := upstreamSpec(&cfg.Upstreams[i])
-		if err != nil {
-			return nil, err
-		}
-		up, err := upstream.New(spec, cfg.Limits.RequestTimeout, &upstream.Options{
-			Hub: g, Logger: logger, Limits: upLim, MaxMessageBytes: int(cfg.Limits.MaxMessageBytes), Executable: opts.Executable,
+	g.sessions = newSessions(g.base, p.Limits.MaxSessions, p.Limits.SessionIdleTimeout, now)
+	upLim := jsonrpc.Limits{MaxBytes: int(p.Limits.MaxMessageBytes), MaxDepth: p.Limits.MaxJSONDepth}
+	for _, spec := range p.Upstreams {
+		up, err := upstream.New(spec, p.Limits.RequestTimeout, &upstream.Options{
+			Hub: g, Logger: logger, Limits: upLim, MaxMessageBytes: int(p.Limits.MaxMessageBytes), Executable: p.Executable,
 		})
 		if err != nil {
+			g.closeParts()
 			return nil, err
 		}
 		g.ups = append(g.ups, up)
@@ -150,100 +154,8 @@ func New(ctx context.Context, cfg *config.Config, opts *Options) (*Gateway, erro
 		}
 	}
 	g.cat = newCatalog(g)
-	g.originOK, g.hostOK = originChecker(cfg), hostChecker(cfg)
-	if cfg.Audit != nil {
-		if opts.OpenStore == nil {
-			return nil, errors.New("audit is configured but gateway.Options.OpenStore is nil: the program's wiring must choose the audit store's backends")
-		}
-		if err := g.setupAudit(ctx, cfg.Audit, opts.OpenStore); err != nil {
-			return nil, err
-		}
-		g.outcomeSlots = make(chan struct{}, maxOutcomesInFlight)
-	}
-	g.adminEnabled = cfg.Admin != nil
-	g.approvals = admin.NewApprovals(&admin.ApprovalsOptions{Now: now})
-	if cfg.ToolPinning != nil {
-		if err := g.setupPins(ctx, cfg.ToolPinning); err != nil {
-			g.closeAudit()
-			return nil, err
-		}
-	}
-	if cfg.PolicyFile != "" {
-		if err := g.setupPolicy(cfg.PolicyFile); err != nil {
-			g.closeAudit()
-			return nil, err
-		}
-	}
-	if cfg.Auth != nil || cfg.APIKeysDatabase != "" || (cfg.TLS != nil && cfg.TLS.ClientCAFile != "") {
-		if err := g.setupAuth(ctx, cfg); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.Admin != nil && cfg.Admin.OIDC != nil {
-		if err := g.setupAdminOIDC(cfg.Admin.OIDC); err != nil {
-			g.closeAudit()
-			return nil, err
-		}
-	}
+	g.originOK, g.hostOK = originChecker(p.AllowedOrigins), hostChecker(p.Listen, p.AllowedHosts)
 	return g, nil
-}
-
-// setupAuth builds the authentication step: bearer tokens validated against the issuer's keys
-// (auth), client certificates mapped to principals (tls.client_ca_file), and the Protected
-// Resource Metadata that 401 answers point to.
-func (g *Gateway) setupAuth(ctx context.Context, cfg *config.Config) error {
-	opts := &authn.AuthenticatorOptions{Logger: g.logger, OnReject: g.recordAuthFailure}
-	if cfg.APIKeysDatabase != "" {
-		ks, err := keystore.Open(ctx, cfg.APIKeysDatabase)
-		if err != nil {
-			return fmt.Errorf("api_keys_database: %w", err)
-		}
-		g.keys = ks
-		if g.identityKey, err = cfg.IdentityKey(); err != nil {
-			return err
-		}
-		opts.APIKeys = authn.NewAPIKeys(ks, &authn.APIKeysOptions{Now: g.now})
-	}
-	if t := cfg.TLS; t != nil && t.ClientCAFile != "" {
-		fields := make([]authn.CertificateField, 0, len(t.ClientNames))
-		for _, n := range t.ClientNames {
-			fields = append(fields, authn.CertificateField(n))
-		}
-		m, err := authn.NewCertificateMapper(&authn.CertificateMapperOptions{Fields: fields, Roles: t.ClientRoles, RequireListed: t.RequireListed})
-		if err != nil {
-			return fmt.Errorf("tls: %w", err)
-		}
-		opts.Certificates = m
-	}
-	a := cfg.Auth
-	if a == nil {
-		// API keys or client certificates only: no token is accepted, and the 401 names this
-		// endpoint.
-		return g.buildAuthenticators(ctx, "https://"+cfg.Listen+cfg.Path, nil, opts)
-	}
-	v, err := authn.NewValidator(a.Issuer, a.Resource, &authn.ValidatorOptions{
-		ExtraAudiences: a.ExtraAudiences, JWKSURL: a.JWKSURL, Algorithms: a.Algorithms,
-		ClockSkew: a.ClockSkew, RolesClaim: a.RolesClaim, GroupsClaim: a.GroupsClaim, Logger: g.logger,
-	})
-	if err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	opts.RequiredScopes = a.RequiredScopes
-	if err := g.buildAuthenticators(ctx, a.Resource, v, opts); err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	g.metadata, err = authn.MetadataHandler(authn.ResourceMetadata{
-		Resource: a.Resource, AuthorizationServers: []string{a.Issuer}, ScopesSupported: a.RequiredScopes,
-		BearerMethodsSupported: []string{"header"}, ResourceName: "mcpguard",
-	})
-	if err != nil {
-		return fmt.Errorf("auth: %w", err)
-	}
-	g.metadataPaths = map[string]bool{}
-	for _, p := range authn.MetadataPaths(a.Resource) {
-		g.metadataPaths[p] = true
-	}
-	return nil
 }
 
 // Start connects every upstream in the background.
@@ -270,18 +182,8 @@ func (g *Gateway) Close() error {
 	}
 	g.lmu.Unlock()
 	var errs []error
-	if err := g.closeAudit(); err != nil {
+	if err := g.closeParts(); err != nil {
 		errs = append(errs, err)
-	}
-	if g.keys != nil {
-		if err := g.keys.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if g.pins != nil {
-		if err := g.pins.Close(); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	for _, up := range g.ups {
 		if err := up.Close(); err != nil {
@@ -291,57 +193,34 @@ func (g *Gateway) Close() error {
 	return errors.Join(errs...)
 }
 
-// buildAuthenticators makes the MCP endpoint's authenticator and the admin API's, which also
-// accepts operator sessions (password + TOTP, `mcpguard operators login`) when identities are
-// stored.
-func (g *Gateway) buildAuthenticators(ctx context.Context, resource string, tokens authn.TokenVerifier, opts *authn.AuthenticatorOptions) error {
-	var err error
-	if g.authn, err = authn.NewAuthenticator(resource, tokens, opts); err != nil {
-		return err
-	}
-	g.adminAuthn = g.authn
-	if g.keys == nil {
-		return nil
-	}
-	ops, err := g.keys.Operators(ctx, &keystore.OperatorOptions{SecretKey: g.identityKey})
-	if err != nil {
-		return err
-	}
-	svc, err := authn.NewOperators(ctx, ops, ops, &authn.OperatorsOptions{Now: g.now, Logger: g.logger})
-	if err != nil {
-		return err
-	}
-	g.operators = svc
-	adminOpts := *opts
-	adminOpts.Sessions = svc.Sessions()
-	g.adminAuthn, err = authn.NewAuthenticator(resource, tokens, &adminOpts)
-	return err
-}
-
-// closeAudit flushes and closes the audit log and its store, once. The log stays configured:
-// a call that arrives during shutdown cannot be recorded and is refused, never forwarded.
-func (g *Gateway) closeAudit() error {
-	if g.audit == nil {
-		return nil
-	}
-	var err error
-	g.auditClose.Do(func() {
-		g.outcomes.Wait() // every outcome record already under way is written first
-		err = g.audit.Close()
-		if cerr := g.auditStore.Close(); err == nil {
-			err = cerr
+// closeParts flushes and closes the audit log, then what the wiring opened for the gateway
+// (Parts.Close), once. The log stays configured: a call that arrives during shutdown cannot be
+// recorded and is refused, never forwarded.
+func (g *Gateway) closeParts() error {
+	var errs []error
+	g.partsClose.Do(func() {
+		if g.audit != nil {
+			g.outcomes.Wait() // every outcome record already under way is written first
+			if err := g.audit.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if g.closeStores != nil {
+			if err := g.closeStores(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	})
-	return err
+	return errors.Join(errs...)
 }
 
 // Upstreams lists the configured upstreams in configuration order.
 func (g *Gateway) Upstreams() []*upstream.Upstream { return g.ups }
 
 // originChecker accepts loopback origins and the configured ones (DNS-rebinding protection).
-func originChecker(cfg *config.Config) func(string) bool {
+func originChecker(origins []string) func(string) bool {
 	allowed := map[string]bool{}
-	for _, o := range cfg.AllowedOrigins {
+	for _, o := range origins {
 		allowed[strings.ToLower(strings.TrimRight(o, "/"))] = true
 	}
 	return func(origin string) bool {
@@ -359,9 +238,9 @@ func originChecker(cfg *config.Config) func(string) bool {
 }
 
 // hostChecker accepts loopback Host headers, the listen address and the configured hosts.
-func hostChecker(cfg *config.Config) func(string) bool {
-	allowed := map[string]bool{strings.ToLower(cfg.Listen): true}
-	for _, h := range cfg.AllowedHosts {
+func hostChecker(listen string, hosts []string) func(string) bool {
+	allowed := map[string]bool{strings.ToLower(listen): true}
+	for _, h := range hosts {
 		allowed[strings.ToLower(h)] = true
 	}
 	return func(host string) bool {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 	"github.com/mcpguard/mcpguard/internal/config"
 )
 
@@ -21,6 +22,7 @@ import (
 type testGateway struct {
 	url    string
 	record string
+	cfg    *config.Config
 	g      *Gateway
 }
 
@@ -30,7 +32,7 @@ func newTestGateway(t *testing.T, extra string) *testGateway {
 }
 
 // newTestGatewayWith is newTestGateway with the gateway's own logger.
-func newTestGatewayWith(t *testing.T, extra string, opts *Options) *testGateway {
+func newTestGatewayWith(t *testing.T, extra string, opts *wiring.Options) *testGateway {
 	t.Helper()
 	dir := t.TempDir()
 	record := filepath.Join(dir, "record.jsonl")
@@ -59,14 +61,7 @@ upstreams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Options{OpenStore: testOpenStore}
-	if opts != nil {
-		o = *opts
-		if o.OpenStore == nil {
-			o.OpenStore = testOpenStore
-		}
-	}
-	g, err := New(t.Context(), cfg, &o)
+	g, err := newFromConfig(t.Context(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +74,7 @@ upstreams:
 		cancel()
 		g.Close()
 	})
-	return &testGateway{url: srv.URL + "/mcp", record: record, g: g}
+	return &testGateway{url: srv.URL + "/mcp", record: record, cfg: cfg, g: g}
 }
 
 // post sends one body and returns the status, the response headers and the JSON-RPC message

@@ -41,7 +41,7 @@ func (g *Gateway) checkPath(next http.Handler) http.Handler {
 			g.metadata.ServeHTTP(w, r) // public: how a client finds the authorization server
 			return
 		}
-		if r.URL.Path != g.cfg.Path {
+		if r.URL.Path != g.path {
 			http.NotFound(w, r)
 			return
 		}
@@ -73,7 +73,7 @@ func (g *Gateway) authenticate(next http.Handler) http.Handler {
 }
 
 func (g *Gateway) limitHeaders(next http.Handler) http.Handler {
-	max := int(g.cfg.Limits.MaxHeaderBytes)
+	max := int(g.limits.MaxHeaderBytes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if max > 0 {
 			n := 0
@@ -92,7 +92,7 @@ func (g *Gateway) limitHeaders(next http.Handler) http.Handler {
 }
 
 func (g *Gateway) limitBody(next http.Handler) http.Handler {
-	max := int64(g.cfg.Limits.MaxBodyBytes)
+	max := g.limits.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
 			writeError(w, http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "request body too large", nil)

@@ -4,33 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"regexp"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
-	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
 	"github.com/mcpguard/mcpguard/internal/pins"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
-
-// setupPins opens the tool-pin database.
-func (g *Gateway) setupPins(ctx context.Context, c *config.ToolPinning) error {
-	opts := &pins.Options{TrustOnFirstUse: c.TrustOnFirstUse, Now: g.now}
-	for _, s := range c.Screen {
-		re, err := regexp.Compile(s)
-		if err != nil {
-			return fmt.Errorf("tool_pinning.screen: %w", err)
-		}
-		opts.Screen = append(opts.Screen, re)
-	}
-	p, err := pins.Open(ctx, c.Database, opts)
-	if err != nil {
-		return fmt.Errorf("tool_pinning.database: %w", err)
-	}
-	g.pins = p
-	return nil
-}
 
 // screenPins drops from an upstream's tool list every tool whose definition is not the approved
 // one, recording each newly quarantined (or newly pinned) definition. A tool that cannot be

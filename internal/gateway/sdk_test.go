@@ -39,7 +39,7 @@ upstreams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(t.Context(), cfg, &Options{OpenStore: testOpenStore})
+	g, err := newFromConfig(t.Context(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

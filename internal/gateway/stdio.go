@@ -38,7 +38,7 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 		}
 	}()
 	r := bufio.NewReaderSize(in, 64<<10)
-	max := int(g.cfg.Limits.MaxBodyBytes)
+	max := int(g.limits.MaxBodyBytes)
 	for {
 		line, err := readLine(r, max)
 		if err != nil {

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 )
 
 // testCA issues certificates for the TLS tests.
@@ -95,7 +97,7 @@ func TestTLSListenerWithClientCertificates(t *testing.T) {
     "spiffe://bank/agent-7": [MarketAnalystAI]
   require_listed: true
 `, certFile, keyFile, caFile))
-	tc, err := TLSConfig(tg.g.cfg.TLS, nil)
+	tc, err := wiring.TLSConfig(tg.cfg.TLS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +164,7 @@ func TestTLSListenerWithClientCertificates(t *testing.T) {
 	os.Chtimes(keyFile, future, future)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		time.Sleep(certCheckInterval + 100*time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // the listener looks at the files again once a second at most
 		_, state, err := do(client(clientCA, "spiffe://bank/agent-7", 0))
 		if err == nil && state.PeerCertificates[0].SerialNumber.Int64() == 200 {
 			break

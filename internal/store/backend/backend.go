@@ -1,6 +1,6 @@
 // Package backend chooses the store implementation a DSN names: PostgreSQL for a postgres:// or
 // postgresql:// URL, otherwise the SQLite database file it names. The program's wiring
-// (cmd/mcpguard, bench) uses it; the gateway receives the opener and imports no backend.
+// (cmd/mcpguard/wiring) uses it; the gateway receives the opened stores and imports no backend.
 package backend
 
 import (

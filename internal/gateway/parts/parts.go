@@ -1,0 +1,109 @@
+// Package parts is what a gateway is built from: typed options and the components the program's
+// wiring (cmd/mcpguard/wiring) builds from the configuration. It imports neither the
+// configuration nor any store: the wiring builds parts without importing the gateway, and the
+// gateway is built without reading the configuration file's types.
+package parts
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mcpguard/mcpguard/internal/admin"
+	"github.com/mcpguard/mcpguard/internal/audit"
+	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/pins"
+	"github.com/mcpguard/mcpguard/internal/policy"
+	"github.com/mcpguard/mcpguard/internal/redact"
+	"github.com/mcpguard/mcpguard/internal/upstream"
+)
+
+// Parts is everything gateway.New needs. A component left nil is not configured.
+type Parts struct {
+	// Path is the MCP endpoint's path.
+	Path string
+	// Listen is the listen address: a Host header naming it names this gateway.
+	Listen string
+	// AllowedOrigins and AllowedHosts are the Origin and Host headers accepted besides loopback
+	// ones (DNS-rebinding protection).
+	AllowedOrigins, AllowedHosts []string
+	// NamespaceSeparator joins an upstream's prefix and a name; "" means ".".
+	NamespaceSeparator string
+	Limits             Limits
+	// Upstreams are the upstreams to connect, in configuration order.
+	Upstreams []upstream.Spec
+	// Executable is the path "@self" stands for in stdio upstream commands; empty means the
+	// running binary.
+	Executable string
+	// Logger is the operational log; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// Audit records every call durably before it is forwarded; the gateway closes it, after the
+	// outcome records under way are written.
+	Audit *audit.Log
+	// Redactor is the audit log's: approvers see held calls as the log stores them.
+	Redactor *redact.Redactor
+	// Authn authenticates MCP requests; AdminAuthn the admin API's, operator sessions too.
+	Authn, AdminAuthn *authn.Authenticator
+	// Metadata serves the Protected Resource Metadata, unauthenticated, at MetadataPaths.
+	Metadata      http.Handler
+	MetadataPaths []string
+	// Policy is the role policy (policy_file).
+	Policy *policy.Loader
+	// Pins holds the approved tool definitions (tool_pinning).
+	Pins *pins.Pinner
+	// AdminEnabled says an admin API serves approvals; without it approval-gated calls are
+	// refused.
+	AdminEnabled bool
+	// OIDCLogin is the operators' OpenID Connect login (admin.oidc).
+	OIDCLogin *admin.OIDCLogin
+	// Hooks carries the components' events to the gateway.
+	Hooks *Hooks
+	// Close releases what the wiring opened for these parts (the audit log's store, the keys, the
+	// pins). The gateway calls it once, from its own Close, after closing the audit log; nil
+	// means nothing to release.
+	Close func() error
+}
+
+// Limits bound what clients and upstreams send and how long the gateway holds on.
+type Limits struct {
+	MaxBodyBytes       int64 // a client's request body (413) or stdio line
+	MaxHeaderBytes     int64 // a client's request headers (431); 0 means unbounded
+	MaxMessageBytes    int64 // one message from an upstream
+	MaxJSONDepth       int   // any JSON message, from either side
+	MaxSessions        int   // legacy sessions held at once
+	SessionIdleTimeout time.Duration
+	RequestTimeout     time.Duration // an upstream call, unless the upstream sets its own
+}
+
+// Hooks carries the events of components built before the gateway to the gateway: the wiring
+// hands them Hooks' methods as callbacks, and gateway.New installs its handlers once, before it
+// serves anything. Events before Install are dropped; none can happen then (a request is refused
+// only once served, and the policy reloads only through the gateway).
+type Hooks struct {
+	authRejected   func(ctx context.Context, r *http.Request, status int, rej *authn.Rejection)
+	policyReloaded func(file string, err error)
+}
+
+// Install sets the handlers of the events; call it once, before serving.
+func (h *Hooks) Install(authRejected func(ctx context.Context, r *http.Request, status int, rej *authn.Rejection), policyReloaded func(file string, err error)) {
+	h.authRejected, h.policyReloaded = authRejected, policyReloaded
+}
+
+// AuthRejected is the authenticators' OnReject: a request refused with status.
+func (h *Hooks) AuthRejected(ctx context.Context, r *http.Request, status int, rej *authn.Rejection) {
+	if h.authRejected != nil {
+		h.authRejected(ctx, r, status, rej)
+	}
+}
+
+// PolicyReloaded reports an attempt to reload the policy file: err rejected the new policy, nil
+// when it is in force.
+func (h *Hooks) PolicyReloaded(file string, err error) {
+	if h.policyReloaded != nil {
+		h.policyReloaded(file, err)
+	}
+}
