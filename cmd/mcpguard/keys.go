@@ -14,18 +14,40 @@ import (
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/keystore"
+	"github.com/mcpguard/mcpguard/internal/policy"
 )
 
-// openKeys opens the API key database the configuration names.
-func openKeys(ctx context.Context, cfgPath string) (*keystore.Store, error) {
+// openKeys loads the configuration and opens the API key database it names.
+func openKeys(ctx context.Context, cfgPath string) (*keystore.Store, *config.Config, error) {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cfg.APIKeysDatabase == "" {
-		return nil, fmt.Errorf("%s has no api_keys_database: set it to the SQLite file that holds API keys", cfgPath)
+		return nil, nil, fmt.Errorf("%s has no api_keys_database: set it to the SQLite file that holds API keys", cfgPath)
 	}
-	return keystore.Open(ctx, cfg.APIKeysDatabase)
+	st, err := keystore.Open(ctx, cfg.APIKeysDatabase)
+	return st, cfg, err
+}
+
+// unknownRoles lists the roles of roles that the configuration's policy does not define: a key
+// holding only such roles is denied everything (a typo such as MarketAnalystAl). Without a policy,
+// or one that does not load, there is nothing to compare with.
+func unknownRoles(cfg *config.Config, roles []string) []string {
+	if cfg.PolicyFile == "" {
+		return nil
+	}
+	p, err := policy.ParseFile(cfg.PolicyFile, &policy.Options{Namespace: cfg.PolicyNamespace()})
+	if err != nil {
+		return nil
+	}
+	var unknown []string
+	for _, r := range roles {
+		if !p.Defines(r) {
+			unknown = append(unknown, r)
+		}
+	}
+	return unknown
 }
 
 // parseTTL reads a lifetime such as "90d", "12h" or "0" (never expires).
@@ -72,11 +94,15 @@ func newKeysCmd() *cobra.Command {
 					list = append(list, r)
 				}
 			}
-			st, err := openKeys(cmd.Context(), cfgPath)
+			st, cfg, err := openKeys(cmd.Context(), cfgPath)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if unknown := unknownRoles(cfg, list); len(unknown) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the policy %s defines no role %s: the key is granted nothing by it (a typo?)\n",
+					cfg.PolicyFile, strings.Join(unknown, ", "))
+			}
 			secret, rec, err := authn.NewAPIKeys(st, nil).Create(cmd.Context(), principal, list, ttl)
 			if err != nil {
 				return err
@@ -101,7 +127,7 @@ func newKeysCmd() *cobra.Command {
 		Short: "List keys: id, principal, roles, created, expires, revoked",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := openKeys(cmd.Context(), cfgPath)
+			st, _, err := openKeys(cmd.Context(), cfgPath)
 			if err != nil {
 				return err
 			}
@@ -129,7 +155,7 @@ func newKeysCmd() *cobra.Command {
 		Short: "Revoke a key; the gateway refuses it from the next request on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openKeys(cmd.Context(), cfgPath)
+			st, _, err := openKeys(cmd.Context(), cfgPath)
 			if err != nil {
 				return err
 			}

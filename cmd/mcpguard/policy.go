@@ -18,17 +18,20 @@ import (
 
 func newPolicyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "policy", Short: "Check, test and explain role policy files"}
-	cmd.AddCommand(newPolicyCheck(), newPolicyTest(), newPolicyExplain())
+	opts := &policy.Options{}
+	cmd.PersistentFlags().StringVar(&opts.Namespace, "namespace", "",
+		`read tool and prompt names without this prefix as that upstream's, e.g. "finance." (what policy_upstream: finance does in the gateway)`)
+	cmd.AddCommand(newPolicyCheck(opts), newPolicyTest(opts), newPolicyExplain(opts))
 	return cmd
 }
 
-func newPolicyCheck() *cobra.Command {
+func newPolicyCheck(opts *policy.Options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a policy file and report every problem",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := policy.ParseFile(args[0], nil)
+			p, err := policy.ParseFile(args[0], opts)
 			if err != nil {
 				return err
 			}
@@ -67,7 +70,7 @@ type caseFile struct {
 // maxCasesBytes bounds a cases file.
 const maxCasesBytes = 16 << 20
 
-func newPolicyTest() *cobra.Command {
+func newPolicyTest(opts *policy.Options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "test FILE CASES",
 		Short: "Run a table of calls against a policy and report every decision that differs from the expected one",
@@ -85,7 +88,7 @@ Optional per case: time (RFC 3339, default 2026-01-01T12:00:00Z) and source_ip.
 The command exits non-zero when any case differs.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := policy.ParseFile(args[0], nil)
+			p, err := policy.ParseFile(args[0], opts)
 			if err != nil {
 				return err
 			}
@@ -228,7 +231,7 @@ func runCases(w io.Writer, p *policy.Policy, cases []policyCase) error {
 	return nil
 }
 
-func newPolicyExplain() *cobra.Command {
+func newPolicyExplain(opts *policy.Options) *cobra.Command {
 	var (
 		subject, tool, resource, prompt, argsJSON, claimsJSON, sourceIP, at string
 		roles, groups, scopes                                               []string
@@ -238,7 +241,7 @@ func newPolicyExplain() *cobra.Command {
 		Short: "Show whether one call would be allowed, by which rule, and why",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := policy.ParseFile(args[0], nil)
+			p, err := policy.ParseFile(args[0], opts)
 			if err != nil {
 				return err
 			}

@@ -112,6 +112,13 @@ type Config struct {
 	// SIGHUP; a policy that fails validation is rejected and the last good one stays.
 	PolicyFile string
 
+	// PolicyUpstream scopes the policy to one upstream, by its name: a tool or prompt name in
+	// the policy written without that upstream's prefix is read as that upstream's ("get_quote"
+	// as "finance.get_quote", "*" as "finance.*"), so a role written against the server's own
+	// tool names, as the seed guide writes them, works as pasted. Names already carrying the
+	// prefix are read as written. Empty: names are the gateway's namespaced names.
+	PolicyUpstream string
+
 	// TLS, when present, serves the MCP endpoint over HTTPS (TLS 1.2 or later, AEAD cipher
 	// suites only), and may ask clients for certificates (mTLS). A TLS listener may listen on
 	// any interface; a plain-HTTP one only on loopback unless AllowPublicListen.
@@ -199,6 +206,17 @@ const (
 	LogFormatText LogFormat = "text"
 	LogFormatJSON LogFormat = "json"
 )
+
+// PolicyNamespace is the prefix PolicyUpstream gives the policy's names (the upstream's prefix
+// and the namespace separator), or "" when the policy is not scoped.
+func (c *Config) PolicyNamespace() string {
+	for i := range c.Upstreams {
+		if u := &c.Upstreams[i]; c.PolicyUpstream != "" && u.Name == c.PolicyUpstream && u.Prefix != "" {
+			return u.Prefix + c.NamespaceSeparator
+		}
+	}
+	return ""
+}
 
 // Upstream is one MCP server behind the gateway. Exactly one of Stdio, HTTP
 // and SSE is set.

@@ -517,6 +517,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		{"log", func(n *yaml.Node, path string) { d.mapping(n, path, log, nil) }},
 		{"upstreams", func(n *yaml.Node, path string) { d.upstreamList(n, path, c) }},
 		{"policy_file", d.str(&c.PolicyFile)},
+		{"policy_upstream", d.str(&c.PolicyUpstream)},
 		{"api_keys_database", d.str(&c.APIKeysDatabase)},
 		{"identity_encryption_key", d.secret(&c.IdentityEncryptionKey)},
 		{"admin", func(n *yaml.Node, path string) {

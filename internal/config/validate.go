@@ -97,6 +97,9 @@ func (v *validator) config(c *Config) {
 	case n > maxUpstreams:
 		v.add("upstreams", "%d upstreams is more than the maximum of %d", n, maxUpstreams)
 	}
+	if c.PolicyUpstream != "" {
+		v.policyUpstream(c)
+	}
 	names, prefixes := map[string]int{}, map[string]int{}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
@@ -117,6 +120,26 @@ func (v *validator) config(c *Config) {
 			}
 		}
 	}
+}
+
+// policyUpstream checks that policy_upstream names a configured upstream with a prefix.
+func (v *validator) policyUpstream(c *Config) {
+	if c.PolicyFile == "" {
+		v.add("policy_upstream", "set without policy_file: it scopes the names of a policy; set policy_file or remove it")
+	}
+	var known []string
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		if u.Name != c.PolicyUpstream {
+			known = append(known, quote(u.Name))
+			continue
+		}
+		if u.Prefix == "" {
+			v.add("policy_upstream", "upstream %s has no prefix: its names are the gateway's names already; remove policy_upstream", quote(u.Name))
+		}
+		return
+	}
+	v.add("policy_upstream", "%s is not the name of a configured upstream; known: %s", quote(c.PolicyUpstream), strings.Join(known, ", "))
 }
 
 // tls checks the HTTPS listener settings.

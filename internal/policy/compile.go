@@ -42,6 +42,12 @@ const (
 type Options struct {
 	// CELCostLimit bounds each when: evaluation; 0 means DefaultCELCostLimit.
 	CELCostLimit uint64
+	// Namespace scopes the policy to one upstream: a tool or prompt name (or pattern) in it
+	// that does not start with Namespace gets it prepended, so a role written against the
+	// upstream's own tool names ("get_stock_analysis") applies to the names the gateway exposes
+	// ("finance.get_stock_analysis"), and "*" to that upstream's tools only. It is the
+	// upstream's prefix followed by the namespace separator; "" leaves names as written.
+	Namespace string
 }
 
 // Policy is a compiled policy. It is immutable and safe for concurrent use.
@@ -101,6 +107,9 @@ func (p *Policy) Source() string { return p.source }
 
 // NumRoles returns the number of roles the policy defines.
 func (p *Policy) NumRoles() int { return len(p.roles) }
+
+// Defines reports whether the policy defines the role name.
+func (p *Policy) Defines(role string) bool { return p.byName[role] != nil }
 
 // NumPermissions returns the number of permissions over all roles.
 func (p *Policy) NumPermissions() int { return p.permissions }
@@ -259,7 +268,7 @@ func (c *compiler) compile(doc *document) {
 			key := Kind(k).denyKey()
 			r.denyRule[k] = "role:" + r.name + "/" + key
 			for j, name := range list {
-				g, err := compileGlob(name)
+				g, err := compileGlob(c.scoped(Kind(k), name))
 				if err != nil {
 					c.problem(pathIndex(path+"."+key, j), "%v", err)
 					continue
@@ -271,6 +280,16 @@ func (c *compiler) compile(doc *document) {
 	for i := range doc.Bindings {
 		c.binding(&doc.Bindings[i], pathIndex("bindings", i))
 	}
+}
+
+// scoped returns name as the gateway exposes it under Options.Namespace: tool and prompt names
+// are namespaced, resource URIs are not.
+func (c *compiler) scoped(k Kind, name string) string {
+	ns := c.opts.Namespace
+	if ns == "" || k == KindResource || strings.HasPrefix(name, ns) {
+		return name
+	}
+	return ns + name
 }
 
 func (c *compiler) permission(r *role, pd *permissionDoc, path string, j int, unconstrainedDeny bool) {
@@ -304,6 +323,7 @@ func (c *compiler) permission(r *role, pd *permissionDoc, path string, j int, un
 		c.problem(path, "a permission names exactly one of tool_name, resource_uri or prompt_name; write one permission for each")
 		ok = false
 	default:
+		name = c.scoped(perm.kind, name)
 		g, err := compileGlob(name)
 		if err != nil {
 			c.problem(path+"."+key, "%v", err)

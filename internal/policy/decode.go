@@ -108,7 +108,7 @@ func decode(data []byte) (*document, *decoder) {
 		d.fatal = true
 		return doc, d
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec := yaml.NewDecoder(bytes.NewReader(stripJSONComments(data)))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -139,6 +139,61 @@ func decode(data []byte) (*document, *decoder) {
 	}
 	d.root(root.Content[0], doc)
 	return doc, d
+}
+
+// stripJSONComments blanks out the // and /* */ comments of a policy written in JSON (its first
+// non-space byte is '{' or '['), as guides write them, keeping every line where it was so that
+// problems name the right line. A comment starts only outside strings and after a space, a
+// line's start or JSON punctuation, so that "http://…" in an unquoted YAML flow scalar stays.
+// Other documents (YAML, whose comments start with #) are returned unchanged.
+func stripJSONComments(data []byte) []byte {
+	t := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	if len(t) == 0 || (t[0] != '{' && t[0] != '[') || !bytes.Contains(t, []byte("/")) {
+		return data
+	}
+	out := bytes.Clone(data)
+	inString, escaped := false, false
+	for i := 0; i < len(out); i++ {
+		b := out[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"' || b == '\n':
+				inString = false
+			}
+			continue
+		}
+		if b == '"' {
+			inString = true
+			continue
+		}
+		if b != '/' || i+1 >= len(out) || (out[i+1] != '/' && out[i+1] != '*') {
+			continue
+		}
+		if i > 0 && !bytes.ContainsRune([]byte(" \t\r\n,{}[]\""), rune(out[i-1])) {
+			continue
+		}
+		if out[i+1] == '/' {
+			for ; i < len(out) && out[i] != '\n'; i++ {
+				out[i] = ' '
+			}
+			continue
+		}
+		end := bytes.Index(out[i+2:], []byte("*/"))
+		if end < 0 {
+			return data // an unclosed comment: the parser reports the text as it is
+		}
+		for j := i; j < i+2+end+2; j++ {
+			if out[j] != '\n' {
+				out[j] = ' '
+			}
+		}
+		i += 2 + end + 1
+	}
+	return out
 }
 
 func (d *decoder) yamlError(err error) {
@@ -310,25 +365,41 @@ func (d *decoder) list(n *yaml.Node, path, want string, item func(n *yaml.Node, 
 	return len(n.Content)
 }
 
+// root decodes the document: a mapping with roles: and bindings:, or, as the seed format writes
+// roles, one role object alone or a list of role objects (roles without bindings: principals hold
+// them through their credentials' roles).
 func (d *decoder) root(n *yaml.Node, doc *document) {
-	if v := d.visit(n); v != nil && v.Kind != yaml.MappingNode {
-		d.add(v.Line, "", "expected a mapping with roles: and bindings:, got %s", describe(v))
+	roles := func(n *yaml.Node, path string) {
+		if v := d.visit(n); v != nil && v.Kind == yaml.SequenceNode {
+			doc.Roles = make([]roleDoc, len(v.Content))
+		}
+		d.list(n, path, "a list of roles", func(n *yaml.Node, path string, i int) {
+			if i < len(doc.Roles) {
+				d.role(n, path, &doc.Roles[i])
+			}
+		})
+	}
+	v := d.visit(n)
+	switch {
+	case v == nil:
+		return
+	case v.Kind == yaml.SequenceNode: // problems name these roles roles[i], as in a document
+		roles(v, "roles")
+		return
+	case v.Kind != yaml.MappingNode:
+		d.add(v.Line, "", "expected a mapping with roles: and bindings:, a role object or a list of them, got %s", describe(v))
 		d.fatal = true
+		return
+	case hasKey(v, "role") && !hasKey(v, "roles"):
+		doc.Roles = make([]roleDoc, 1)
+		d.lines["roles[0]"] = v.Line
+		d.role(v, "roles[0]", &doc.Roles[0])
 		return
 	}
 	d.mapping(n, "", []field{
 		{"unconstrained_arguments", d.str(&doc.UnconstrainedArguments)},
 		{"time_zone", d.str(&doc.TimeZone)},
-		{"roles", func(n *yaml.Node, path string) {
-			if v := d.visit(n); v != nil && v.Kind == yaml.SequenceNode {
-				doc.Roles = make([]roleDoc, len(v.Content))
-			}
-			d.list(n, path, "a list of roles", func(n *yaml.Node, path string, i int) {
-				if i < len(doc.Roles) {
-					d.role(n, path, &doc.Roles[i])
-				}
-			})
-		}},
+		{"roles", roles},
 		{"bindings", func(n *yaml.Node, path string) {
 			if v := d.visit(n); v != nil && v.Kind == yaml.SequenceNode {
 				doc.Bindings = make([]bindingDoc, len(v.Content))
@@ -340,6 +411,16 @@ func (d *decoder) root(n *yaml.Node, doc *document) {
 			})
 		}},
 	})
+}
+
+// hasKey reports whether the mapping n has the plain key key.
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) role(n *yaml.Node, path string, r *roleDoc) {

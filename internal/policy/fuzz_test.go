@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	files = append(files, "../../examples/policies/finance.yaml")
+	files = append(files, "../../examples/policies/finance.yaml", "../../examples/policies/seed-role.json")
 	for _, file := range files {
 		if filepath.Ext(file) == ".golden" {
 			continue
@@ -53,6 +54,32 @@ func FuzzParse(f *testing.F) {
 			if q.Line < 0 || q.Line > lines+1 || q.Message == "" {
 				t.Fatalf("malformed problem %+v for a %d-line input", q, lines)
 			}
+		}
+	})
+}
+
+// FuzzStripJSONComments: blanking comments never moves a line, never changes the length and
+// never touches a byte of a JSON string.
+func FuzzStripJSONComments(f *testing.F) {
+	for _, s := range []string{
+		"{\"a\": 1 // c\n}", "[/* x\ny */ 1]", `{"u": "http://x"}`, "{\"s\": \"a\\\"//b\"} /* open", "a: b // yaml",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out := stripJSONComments(data)
+		if len(out) != len(data) {
+			t.Fatalf("length %d, want %d", len(out), len(data))
+		}
+		for i := range data {
+			if (data[i] == '\n') != (out[i] == '\n') || (out[i] != data[i] && out[i] != ' ') {
+				t.Fatalf("byte %d: %q became %q", i, data[i], out[i])
+			}
+		}
+		var v any
+		if json.Unmarshal(data, &v) == nil && !bytes.Equal(out, data) {
+			// Valid JSON has no comments: nothing may change.
+			t.Fatalf("valid JSON changed:\n%s\n%s", data, out)
 		}
 	})
 }

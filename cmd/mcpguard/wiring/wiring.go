@@ -90,7 +90,7 @@ func Build(ctx context.Context, cfg *config.Config, opts *Options) (_ *parts.Par
 		}
 	}
 	if cfg.PolicyFile != "" {
-		if err := b.policy(cfg.PolicyFile); err != nil {
+		if err := b.policy(cfg.PolicyFile, cfg.PolicyNamespace()); err != nil {
 			return nil, err
 		}
 	}
@@ -158,9 +158,10 @@ func (b *builder) pins(ctx context.Context, c *config.ToolPinning) error {
 
 // policy loads the role policy; the first load must succeed. Every later reload is reported to
 // the gateway (Hooks.PolicyReloaded).
-func (b *builder) policy(path string) error {
+func (b *builder) policy(path, namespace string) error {
 	hooks := b.p.Hooks
 	l, err := policy.NewLoader(path, &policy.LoaderOptions{
+		Compile:  &policy.Options{Namespace: namespace},
 		Logger:   b.logger,
 		OnReload: func(_ *policy.Policy, err error) { hooks.PolicyReloaded(path, err) },
 	})
