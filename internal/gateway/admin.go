@@ -12,7 +12,7 @@ import (
 // AdminHandler is the admin API (internal/admin), for its own listener, over this gateway's
 // authentication, audit log, Host and Origin checks and held calls.
 func (g *Gateway) AdminHandler() http.Handler {
-	return admin.NewHandler(adminGateway{g}, g.approvals, &admin.Options{Logger: g.logger, Now: g.now, OIDC: g.oidcLogin})
+	return withHSTS(admin.NewHandler(adminGateway{g}, g.approvals, &admin.Options{Logger: g.logger, Now: g.now, OIDC: g.oidcLogin}))
 }
 
 // adminGateway is what the admin API reaches of the gateway.

@@ -39,12 +39,14 @@ type Gateway struct {
 	// without its cancellation; Close ends what derives from it.
 	base    context.Context
 	workers *workers // run legacy sessions' requests
-	logger  *slog.Logger
-	now     func() time.Time
-	path    string       // the MCP endpoint's
-	limits  parts.Limits // of clients' requests
-	lim     jsonrpc.Limits
-	sep     string
+	// bodyTimeout bounds the arrival of a request body (bodyReadTimeout; shorter in tests).
+	bodyTimeout time.Duration
+	logger      *slog.Logger
+	now         func() time.Time
+	path        string       // the MCP endpoint's
+	limits      parts.Limits // of clients' requests
+	lim         jsonrpc.Limits
+	sep         string
 
 	ups      []*upstream.Upstream
 	byPrefix map[string]*upstream.Upstream
@@ -136,6 +138,7 @@ func New(ctx context.Context, p *Parts) (*Gateway, error) {
 	}
 	g.base = context.WithoutCancel(ctx)
 	g.workers = newWorkers()
+	g.bodyTimeout = bodyReadTimeout
 	g.sessions = newSessions(g.base, p.Limits.MaxSessions, p.Limits.SessionIdleTimeout, now)
 	upLim := jsonrpc.Limits{MaxBytes: int(p.Limits.MaxMessageBytes), MaxDepth: p.Limits.MaxJSONDepth}
 	for _, spec := range p.Upstreams {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -21,9 +22,11 @@ type middleware func(http.Handler) http.Handler
 // these steps in this order before the JSON-RPC message is parsed, validated and dispatched.
 func (g *Gateway) Handler() http.Handler {
 	steps := []middleware{
+		withHSTS,       // over TLS, browsers keep to HTTPS
 		g.checkPath,    // only the configured MCP path
 		g.checkOrigin,  // Host and Origin against DNS rebinding (403)
 		g.limitHeaders, // header size (431)
+		g.checkFraming, // Transfer-Encoding (400, connection closed), Content-Encoding (415)
 		g.limitBody,    // body size (413)
 		g.authenticate, // bearer token for this gateway (401 / 400 / 403), when auth is configured
 		// rate limit and blocklists plug in here
@@ -91,6 +94,50 @@ func (g *Gateway) limitHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// hsts is the Strict-Transport-Security of answers over TLS: browsers that reached the gateway
+// over HTTPS keep to HTTPS for a year. Subdomains are not included: the gateway does not know
+// what else its domain serves.
+const hsts = "max-age=31536000"
+
+// withHSTS sets Strict-Transport-Security on every answer over TLS.
+func withHSTS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			w.Header().Set("Strict-Transport-Security", hsts)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkFraming refuses bodies the gateway would read differently from a proxy in front of it,
+// or not as written:
+//   - any Transfer-Encoding: net/http drops a Content-Length sent alongside Transfer-Encoding:
+//     chunked, so a request with both (request smuggling, RFC 9112 §6.1) is indistinguishable
+//     from a chunked one here. Every MCP client sends its JSON with a Content-Length; a request
+//     with Transfer-Encoding gets 400 and its connection is closed, so that nothing after its
+//     body is read as another request;
+//   - a Content-Encoding other than identity: the body would be read as plain JSON (415).
+func (g *Gateway) checkFraming(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest,
+				"Transfer-Encoding is not accepted on requests: send the body with a Content-Length", nil)
+			return
+		}
+		for _, ce := range r.Header.Values("Content-Encoding") {
+			for v := range strings.SplitSeq(ce, ",") {
+				if v = strings.TrimSpace(v); v != "" && !strings.EqualFold(v, "identity") {
+					writeError(w, http.StatusUnsupportedMediaType, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest,
+						"Content-Encoding "+truncate(v)+" is not accepted: send the body uncompressed", nil)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (g *Gateway) limitBody(next http.Handler) http.Handler {
 	max := g.limits.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -117,24 +164,32 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// bodyReadTimeout bounds how long a client may take to send a request body. It is set per
+// bodyReadTimeout bounds how long a client may take to send a whole request body. It is set per
 // request rather than as the server's ReadTimeout, which would also end long-lived SSE responses.
 const bodyReadTimeout = 30 * time.Second
 
 func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	_ = rc.SetReadDeadline(time.Now().Add(g.bodyTimeout))
 	body, err := io.ReadAll(r.Body)
-	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
+		// The connection is closed after this answer, with the deadline still set: nothing more
+		// is read from a client that sent too much or too slowly, not even to drain the body.
+		w.Header().Set("Connection", "close")
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
 			writeError(w, http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "request body too large", nil)
-			return
+		case errors.As(err, &ne) && ne.Timeout():
+			writeError(w, http.StatusRequestTimeout, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest,
+				"the request body did not arrive within "+g.bodyTimeout.String(), nil)
+		default:
+			writeError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, "reading request body: "+err.Error(), nil)
 		}
-		writeError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, "reading request body: "+err.Error(), nil)
 		return
 	}
+	_ = rc.SetReadDeadline(time.Time{})
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		writeError(w, http.StatusUnsupportedMediaType, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Content-Type must be application/json", nil)
 		return
@@ -221,7 +276,10 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 	switch msg.Kind {
 	case jsonrpc.KindResponse, jsonrpc.KindError:
 		if !s.answer(msg) {
-			g.logger.Debug("client answered an unknown request", "id", msg.ID.String())
+			// The transport says an input the server cannot accept gets an HTTP error.
+			writeError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest,
+				"no request of this session awaits a response with id "+truncate(msg.ID.String()), nil)
+			return
 		}
 		w.WriteHeader(http.StatusAccepted)
 		return
@@ -332,6 +390,13 @@ func encodeReply(id jsonrpc.ID, rep reply) []byte {
 func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request) {
 	if !acceptsSSE(r) {
 		writeError(w, http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "GET needs Accept: text/event-stream", nil)
+		return
+	}
+	if r.Header.Get(mcp.HeaderSessionID) == "" && mcp.IsModern(r.Header.Get(mcp.HeaderProtocolVersion)) {
+		// A stateless request has no stream to open: the transport's answer is 405.
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest,
+			"GET opens no stream in protocol version "+truncate(r.Header.Get(mcp.HeaderProtocolVersion))+": send requests with POST (subscriptions/listen for notifications)", nil)
 		return
 	}
 	s := g.session(w, r, jsonrpc.ID{})

@@ -136,6 +136,9 @@ func TestTLSListenerWithClientCertificates(t *testing.T) {
 			return 0, nil, err
 		}
 		resp.Body.Close()
+		if got := resp.Header.Get("Strict-Transport-Security"); got != hsts {
+			t.Errorf("Strict-Transport-Security = %q over TLS (status %d), want %q", got, resp.StatusCode, hsts)
+		}
 		return resp.StatusCode, resp.TLS, nil
 	}
 

@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawExchange writes raw bytes to the gateway's listener and returns every response read until
+// the server closes the connection. safety bounds a server that never closes it: the test fails
+// then, it does not time anything.
+func rawExchange(t *testing.T, url, raw string) (resps []*http.Response, closed bool) {
+	t.Helper()
+	addr := strings.TrimPrefix(strings.TrimSuffix(url, "/mcp"), "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const safety = 60 * time.Second
+	conn.SetDeadline(time.Now().Add(safety))
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return resps, false
+			}
+			return resps, true // EOF or reset: the server closed the connection
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		resps = append(resps, resp)
+	}
+}
+
+// control makes one good call and waits until the recording upstream has it, so that the
+// absence of a refused call's marker in the record proves it was never forwarded.
+func (tg *testGateway) control(t *testing.T, marker string) []byte {
+	t.Helper()
+	status, _, res := post(t, tg.url, modernHeaders("tools/call", "rec.echo"),
+		`{"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"`+marker+`"},`+modernMeta+`}}`)
+	if status != http.StatusOK {
+		t.Fatalf("control call: %d %v", status, res)
+	}
+	rec, _ := os.ReadFile(tg.record)
+	if !bytes.Contains(rec, []byte(marker)) {
+		t.Fatalf("the recording upstream missed the control call; the test proves nothing:\n%s", rec)
+	}
+	return rec
+}
+
+func modernCall(text string) string {
+	return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"` + text + `"},` + modernMeta + `}}`
+}
+
+const modernRawHeaders = "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n" +
+	"MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: rec.echo\r\n"
+
+// TestRequestSmugglingIsRefused: a request with both Content-Length and Transfer-Encoding (which
+// a proxy in front may frame by Content-Length) gets 400 and a closed connection; neither its
+// body nor the request smuggled after it reaches the upstream.
+func TestRequestSmugglingIsRefused(t *testing.T) {
+	tg := newTestGateway(t, "")
+	first := modernCall("FRAMED")
+	smuggled := "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + modernRawHeaders +
+		fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(modernCall("SMUGGLED")), modernCall("SMUGGLED"))
+	chunked := fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(first), first)
+	raw := "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + modernRawHeaders +
+		fmt.Sprintf("Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n", len(chunked)+len(smuggled)) + chunked + smuggled
+	resps, closed := rawExchange(t, tg.url, raw)
+	if len(resps) != 1 || resps[0].StatusCode != http.StatusBadRequest || !closed {
+		t.Fatalf("got %d responses (first %v), closed=%v; want one 400 and the connection closed", len(resps), statusOf(resps), closed)
+	}
+	rec := tg.control(t, "CONTROL")
+	for _, m := range []string{"FRAMED", "SMUGGLED"} {
+		if bytes.Contains(rec, []byte(m)) {
+			t.Errorf("the upstream received %s", m)
+		}
+	}
+}
+
+func statusOf(resps []*http.Response) any {
+	if len(resps) == 0 {
+		return nil
+	}
+	return resps[0].Status
+}
+
+// TestSlowBodyIsCutOff: a client that stops sending its body gets 408 at the bound and its
+// connection is closed; nothing is forwarded.
+func TestSlowBodyIsCutOff(t *testing.T) {
+	tg := newTestGateway(t, "")
+	tg.g.bodyTimeout = 200 * time.Millisecond
+	body := modernCall("SLOWBODY")
+	raw := "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + modernRawHeaders +
+		fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body[:len(body)/2]
+	resps, closed := rawExchange(t, tg.url, raw)
+	if len(resps) != 1 || resps[0].StatusCode != http.StatusRequestTimeout || !closed {
+		t.Fatalf("got %d responses (%v), closed=%v; want one 408 and the connection closed", len(resps), statusOf(resps), closed)
+	}
+	if rec := tg.control(t, "CONTROL"); bytes.Contains(rec, []byte("SLOWBODY")) {
+		t.Error("the upstream received the slow body's call")
+	}
+}
+
+// TestEdgeStatuses: answers the transport specification and RFC 9110 prescribe, none forwarded.
+func TestEdgeStatuses(t *testing.T) {
+	tg := newTestGateway(t, "")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(modernCall("GZIPPED")))
+	zw.Close()
+	send := func(method, body string, h map[string]string) *http.Response {
+		req, _ := http.NewRequest(method, tg.url, strings.NewReader(body))
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	h := modernHeaders("tools/call", "rec.echo")
+	h["Content-Type"] = "application/json"
+	h["Content-Encoding"] = "gzip"
+	if r := send(http.MethodPost, gz.String(), h); r.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("gzip body: %d, want 415", r.StatusCode)
+	}
+	h["Content-Encoding"] = "identity"
+	h["Accept"] = "application/json, text/event-stream"
+	if r := send(http.MethodPost, modernCall("IDENTITY"), h); r.StatusCode != http.StatusOK {
+		t.Errorf("identity body: %d, want 200", r.StatusCode)
+	}
+	if r := send(http.MethodGet, "", map[string]string{"MCP-Protocol-Version": "2026-07-28", "Accept": "text/event-stream"}); r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "POST" {
+		t.Errorf("stateless GET: %d Allow %q, want 405 Allow POST", r.StatusCode, r.Header.Get("Allow"))
+	}
+	sh := tg.initialize(t)
+	if status, _, msg := post(t, tg.url, sh, `{"jsonrpc":"2.0","id":"never-asked","result":{}}`); status != http.StatusBadRequest {
+		t.Errorf("a response to no request: %d %v, want 400", status, msg)
+	}
+	if rec := tg.control(t, "CONTROL"); bytes.Contains(rec, []byte("GZIPPED")) {
+		t.Error("the upstream received the gzip body")
+	}
+}
