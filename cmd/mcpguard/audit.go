@@ -56,6 +56,22 @@ func (f *auditFlags) open(ctx context.Context) (store.Store, error) {
 	return nil, errors.New("name the audit database with --db FILE or --postgres DSN")
 }
 
+// openWritable opens the store f names for writing.
+func (f *auditFlags) openWritable(ctx context.Context) (store.Store, error) {
+	switch {
+	case f.db != "" && f.postgres != "":
+		return nil, errors.New("give --db or --postgres, not both")
+	case f.db != "":
+		if _, err := os.Stat(f.db); err != nil {
+			return nil, fmt.Errorf("audit database: %w", err)
+		}
+		return sqlite.Open(ctx, f.db, nil)
+	case f.postgres != "":
+		return postgres.Open(ctx, f.postgres, &postgres.Options{Schema: f.schema, Conns: 1})
+	}
+	return nil, errors.New("name the audit database with --db FILE or --postgres DSN")
+}
+
 func (f *auditFlags) verifier() (note.Verifier, error) {
 	return readVerifier(f.key)
 }
@@ -75,7 +91,7 @@ func readVerifier(path string) (note.Verifier, error) {
 func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Keys, verification, proofs, search and export of the tamper-evident audit log"}
 	cmd.AddCommand(newAuditKeygen(), newAuditVerify(), newAuditProof(), newAuditConsistency(),
-		newAuditCheckProof(), newAuditSearch(), newAuditExport())
+		newAuditCheckProof(), newAuditSearch(), newAuditExport(), newAuditAccept())
 	return cmd
 }
 
@@ -125,31 +141,151 @@ func writeAuditKeys(dir, name string) (priv, pub, vkey string, err error) {
 	return priv, pub, vkey, nil
 }
 
+// Exit codes of mcpguard audit verify (and the status main gives any error carrying one).
+const (
+	exitVerified   = 0 // every record verified, and at most --max-uncovered not yet covered
+	exitTampered   = 1 // an integrity failure: the log was changed (or any other error of mcpguard)
+	exitUsage      = 2 // bad flags or arguments, or the log could not be read
+	exitIncomplete = 3 // the records verify, but too many are not covered by a signed checkpoint
+)
+
+// exitError is an error with the process exit status it calls for.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// withExit gives err the exit status code (nil stays nil).
+func withExit(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+// exitCode is the process exit status for an error returned by a command: the one it carries,
+// else 1.
+func exitCode(err error) int {
+	if e, ok := errors.AsType[*exitError](err); ok {
+		return e.code
+	}
+	return exitTampered
+}
+
 func newAuditVerify() *cobra.Command {
 	var f auditFlags
 	var quiet bool
+	var maxUncovered int64
 	cmd := &cobra.Command{
-		Use:   "verify --db FILE --key PUB --checkpoints DIR",
+		Use:   "verify --db FILE --key PUB --checkpoints DIR [--max-uncovered N]",
 		Short: "Recompute every record hash and the Merkle tree, and check them against every signed checkpoint",
-		Long: "Exits non-zero when anything was tampered with, naming the first bad record.\n" +
-			"Without --checkpoints a truncated tail or a replaced log cannot be detected.",
-		Args: cobra.NoArgs,
+		Long: "Checks every record, the tree and every signed checkpoint, naming the first bad record.\n" +
+			"Without --checkpoints a truncated tail or a replaced log cannot be detected.\n\n" +
+			"Exit status:\n" +
+			"  0  verified, and at most --max-uncovered records are not covered by a signed checkpoint\n" +
+			"  1  tampered: any integrity failure (the problems are listed)\n" +
+			"  2  usage error, or the database, key or checkpoint directory could not be read\n" +
+			"  3  incomplete: the records verify, but more than --max-uncovered of them are not covered\n" +
+			"     by any signed checkpoint (a gateway that is running, or one that crashed or was\n" +
+			"     stopped without its final checkpoint; records added while it was stopped look the same)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			return withExit(exitUsage, cobra.NoArgs(cmd, args))
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.key == "" {
+				return withExit(exitUsage, errors.New(`required flag "key" not set`))
+			}
+			if maxUncovered < 0 {
+				return withExit(exitUsage, errors.New("--max-uncovered must be 0 or more"))
+			}
 			var progress io.Writer
 			if !quiet {
 				progress = cmd.ErrOrStderr()
 			}
 			rep, err := verifyAuditLog(cmd.Context(), &f, progress)
 			if err != nil {
+				return withExit(exitUsage, err)
+			}
+			if err := printReport(cmd.OutOrStdout(), rep); err != nil {
+				return withExit(exitTampered, err)
+			}
+			if n := rep.Records - rep.Covered; n > maxUncovered {
+				fmt.Fprintf(cmd.OutOrStdout(), "INCOMPLETE: records %d..%d (%d) are not covered by any signed checkpoint; at most %d may be (--max-uncovered)\n",
+					rep.Covered, rep.Records-1, n, maxUncovered)
+				return withExit(exitIncomplete, fmt.Errorf("the audit log is incomplete: %d records are not covered by a signed checkpoint (--max-uncovered %d); "+
+					"if the gateway is stopped, it stopped without its final checkpoint or records were added meanwhile: review them, then `mcpguard audit accept`", n, maxUncovered))
+			}
+			return nil
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(exitUsage, err) })
+	f.storeFlags(cmd)
+	cmd.Flags().StringVar(&f.key, "key", "", "file holding the log's public (verifier) key, as written by audit keygen (required)")
+	cmd.Flags().StringVar(&f.origin, "origin", audit.DefaultOrigin, "the log's name in its checkpoints")
+	cmd.Flags().StringVar(&f.checkpoints, "checkpoints", "", "directory of external checkpoints (the copy kept outside the database)")
+	cmd.Flags().Int64Var(&maxUncovered, "max-uncovered", 0, "records that may be uncovered by a signed checkpoint before the exit status is 3 (a running gateway leaves up to checkpoint_every records or checkpoint_interval of them)")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress lines")
+	return cmd
+}
+
+func newAuditAccept() *cobra.Command {
+	var f auditFlags
+	var signingKey string
+	var records int64
+	cmd := &cobra.Command{
+		Use:   "accept --records N --db FILE --signing-key KEY --checkpoints DIR",
+		Short: "After review, sign a checkpoint over the records after the newest external checkpoint, so the gateway starts again",
+		Long: "The gateway refuses to start when the audit database holds records that the newest checkpoint in the\n" +
+			"checkpoint directory does not cover: after a crash, the records written since the last checkpoint;\n" +
+			"but records added while the gateway was stopped look the same. Run `mcpguard audit verify`, review\n" +
+			"the records it reports as not covered, then accept exactly that many with --records N. The whole log\n" +
+			"is verified first; the checkpoint is written to the directory and the database, with a file\n" +
+			"accepted-<size> beside it recording that an operator, not the gateway, signed these records.\n" +
+			"Run it while the gateway is stopped.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if records <= 0 {
+				return errors.New("--records N: the number of records you reviewed (audit verify lists them as not covered)")
+			}
+			if f.checkpoints == "" {
+				return errors.New("--checkpoints DIR is required: it is what the gateway compares the database with")
+			}
+			signer, err := audit.LoadSigner(signingKey)
+			if err != nil {
 				return err
 			}
-			return printReport(cmd.OutOrStdout(), rep)
+			st, err := f.openWritable(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep, err := audit.Verify(cmd.Context(), st, audit.VerifyOptions{Verifier: audit.SignerVerifier(signer), Origin: f.origin, CheckpointDir: f.checkpoints})
+			if err != nil {
+				return err
+			}
+			if !rep.OK() {
+				if err := printReport(cmd.OutOrStdout(), rep); err != nil {
+					return fmt.Errorf("nothing accepted: %w", err)
+				}
+			}
+			t, err := audit.AcceptRecords(cmd.Context(), st, signer, audit.AcceptOptions{CheckpointDir: f.checkpoints, Origin: f.origin, Records: records})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "accepted records %d..%d: signed a checkpoint of %d records into %s\n", t.Size-records, t.Size-1, t.Size, f.checkpoints)
+			return nil
 		},
 	}
 	f.storeFlags(cmd)
-	f.keyFlags(cmd)
-	cmd.Flags().StringVar(&f.checkpoints, "checkpoints", "", "directory of external checkpoints (the copy kept outside the database)")
-	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress lines")
+	cmd.Flags().StringVar(&signingKey, "signing-key", "", "the log's signing key file (audit.signing_key_file)")
+	cmd.Flags().StringVar(&f.checkpoints, "checkpoints", "", "the log's checkpoint directory (audit.checkpoint_dir)")
+	cmd.Flags().StringVar(&f.origin, "origin", audit.DefaultOrigin, "the log's name in its checkpoints")
+	cmd.Flags().Int64Var(&records, "records", 0, "how many records after the newest external checkpoint you reviewed and accept (exactly)")
+	_ = cmd.MarkFlagRequired("signing-key")
+	_ = cmd.MarkFlagRequired("records")
 	return cmd
 }
 

@@ -25,7 +25,7 @@ import (
 func main() {
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "mcpguard:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 

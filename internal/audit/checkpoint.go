@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -63,43 +64,58 @@ func GenerateKey(name string) (signerKey, verifierKey string, err error) {
 // durable records (the synced size): a checkpoint beyond them would, after a power loss, look
 // like truncation to the verifier. It runs on the settler, which owns synced, lastCP and
 // lastCPAt; the writer may meanwhile be committing further records.
-func (l *Log) maybeCheckpoint(force bool) {
+//
+// A checkpoint that cannot be written to the checkpoint directory breaks the log like a failed
+// Sync: records no external checkpoint will ever cover are not acknowledged, so every later
+// append fails (the gateway answers 503) until mcpguard restarts. The error is returned for
+// Close to report.
+func (l *Log) maybeCheckpoint(force bool) error {
 	size := l.synced
 	if l.opts.Signer == nil || size == l.lastCP || l.failure() != nil {
-		return
+		return nil
 	}
 	now := l.now()
 	if !force && size-l.lastCP < l.opts.CheckpointEvery && now.Sub(l.lastCPAt) < l.opts.CheckpointInterval {
-		return
+		return nil
 	}
 	ctx, cancel := l.storeContext()
 	defer cancel()
 	// The tree hash at size reads the few subtree hashes it needs from the store: the writer's
 	// in-memory frontier is ahead of size and belongs to another goroutine.
-	h, err := tlog.TreeHash(size, storeHashReader(ctx, l.st))
+	msg, err := signCheckpoint(ctx, l.st, l.opts.Signer, l.opts.Origin, size)
 	if err != nil {
 		l.logger.Error("audit checkpoint not signed", "size", size, "err", err)
-		return
-	}
-	msg, err := note.Sign(&note.Note{Text: string(formatCheckpoint(Tree{Origin: l.opts.Origin, Size: size, Hash: h}))}, l.opts.Signer)
-	if err != nil {
-		l.logger.Error("audit checkpoint not signed", "size", size, "err", err)
-		return
+		return err
 	}
 	// The external copy first: a checkpoint that exists only inside the database protects
 	// nothing against someone who can rewrite the database.
 	if l.opts.CheckpointDir != "" {
 		if err := WriteCheckpointFile(l.opts.CheckpointDir, size, msg); err != nil {
-			l.logger.Error("audit checkpoint not written to the checkpoint directory", "size", size, "err", err)
-			return
+			err = fmt.Errorf("%w: the checkpoint of %d records could not be written to the checkpoint directory; the log refuses every append until mcpguard restarts: %w", ErrUnavailable, size, err)
+			l.broken.CompareAndSwap(nil, &err)
+			l.logger.Error("audit checkpoint not written to the checkpoint directory; the audit log is unavailable until restart", "size", size, "err", err)
+			return err
 		}
 	}
 	if err := l.st.AddCheckpoint(ctx, store.Checkpoint{Size: size, Time: now.UTC(), Note: msg}); err != nil {
+		// The external copy, which is what protects the log, exists; the next checkpoint
+		// will be stored.
 		l.logger.Error("audit checkpoint not stored", "size", size, "err", err)
-		return
+		return nil
 	}
 	l.lastCP, l.lastCPAt = size, now
 	l.logger.Debug("audit checkpoint signed", "size", size)
+	return nil
+}
+
+// signCheckpoint signs the checkpoint of the first size records the store holds, computing the
+// tree hash from the stored hashes.
+func signCheckpoint(ctx context.Context, st store.Store, signer note.Signer, origin string, size int64) ([]byte, error) {
+	h, err := tlog.TreeHash(size, storeHashReader(ctx, st))
+	if err != nil {
+		return nil, err
+	}
+	return note.Sign(&note.Note{Text: string(formatCheckpoint(Tree{Origin: origin, Size: size, Hash: h}))}, signer)
 }
 
 // checkpointName is the file name of the checkpoint at size n; names sort by size.
@@ -108,7 +124,12 @@ func checkpointName(n int64) string { return fmt.Sprintf("checkpoint-%020d", n) 
 // WriteCheckpointFile writes a signed checkpoint into dir durably (temporary file, fsync,
 // rename, fsync of the directory). An existing file for the same size is left alone.
 func WriteCheckpointFile(dir string, size int64, msg []byte) error {
-	final := filepath.Join(dir, checkpointName(size))
+	return writeDirFile(dir, checkpointName(size), msg)
+}
+
+// writeDirFile writes msg durably as dir/name, leaving an existing file alone.
+func writeDirFile(dir, name string, msg []byte) error {
+	final := filepath.Join(dir, name)
 	if old, err := os.ReadFile(final); err == nil {
 		if bytes.Equal(old, msg) {
 			return nil

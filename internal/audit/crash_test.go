@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -132,4 +133,33 @@ func TestKillDuringLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d records acknowledged, %d in the log, %d covered by checkpoints", len(acked), rep.Records, rep.Covered)
+
+	// Restarting: the records after the newest external checkpoint were not sealed by a clean
+	// shutdown, so the log refuses them until they are accepted.
+	signer, err := audit.LoadSigner(filepath.Join(dir, "log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := &audit.Options{Signer: signer, CheckpointDir: filepath.Join(dir, "checkpoints")}
+	uncovered := rep.Records - rep.NewestExternal
+	l, err := audit.Open(context.Background(), st, opts)
+	if uncovered == 0 {
+		t.Logf("the kill left no record after the newest checkpoint; nothing to accept")
+	} else {
+		if !errors.Is(err, audit.ErrUncovered) {
+			t.Fatalf("Open after SIGKILL with %d records after the newest checkpoint: error %v, want ErrUncovered", uncovered, err)
+		}
+		if _, err := audit.AcceptRecords(context.Background(), st, signer, audit.AcceptOptions{CheckpointDir: opts.CheckpointDir, Records: uncovered}); err != nil {
+			t.Fatal(err)
+		}
+		if l, err = audit.Open(context.Background(), st, opts); err != nil {
+			t.Fatalf("Open after accepting the %d records: %v", uncovered, err)
+		}
+	}
+	if seq, err := l.Append(context.Background(), &audit.Record{Kind: audit.KindAdmin}); err != nil || seq != rep.Records {
+		t.Errorf("Append after restart = %d, %v; want %d", seq, err, rep.Records)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -124,6 +124,8 @@ type Log struct {
 	synced   int64 // records known durable: checkpoints never name more
 	lastCP   int64
 	lastCPAt time.Time
+	// closeErr is the final checkpoint's failure, set before done is closed.
+	closeErr error
 }
 
 // pipelineDepth is the number of batches that may be committed and not yet durable: one being
@@ -144,7 +146,10 @@ type pending struct {
 	err  chan error
 }
 
-// Open starts a log on st, continuing the records already there.
+// Open starts a log on st, continuing the records already there. With a Signer and a
+// CheckpointDir it first compares the store with the newest checkpoint in the directory and
+// refuses to start (fail closed) when the store was rolled back, deleted or replaced
+// (ErrLogMismatch) or holds records that checkpoint does not cover (ErrUncovered).
 func Open(ctx context.Context, st store.Store, opts *Options) (*Log, error) {
 	o := Options{}
 	if opts != nil {
@@ -202,6 +207,9 @@ func (l *Log) load(ctx context.Context) error {
 		}
 	}
 	if err := l.reload(ctx); err != nil {
+		return err
+	}
+	if err := l.checkStore(ctx, l.size); err != nil {
 		return err
 	}
 	l.synced = l.size
@@ -291,8 +299,11 @@ func (l *Log) redact(raw []byte) ([]byte, map[string]int) {
 	return out, st
 }
 
-// Close writes what is queued, signs a final checkpoint, stops the writer and closes the
-// sinks. Appends after Close fail with ErrUnavailable. It does not close the store.
+// Close writes what is queued, signs a final checkpoint over every durable record, stops the
+// writer and closes the sinks. Appends after Close fail with ErrUnavailable. It does not close
+// the store. The error says that the final checkpoint could not be written: the next Open will
+// then find records no external checkpoint covers and refuse to start until they are accepted
+// (AcceptRecords).
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if !l.isClosed {
@@ -310,6 +321,9 @@ func (l *Log) Close() error {
 				l.logger.Warn("audit export sink not closed cleanly", "err", err)
 			}
 		}
+	}
+	if l.closeErr != nil {
+		return fmt.Errorf("audit log closed without its final checkpoint: %w", l.closeErr)
 	}
 	return nil
 }
@@ -439,7 +453,7 @@ func (l *Log) settle() {
 		select {
 		case f, ok := <-l.committed:
 			if !ok {
-				l.maybeCheckpoint(true)
+				l.closeErr = l.maybeCheckpoint(true)
 				return
 			}
 			group = append(group[:0], f)
@@ -448,9 +462,9 @@ func (l *Log) settle() {
 			}
 			l.answer(group, l.sync(group))
 			clear(group)
-			l.maybeCheckpoint(false)
+			_ = l.maybeCheckpoint(false) // a failure breaks the log; Close reports the last one
 		case <-ticker.C:
-			l.maybeCheckpoint(false)
+			_ = l.maybeCheckpoint(false)
 		}
 	}
 }
