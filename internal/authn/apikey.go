@@ -140,12 +140,22 @@ func ParseAPIKey(token string) (id string, err error) {
 	return id, nil
 }
 
-// Verify checks token and returns the principal it stands for.
+// Verify checks token and returns the principal it stands for. A refusal of a credential that
+// has the key form names the key's id (Rejection.KeyID).
 func (k *APIKeys) Verify(ctx context.Context, token string) (*Principal, error) {
 	id, err := ParseAPIKey(token)
 	if err != nil {
 		return nil, reject(ReasonMalformed, err)
 	}
+	p, rej := k.verify(ctx, id, token)
+	if rej != nil {
+		rej.KeyID = id
+		return nil, rej
+	}
+	return p, nil
+}
+
+func (k *APIKeys) verify(ctx context.Context, id, token string) (*Principal, *Rejection) {
 	rec, err := k.store.APIKey(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, rejectf(ReasonUnknownAPIKey, "no API key %s", id)

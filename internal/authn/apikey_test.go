@@ -3,6 +3,7 @@ package authn
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -47,23 +48,30 @@ func TestAPIKeys(t *testing.T) {
 	} else {
 		flip[i] = 'A'
 	}
+	// A refusal names the key's public id when the credential has the key form, so the audit
+	// record shows which key is being tried; a malformed credential names none.
 	tests := []struct {
 		name  string
 		token string
 		at    time.Duration
 		want  Reason
+		keyID string
 	}{
-		{"wrong secret", string(flip), 0, ReasonUnknownAPIKey},
-		{"unknown id", "mcpg_ffffffffffffffff_" + text[len(text)-apiKeySecLen:], 0, ReasonUnknownAPIKey},
-		{"truncated", text[:len(text)-1], 0, ReasonMalformed},
-		{"upper-case id", "mcpg_" + strings.ToUpper(rec.ID) + text[len("mcpg_")+apiKeyIDLen:], 0, ReasonMalformed},
-		{"expired", text, 24 * time.Hour, ReasonExpired},
+		{"wrong secret", string(flip), 0, ReasonUnknownAPIKey, rec.ID},
+		{"unknown id", "mcpg_ffffffffffffffff_" + text[len(text)-apiKeySecLen:], 0, ReasonUnknownAPIKey, "ffffffffffffffff"},
+		{"truncated", text[:len(text)-1], 0, ReasonMalformed, ""},
+		{"upper-case id", "mcpg_" + strings.ToUpper(rec.ID) + text[len("mcpg_")+apiKeyIDLen:], 0, ReasonMalformed, ""},
+		{"expired", text, 24 * time.Hour, ReasonExpired, rec.ID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			keys := NewAPIKeys(store, &APIKeysOptions{Now: func() time.Time { return clk.Now().Add(tt.at) }})
-			if _, err := keys.Verify(ctx, tt.token); ReasonOf(err) != tt.want {
+			_, err := keys.Verify(ctx, tt.token)
+			if ReasonOf(err) != tt.want {
 				t.Errorf("reason %q (%v), want %q", ReasonOf(err), err, tt.want)
+			}
+			if got := keyIDOf(err); got != tt.keyID {
+				t.Errorf("rejection names key %q, want %q", got, tt.keyID)
 			}
 		})
 	}
@@ -71,8 +79,8 @@ func TestAPIKeys(t *testing.T) {
 	if err := keys.Revoke(ctx, rec.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.Verify(ctx, text); ReasonOf(err) != ReasonRevoked {
-		t.Errorf("after revocation: %v", err)
+	if _, err := keys.Verify(ctx, text); ReasonOf(err) != ReasonRevoked || keyIDOf(err) != rec.ID {
+		t.Errorf("after revocation: %v naming key %q, want %s naming %q", err, keyIDOf(err), ReasonRevoked, rec.ID)
 	}
 	if err := keys.Revoke(ctx, "0000000000000000"); err == nil {
 		t.Error("revoking an unknown key succeeded")
@@ -84,6 +92,15 @@ func TestAPIKeys(t *testing.T) {
 	if _, _, err := keys.Create(ctx, " ", nil, 0); err == nil {
 		t.Error("a key without a principal was created")
 	}
+}
+
+// keyIDOf is the key id a *Rejection in err's chain names.
+func keyIDOf(err error) string {
+	var r *Rejection
+	if errors.As(err, &r) {
+		return r.KeyID
+	}
+	return ""
 }
 
 func TestSecretNeverPrints(t *testing.T) {

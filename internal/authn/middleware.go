@@ -52,14 +52,23 @@ type Authenticator struct {
 }
 
 // NewAuthenticator returns the authentication step for the protected resource (the gateway's
-// canonical URI). tokens may be nil when only API keys are accepted.
+// canonical URI), whose metadata (MetadataHandler) the challenges name in resource_metadata.
+// tokens may be nil when only API keys, sessions or client certificates are accepted; resource
+// may then be "": no metadata is served, and the challenges name none.
 func NewAuthenticator(resource string, tokens TokenVerifier, opts *AuthenticatorOptions) (*Authenticator, error) {
 	if opts == nil {
 		opts = &AuthenticatorOptions{}
 	}
-	res, err := CanonicalResource(resource)
-	if err != nil {
-		return nil, err
+	var metadataURL string
+	switch {
+	case resource != "":
+		res, err := CanonicalResource(resource)
+		if err != nil {
+			return nil, err
+		}
+		metadataURL = MetadataURL(res)
+	case tokens != nil:
+		return nil, errors.New("accepting bearer tokens needs the gateway's canonical URI: clients find the authorization server through its resource metadata")
 	}
 	if tokens == nil && opts.APIKeys == nil && opts.Sessions == nil && opts.Certificates == nil {
 		return nil, errors.New("authentication needs a token validator, API keys, operator sessions or client certificates")
@@ -71,7 +80,7 @@ func NewAuthenticator(resource string, tokens TokenVerifier, opts *Authenticator
 		certs:       opts.Certificates,
 		required:    opts.RequiredScopes,
 		challenge:   opts.ChallengeScopes,
-		metadataURL: MetadataURL(res),
+		metadataURL: metadataURL,
 		onReject:    opts.OnReject,
 		logger:      opts.Logger,
 	}
@@ -84,7 +93,7 @@ func NewAuthenticator(resource string, tokens TokenVerifier, opts *Authenticator
 	return a, nil
 }
 
-// MetadataURL is the resource_metadata URL the challenges point to.
+// MetadataURL is the resource_metadata URL the challenges point to; "" when there is none.
 func (a *Authenticator) MetadataURL() string { return a.metadataURL }
 
 // Middleware authenticates each request and passes it on with its Principal in the context
@@ -161,10 +170,13 @@ func tokenInQuery(u *url.URL) bool {
 }
 
 // Public texts: the same for every reason within a status, so a refusal teaches an attacker
-// nothing about which check failed.
+// nothing about which check failed. The one exception is publicLifetime: that check runs only
+// once the signature has verified, so it tells only the holder of a genuine token what its
+// authorization server must change.
 const (
 	publicUnauthorized = "authentication required"
 	publicInvalidToken = "the access token is invalid"
+	publicLifetime     = "the access token's lifetime is longer than this resource accepts"
 	publicBadRequest   = "send the credential once, in the Authorization header (not in the URL)"
 	publicScope        = "the access token lacks a required scope"
 	publicUnavailable  = "authentication is temporarily unavailable"
@@ -192,9 +204,13 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 		w.Header().Set("WWW-Authenticate", c.String())
 		writeOAuthError(w, status, "invalid_token", publicUnauthorized)
 	default:
-		c := Challenge{Error: "invalid_token", Description: publicInvalidToken, ResourceMetadata: a.metadataURL, Scopes: a.challenge}
+		desc := publicInvalidToken
+		if rej.Reason == ReasonLifetime {
+			desc = publicLifetime
+		}
+		c := Challenge{Error: "invalid_token", Description: desc, ResourceMetadata: a.metadataURL, Scopes: a.challenge}
 		w.Header().Set("WWW-Authenticate", c.String())
-		writeOAuthError(w, status, "invalid_token", publicInvalidToken)
+		writeOAuthError(w, status, "invalid_token", desc)
 	}
 	a.logRefusal(r, status, rej)
 }
@@ -206,8 +222,11 @@ func (a *Authenticator) logRefusal(r *http.Request, status int, rej *Rejection) 
 	} else if rej.Reason == ReasonStore || rej.Reason == ReasonKeysUnavailable {
 		level = slog.LevelError
 	}
-	a.logger.Log(r.Context(), level, "authentication refused",
-		"status", status, "reason", string(rej.Reason), "detail", rej.Error(), "remote", r.RemoteAddr)
+	attrs := []any{"status", status, "reason", string(rej.Reason), "detail", rej.Error(), "remote", r.RemoteAddr}
+	if rej.KeyID != "" {
+		attrs = append(attrs, "api_key_id", rej.KeyID)
+	}
+	a.logger.Log(r.Context(), level, "authentication refused", attrs...)
 	if a.onReject != nil {
 		a.onReject(r.Context(), r, status, rej)
 	}

@@ -112,6 +112,8 @@ func TestMiddlewareContract(t *testing.T) {
 	wrongAud["aud"] = "https://other.example.com/mcp"
 	noScope := f.idp.claims(now)
 	noScope["scope"] = "mcp:read"
+	longLived := f.idp.claims(now)
+	longLived["exp"] = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 
 	invalid := answer{401,
 		`Bearer error="invalid_token", error_description="the access token is invalid", scope="mcp:tools", resource_metadata="` + wantMetadataURL + `"`,
@@ -135,6 +137,9 @@ func TestMiddlewareContract(t *testing.T) {
 		{"expired", bearer(sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), expiredClaims)), invalid, ReasonExpired},
 		{"wrong aud", bearer(sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), wrongAud)), invalid, ReasonAudience},
 		{"garbage", bearer("not-a-token"), invalid, ReasonMalformed},
+		{"lifetime too long", bearer(sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), longLived)), answer{401,
+			`Bearer error="invalid_token", error_description="the access token's lifetime is longer than this resource accepts", scope="mcp:tools", resource_metadata="` + wantMetadataURL + `"`,
+			`{"error":"invalid_token","error_description":"the access token's lifetime is longer than this resource accepts"}`}, ReasonLifetime},
 		{"two Authorization headers", func(r *http.Request) {
 			r.Header.Add("Authorization", "Bearer "+good)
 			r.Header.Add("Authorization", "Bearer "+good)
@@ -269,5 +274,86 @@ func TestMiddlewareAcceptsOperatorSessionsWhenConfigured(t *testing.T) {
 				t.Errorf("principal %+v", got)
 			}
 		})
+	}
+}
+
+// TestMiddlewareWithoutResourceNamesNoMetadata: an authenticator for API keys alone has no
+// resource metadata to point to (none is served), so its challenges name none rather than a
+// URL that answers 404; one that accepts bearer tokens must have the resource.
+func TestMiddlewareWithoutResourceNamesNoMetadata(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	keys := NewAPIKeys(NewMemoryStore(), &APIKeysOptions{Now: clk.Now})
+	a, err := NewAuthenticator("", nil, &AuthenticatorOptions{APIKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.MetadataURL() != "" {
+		t.Errorf("MetadataURL = %q, want none", a.MetadataURL())
+	}
+	h := a.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("request passed") }))
+	for _, tt := range []struct {
+		name string
+		req  func(r *http.Request)
+		want string
+	}{
+		{"no credential", func(*http.Request) {}, `Bearer`},
+		{"unknown key", bearer("mcpg_0123456789abcdef_" + strings.Repeat("A", 43)), `Bearer error="invalid_token", error_description="the access token is invalid"`},
+		{"token in the query string", func(r *http.Request) { r.URL.RawQuery = "access_token=x" },
+			`Bearer error="invalid_request", error_description="send the credential once, in the Authorization header (not in the URL)"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/mcp", strings.NewReader(`{}`))
+			tt.req(r)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if got := w.Header().Get("WWW-Authenticate"); got != tt.want {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tt.want)
+			}
+		})
+	}
+
+	idp := newIdP(t, "")
+	if _, err := NewAuthenticator("", newTestValidator(t, idp, clk, nil), nil); err == nil {
+		t.Error("an authenticator accepting bearer tokens was built without the resource")
+	}
+}
+
+// TestMiddlewareRefusalNamesAPIKey: a refused API key reaches the audit hook and the log with its
+// public id, never its secret.
+func TestMiddlewareRefusalNamesAPIKey(t *testing.T) {
+	t.Parallel()
+	var got []*Rejection
+	log := &syncBuffer{}
+	store := NewMemoryStore()
+	keys := NewAPIKeys(store, nil)
+	a, err := NewAuthenticator("", nil, &AuthenticatorOptions{
+		APIKeys:  keys,
+		Logger:   slog.New(slog.NewTextHandler(log, nil)),
+		OnReject: func(_ context.Context, _ *http.Request, _ int, rej *Rejection) { got = append(got, rej) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	secret, rec, err := keys.Create(ctx, "billing-agent", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Revoke(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	h := a.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("request passed") }))
+	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	r.Header.Set("Authorization", "Bearer "+secret.Reveal())
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if len(got) != 1 || got[0].Reason != ReasonRevoked || got[0].KeyID != rec.ID {
+		t.Fatalf("rejections %+v, want one revoked naming key %s", got, rec.ID)
+	}
+	if !strings.Contains(log.String(), "api_key_id="+rec.ID) {
+		t.Errorf("the log does not name the key:\n%s", log)
+	}
+	if sec := secret.Reveal()[len(secret.Reveal())-apiKeySecLen:]; strings.Contains(log.String(), sec) {
+		t.Error("the log contains the key's secret")
 	}
 }

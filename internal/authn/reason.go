@@ -27,6 +27,7 @@ const (
 	ReasonExpired         Reason = "expired"                 // exp is past (beyond the clock skew)
 	ReasonNotYetValid     Reason = "not_yet_valid"           // nbf is in the future (beyond the clock skew)
 	ReasonIssuedInFuture  Reason = "issued_in_future"        // iat is in the future (beyond the clock skew)
+	ReasonLifetime        Reason = "lifetime_too_long"       // exp is further after iat (or, without iat, after now) than the maximum token lifetime
 	ReasonIssuer          Reason = "wrong_issuer"            // iss is not the pinned issuer
 	ReasonAudience        Reason = "wrong_audience"          // aud does not name this gateway's canonical URI
 	ReasonClaims          Reason = "bad_claims"              // a claim has the wrong type
@@ -51,6 +52,10 @@ var ErrRejected = errors.New("credential rejected")
 type Rejection struct {
 	Reason Reason
 	Err    error // the underlying cause; may be nil
+	// KeyID is the public id of the API key a refused credential names, when the credential
+	// has the API key form (mcpg_<id>_<secret>): so that the audit record shows which key is
+	// being tried. Never any part of the secret.
+	KeyID string
 }
 
 func (r *Rejection) Error() string {

@@ -38,6 +38,14 @@ const (
 	DefaultCacheTTL      = 5 * time.Minute
 	DefaultRolesClaim    = "roles"
 	DefaultGroupsClaim   = "groups"
+	// DefaultMaxTokenLifetime is the longest lifetime (exp - iat) of an accepted token unless
+	// configured otherwise. Access tokens usually live minutes to an hour or two; 24 h still
+	// admits Auth0's default (86400 s) and the longest Entra ID and Okta allow, while a token
+	// minted to live for years is refused.
+	DefaultMaxTokenLifetime = 24 * time.Hour
+	// MaxTokenLifetimeBound bounds a configured MaxTokenLifetime: 30 days, the longest lifetime
+	// any of the common authorization servers issues (Auth0's maximum).
+	MaxTokenLifetimeBound = 30 * 24 * time.Hour
 )
 
 // ValidatorOptions configures a Validator. The zero value is usable.
@@ -54,6 +62,10 @@ type ValidatorOptions struct {
 	ClockSkew time.Duration
 	// MaxTokenBytes bounds the token's length (default 8 KiB).
 	MaxTokenBytes int
+	// MaxTokenLifetime is the longest lifetime of an accepted token (default 24 h, at most 30
+	// days): a token whose exp is further than this after its iat — or, without iat, after now
+	// (plus the clock skew) — is refused (ReasonLifetime), however validly signed.
+	MaxTokenLifetime time.Duration
 	// RolesClaim names the claim roles come from (default "roles"): a top-level claim name
 	// ("groups", "scope", "https://example.com/roles"), or a dotted path into nested objects
 	// ("realm_access.roles") when no top-level claim has that exact name. An array of strings
@@ -94,6 +106,7 @@ type Validator struct {
 	algs        []string
 	skew        time.Duration
 	maxBytes    int
+	maxLifetime time.Duration
 	rolesClaim  string
 	groupsClaim string
 	typ         string
@@ -132,6 +145,10 @@ func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, 
 	}
 	algs, skew, problems := checkVerification(opts.Algorithms, opts.ClockSkew)
 	errs = append(errs, problems...)
+	maxLifetime := orDefault(opts.MaxTokenLifetime, DefaultMaxTokenLifetime)
+	if maxLifetime < 0 || maxLifetime > MaxTokenLifetimeBound {
+		errs = append(errs, fmt.Errorf("max token lifetime %v: want more than 0 and at most %v", maxLifetime, MaxTokenLifetimeBound))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -141,6 +158,7 @@ func NewValidator(issuer, audience string, opts *ValidatorOptions) (*Validator, 
 		algs:        algs,
 		skew:        skew,
 		maxBytes:    orDefault(opts.MaxTokenBytes, DefaultMaxTokenBytes),
+		maxLifetime: maxLifetime,
 		rolesClaim:  cmpOr(opts.RolesClaim, DefaultRolesClaim),
 		groupsClaim: cmpOr(opts.GroupsClaim, DefaultGroupsClaim),
 		typ:         normalizeType(opts.RequiredType),
@@ -278,6 +296,9 @@ func (v *Validator) Validate(ctx context.Context, token string) (*Principal, err
 	if err != nil {
 		return nil, classify(err, claims)
 	}
+	if err := v.checkLifetime(claims, now); err != nil {
+		return nil, err
+	}
 	p, err := v.principal(claims)
 	if err != nil {
 		return nil, err
@@ -288,6 +309,30 @@ func (v *Validator) Validate(ctx context.Context, token string) (*Principal, err
 	}
 	v.cache.put(key, *p, until)
 	return p, nil
+}
+
+// checkLifetime refuses a token meant to live longer than the maximum lifetime: exp - iat, or
+// without iat, exp - now beyond the clock skew. Only the issuer can mint a token, but a token
+// that outlives any reasonable session turns one leak into a lasting one.
+func (v *Validator) checkLifetime(c jwt.MapClaims, now time.Time) error {
+	exp, err := c.GetExpirationTime()
+	if err != nil || exp == nil {
+		return reject(ReasonMissingExp, err)
+	}
+	iat, err := c.GetIssuedAt()
+	if err != nil {
+		return reject(ReasonClaims, err)
+	}
+	if iat != nil {
+		if life := exp.Sub(iat.Time); life > v.maxLifetime {
+			return rejectf(ReasonLifetime, "token lives %v (exp - iat), over the maximum %v", life, v.maxLifetime)
+		}
+		return nil
+	}
+	if left := exp.Sub(now); left > v.maxLifetime+v.skew {
+		return rejectf(ReasonLifetime, "token without iat expires in %v, over the maximum lifetime %v", left.Round(time.Second), v.maxLifetime)
+	}
+	return nil
 }
 
 // joseHeader is the part of the JOSE header the gateway reads. The URL- and key-carrying members

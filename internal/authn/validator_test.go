@@ -453,6 +453,57 @@ func TestNewValidatorReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestValidateRefusesOverlongLifetime: a validly signed token meant to live longer than the
+// maximum lifetime (exp - iat, or without iat exp - now) is refused, so that one leaked token
+// does not stay usable for years.
+func TestValidateRefusesOverlongLifetime(t *testing.T) {
+	t.Parallel()
+	idp := newIdP(t, "")
+	clk := newClock()
+	now := clk.Now()
+	year2100 := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name     string
+		max      time.Duration // 0: the default
+		iat, exp time.Time     // iat zero: no iat claim
+		want     Reason        // "": accepted
+	}{
+		{"one hour", 0, now, now.Add(time.Hour), ""},
+		{"exactly the default maximum", 0, now, now.Add(DefaultMaxTokenLifetime), ""},
+		{"a second over the default maximum", 0, now, now.Add(DefaultMaxTokenLifetime + time.Second), ReasonLifetime},
+		{"expires in 2100", 0, now, year2100, ReasonLifetime},
+		{"expires in 2100, no iat", 0, time.Time{}, year2100, ReasonLifetime},
+		{"issued long ago, still over", 0, now.Add(-30 * 24 * time.Hour), now.Add(time.Hour), ReasonLifetime},
+		{"no iat, expires within the maximum", 0, time.Time{}, now.Add(23 * time.Hour), ""},
+		{"no iat, within the maximum plus the clock skew", 0, time.Time{}, now.Add(DefaultMaxTokenLifetime + DefaultClockSkew), ""},
+		{"no iat, beyond the maximum plus the clock skew", 0, time.Time{}, now.Add(DefaultMaxTokenLifetime + DefaultClockSkew + time.Second), ReasonLifetime},
+		{"configured 1h: 2h refused", time.Hour, now, now.Add(2 * time.Hour), ReasonLifetime},
+		{"configured 1h: 1h accepted", time.Hour, now, now.Add(time.Hour), ""},
+		{"configured 7 days: 3 days accepted", 7 * 24 * time.Hour, now, now.Add(3 * 24 * time.Hour), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newTestValidator(t, idp, clk, &ValidatorOptions{MaxTokenLifetime: tt.max})
+			c := idp.claims(now)
+			c["exp"] = tt.exp.Unix()
+			delete(c, "iat")
+			if !tt.iat.IsZero() {
+				c["iat"] = tt.iat.Unix()
+			}
+			_, err := v.Validate(context.Background(), sign(t, jwt.SigningMethodRS256, "rsa1", testRSA(), c))
+			if got := ReasonOf(err); got != tt.want || (tt.want == "" && err != nil) {
+				t.Errorf("Validate: reason %q (%v), want %q", got, err, tt.want)
+			}
+		})
+	}
+	for _, max := range []time.Duration{-time.Hour, MaxTokenLifetimeBound + time.Second} {
+		_, err := NewValidator(idp.issuer, testAudience, &ValidatorOptions{MaxTokenLifetime: max})
+		if err == nil || !strings.Contains(err.Error(), "max token lifetime") {
+			t.Errorf("NewValidator with MaxTokenLifetime %v: %v, want an error about it", max, err)
+		}
+	}
+}
+
 func TestParseJWKSRefusesWeakAndPrivateKeys(t *testing.T) {
 	t.Parallel()
 	small, err := rsa.GenerateKey(rand.Reader, 1024)

@@ -450,7 +450,19 @@ type Auth struct {
 
 	// ClockSkew is the tolerance on exp, nbf and iat. Default 60s, at most 5m.
 	ClockSkew time.Duration
+
+	// MaxTokenLifetime is the longest lifetime a token may have: one whose exp is further than
+	// this after its iat (without iat: after now) is refused. Default 24h, at most 720h.
+	MaxTokenLifetime time.Duration
 }
+
+// Bounds of Auth.MaxTokenLifetime, applied by [Parse]: access tokens usually live minutes to an
+// hour or two; 24h still admits Auth0's default and the longest Entra ID and Okta issue, and
+// 720h (30 days) is the longest any of the common authorization servers issues.
+const (
+	DefaultMaxTokenLifetime = 24 * time.Hour
+	MaxTokenLifetimeBound   = 30 * 24 * time.Hour
+)
 
 // TLS configures the HTTPS listener. The certificate and key files are re-read when they change,
 // so a renewed certificate is served without a restart.

@@ -557,7 +557,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			d.mapping(n, path, d.tlsFields(c.TLS), nil)
 		}},
 		{"auth", func(n *yaml.Node, path string) {
-			c.Auth = &Auth{}
+			c.Auth = &Auth{MaxTokenLifetime: DefaultMaxTokenLifetime}
 			d.mapping(n, path, d.authFields(c.Auth), nil)
 		}},
 	}, elsewhere)
@@ -598,6 +598,7 @@ func (d *decoder) authFields(a *Auth) []field {
 		{"groups_claim", d.str(&a.GroupsClaim)},
 		{"required_scopes", d.strList(&a.RequiredScopes)},
 		{"clock_skew", d.duration(&a.ClockSkew)},
+		{"max_token_lifetime", d.duration(&a.MaxTokenLifetime)},
 	}
 }
 

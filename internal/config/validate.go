@@ -294,6 +294,9 @@ func (v *validator) auth(a *Auth) {
 	if a.ClockSkew < 0 || a.ClockSkew > 5*time.Minute {
 		v.add("auth.clock_skew", "%s is out of range: want 0 to 5m", a.ClockSkew)
 	}
+	if a.MaxTokenLifetime <= 0 || a.MaxTokenLifetime > MaxTokenLifetimeBound {
+		v.add("auth.max_token_lifetime", "%s is out of range: want more than 0 and at most %s", a.MaxTokenLifetime, MaxTokenLifetimeBound)
+	}
 }
 
 func (v *validator) listen(addr string, public bool) {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -150,12 +151,19 @@ func (g *Gateway) recordRefusal(ctx context.Context, c *caller, call *mcpguard.C
 	g.recordDenial(ctx, c, call, "gateway:"+step, []string{reason})
 }
 
-// recordAuthFailure is the authenticator's hook for refused requests.
+// recordAuthFailure is the authenticator's hook for refused requests. A refused API key is
+// named by its public id (detail api_key_id), so an operator can see which key is being tried;
+// the credential itself is never recorded.
 func (g *Gateway) recordAuthFailure(ctx context.Context, r *http.Request, status int, rej *authn.Rejection) {
 	c := &caller{}
 	_, c.sourceIP = principalOf(r)
+	var detail []byte
+	if rej.KeyID != "" {
+		c.authMethod = string(authn.MethodAPIKey)
+		detail, _ = json.Marshal(map[string]string{"api_key_id": rej.KeyID})
+	}
 	if err := g.record(ctx, c, &audit.Record{
-		Kind: audit.KindAuthFailure, RequestID: newRequestID(), Method: r.Method,
+		Kind: audit.KindAuthFailure, RequestID: newRequestID(), Method: r.Method, Detail: detail,
 		Decision: audit.DecisionDeny, Reasons: []string{string(rej.Reason)}, Outcome: &audit.Outcome{Status: "error", ErrorCode: status},
 	}); err != nil {
 		g.logger.Error("audit record of an authentication failure not written", "err", err)

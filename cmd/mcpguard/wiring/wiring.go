@@ -202,13 +202,14 @@ func (b *builder) auth(ctx context.Context, cfg *config.Config) error {
 	}
 	a := cfg.Auth
 	if a == nil {
-		// API keys or client certificates only: no token is accepted, and the 401 names this
-		// endpoint.
-		return b.authenticators(ctx, "https://"+cfg.Listen+cfg.Path, nil, identityKey, opts)
+		// API keys or client certificates only: no token is accepted and no resource metadata
+		// is served, so the 401 names none (a resource_metadata link would lead to a 404).
+		return b.authenticators(ctx, "", nil, identityKey, opts)
 	}
 	v, err := authn.NewValidator(a.Issuer, a.Resource, &authn.ValidatorOptions{
 		ExtraAudiences: a.ExtraAudiences, JWKSURL: a.JWKSURL, Algorithms: a.Algorithms,
-		ClockSkew: a.ClockSkew, RolesClaim: a.RolesClaim, GroupsClaim: a.GroupsClaim, Logger: b.logger,
+		ClockSkew: a.ClockSkew, MaxTokenLifetime: a.MaxTokenLifetime,
+		RolesClaim: a.RolesClaim, GroupsClaim: a.GroupsClaim, Logger: b.logger,
 	})
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
