@@ -16,13 +16,14 @@ const (
 	DefaultPath               = "/mcp"
 	DefaultNamespaceSeparator = "."
 
-	DefaultMaxBodyBytes       ByteSize      = 4 * MiB
-	DefaultMaxHeaderBytes     ByteSize      = 64 * KiB
-	DefaultMaxJSONDepth                     = 64
-	DefaultMaxSessions                      = 10000
-	DefaultSessionIdleTimeout time.Duration = 30 * time.Minute
-	DefaultRequestTimeout     time.Duration = 60 * time.Second
-	DefaultMaxMessageBytes    ByteSize      = 16 * MiB
+	DefaultMaxBodyBytes         ByteSize      = 4 * MiB
+	DefaultMaxHeaderBytes       ByteSize      = 64 * KiB
+	DefaultMaxJSONDepth                       = 64
+	DefaultMaxSessions                        = 10000
+	DefaultMaxSessionsPerClient               = 256
+	DefaultSessionIdleTimeout   time.Duration = 30 * time.Minute
+	DefaultRequestTimeout       time.Duration = 60 * time.Second
+	DefaultMaxMessageBytes      ByteSize      = 16 * MiB
 
 	DefaultLogLevel  = slog.LevelInfo
 	DefaultLogFormat = LogFormatText
@@ -172,6 +173,15 @@ type Limits struct {
 	// once; a new session beyond it is refused. Default 10000, between 1 and
 	// 1000000.
 	MaxSessions int
+
+	// MaxSessionsPerPrincipal and MaxSessionsPerAddress bound the legacy-era sessions one
+	// authenticated principal, and one client IP address, hold at once, so that one client cannot
+	// fill MaxSessions and shut the others out. Default 256 each, between 0 and MaxSessions; 0
+	// means unbounded (behind a proxy that hides clients' addresses, set the per-address bound to
+	// 0 and rely on authentication). Unauthenticated callers, all the principal "anonymous", are
+	// bounded by their address only.
+	MaxSessionsPerPrincipal int
+	MaxSessionsPerAddress   int
 
 	// SessionIdleTimeout ends a legacy-era session that has seen no request
 	// for this long. Default 30m.

@@ -439,6 +439,14 @@ func (v *validator) limits(l *Limits) {
 	if l.MaxSessions < 1 || l.MaxSessions > maxSessions {
 		v.add("limits.max_sessions", "%d is out of range: want 1 to %d", l.MaxSessions, maxSessions)
 	}
+	for _, b := range []struct {
+		key string
+		n   int
+	}{{"max_sessions_per_principal", l.MaxSessionsPerPrincipal}, {"max_sessions_per_address", l.MaxSessionsPerAddress}} {
+		if b.n < 0 || (b.n > l.MaxSessions && l.MaxSessions >= 1) {
+			v.add("limits."+b.key, "%d is out of range: want 0 (unbounded) to max_sessions (%d)", b.n, l.MaxSessions)
+		}
+	}
 	v.positive("limits.session_idle_timeout", l.SessionIdleTimeout)
 	v.positive("limits.request_timeout", l.RequestTimeout)
 	v.sizeRange("limits.max_message_bytes", l.MaxMessageBytes, minMessageBytes, maxMessageBytes)

@@ -9,10 +9,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpguard/mcpguard/internal/gateway/parts"
 )
 
 // rawExchange writes raw bytes to the gateway's listener and returns every response read until
@@ -157,5 +160,52 @@ func TestEdgeStatuses(t *testing.T) {
 	}
 	if rec := tg.control(t, "CONTROL"); bytes.Contains(rec, []byte("GZIPPED")) {
 		t.Error("the upstream received the gzip body")
+	}
+}
+
+// TestSessionsPerClientAreBounded: one client address cannot fill the gateway's session table;
+// ending a session frees its place; another principal is not affected by one that is full.
+func TestSessionsPerClientAreBounded(t *testing.T) {
+	tg := newTestGateway(t, "")
+	tg.g.sessions.perAddr = 3 // limits.max_sessions_per_address
+	open := func() (int, map[string]any, string) {
+		status, h, msg := post(t, tg.url, nil, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"flood","version":"1"}}}`)
+		return status, msg, h.Get("Mcp-Session-Id")
+	}
+	var ids []string
+	for range 3 {
+		status, msg, id := open()
+		if status != http.StatusOK {
+			t.Fatalf("session %d: %d %v", len(ids)+1, status, msg)
+		}
+		ids = append(ids, id)
+	}
+	status, msg, _ := open()
+	if e, _ := msg["error"].(map[string]any); status != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(e["message"]), "max_sessions_per_address") {
+		t.Fatalf("fourth session from one address: %d %v, want 503 naming max_sessions_per_address", status, msg)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, tg.url, nil)
+	req.Header.Set("Mcp-Session-Id", ids[0])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if status, msg, _ := open(); status != http.StatusOK {
+		t.Errorf("after DELETE of one session: %d %v, want a new session", status, msg)
+	}
+
+	ss := newSessions(t.Context(), &parts.Limits{MaxSessions: 10, MaxSessionsPerPrincipal: 2}, time.Now)
+	addr := netip.MustParseAddr("10.0.0.1")
+	for i := range 2 {
+		if s, why := ss.create("2025-11-25", nil, nil, "alice", netip.MustParseAddr(fmt.Sprintf("10.0.1.%d", i))); s == nil {
+			t.Fatalf("alice's session %d refused: %s", i, why)
+		}
+	}
+	if s, why := ss.create("2025-11-25", nil, nil, "alice", addr); s != nil || !strings.Contains(why, "max_sessions_per_principal") {
+		t.Errorf("alice's third session: %v %q, want refused by max_sessions_per_principal", s, why)
+	}
+	if s, why := ss.create("2025-11-25", nil, nil, "bob", addr); s == nil {
+		t.Errorf("bob refused because alice is full: %s", why)
 	}
 }

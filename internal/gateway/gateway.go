@@ -139,7 +139,7 @@ func New(ctx context.Context, p *Parts) (*Gateway, error) {
 	g.base = context.WithoutCancel(ctx)
 	g.workers = newWorkers()
 	g.bodyTimeout = bodyReadTimeout
-	g.sessions = newSessions(g.base, p.Limits.MaxSessions, p.Limits.SessionIdleTimeout, now)
+	g.sessions = newSessions(g.base, &p.Limits, now)
 	upLim := jsonrpc.Limits{MaxBytes: int(p.Limits.MaxMessageBytes), MaxDepth: p.Limits.MaxJSONDepth}
 	for _, spec := range p.Upstreams {
 		up, err := upstream.New(spec, p.Limits.RequestTimeout, &upstream.Options{

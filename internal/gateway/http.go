@@ -231,12 +231,13 @@ func (g *Gateway) serveInitialize(w http.ResponseWriter, r *http.Request, msg *j
 	ctx, cancel := context.WithTimeout(r.Context(), initWait)
 	defer cancel()
 	result, version := g.initialize(ctx, msg.Params)
-	s := g.sessions.create(version, clone(caps), clone(info))
+	_, addr := principalOf(r)
+	// Only the principal that opened the session may use or end it.
+	s, refused := g.sessions.create(version, clone(caps), clone(info), ownerOf(r), addr)
 	if s == nil {
-		writeError(w, http.StatusServiceUnavailable, msg.ID, mcpguard.CodeGatewayOverloaded, "too many sessions: the gateway's session limit is reached", nil)
+		writeError(w, http.StatusServiceUnavailable, msg.ID, mcpguard.CodeGatewayOverloaded, refused, nil)
 		return
 	}
-	s.owner = ownerOf(r) // only the principal that opened the session may use or end it
 	w.Header().Set(mcp.HeaderSessionID, s.id)
 	writeJSON(w, http.StatusOK, jsonrpc.AppendResult(nil, msg.ID, result))
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/gateway/parts"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
@@ -27,7 +29,8 @@ const (
 // session is one legacy-era client session (Mcp-Session-Id, or one stdio client).
 type session struct {
 	id      string
-	owner   string // the authenticated principal that opened the session ("" without authentication)
+	owner   string     // the authenticated principal that opened the session ("" without authentication)
+	addr    netip.Addr // the client address that opened it (invalid on stdio)
 	version string
 	caps    []byte
 	info    []byte
@@ -237,40 +240,78 @@ func (s *session) standaloneSend(msg []byte) {
 type sessions struct {
 	base context.Context // every session's context derives from it
 	max  int
-	idle time.Duration
-	now  func() time.Time
+	// perOwner and perAddr bound one authenticated principal's and one address's sessions; 0
+	// means unbounded.
+	perOwner, perAddr int
+	idle              time.Duration
+	now               func() time.Time
 
-	mu   sync.Mutex
-	byID map[string]*session
+	mu      sync.Mutex
+	byID    map[string]*session
+	byOwner map[string]int     // sessions per authenticated owner
+	byAddr  map[netip.Addr]int // sessions per client address
 }
 
-func newSessions(base context.Context, max int, idle time.Duration, now func() time.Time) *sessions {
-	if max <= 0 {
-		max = 10000
+func newSessions(base context.Context, lim *parts.Limits, now func() time.Time) *sessions {
+	ss := &sessions{base: base, max: lim.MaxSessions, perOwner: lim.MaxSessionsPerPrincipal, perAddr: lim.MaxSessionsPerAddress,
+		idle: lim.SessionIdleTimeout, now: now, byID: map[string]*session{}, byOwner: map[string]int{}, byAddr: map[netip.Addr]int{}}
+	if ss.max <= 0 {
+		ss.max = 10000
 	}
-	if idle <= 0 {
-		idle = 30 * time.Minute
+	if ss.idle <= 0 {
+		ss.idle = 30 * time.Minute
 	}
-	return &sessions{base: base, max: max, idle: idle, now: now, byID: map[string]*session{}}
+	return ss
 }
 
-// create makes a session, or returns nil when the limit is reached.
-func (ss *sessions) create(version string, caps, info []byte) *session {
+// create makes a session for owner (an authenticated principal, "" for none) at addr (invalid
+// on stdio). It returns nil and the limit that refuses it when the gateway, the owner or the
+// address already holds as many sessions as allowed.
+func (ss *sessions) create(version string, caps, info []byte, owner string, addr netip.Addr) (*session, string) {
 	ctx, cancel := context.WithCancel(ss.base)
 	s := &session{
-		id: newSessionID(), version: version, caps: caps, info: info, ctx: ctx, cancel: cancel,
+		id: newSessionID(), owner: owner, addr: addr, version: version, caps: caps, info: info, ctx: ctx, cancel: cancel,
 		pending: map[string]chan *jsonrpc.Message{}, inflight: map[jsonrpc.ID]context.CancelFunc{},
 		subs: map[string]bool{}, streams: map[string]*stream{}, standalone: newStream("0"),
 	}
 	s.touch(ss.now())
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if len(ss.byID) >= ss.max {
+	refused := ""
+	switch {
+	case len(ss.byID) >= ss.max:
+		refused = "too many sessions: the gateway's session limit is reached"
+	case owner != "" && ss.perOwner > 0 && ss.byOwner[owner] >= ss.perOwner:
+		refused = "too many sessions for this principal (limits.max_sessions_per_principal): end unused ones with DELETE"
+	case addr.IsValid() && ss.perAddr > 0 && ss.byAddr[addr] >= ss.perAddr:
+		refused = "too many sessions from this address (limits.max_sessions_per_address): end unused ones with DELETE"
+	}
+	if refused != "" {
 		cancel()
-		return nil
+		return nil, refused
 	}
 	ss.byID[s.id] = s
-	return s
+	if owner != "" {
+		ss.byOwner[owner]++
+	}
+	if addr.IsValid() {
+		ss.byAddr[addr]++
+	}
+	return s, ""
+}
+
+// forget drops s from the per-owner and per-address counts; ss.mu is held.
+func (ss *sessions) forget(s *session) {
+	if s.owner != "" {
+		if ss.byOwner[s.owner]--; ss.byOwner[s.owner] <= 0 {
+			delete(ss.byOwner, s.owner)
+		}
+	}
+	if s.addr.IsValid() {
+		if ss.byAddr[s.addr]--; ss.byAddr[s.addr] <= 0 {
+			delete(ss.byAddr, s.addr)
+		}
+	}
 }
 
 func (ss *sessions) get(id string) *session {
@@ -286,7 +327,10 @@ func (ss *sessions) get(id string) *session {
 func (ss *sessions) remove(id string) bool {
 	ss.mu.Lock()
 	s := ss.byID[id]
-	delete(ss.byID, id)
+	if s != nil {
+		delete(ss.byID, id)
+		ss.forget(s)
+	}
 	ss.mu.Unlock()
 	if s != nil {
 		s.close()
@@ -354,7 +398,7 @@ func (ss *sessions) reap(ctx context.Context) {
 func (ss *sessions) closeAll() {
 	ss.mu.Lock()
 	list := ss.byID
-	ss.byID = map[string]*session{}
+	ss.byID, ss.byOwner, ss.byAddr = map[string]*session{}, map[string]int{}, map[netip.Addr]int{}
 	ss.mu.Unlock()
 	for _, s := range list {
 		s.close()

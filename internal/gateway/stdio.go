@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"sync"
 
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
@@ -89,9 +90,9 @@ func (g *Gateway) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) e
 			if sess != nil {
 				g.sessions.remove(sess.id)
 			}
-			sess = g.sessions.create(version, caps, info)
-			if sess == nil {
-				write(jsonrpc.AppendError(nil, msg.ID, jsonrpc.NewError(mcpguard.CodeGatewayOverloaded, "too many sessions")))
+			var refused string
+			if sess, refused = g.sessions.create(version, caps, info, "", netip.Addr{}); sess == nil {
+				write(jsonrpc.AppendError(nil, msg.ID, jsonrpc.NewError(mcpguard.CodeGatewayOverloaded, refused)))
 				continue
 			}
 			sess.direct = write

@@ -70,13 +70,16 @@ type Parts struct {
 
 // Limits bound what clients and upstreams send and how long the gateway holds on.
 type Limits struct {
-	MaxBodyBytes       int64 // a client's request body (413) or stdio line
-	MaxHeaderBytes     int64 // a client's request headers (431); 0 means unbounded
-	MaxMessageBytes    int64 // one message from an upstream
-	MaxJSONDepth       int   // any JSON message, from either side
-	MaxSessions        int   // legacy sessions held at once
-	SessionIdleTimeout time.Duration
-	RequestTimeout     time.Duration // an upstream call, unless the upstream sets its own
+	MaxBodyBytes    int64 // a client's request body (413) or stdio line
+	MaxHeaderBytes  int64 // a client's request headers (431); 0 means unbounded
+	MaxMessageBytes int64 // one message from an upstream
+	MaxJSONDepth    int   // any JSON message, from either side
+	MaxSessions     int   // legacy sessions held at once
+	// MaxSessionsPerPrincipal and MaxSessionsPerAddress bound one authenticated principal's and
+	// one client address's legacy sessions; 0 means unbounded.
+	MaxSessionsPerPrincipal, MaxSessionsPerAddress int
+	SessionIdleTimeout                             time.Duration
+	RequestTimeout                                 time.Duration // an upstream call, unless the upstream sets its own
 }
 
 // Hooks carries the events of components built before the gateway to the gateway: the wiring
