@@ -11,6 +11,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/redact"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
@@ -68,21 +69,31 @@ func fail(code int64, status int, format string, args ...any) reply {
 	return reply{err: &jsonrpc.Error{Code: code, Message: fmt.Sprintf(format, args...)}, status: status}
 }
 
-// errorReply maps an error from routing or an upstream to the response contract.
+// errorReply maps an error from routing or an upstream to the response contract. The error's
+// text (a dial error names the upstream's address) passes redact.Leaks: the client learns what
+// went wrong, not where the upstream lives.
 func errorReply(err error) reply {
 	var re *rpcError
 	switch {
 	case errors.As(err, &re):
 		return reply{err: &jsonrpc.Error{Code: re.code, Message: re.msg, Data: re.data}, status: re.status}
 	case errors.Is(err, mcpguard.ErrUpstreamTimeout):
-		return fail(mcpguard.CodeUpstreamTimeout, http.StatusGatewayTimeout, "upstream timeout: %v", err)
+		return fail(mcpguard.CodeUpstreamTimeout, http.StatusGatewayTimeout, "upstream timeout: %s", leaks(err))
 	case errors.Is(err, mcpguard.ErrUpstreamBadReply):
-		return fail(mcpguard.CodeUpstreamBadReply, http.StatusBadGateway, "upstream sent an invalid reply: %v", err)
+		return fail(mcpguard.CodeUpstreamBadReply, http.StatusBadGateway, "upstream sent an invalid reply: %s", leaks(err))
 	case errors.Is(err, context.Canceled):
 		return fail(jsonrpc.CodeInternalError, 499, "request cancelled")
+	case errors.Is(err, mcpguard.ErrUpstreamDown): // its text starts with "upstream unavailable"
+		return fail(mcpguard.CodeUpstreamDown, http.StatusBadGateway, "%s", leaks(err))
 	default:
-		return fail(mcpguard.CodeUpstreamDown, http.StatusBadGateway, "upstream unavailable: %v", err)
+		return fail(mcpguard.CodeUpstreamDown, http.StatusBadGateway, "upstream unavailable: %s", leaks(err))
 	}
+}
+
+// leaks is err's text as a client may read it.
+func leaks(err error) string {
+	msg, _ := redact.Leaks(err.Error())
+	return msg
 }
 
 func truncate(s string) string {

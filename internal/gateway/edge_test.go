@@ -4,17 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/demo"
 	"github.com/mcpguard/mcpguard/internal/gateway/parts"
 )
 
@@ -207,5 +210,59 @@ func TestSessionsPerClientAreBounded(t *testing.T) {
 	}
 	if s, why := ss.create("2025-11-25", nil, nil, "bob", addr); s == nil {
 		t.Errorf("bob refused because alice is full: %s", why)
+	}
+}
+
+// TestUpstreamErrorsDoNotLeak: an upstream's error that names its database (with password), its
+// internal address and a stack trace reaches the client, in both eras, without any of them but
+// with its code and what went wrong; a 502 for an upstream that cannot be reached does not name
+// the address either.
+func TestUpstreamErrorsDoNotLeak(t *testing.T) {
+	tg := newTestGateway(t, "")
+	secrets := []string{"S3cr3tPW", "10.20.30.40", "db-primary.corp.internal", "goroutine", "db.go:88", "trader:"}
+	check := func(era string, msg map[string]any) {
+		t.Helper()
+		e, _ := msg["error"].(map[string]any)
+		if e == nil || errCode(msg) != -32603 {
+			t.Fatalf("%s: want the upstream's error -32603, got %v", era, msg)
+		}
+		raw, _ := json.Marshal(e)
+		for _, s := range secrets {
+			if strings.Contains(string(raw), s) {
+				t.Errorf("%s: the client learns %q: %s", era, s, raw)
+			}
+		}
+		if m, _ := e["message"].(string); !strings.Contains(m, "connection refused") || !strings.Contains(m, "[stack trace removed]") {
+			t.Errorf("%s: the message no longer says what went wrong: %q", era, m)
+		}
+		if d, _ := e["data"].(map[string]any); d["retry"] != true {
+			t.Errorf("%s: harmless data was lost: %v", era, e["data"])
+		}
+	}
+	h := tg.initialize(t)
+	_, _, msg := post(t, tg.url, h, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rec.leak","arguments":{}}}`)
+	check("legacy", msg)
+	_, _, msg = post(t, tg.url, modernHeaders("tools/call", "rec.leak"),
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rec.leak","arguments":{},`+modernMeta+`}}`)
+	check("modern", msg)
+
+	// An HTTP upstream that goes away after the gateway learned its tools: the dial error names
+	// 127.0.0.1:port.
+	up := httptest.NewServer(demo.HTTPHandler(nil))
+	addr := up.Listener.Addr().String()
+	down := newTestGateway(t, fmt.Sprintf(`  - name: down
+    http:
+      url: %s/mcp
+`, up.URL))
+	call := `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"down.get_market_overview","arguments":{},` + modernMeta + `}}`
+	if status, _, msg := post(t, down.url, modernHeaders("tools/call", "down.get_market_overview"), call); status != http.StatusOK {
+		t.Fatalf("the upstream's tool before it went away: %d %v", status, msg)
+	}
+	up.CloseClientConnections()
+	up.Close()
+	status, _, msg := post(t, down.url, modernHeaders("tools/call", "down.get_market_overview"), call)
+	raw, _ := json.Marshal(msg)
+	if status != http.StatusBadGateway || strings.Contains(string(raw), addr) || strings.Contains(string(raw), "127.0.0.1") {
+		t.Errorf("unreachable upstream: want 502 without its address, got %d %s", status, raw)
 	}
 }

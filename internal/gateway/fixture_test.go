@@ -85,6 +85,7 @@ func recordingUpstream() {
 				map[string]any{"name": "ask", "description": "Asks the user for a name (elicitation).", "inputSchema": map[string]any{"type": "object"}},
 				map[string]any{"name": "slow", "description": "Never answers.", "inputSchema": map[string]any{"type": "object"}},
 				map[string]any{"name": "change", "description": "Announces a changed tool list.", "inputSchema": map[string]any{"type": "object"}},
+				map[string]any{"name": "leak", "description": "Fails with an error that names its database.", "inputSchema": map[string]any{"type": "object"}},
 			}})
 		case "tools/call":
 			switch msg.Params.Name {
@@ -102,6 +103,14 @@ func recordingUpstream() {
 					"message": "Your name?", "requestedSchema": map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}},
 				}})
 				continue
+			case "leak":
+				send(map[string]any{"jsonrpc": "2.0", "id": msg.ID, "error": map[string]any{
+					"code":    -32603,
+					"message": leakMessage,
+					"data": map[string]any{"dsn": "postgres://trader:S3cr3tPW@10.20.30.40:5432/trades",
+						"detail": "connect to db-primary.corp.internal:5432 as trader password=S3cr3tPW", "retry": true},
+				}})
+				continue
 			case "progress":
 				if tok, ok := msg.Params.Meta["progressToken"]; ok {
 					send(map[string]any{"jsonrpc": "2.0", "method": "notifications/progress", "params": map[string]any{"progressToken": tok, "progress": 1, "total": 2}})
@@ -114,6 +123,11 @@ func recordingUpstream() {
 		}
 	}
 }
+
+// leakMessage is the error of the recording upstream's leak tool: what an upstream written in
+// haste answers when its database is down.
+const leakMessage = "pq: connection to postgres://trader:S3cr3tPW@10.20.30.40:5432/trades failed: dial tcp 10.20.30.40:5432: connection refused\n" +
+	"goroutine 7 [running]:\nmain.query(0xc000012345)\n\t/srv/trades/db.go:88 +0x1d"
 
 func bufioScanner(r io.Reader) *bufio.Scanner {
 	sc := bufio.NewScanner(r)

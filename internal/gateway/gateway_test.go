@@ -149,7 +149,7 @@ func TestCallsThroughGatewayInBothEras(t *testing.T) {
 	for _, tool := range tools {
 		names = append(names, tool.(map[string]any)["name"].(string))
 	}
-	if got, want := strings.Join(names, ","), "rec.echo,rec.crash,rec.progress,rec.ask,rec.slow,rec.change"; got != want {
+	if got, want := strings.Join(names, ","), "rec.echo,rec.crash,rec.progress,rec.ask,rec.slow,rec.change,rec.leak"; got != want {
 		t.Errorf("legacy tools/list names = %s, want %s (upstream order, namespaced)", got, want)
 	}
 	_, _, res := post(t, tg.url, h, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"hi"}}}`)

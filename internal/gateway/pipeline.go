@@ -11,6 +11,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
 	"github.com/mcpguard/mcpguard/internal/policy"
+	"github.com/mcpguard/mcpguard/internal/redact"
 	"github.com/mcpguard/mcpguard/internal/toolschema"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
@@ -92,11 +93,39 @@ func (g *Gateway) pipeline(ctx context.Context, c *caller, call *mcpguard.Call, 
 	}
 	// 7. Forward.
 	rep := g.forwardCall(ctx, c, call, up, params, id, o)
-	// 8. Inspect the response: result masking and detection plug in here.
-
+	// 8. Inspect the response: an upstream's error loses what a client must not learn; result
+	//    masking and detection plug in here.
+	g.sanitizeError(c, call, &rep)
 	// 9. Audit the outcome.
 	g.recordCallOutcome(ctx, c, call, rep, started)
 	return rep
+}
+
+// sanitizeError takes out of an error reply what the client must not learn of the systems
+// behind the gateway: credentials, stack traces, internal addresses and host names, personal
+// data (redact.Leaks, redact.LeaksJSON). The operational log keeps, at debug, the message with
+// only its credentials removed. The data of a URLElicitationRequired error is the protocol's
+// own (the URLs a user must open) and passes unchanged; its message does not.
+func (g *Gateway) sanitizeError(c *caller, call *mcpguard.Call, rep *reply) {
+	e := rep.err
+	if e == nil {
+		return
+	}
+	msg, st := redact.Leaks(e.Message)
+	data := e.Data
+	if len(data) > 0 && e.Code != mcp.CodeURLElicitationRequired {
+		var dst redact.Stats
+		data, dst = redact.LeaksJSON(data)
+		for k, n := range dst {
+			st[k] += n
+		}
+	}
+	if len(st) == 0 {
+		return
+	}
+	g.logger.Debug("upstream error sanitised for the client", "method", call.Method,
+		"target", call.Target, "code", e.Code, "message", redact.Secrets(e.Message), "removed", st)
+	rep.err = &jsonrpc.Error{Code: e.Code, Message: msg, Data: data}
 }
 
 // readCall reads a request into a Call from its params, read once (p), taking the members each

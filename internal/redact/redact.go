@@ -314,13 +314,24 @@ type span struct{ lo, hi int }
 
 // scan replaces every detected secret or personal datum in s by its token.
 func (w *walker) scan(s string) string {
+	return replaceFound(w.r.detectors, s, w.stats, func(_, match string) string { return w.r.Token([]byte(match)) })
+}
+
+// replaceFound replaces every span of s that one of detectors finds (the first detector to find
+// a span wins it) by what replace returns for it, counting the spans in stats by detector.
+func replaceFound(detectors []detector, s string, stats Stats, replace func(name, match string) string) string {
 	if len(s) < 6 {
 		return s
 	}
 	digits := countDigits(s)
+	type found struct {
+		span
+		name string
+	}
 	var spans []span
-	for i := range w.r.detectors {
-		d := &w.r.detectors[i]
+	var finds []found
+	for i := range detectors {
+		d := &detectors[i]
 		if !d.want(s, digits) {
 			continue
 		}
@@ -331,21 +342,22 @@ func (w *walker) scan(s string) string {
 			if overlaps(spans, m[0], m[1]) {
 				continue
 			}
-			w.stats[d.name]++
+			stats[d.name]++
 			spans = append(spans, span{m[0], m[1]})
+			finds = append(finds, found{span{m[0], m[1]}, d.name})
 		}
 	}
-	if len(spans) == 0 {
+	if len(finds) == 0 {
 		return s
 	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].lo < spans[j].lo })
+	sort.Slice(finds, func(i, j int) bool { return finds[i].lo < finds[j].lo })
 	var b strings.Builder
 	b.Grow(len(s))
 	at := 0
-	for _, sp := range spans {
-		b.WriteString(s[at:sp.lo])
-		b.WriteString(w.r.Token([]byte(s[sp.lo:sp.hi])))
-		at = sp.hi
+	for _, f := range finds {
+		b.WriteString(s[at:f.lo])
+		b.WriteString(replace(f.name, s[f.lo:f.hi]))
+		at = f.hi
 	}
 	b.WriteString(s[at:])
 	return b.String()
