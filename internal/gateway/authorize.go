@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/netip"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
-	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
 	"github.com/mcpguard/mcpguard/internal/policy"
 )
@@ -21,16 +21,27 @@ const anonymous = "anonymous"
 // policyRecordTimeout bounds the wait for the audit record of a policy reload.
 const policyRecordTimeout = 10 * time.Second
 
-// policyReloaded logs and records an attempt to reload the policy file (Parts.Hooks); a non-nil
-// err rejected the new file, and the last good policy stays in force.
-func (g *Gateway) policyReloaded(path string, err error) {
-	rec := &audit.Record{Kind: audit.KindPolicyReload, Detail: []byte(`{"file":` + string(jsonrpc.Quote(path)) + `}`), Decision: audit.DecisionAllow}
-	if err != nil {
-		g.logger.Error("policy rejected; the last good policy stays in force", "file", path, "err", err)
-		rec.Decision, rec.Reasons = audit.DecisionDeny, []string{err.Error()}
+// policyReloaded logs and records an attempt to reload the policy file with new content
+// (Parts.Hooks): the file's SHA-256, the one it replaces and what changed, by role. A non-nil
+// ev.Err rejected the new file, and the last good policy stays in force.
+func (g *Gateway) policyReloaded(path string, ev policy.Reload) {
+	detail := struct {
+		File           string   `json:"file"`
+		SHA256         string   `json:"sha256,omitempty"`
+		PreviousSHA256 string   `json:"previous_sha256"`
+		Change         string   `json:"change,omitempty"`
+		RolesAdded     []string `json:"roles_added,omitempty"`
+		RolesRemoved   []string `json:"roles_removed,omitempty"`
+		RolesChanged   []string `json:"roles_changed,omitempty"`
+	}{File: path, SHA256: ev.SHA256, PreviousSHA256: ev.Previous.SHA256()}
+	rec := &audit.Record{Kind: audit.KindPolicyReload, Decision: audit.DecisionAllow}
+	if ev.Err != nil {
+		rec.Decision, rec.Reasons = audit.DecisionDeny, []string{ev.Err.Error()}
 	} else {
-		g.logger.Info("policy reloaded", "file", path)
+		detail.Change = ev.Change.String()
+		detail.RolesAdded, detail.RolesRemoved, detail.RolesChanged = ev.Change.Added, ev.Change.Removed, ev.Change.Changed
 	}
+	rec.Detail, _ = json.Marshal(detail)
 	ctx, cancel := context.WithTimeout(g.base, policyRecordTimeout)
 	defer cancel()
 	if aerr := g.record(ctx, &caller{}, rec); aerr != nil {

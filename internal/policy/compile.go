@@ -64,6 +64,7 @@ type Policy struct {
 	printer     *message.Printer
 	args        argsDecoder
 	states      sync.Pool // of *evalState
+	fp          fingerprints
 }
 
 type role struct {
@@ -116,6 +117,16 @@ func (p *Policy) NumPermissions() int { return p.permissions }
 
 // ParseFile reads and compiles the policy file at path.
 func ParseFile(path string, opts *Options) (*Policy, error) {
+	data, err := readPolicyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path, opts)
+}
+
+// readPolicyFile reads at most one byte more than a policy may hold, so that Parse can refuse a
+// file that is too large.
+func readPolicyFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
@@ -125,7 +136,7 @@ func ParseFile(path string, opts *Options) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read policy %s: %w", path, err)
 	}
-	return Parse(data, path, opts)
+	return data, nil
 }
 
 // Parse decodes a policy written in YAML or JSON, checks it and compiles
@@ -149,6 +160,7 @@ func Parse(data []byte, source string, opts *Options) (*Policy, error) {
 		}
 		return nil, &Problems{Source: source, Kind: "policy", List: d.problems}
 	}
+	c.p.fp = fingerprint(data, doc)
 	return c.p, nil
 }
 

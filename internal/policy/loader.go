@@ -19,13 +19,28 @@ type LoaderOptions struct {
 	Compile *Options
 	// Logger receives reloads and rejected policies; nil discards.
 	Logger *slog.Logger
-	// OnReload, when set, is called after every reload attempt with the
-	// policy now in force and the error that rejected the new file (nil
-	// when it was accepted).
-	OnReload func(current *Policy, err error)
+	// OnReload, when set, is called after every reload attempt that read
+	// new content: a file whose bytes are those of the last attempt (an
+	// editor saving without a change, a SIGHUP, a touch) is not reloaded
+	// and not reported.
+	OnReload func(Reload)
 	// Debounce is how long Watch waits for a burst of file events to end
 	// before reloading; 0 means 100ms.
 	Debounce time.Duration
+}
+
+// Reload is one reload attempt, as OnReload reports it.
+type Reload struct {
+	// Previous is the policy in force before the attempt; Current the one
+	// in force after it (Previous again when Err rejected the file).
+	Previous, Current *Policy
+	// SHA256 is the hex SHA-256 of the bytes read; empty when the file
+	// could not be read.
+	SHA256 string
+	// Change is what changed from Previous to Current.
+	Change Change
+	// Err rejected the file: it could not be read or has problems.
+	Err error
 }
 
 // Loader holds the policy in force and replaces it, atomically, only with
@@ -38,6 +53,9 @@ type Loader struct {
 	current atomic.Pointer[Policy]
 	mu      sync.Mutex // serializes reloads
 	lastErr error
+	// seen identifies the content of the last attempt: its SHA-256, or the
+	// read error; an attempt that finds the same is not repeated.
+	seen string
 }
 
 // NewLoader reads and compiles the policy at path; the first load must
@@ -59,6 +77,7 @@ func NewLoader(path string, opts *LoaderOptions) (*Loader, error) {
 		return nil, err
 	}
 	l.current.Store(p)
+	l.seen = p.SHA256()
 	return l, nil
 }
 
@@ -73,21 +92,45 @@ func (l *Loader) Err() error {
 }
 
 // Reload reads the file again. A policy with any problem is rejected — the
-// error lists every problem — and the policy in force stays.
+// error lists every problem — and the policy in force stays. Content read
+// before (the same bytes as the last attempt, or the same read error) is
+// not compiled again: Reload then returns the last attempt's error and
+// reports nothing.
 func (l *Loader) Reload() error {
 	l.mu.Lock()
-	p, err := ParseFile(l.path, l.opts.Compile)
+	data, err := readPolicyFile(l.path)
+	seen := ""
+	if err != nil {
+		seen = "error: " + err.Error()
+	} else {
+		seen = hashHex(data)
+	}
+	if seen == l.seen {
+		err := l.lastErr
+		l.mu.Unlock()
+		l.logger.Debug("policy file unchanged; not reloaded", "file", l.path)
+		return err
+	}
+	l.seen = seen
+	prev := l.current.Load()
+	ev := Reload{Previous: prev, Current: prev}
+	var p *Policy
+	if err == nil {
+		ev.SHA256 = seen
+		p, err = Parse(data, l.path, l.opts.Compile)
+	}
 	if err == nil {
 		l.current.Store(p)
-		l.logger.Info("policy reloaded", "file", l.path, "roles", p.NumRoles(), "permissions", p.NumPermissions())
+		ev.Current, ev.Change = p, Diff(prev, p)
+		l.logger.Info("policy reloaded", "file", l.path, "sha256", seen, "change", ev.Change.String(),
+			"roles", p.NumRoles(), "permissions", p.NumPermissions())
 	} else {
 		l.logger.Error("policy rejected; the previous policy stays in force", "file", l.path, "error", err)
 	}
-	l.lastErr = err
-	cur := l.current.Load()
+	l.lastErr, ev.Err = err, err
 	l.mu.Unlock()
 	if l.opts.OnReload != nil {
-		l.opts.OnReload(cur, err)
+		l.opts.OnReload(ev)
 	}
 	return err
 }

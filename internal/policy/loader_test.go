@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,7 +103,7 @@ func TestLoaderWatch(t *testing.T) {
 	events := make(chan reload, 16)
 	l, err := NewLoader(path, &LoaderOptions{
 		Debounce: 20 * time.Millisecond,
-		OnReload: func(p *Policy, err error) { events <- reload{allows(p), err} },
+		OnReload: func(ev Reload) { events <- reload{allows(ev.Current), ev.Err} },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -135,8 +136,9 @@ func TestLoaderWatch(t *testing.T) {
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		for range 200 {
-			_ = os.WriteFile(path, []byte(policyV1), 0o600)
+		for i := range 200 {
+			// New bytes each time: the same bytes again are not reloaded.
+			_ = os.WriteFile(path, fmt.Appendf([]byte(policyV1), "# nudge %d\n", i), 0o600)
 			select {
 			case <-stop:
 				return
@@ -172,5 +174,63 @@ func TestLoaderWatch(t *testing.T) {
 	waitFor("the renamed policy to be loaded", func(r reload) bool { return r.err == nil && r.allows == "two" })
 	if got := allows(l.Policy()); got != "two" {
 		t.Errorf("policy in force allows %q, want two", got)
+	}
+}
+
+// TestReloadOnlyOnNewContent: a save without a change, a touch or a SIGHUP reloads nothing and
+// reports nothing; a real change is reported once, with the file's SHA-256, the one it replaces
+// and what changed by role; a comment changes the hash and no role.
+func TestReloadOnlyOnNewContent(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	writeFile(t, path, policyV1)
+	var got []Reload
+	l, err := NewLoader(path, &LoaderOptions{OnReload: func(ev Reload) { got = append(got, ev) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := l.Policy().SHA256()
+	if v1 != hashHex([]byte(policyV1)) {
+		t.Fatalf("SHA256() = %s, not the hash of the file's bytes", v1)
+	}
+	for range 3 {
+		writeFile(t, path, policyV1)
+		if err := l.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 0 {
+		t.Fatalf("unchanged content was reported %d times", len(got))
+	}
+
+	v2 := policyV1 + "  - role: Auditor\n    permissions:\n      - tool_name: \"*\"\n"
+	v2 = strings.Replace(v2, "tool_name: one", "tool_name: two", 1)
+	writeFile(t, path, v2)
+	if err := l.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Reload() // the same bytes again
+	if len(got) != 1 {
+		t.Fatalf("one change was reported %d times", len(got))
+	}
+	ev := got[0]
+	if ev.SHA256 != hashHex([]byte(v2)) || ev.Previous.SHA256() != v1 || ev.Err != nil {
+		t.Errorf("reload = sha %s previous %s err %v; want the new file's hash and %s", ev.SHA256, ev.Previous.SHA256(), ev.Err, v1)
+	}
+	if s := ev.Change.String(); s != "roles added: Auditor; roles changed: R" {
+		t.Errorf("change = %q", s)
+	}
+
+	writeFile(t, path, "# reviewed 2026-12-05\n"+v2)
+	_ = l.Reload()
+	if len(got) != 2 || !got[1].Change.Empty() || got[1].SHA256 == ev.SHA256 {
+		t.Fatalf("a comment: want a new hash and no role changed, got %+v", got[len(got)-1])
+	}
+
+	writeFile(t, path, policyBad)
+	_ = l.Reload()
+	_ = l.Reload()
+	if len(got) != 3 || got[2].Err == nil || got[2].Current != got[2].Previous {
+		t.Fatalf("a rejected file: want one report with its error and the previous policy in force, got %d reports", len(got))
 	}
 }

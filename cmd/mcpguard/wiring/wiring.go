@@ -165,7 +165,7 @@ func (b *builder) policy(path, namespace string) error {
 	l, err := policy.NewLoader(path, &policy.LoaderOptions{
 		Compile:  &policy.Options{Namespace: namespace},
 		Logger:   b.logger,
-		OnReload: func(_ *policy.Policy, err error) { hooks.PolicyReloaded(path, err) },
+		OnReload: func(ev policy.Reload) { hooks.PolicyReloaded(path, ev) },
 	})
 	if err != nil {
 		return fmt.Errorf("policy_file: %w", err)

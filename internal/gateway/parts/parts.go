@@ -88,11 +88,11 @@ type Limits struct {
 // only once served, and the policy reloads only through the gateway).
 type Hooks struct {
 	authRejected   func(ctx context.Context, r *http.Request, status int, rej *authn.Rejection)
-	policyReloaded func(file string, err error)
+	policyReloaded func(file string, ev policy.Reload)
 }
 
 // Install sets the handlers of the events; call it once, before serving.
-func (h *Hooks) Install(authRejected func(ctx context.Context, r *http.Request, status int, rej *authn.Rejection), policyReloaded func(file string, err error)) {
+func (h *Hooks) Install(authRejected func(ctx context.Context, r *http.Request, status int, rej *authn.Rejection), policyReloaded func(file string, ev policy.Reload)) {
 	h.authRejected, h.policyReloaded = authRejected, policyReloaded
 }
 
@@ -103,10 +103,10 @@ func (h *Hooks) AuthRejected(ctx context.Context, r *http.Request, status int, r
 	}
 }
 
-// PolicyReloaded reports an attempt to reload the policy file: err rejected the new policy, nil
-// when it is in force.
-func (h *Hooks) PolicyReloaded(file string, err error) {
+// PolicyReloaded reports an attempt to reload the policy file with new content: ev.Err rejected
+// it, nil when it is in force.
+func (h *Hooks) PolicyReloaded(file string, ev policy.Reload) {
 	if h.policyReloaded != nil {
-		h.policyReloaded(file, err)
+		h.policyReloaded(file, ev)
 	}
 }
