@@ -262,10 +262,19 @@ func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE",
-		Short: "Validate a configuration file and report every problem",
-		Args:  cobra.ExactArgs(1),
+		Short: "Validate a configuration file and the files it names, and report every problem",
+		Long: `Parses the configuration as serve does (every problem at once, with its line), then checks
+the files and directories it names as serve will use them: the policy, certificates and keys
+exist and are readable, private keys are not readable by others, databases, the checkpoint
+directory and export files can be created or written, and stdio commands can be run. It
+creates and changes nothing. Run it as the user the gateway runs as.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := config.Load(args[0]); err != nil {
+			cfg, err := config.Load(args[0])
+			if err != nil {
+				return err
+			}
+			if err := config.CheckFiles(cfg, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK\n", args[0])
