@@ -58,6 +58,7 @@ type mux struct {
 	deadOnce sync.Once
 	deadErr  error
 	stop     context.CancelFunc
+	ctx      context.Context // the mux's lifetime, for server-to-client requests
 }
 
 type pending struct {
@@ -81,6 +82,10 @@ func newMux(ctx context.Context, up *Upstream, w wire) *mux {
 		srvReqs:  make(map[jsonrpc.ID]context.CancelFunc),
 		dead:     make(chan struct{}),
 		stop:     cancel,
+		ctx:      ctx,
+	}
+	if d, ok := w.(direct); ok {
+		d.setDeliver(m.handle)
 	}
 	go m.readLoop(ctx)
 	go func() {
@@ -122,7 +127,6 @@ func (m *mux) kill(err error) {
 }
 
 func (m *mux) readLoop(ctx context.Context) {
-	lim := m.up.lim
 	for {
 		in, err := m.w.recv(ctx)
 		if err != nil {
@@ -135,27 +139,35 @@ func (m *mux) readLoop(ctx context.Context) {
 			m.kill(err)
 			return
 		}
-		if in.ended {
-			if p := m.owner(in.related); p != nil && p.id == in.related {
-				if se, ok := p.sink.(StreamEnder); ok {
-					se.StreamEnded()
-				}
+		m.handle(in)
+	}
+}
+
+// handle routes one message from the upstream: a response to its caller, a request or
+// notification to the caller it belongs to. It runs on the read loop, or on a caller's
+// goroutine for a message a direct wire read whole with the request's answer.
+func (m *mux) handle(in inbound) {
+	ctx := m.ctx
+	if in.ended {
+		if p := m.owner(in.related); p != nil && p.id == in.related {
+			if se, ok := p.sink.(StreamEnder); ok {
+				se.StreamEnded()
 			}
-			continue
 		}
-		msg, err := jsonrpc.Parse(in.data, lim)
-		if err != nil {
-			m.up.logger.Warn("upstream sent an invalid message", "upstream", m.up.name, "err", err)
-			continue
-		}
-		switch msg.Kind {
-		case jsonrpc.KindResponse, jsonrpc.KindError:
-			m.deliver(msg)
-		case jsonrpc.KindRequest:
-			m.serverRequest(ctx, msg, in.related)
-		case jsonrpc.KindNotification:
-			m.notification(ctx, msg, in.related)
-		}
+		return
+	}
+	msg, err := jsonrpc.Parse(in.data, m.up.lim)
+	if err != nil {
+		m.up.logger.Warn("upstream sent an invalid message", "upstream", m.up.name, "err", err)
+		return
+	}
+	switch msg.Kind {
+	case jsonrpc.KindResponse, jsonrpc.KindError:
+		m.deliver(msg)
+	case jsonrpc.KindRequest:
+		m.serverRequest(ctx, msg, in.related)
+	case jsonrpc.KindNotification:
+		m.notification(ctx, msg, in.related)
 	}
 }
 

@@ -59,10 +59,23 @@ type legacyHTTPWire struct {
 	dead   chan struct{}
 	once   sync.Once
 
+	// deliver, set by the mux before the first send, routes a message from a reply read whole
+	// on the caller's goroutine (see direct).
+	deliver func(inbound)
+
 	mu      sync.Mutex
 	session string
 	version string
 }
+
+// direct is a wire that can hand a message to the mux on the goroutine that sent the request,
+// when the answer came back whole with the request's own HTTP response: no goroutine, queue or
+// hand-off between goroutines is needed to route it.
+type direct interface {
+	setDeliver(func(inbound))
+}
+
+func (w *legacyHTTPWire) setDeliver(f func(inbound)) { w.deliver = f }
 
 // newLegacyHTTPWire makes a session that lasts until it fails, is closed, or ctx, the upstream's
 // lifetime, ends.
@@ -117,6 +130,17 @@ func (w *legacyHTTPWire) send(ctx context.Context, msg []byte, kind jsonrpc.Kind
 	if kind != jsonrpc.KindRequest {
 		_ = reply.Close()
 		return nil
+	}
+	if reply.Whole() && w.deliver != nil {
+		// An application/json answer: its one message (the response) is in memory already.
+		defer reply.Close()
+		for {
+			b, err := reply.Next(ctx)
+			if err != nil {
+				return nil
+			}
+			w.deliver(inbound{data: b, related: id})
+		}
 	}
 	go w.pump(ctx, reply, id)
 	return nil

@@ -41,9 +41,11 @@ var (
 // Options configure a [Client]. The zero value is ready to use.
 type Options struct {
 	// HTTPClient sends the requests. Nil means a dedicated client with connection pooling,
-	// dial and TLS handshake timeouts, no overall timeout (streams are long-lived; bound
-	// each call with its context) and no redirects: a 3xx comes back as a *StatusError, so
-	// an upstream cannot send the gateway, and its credentials, elsewhere.
+	// dial and TLS handshake timeouts and no overall timeout (streams are long-lived; bound
+	// each call with its context). Redirects are never followed, whatever the client's
+	// CheckRedirect: a 3xx comes back as a *StatusError, so an upstream cannot send the
+	// gateway, and its credentials, elsewhere. A client without a cookie jar or a timeout is
+	// used through its Transport directly, which costs less per request.
 	HTTPClient *http.Client
 	// Header holds static headers sent with every request: this upstream's own
 	// credentials and the like. Nothing else from a caller is ever sent.
@@ -68,9 +70,11 @@ type Options struct {
 
 // Client speaks Streamable HTTP to one MCP endpoint. It is safe for concurrent use.
 type Client struct {
-	url           string
+	url           *url.URL // nil when the URL does not parse: every request then fails with the reason
+	urlErr        error
 	safeURL       string // url without query, fragment or user info, for errors and logs
 	hc            *http.Client
+	rt            http.RoundTripper // hc's Transport, when requests may skip http.Client
 	header        http.Header
 	maxMsg        int
 	maxErrBody    int
@@ -87,7 +91,6 @@ func New(rawURL string, opts *Options) *Client {
 		o = *opts
 	}
 	c := &Client{
-		url:           rawURL,
 		safeURL:       redactURL(rawURL),
 		hc:            o.HTTPClient,
 		header:        o.Header.Clone(),
@@ -101,6 +104,13 @@ func New(rawURL string, opts *Options) *Client {
 	if c.hc == nil {
 		c.hc = NewHTTPClient()
 	}
+	if c.hc.Jar == nil && c.hc.Timeout == 0 {
+		c.rt = c.hc.Transport
+		if c.rt == nil {
+			c.rt = http.DefaultTransport
+		}
+	}
+	c.url, c.urlErr = parseEndpoint(rawURL)
 	if c.header == nil {
 		c.header = http.Header{}
 	}
@@ -155,6 +165,22 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// parseEndpoint parses an endpoint URL as http.NewRequest would.
+func parseEndpoint(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("unsupported protocol scheme %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("no host in request URL")
+	}
+	u.Host = strings.TrimSuffix(u.Host, ":") // as NewRequest does: "host:" means the default port
+	return u, nil
+}
+
 // redactURL drops what may carry a secret (user info, query, fragment) from u.
 func redactURL(u string) string {
 	p, err := url.Parse(u)
@@ -195,7 +221,7 @@ func (c *Client) Post(ctx context.Context, msg, requestID []byte, h http.Header)
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	req, err := c.newRequest(rctx, http.MethodPost, bytes.NewReader(msg), h)
+	req, err := c.newRequest(rctx, http.MethodPost, msg, h)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -292,10 +318,20 @@ func (c *Client) Delete(ctx context.Context, h http.Header) error {
 }
 
 // newRequest builds a request carrying the static headers, then the protocol headers h.
-func (c *Client) newRequest(ctx context.Context, method string, body io.Reader, h http.Header) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.url, body)
-	if err != nil {
-		return nil, fmt.Errorf("streamhttp: %s %s: %w", method, c.safeURL, err)
+func (c *Client) newRequest(ctx context.Context, method string, body []byte, h http.Header) (*http.Request, error) {
+	if c.urlErr != nil {
+		return nil, fmt.Errorf("streamhttp: %s %s: %w", method, c.safeURL, c.urlErr)
+	}
+	// As http.NewRequestWithContext makes it, without parsing the URL again for each request.
+	u := *c.url
+	req := (&http.Request{
+		Method: method, URL: &u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: make(http.Header, len(c.header)+len(h)+3), Host: u.Host, Body: http.NoBody,
+	}).WithContext(ctx)
+	if body != nil {
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	for k, vs := range c.header {
 		req.Header[k] = vs
@@ -311,7 +347,13 @@ func (c *Client) newRequest(ctx context.Context, method string, body io.Reader, 
 
 // do sends req. Its errors name the endpoint without its query, which may hold a secret.
 func (c *Client) do(req *http.Request) (*http.Response, error) {
-	resp, err := c.hc.Do(req)
+	var resp *http.Response
+	var err error
+	if c.rt != nil {
+		resp, err = c.rt.RoundTrip(req)
+	} else {
+		resp, err = c.hc.Do(req)
+	}
 	if err != nil {
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err

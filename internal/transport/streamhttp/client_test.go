@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -471,5 +472,27 @@ func TestUnexpectedContentType(t *testing.T) {
 	})
 	if _, err := New(srv.URL, nil).Post(t.Context(), []byte(`{}`), []byte("1"), nil); !errors.Is(err, ErrBadResponse) {
 		t.Errorf("Post = %v, want ErrBadResponse", err)
+	}
+}
+
+// A caller's own http.Client that would follow redirects does not: an upstream cannot send the
+// gateway, and the upstream's credentials, elsewhere.
+func TestRedirectsAreNotFollowedWithACallersClient(t *testing.T) {
+	t.Parallel()
+	var redirected atomic.Bool
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { redirected.Store(true) }))
+	t.Cleanup(elsewhere.Close)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(srv.Close)
+	c := New(srv.URL, &Options{HTTPClient: &http.Client{}, Header: http.Header{"Authorization": {"Bearer secret"}}})
+	_, err := c.Post(t.Context(), []byte(`{}`), []byte("1"), nil)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusTemporaryRedirect {
+		t.Fatalf("err = %v, want a *StatusError with 307", err)
+	}
+	if redirected.Load() {
+		t.Error("the redirect was followed")
 	}
 }

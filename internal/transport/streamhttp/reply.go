@@ -99,7 +99,7 @@ func (r *Reply) Next(ctx context.Context) ([]byte, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	if ctx.Done() != nil {
+	if r.stream != nil && ctx.Done() != nil { // a whole answer is in memory: nothing to wait for
 		stop := context.AfterFunc(ctx, r.cancel)
 		defer stop()
 	}
@@ -117,6 +117,10 @@ func (r *Reply) Next(ctx context.Context) ([]byte, error) {
 	}
 	return msg, err
 }
+
+// Whole reports whether the answer was read whole (an application/json body, or no body): Next
+// then returns without waiting, and the reply holds no stream to resume.
+func (r *Reply) Whole() bool { return r.stream == nil }
 
 func (r *Reply) next() ([]byte, error) {
 	if r.single != nil {
