@@ -58,6 +58,14 @@ func CheckWebhookURL(rawURL string) (*url.URL, error) {
 	if u.Host == "" || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("webhook URL %q: want https://host[:port]/path without credentials or fragment", rawURL)
 	}
+	// A zone (https://[fe80::1%eth0]/) names a network interface of this machine, never a SIEM;
+	// and a URL whose own form does not parse again would be read differently by the sender.
+	if strings.Contains(u.Host, "%") {
+		return nil, fmt.Errorf("webhook URL %q: an IPv6 zone is not allowed in the host", rawURL)
+	}
+	if again, err := url.Parse(u.String()); err != nil || again.String() != u.String() {
+		return nil, fmt.Errorf("webhook URL %q: it does not read the same once written out; write it in plain form", rawURL)
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":
