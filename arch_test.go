@@ -27,8 +27,9 @@ var allowed = map[string][]string{
 	"internal/mcp":                  {"internal/mcpguard", "internal/jsonrpc"},
 	"internal/authn":                {"internal/mcpguard", "internal/oauthclient"},
 	"internal/export":               {"internal/audit"},
-	"internal/keystore":             {"internal/authn"},
-	"internal/pins":                 {},
+	"internal/keystore":             {"internal/authn", "internal/journal"},
+	"internal/pins":                 {"internal/journal"},
+	"internal/journal":              {},
 	"internal/redact":               {},
 	"internal/store":                {},
 	"internal/store/sqlite":         {"internal/store"},
@@ -55,14 +56,14 @@ var allowed = map[string][]string{
 	// The gateway is built from parts (internal/gateway/parts) that the program's wiring builds:
 	// it reads no configuration and opens no store, so never internal/config, internal/store or a
 	// storage driver.
-	"internal/gateway":       {"internal/admin", "internal/audit", "internal/authn", "internal/gateway/parts", "internal/jsonrpc", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/toolschema", "internal/upstream"},
-	"internal/gateway/parts": {"internal/admin", "internal/audit", "internal/authn", "internal/pins", "internal/policy", "internal/redact", "internal/upstream"},
+	"internal/gateway":       {"internal/admin", "internal/audit", "internal/authn", "internal/gateway/parts", "internal/journal", "internal/jsonrpc", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/toolschema", "internal/upstream"},
+	"internal/gateway/parts": {"internal/admin", "internal/audit", "internal/authn", "internal/journal", "internal/pins", "internal/policy", "internal/redact", "internal/upstream"},
 
 	// The programs. Their wiring reads the configuration, chooses the storage backends
 	// (internal/store/backend) and builds the gateway's parts; it never imports the gateway, whose
 	// tests build gateways through it.
 	"cmd/mcpguard/wiring": {"internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/export", "internal/gateway/parts", "internal/keystore", "internal/mcpguard", "internal/oauthclient", "internal/pins", "internal/policy", "internal/redact", "internal/store", "internal/store/backend", "internal/upstream"},
-	"cmd/mcpguard":        {"cmd/mcpguard/wiring", "internal/audit", "internal/authn", "internal/config", "internal/demo", "internal/gateway", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp"},
+	"cmd/mcpguard":        {"cmd/mcpguard/wiring", "internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/demo", "internal/gateway", "internal/journal", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp"},
 	"bench":               {"cmd/mcpguard/wiring", "internal/audit", "internal/config", "internal/gateway", "internal/jsonrpc", "internal/mcp", "internal/sse", "internal/store"},
 	"scripts/interop/idp": {},
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mcpguard/mcpguard/internal/admin"
 )
 
 // adminClient is the CLI's thin client of the admin API.
@@ -54,17 +56,29 @@ func newApprovalsCmd() *cobra.Command {
 	client := func() (*adminClient, error) {
 		tok := os.Getenv(tokenEnv)
 		if tok == "" {
-			return nil, fmt.Errorf("set %s to your credential for the admin API (an API key or an access token); it is read from the environment so it never shows in the process list", tokenEnv)
+			return nil, fmt.Errorf("set %s to your operator session token (mcps_…, from `mcpguard operators login` or the OIDC login): only an operator who logged in with MFA can approve or deny; it is read from the environment so it never shows in the process list", tokenEnv)
 		}
 		return &adminClient{base: base, token: tok, http: &http.Client{Timeout: 30 * time.Second}}, nil
 	}
-	cmd := &cobra.Command{Use: "approvals", Short: "List, approve and deny calls held for human approval (a client of the admin API)"}
+	cmd := &cobra.Command{
+		Use:   "approvals",
+		Short: "List, approve and deny calls held for human approval (a client of the admin API)",
+		Long: `List, approve and deny calls held for human approval, through the admin API (admin.listen).
+
+Deciding takes a human operator's session: log in with ` + "`mcpguard operators login`" + ` (password and
+TOTP) or the admin API's OIDC login at a provider that reports MFA (amr), and put the mcps_… token
+in $MCPGUARD_ADMIN_TOKEN. API keys, access tokens and client certificates may list the calls of
+their roles but never decide them, and no operator may approve a call made under their own name.
+
+Each held call shows the SHA-256 of its arguments exactly as the agent sent them; pass it with
+--digest to decide on exactly what you checked: a call with other arguments is refused (409).`,
+	}
 	cmd.PersistentFlags().StringVar(&base, "admin", "http://127.0.0.1:8081", "the admin API's URL (admin.listen)")
-	cmd.PersistentFlags().StringVar(&tokenEnv, "token-env", "MCPGUARD_ADMIN_TOKEN", "environment variable holding your credential")
+	cmd.PersistentFlags().StringVar(&tokenEnv, "token-env", "MCPGUARD_ADMIN_TOKEN", "environment variable holding your operator session token")
 
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List the held calls you may decide",
+		Short: "List the held calls of your roles, with their arguments' SHA-256",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := client()
@@ -72,12 +86,7 @@ func newApprovalsCmd() *cobra.Command {
 				return err
 			}
 			var out struct {
-				Approvals []struct {
-					ID, Principal, Tool, Rule string
-					ApproverRole              string          `json:"approver_role"`
-					Expires                   time.Time       `json:"expires"`
-					Arguments                 json.RawMessage `json:"arguments"`
-				}
+				Approvals []admin.Approval `json:"approvals"`
 			}
 			if err := c.do(http.MethodGet, "/v1/approvals", nil, &out); err != nil {
 				return err
@@ -87,9 +96,14 @@ func newApprovalsCmd() *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPRINCIPAL\tTOOL\tROLE\tEXPIRES\tARGUMENTS")
+			fmt.Fprintln(tw, "ID\tSTATUS\tPRINCIPAL\tTOOL\tROLE\tEXPIRES\tARGUMENTS_SHA256\tARGUMENTS")
 			for _, a := range out.Approvals {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Principal, a.Tool, a.ApproverRole, a.Expires.Format(time.RFC3339), a.Arguments)
+				status := a.Status
+				if a.ApprovedBy != "" {
+					status += " by " + a.ApprovedBy
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, status, a.Principal, a.Tool, a.ApproverRole,
+					a.Expires.Format(time.RFC3339), a.ArgumentsSHA256, a.Arguments)
 			}
 			return tw.Flush()
 		},
@@ -99,25 +113,26 @@ func newApprovalsCmd() *cobra.Command {
 		if approve {
 			verb = "approve"
 		}
-		var reason string
+		var req admin.DecideRequest
 		c := &cobra.Command{
-			Use:   verb + " ID [--reason TEXT]",
-			Short: strings.ToUpper(verb[:1]) + verb[1:] + " a held call",
+			Use:   verb + " ID [--digest SHA256] [--reason TEXT]",
+			Short: strings.ToUpper(verb[:1]) + verb[1:] + " a held call (as an operator logged in with MFA)",
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				cl, err := client()
 				if err != nil {
 					return err
 				}
-				var out map[string]any
-				if err := cl.do(http.MethodPost, "/v1/approvals/"+args[0]+"/"+verb, map[string]string{"reason": reason}, &out); err != nil {
+				var out admin.DecideResponse
+				if err := cl.do(http.MethodPost, "/v1/approvals/"+args[0]+"/"+verb, req, &out); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %v: %v for %v\n", out["decision"], out["id"], out["tool"], out["principal"])
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s: %s for %s (arguments sha256 %s)\n", out.Decision, out.ID, out.Tool, out.Principal, out.ArgumentsSHA256)
 				return nil
 			},
 		}
-		c.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+		c.Flags().StringVar(&req.Reason, "reason", "", "why (recorded in the audit log)")
+		c.Flags().StringVar(&req.ArgumentsSHA256, "digest", "", "the arguments' SHA-256 as listed: the decision is refused if the held call's arguments differ")
 		return c
 	}
 	cmd.AddCommand(list, decide(true), decide(false))

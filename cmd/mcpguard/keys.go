@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,22 +12,10 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/journal"
 	"github.com/mcpguard/mcpguard/internal/keystore"
 	"github.com/mcpguard/mcpguard/internal/policy"
 )
-
-// openKeys loads the configuration and opens the API key database it names.
-func openKeys(ctx context.Context, cfgPath string) (*keystore.Store, *config.Config, error) {
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	if cfg.APIKeysDatabase == "" {
-		return nil, nil, fmt.Errorf("%s has no api_keys_database: set it to the SQLite file that holds API keys", cfgPath)
-	}
-	st, err := keystore.Open(ctx, cfg.APIKeysDatabase)
-	return st, cfg, err
-}
 
 // unknownRoles lists the roles of roles that the configuration's policy does not define: a key
 // holding only such roles is denied everything (a typo such as MarketAnalystAl). Without a policy,
@@ -69,9 +56,15 @@ func parseTTL(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func newKeysCmd() *cobra.Command {
+func newKeysCmd() *cobra.Command { return newKeysCmdWith(adminEnv{}) }
+
+func newKeysCmdWith(env adminEnv) *cobra.Command {
 	var cfgPath string
-	cmd := &cobra.Command{Use: "keys", Short: "Create, list and revoke API keys for agents without an identity provider"}
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Create, list and revoke API keys for agents without an identity provider",
+		Long:  "Create, list and revoke API keys for agents without an identity provider.\n\n" + authHelp,
+	}
 	cmd.PersistentFlags().StringVar(&cfgPath, "config", "", "the gateway's configuration file (names api_keys_database)")
 	_ = cmd.MarkPersistentFlagRequired("config")
 
@@ -79,6 +72,7 @@ func newKeysCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create --config FILE --principal NAME --roles R1,R2 [--expires 90d]",
 		Short: "Create a key; it is printed once and stored only as a hash",
+		Long:  "Create a key; it is printed once and stored only as a hash. The audit log records the key's id, never the key.\n\n" + authHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if principal == "" {
@@ -88,22 +82,33 @@ func newKeysCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var list []string
-			for _, r := range strings.Split(roles, ",") {
-				if r = strings.TrimSpace(r); r != "" {
-					list = append(list, r)
-				}
-			}
-			st, cfg, err := openKeys(cmd.Context(), cfgPath)
+			list := splitRoles(roles)
+			ctx := cmd.Context()
+			id, actor, err := openAsActor(ctx, cfgPath, env)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer id.Close()
+			cfg := id.cfg
 			if unknown := unknownRoles(cfg, list); len(unknown) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the policy %s defines no role %s: the key is granted nothing by it (a typo?)\n",
 					cfg.PolicyFile, strings.Join(unknown, ", "))
 			}
-			secret, rec, err := authn.NewAPIKeys(st, nil).Create(cmd.Context(), principal, list, ttl)
+			e := journal.NewEntry(journal.ActAPIKeyCreate, actor, id.env.now())
+			var secret authn.Secret
+			var rec authn.APIKey
+			err = id.act(ctx, e, func(tx keystore.Tx, _ *authn.Operators) error {
+				var err error
+				secret, rec, err = authn.NewAPIKeys(tx.Keys, &authn.APIKeysOptions{Now: id.env.now}).Create(ctx, principal, list, ttl)
+				if err != nil {
+					return err
+				}
+				e.Target = journal.Target{KeyID: rec.ID, Principal: rec.Principal, Roles: rec.Roles, Expires: "never"}
+				if !rec.ExpiresAt.IsZero() {
+					e.Target.Expires = rec.ExpiresAt.UTC().Format(time.RFC3339)
+				}
+				return nil
+			})
 			if err != nil {
 				return err
 			}
@@ -127,12 +132,12 @@ func newKeysCmd() *cobra.Command {
 		Short: "List keys: id, principal, roles, created, expires, revoked",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, _, err := openKeys(cmd.Context(), cfgPath)
+			id, err := openIdentities(cmd.Context(), cfgPath, env)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			keys, err := st.ListAPIKeys(cmd.Context())
+			defer id.Close()
+			keys, err := id.keys.ListAPIKeys(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -153,16 +158,29 @@ func newKeysCmd() *cobra.Command {
 	revoke := &cobra.Command{
 		Use:   "revoke --config FILE ID",
 		Short: "Revoke a key; the gateway refuses it from the next request on",
+		Long:  "Revoke a key; the gateway refuses it from the next request on.\n\n" + authHelp,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := openKeys(cmd.Context(), cfgPath)
+			ctx := cmd.Context()
+			keyID := args[0]
+			id, actor, err := openAsActor(ctx, cfgPath, env)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			if err := authn.NewAPIKeys(st, nil).Revoke(cmd.Context(), args[0]); err != nil {
+			defer id.Close()
+			e := journal.NewEntry(journal.ActAPIKeyRevoke, actor, id.env.now())
+			e.Target.KeyID = keyID
+			err = id.act(ctx, e, func(tx keystore.Tx, _ *authn.Operators) error {
+				k, err := tx.Keys.APIKey(ctx, keyID)
+				if err != nil {
+					return err
+				}
+				e.Target.Principal = k.Principal
+				return authn.NewAPIKeys(tx.Keys, &authn.APIKeysOptions{Now: id.env.now}).Revoke(ctx, keyID)
+			})
+			if err != nil {
 				if errors.Is(err, authn.ErrNotFound) {
-					return fmt.Errorf("no API key with id %q (see keys list)", args[0])
+					return fmt.Errorf("no API key with id %q (see keys list)", keyID)
 				}
 				return err
 			}

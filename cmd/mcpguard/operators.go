@@ -18,15 +18,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mcpguard/mcpguard/internal/authn"
-	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/journal"
 	"github.com/mcpguard/mcpguard/internal/keystore"
 )
-
-// operatorsEnv holds what tests replace: the clock and the password hasher's cost.
-type operatorsEnv struct {
-	now    func() time.Time      // default time.Now
-	hasher *authn.PasswordHasher // default authn.NewPasswordHasher(nil)
-}
 
 // maxInputLine bounds one line read from standard input (a password is at most 1024 bytes).
 const maxInputLine = 2048
@@ -34,59 +28,35 @@ const maxInputLine = 2048
 // qrPNGSize is the side, in pixels, of the PNG written by enroll-mfa --qr.
 const qrPNGSize = 320
 
-func newOperatorsCmd() *cobra.Command { return newOperatorsCmdWith(operatorsEnv{}) }
+func newOperatorsCmd() *cobra.Command { return newOperatorsCmdWith(adminEnv{}) }
 
-func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
+func newOperatorsCmdWith(env adminEnv) *cobra.Command {
 	var cfgPath string
 	var passwordStdin bool
 	cmd := &cobra.Command{
 		Use:   "operators",
 		Short: "Manage operator accounts (password + TOTP) for the admin API, the CLI and the console",
+		Long:  "Manage operator accounts (password + TOTP) for the admin API, the CLI and the console.\n\n" + authHelp,
 	}
 	cmd.PersistentFlags().StringVar(&cfgPath, "config", "", "the gateway's configuration file (names api_keys_database)")
 	_ = cmd.MarkPersistentFlagRequired("config")
 
-	// open opens the identities database and the operator service over it.
-	open := func(cmd *cobra.Command) (*authn.Operators, *keystore.OperatorStore, func(), error) {
-		ctx := cmd.Context()
-		cfg, err := config.Load(cfgPath)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if cfg.APIKeysDatabase == "" {
-			return nil, nil, nil, fmt.Errorf("%s has no api_keys_database: set it to the SQLite file that holds identities (API keys and operators)", cfgPath)
-		}
-		key, err := cfg.IdentityKey()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		st, err := keystore.Open(ctx, cfg.APIKeysDatabase)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		opStore, err := st.Operators(ctx, &keystore.OperatorOptions{SecretKey: key})
-		if err != nil {
-			st.Close()
-			return nil, nil, nil, err
-		}
-		ops, err := authn.NewOperators(ctx, opStore, opStore, &authn.OperatorsOptions{Hasher: env.hasher, Now: env.now})
-		if err != nil {
-			st.Close()
-			return nil, nil, nil, err
-		}
-		return ops, opStore, func() { st.Close() }, nil
-	}
-	// simple runs one change on a named operator.
-	simple := func(use, short, done string, change func(ops *authn.Operators, ctx context.Context, name string) error) *cobra.Command {
+	// simple runs one change on a named operator, as the authenticated actor, recorded as act.
+	simple := func(use, short, done, act string, change func(ops *authn.Operators, ctx context.Context, name string) error) *cobra.Command {
 		return &cobra.Command{
-			Use: use + " --config FILE NAME", Short: short, Args: cobra.ExactArgs(1),
+			Use: use + " --config FILE NAME", Short: short, Long: short + ".\n\n" + authHelp, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				ops, _, closeDB, err := open(cmd)
+				ctx := cmd.Context()
+				id, actor, err := openAsActor(ctx, cfgPath, env)
 				if err != nil {
 					return err
 				}
-				defer closeDB()
-				if err := change(ops, cmd.Context(), args[0]); err != nil {
+				defer id.Close()
+				e := journal.NewEntry(act, actor, id.env.now())
+				e.Target.Operator = args[0]
+				if err := id.act(ctx, e, func(_ keystore.Tx, ops *authn.Operators) error {
+					return change(ops, ctx, args[0])
+				}); err != nil {
 					return explainOperatorErr(err, args[0])
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), done+"\n", args[0])
@@ -99,7 +69,9 @@ func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create --config FILE NAME --roles R1,R2 [--password-stdin]",
 		Short: "Create an operator; the password is asked twice without echo (or read from standard input)",
-		Args:  cobra.ExactArgs(1),
+		Long: "Create an operator; the password is asked twice without echo (or read from standard input).\n" +
+			"The first operator of a new identities database is created without authentication (the bootstrap).\n\n" + authHelp,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := newPrompter(cmd, passwordStdin)
 			password, err := in.secret("Password for " + args[0] + ": ")
@@ -118,13 +90,18 @@ func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
 					return errors.New("the two passwords differ: nothing was created")
 				}
 			}
-			ops, _, closeDB, err := open(cmd)
+			ctx := cmd.Context()
+			id, actor, err := openAsActor(ctx, cfgPath, env)
 			if err != nil {
 				return err
 			}
-			defer closeDB()
+			defer id.Close()
 			list := splitRoles(roles)
-			if err := ops.Create(cmd.Context(), args[0], password, list); err != nil {
+			e := journal.NewEntry(journal.ActOperatorCreate, actor, id.env.now())
+			e.Target = journal.Target{Operator: args[0], Roles: list}
+			if err := id.act(ctx, e, func(_ keystore.Tx, ops *authn.Operators) error {
+				return ops.Create(ctx, args[0], password, list)
+			}); err != nil {
 				if errors.Is(err, authn.ErrExists) {
 					return fmt.Errorf("operator %s already exists (see operators list)", args[0])
 				}
@@ -140,22 +117,33 @@ func newOperatorsCmdWith(env operatorsEnv) *cobra.Command {
 	var qrFile string
 	var noTerminalQR bool
 	enroll := &cobra.Command{
-		Use:   "enroll-mfa --config FILE NAME [--qr FILE]",
+		Use:   "enroll-mfa --config FILE NAME [--qr FILE] [--password-stdin]",
 		Short: "Enrol an authenticator app: prints the otpauth URI and a QR code, then asks for a current code",
 		Long: `Creates a TOTP secret for the operator and shows it as an otpauth:// URI, as a QR code drawn
 in the terminal (light modules as blocks: it reads as a normal code on a dark background) and,
 with --qr, as a PNG file (mode 0600). Scan it with an authenticator app and type the code the app
 shows: the enrolment becomes active only then. The URI, the QR code and the file contain the
-secret: do not keep them.`,
+secret: do not keep them.
+
+Who enrols: the operator themselves, proving their password (asked without echo, or the first
+line of standard input with --password-stdin; a wrong password counts towards the lockout like a
+failed login), or any operator whose session token is in ` + operatorTokenEnv + `. The
+confirmed enrolment is recorded in the audit log with that actor.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			ops, _, closeDB, err := open(cmd)
+			ctx := cmd.Context()
+			id, err := openIdentities(ctx, cfgPath, env)
 			if err != nil {
 				return err
 			}
-			defer closeDB()
-			e, err := ops.BeginEnrollment(cmd.Context(), name)
+			defer id.Close()
+			in := newPrompter(cmd, passwordStdin)
+			actor, err := id.enrolmentActor(ctx, in, name)
+			if err != nil {
+				return err
+			}
+			e, err := id.ops.BeginEnrollment(ctx, name)
 			if err != nil {
 				return explainOperatorErr(err, name)
 			}
@@ -177,18 +165,25 @@ secret: do not keep them.`,
 				}
 			}
 			fmt.Fprintf(out, "Secret for manual entry: %s\n", e.Secret.Reveal())
-			in := newPrompter(cmd, false)
 			const attempts = 3
 			for i := 1; ; i++ {
 				code, err := in.line("Code from the authenticator app: ")
 				if err != nil {
 					return fmt.Errorf("enrolment of %s not confirmed: %w; run enroll-mfa again", name, err)
 				}
-				err = ops.ConfirmEnrollment(cmd.Context(), name, code)
+				act := journal.NewEntry(journal.ActOperatorEnrollMFA, actor, id.env.now())
+				act.Target.Operator = name
+				err = id.keys.Act(ctx, act, id.store, func(tx keystore.Tx) error {
+					return id.ops.WithStores(tx.Operators, tx.Operators).ConfirmEnrollment(ctx, name, code)
+				})
 				if err == nil {
 					break
 				}
 				if i == attempts {
+					act.Refuse(string(authn.ReasonBadTOTP))
+					if rerr := id.keys.Record(ctx, act); rerr != nil {
+						err = errors.Join(err, fmt.Errorf("recording the refusal: %w", rerr))
+					}
 					return fmt.Errorf("enrolment not confirmed: %w; run enroll-mfa again (a new secret replaces this one)", err)
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "%v; try again with the app's current code\n", err)
@@ -202,21 +197,22 @@ secret: do not keep them.`,
 
 	resetMFA := simple("reset-mfa", "Remove an operator's TOTP and end their sessions; they must enrol again to log in",
 		"TOTP removed for %s and their sessions ended; they cannot log in until enroll-mfa is run again",
-		(*authn.Operators).ResetMFA)
+		journal.ActOperatorResetMFA, (*authn.Operators).ResetMFA)
 	disable := simple("disable", "Disable an operator: no login, and their sessions end at once",
-		"disabled %s and ended their sessions", (*authn.Operators).Disable)
-	enable := simple("enable", "Let a disabled operator log in again", "enabled %s", (*authn.Operators).Enable)
+		"disabled %s and ended their sessions", journal.ActOperatorDisable, (*authn.Operators).Disable)
+	enable := simple("enable", "Let a disabled operator log in again", "enabled %s", journal.ActOperatorEnable, (*authn.Operators).Enable)
 
 	list := &cobra.Command{
 		Use:   "list --config FILE",
 		Short: "List operators: name, roles, MFA state, status, recent login failures, created",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, closeDB, err := open(cmd)
+			id, err := openIdentities(cmd.Context(), cfgPath, env)
 			if err != nil {
 				return err
 			}
-			defer closeDB()
+			defer id.Close()
+			st := id.store
 			all, err := st.ListOperators(cmd.Context())
 			if err != nil {
 				return err
@@ -256,7 +252,13 @@ secret: do not keep them.`,
 --password-stdin) and a current code from the authenticator app (the next line), and prints a
 session token (mcps_…) on standard output. The token is a bearer credential for the admin API:
 it ends 8 hours after login, after 30 minutes without use, on logout, or when the operator is
-disabled or has TOTP reset. Every refusal gets the same message.`,
+disabled or has TOTP reset. Every refusal gets the same message.
+
+Every login, refused or not, is recorded in the audit log (act operator.login) with the reason of
+a refusal (bad_password, bad_totp, locked, disabled, mfa_not_enrolled) — never the password or
+the code. Use the token for the commands that change state:
+
+  export ` + operatorTokenEnv + `=$(mcpguard operators login --config FILE NAME)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -269,14 +271,14 @@ disabled or has TOTP reset. Every refusal gets the same message.`,
 			if err != nil {
 				return err
 			}
-			ops, _, closeDB, err := open(cmd)
+			id, err := openIdentities(cmd.Context(), cfgPath, env)
 			if err != nil {
 				return err
 			}
-			defer closeDB()
-			token, p, err := ops.Login(cmd.Context(), name, password, code)
+			defer id.Close()
+			token, p, err := id.login(cmd.Context(), name, password, code)
 			if err != nil {
-				if authn.ReasonOf(err) == authn.ReasonStore {
+				if authn.ReasonOf(err) == "" || authn.ReasonOf(err) == authn.ReasonStore {
 					return err
 				}
 				return errors.New("login refused: the name, password or code is wrong, or the account is locked or disabled")
@@ -287,7 +289,7 @@ disabled or has TOTP reset. Every refusal gets the same message.`,
 			return nil
 		},
 	}
-	for _, c := range []*cobra.Command{create, login} {
+	for _, c := range []*cobra.Command{create, login, enroll} {
 		c.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
 	}
 	cmd.AddCommand(create, enroll, resetMFA, list, disable, enable, login)

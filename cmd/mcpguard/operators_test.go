@@ -16,6 +16,7 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+	"github.com/spf13/cobra"
 
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/keystore"
@@ -43,7 +44,9 @@ func (c *testClock) Advance(d time.Duration) {
 type opsCLI struct {
 	cfg, db string
 	clk     *testClock
-	env     operatorsEnv
+	env     adminEnv
+	// token is what the commands read from MCPGUARD_OPERATOR_TOKEN; "" leaves it unset.
+	token string
 }
 
 func newOpsCLI(t *testing.T) *opsCLI {
@@ -55,9 +58,15 @@ func newOpsCLI(t *testing.T) *opsCLI {
 		t.Fatal(err)
 	}
 	c := &opsCLI{cfg: cfg, db: filepath.Join(dir, "identities.db"), clk: &testClock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
-	c.env = operatorsEnv{
+	c.env = adminEnv{
 		now:    c.clk.Now,
 		hasher: authn.NewPasswordHasher(&authn.PasswordHasherOptions{Params: authn.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}),
+		getenv: func(key string) string {
+			if key == operatorTokenEnv {
+				return c.token
+			}
+			return ""
+		},
 	}
 	return c
 }
@@ -65,7 +74,13 @@ func newOpsCLI(t *testing.T) *opsCLI {
 // run runs `operators ARGS --config CFG` (unless ARGS name a config) with stdin, returning standard output and error.
 func (c *opsCLI) run(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := newOperatorsCmdWith(c.env)
+	return c.runWith(t, newOperatorsCmdWith, stdin, args...)
+}
+
+// runWith runs the command mk makes (keys, operators or tools) like run.
+func (c *opsCLI) runWith(t *testing.T, mk func(adminEnv) *cobra.Command, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := mk(c.env)
 	var out, errOut bytes.Buffer
 	cmd.SetIn(strings.NewReader(stdin))
 	cmd.SetOut(&out)
@@ -79,7 +94,9 @@ func (c *opsCLI) run(t *testing.T, stdin string, args ...string) (stdout, stderr
 }
 
 // enroll runs enroll-mfa, reads the otpauth URI it prints, and answers its prompt with the
-// current code computed from that URI's secret. It returns the secret and the whole output.
+// current code computed from that URI's secret. Without c.token the operator enrols themselves:
+// their password (operatorPassword) is the first line of input. It returns the secret and the
+// whole output.
 func (c *opsCLI) enroll(t *testing.T, name string, extra ...string) (secret, stdout string, err error) {
 	t.Helper()
 	inR, inW := io.Pipe()
@@ -88,7 +105,12 @@ func (c *opsCLI) enroll(t *testing.T, name string, extra ...string) (secret, std
 	cmd.SetIn(inR)
 	cmd.SetOut(outW)
 	cmd.SetErr(io.Discard)
-	cmd.SetArgs(append([]string{"enroll-mfa", name, "--config", c.cfg}, extra...))
+	args := append([]string{"enroll-mfa", name, "--config", c.cfg}, extra...)
+	if c.token == "" {
+		args = append(args, "--password-stdin")
+		go func() { _, _ = io.WriteString(inW, operatorPassword+"\n") }()
+	}
+	cmd.SetArgs(args)
 	done := make(chan error, 1)
 	go func() {
 		err := cmd.Execute()
@@ -134,8 +156,9 @@ func TestOperatorsCreateEnrollLogin(t *testing.T) {
 	if err != nil || !strings.Contains(out, "created operator alice (roles admin,auditor)") {
 		t.Fatalf("create: %q %v", out, err)
 	}
-	if _, _, err := c.run(t, operatorPassword+"\n", "create", "alice", "--password-stdin"); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Errorf("creating alice twice: %v", err)
+	// alice was the bootstrap; from now on a change needs an operator's session.
+	if _, _, err := c.run(t, operatorPassword+"\n", "create", "alice", "--password-stdin"); err == nil || !strings.Contains(err.Error(), "operators login") {
+		t.Errorf("creating alice again without a session: %v, want refused, saying how to log in", err)
 	}
 	// Without TOTP nobody logs in.
 	if _, _, err := c.run(t, operatorPassword+"\n123456\n", "login", "alice", "--password-stdin"); err == nil {
@@ -175,6 +198,29 @@ func TestOperatorsCreateEnrollLogin(t *testing.T) {
 	if _, err := login(code); err == nil {
 		t.Error("the same code worked twice")
 	}
+	// Once alice exists, changes need an operator's session: bob is created by alice, and
+	// administers alice from here on with his own session.
+	if _, _, err := c.run(t, operatorPassword+"\n", "create", "bob", "--roles", "admin", "--password-stdin"); err == nil || !strings.Contains(err.Error(), operatorTokenEnv) {
+		t.Fatalf("creating bob without a session: %v, want refused naming %s", err, operatorTokenEnv)
+	}
+	c.token = strings.TrimSpace(token)
+	if _, _, err := c.run(t, operatorPassword+"\n", "create", "bob", "--roles", "admin", "--password-stdin"); err != nil {
+		t.Fatalf("alice creating bob: %v", err)
+	}
+	if _, _, err := c.run(t, operatorPassword+"\n", "create", "alice", "--password-stdin"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("creating alice twice: %v", err)
+	}
+	c.token = ""
+	bobSecret, _, err := c.enroll(t, "bob", "--no-terminal-qr")
+	if err != nil {
+		t.Fatalf("bob enrolling himself: %v", err)
+	}
+	c.clk.Advance(30 * time.Second)
+	bobToken, _, err := c.run(t, operatorPassword+"\n"+c.code(t, bobSecret)+"\n", "login", "bob", "--password-stdin")
+	if err != nil {
+		t.Fatalf("bob's login: %v", err)
+	}
+	c.token = strings.TrimSpace(bobToken)
 
 	// The gateway, opening the same database, accepts the session token.
 	ctx := context.Background()

@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/journal"
 	"github.com/mcpguard/mcpguard/internal/pins"
 )
 
@@ -35,7 +34,9 @@ func pretty(canonical string) string {
 	return b.String()
 }
 
-func newToolsCmd() *cobra.Command {
+func newToolsCmd() *cobra.Command { return newToolsCmdWith(adminEnv{}) }
+
+func newToolsCmdWith(env adminEnv) *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{Use: "tools", Short: "Review and approve tool definitions held back by pinning"}
 	cmd.PersistentFlags().StringVar(&cfgPath, "config", "", "the gateway's configuration file (names tool_pinning.database)")
@@ -114,32 +115,74 @@ func newToolsCmd() *cobra.Command {
 	approve := &cobra.Command{
 		Use:   "approve --config FILE NAME",
 		Short: "Approve the pending definition of a tool; the gateway serves it again at once",
-		Args:  cobra.ExactArgs(1),
+		Long: `Approve the pending definition of a tool; the gateway serves it again at once. The approver is
+the authenticated operator, recorded in the tool pin database (approved_by) and in the audit log
+(act tool.approve, with the tool and the definition's digest). Without api_keys_database in the
+configuration no operator can exist and approvals are a bootstrap; set it to require
+authenticated approvals.
+
+` + authHelp,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if by == "" {
-				if u, err := user.Current(); err == nil {
-					by = u.Username
-				} else {
-					by = os.Getenv("USER")
-				}
+			if by != "" {
+				return fmt.Errorf("--by is gone: the approver is the authenticated operator, not a name given on the command line; log in and set %s", operatorTokenEnv)
 			}
-			if by == "" {
-				return errors.New("--by is required: who approves")
+			ctx := cmd.Context()
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return err
 			}
-			p, err := openPins(cmd.Context(), cfgPath)
+			if cfg.ToolPinning == nil {
+				return fmt.Errorf("%s has no tool_pinning section: tool pinning is off", cfgPath)
+			}
+			actor, err := toolsActor(ctx, cfgPath, cfg, env)
+			if err != nil {
+				return err
+			}
+			p, err := pins.Open(ctx, cfg.ToolPinning.Database, nil)
 			if err != nil {
 				return err
 			}
 			defer p.Close()
-			h, err := p.Approve(cmd.Context(), args[0], by)
+			act := journal.NewEntry(journal.ActToolApprove, actor, env.withDefaults().now())
+			h, err := p.Approve(ctx, args[0], act)
+			if errors.Is(err, pins.ErrNothingPending) {
+				act.Target.Tool = args[0]
+				act.Refuse("not_pending")
+				if rerr := p.Record(ctx, act); rerr != nil {
+					return errors.Join(err, fmt.Errorf("recording the refusal: %w", rerr))
+				}
+			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "approved %s (%s) by %s\n", args[0], h, by)
+			fmt.Fprintf(cmd.OutOrStdout(), "approved %s (%s) by %s\n", args[0], h, actor.Principal)
 			return nil
 		},
 	}
-	approve.Flags().StringVar(&by, "by", "", "the operator approving (default: the current user)")
+	approve.Flags().StringVar(&by, "by", "", "removed: the approver is the authenticated operator")
+	_ = approve.Flags().MarkHidden("by")
 	cmd.AddCommand(pending, diff, approve)
 	return cmd
+}
+
+// toolsActor authenticates who approves a tool definition. Operators live in the identities
+// database (api_keys_database); without one no operator can exist, and the approval is a
+// bootstrap.
+func toolsActor(ctx context.Context, cfgPath string, cfg *config.Config, env adminEnv) (journal.Actor, error) {
+	env = env.withDefaults()
+	if cfg.APIKeysDatabase == "" {
+		if env.getenv(operatorTokenEnv) != "" {
+			return journal.Actor{}, fmt.Errorf("%s is set, but %s has no api_keys_database to check it against: set api_keys_database to the identities database", operatorTokenEnv, cfgPath)
+		}
+		a := cliActor()
+		a.Principal, a.AuthMethod = journal.BootstrapPrincipal, journal.AuthBootstrap
+		return a, nil
+	}
+	id, err := openIdentitiesOf(ctx, cfgPath, cfg, env)
+	if err != nil {
+		return journal.Actor{}, err
+	}
+	defer id.Close()
+	return id.actor(ctx)
 }

@@ -4,11 +4,14 @@ package admin
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
@@ -57,8 +60,12 @@ const (
 	// out credentials.
 	needNothing need = iota
 	// needApprover: any authenticated principal with a role, whose roles then decide which
-	// approvals it sees and may decide.
+	// approvals it sees.
 	needApprover
+	// needOperator: a human operator who logged in with more than one factor (Principal.MFA:
+	// password and TOTP, or an OpenID Connect login whose amr shows it), with a role. Never an
+	// API key, an access token or a client certificate: a decision is a person's.
+	needOperator
 )
 
 // route is one admin API route and the permission it needs. Every route is listed in
@@ -96,8 +103,8 @@ func NewHandler(gw Gateway, approvals *Approvals, opts *Options) http.Handler {
 		{"GET /v1/login/oidc", needNothing, h.oidcBegin},
 		{"GET " + OIDCCallbackPath, needNothing, h.oidcCallback},
 		{"GET /v1/approvals", needApprover, h.listApprovals},
-		{"POST /v1/approvals/{id}/approve", needApprover, h.decide(true)},
-		{"POST /v1/approvals/{id}/deny", needApprover, h.decide(false)},
+		{"POST /v1/approvals/{id}/approve", needOperator, h.decide(true)},
+		{"POST /v1/approvals/{id}/deny", needOperator, h.decide(false)},
 	}
 	mux := http.NewServeMux()
 	for _, rt := range routes {
@@ -134,12 +141,44 @@ func (h *handler) auth(rt route) http.Handler {
 			writeError(w, http.StatusUnauthorized, "authentication required")
 			return
 		}
-		if rt.needs == needApprover && len(p.Roles) == 0 {
+		if rt.needs == needOperator {
+			if msg := notAHuman(p); msg != "" {
+				writeError(w, http.StatusForbidden, msg)
+				return
+			}
+		}
+		if len(p.Roles) == 0 {
 			writeError(w, http.StatusForbidden, "no role: only an operator holding an approver role may use approvals")
 			return
 		}
 		rt.handler(w, r, p)
 	})
+}
+
+// notAHuman says why p may not decide a held call, or "" when it may: only an operator session
+// opened with more than one factor.
+func notAHuman(p *authn.Principal) string {
+	const how = "log in with `mcpguard operators login` (password and TOTP) or /v1/login/oidc at an identity provider that reports multi-factor authentication (amr), and use that session token"
+	switch {
+	case p.Method != authn.MethodOperator:
+		return fmt.Sprintf("a held call can be decided only by a human operator, not with %s credentials: %s", methodName(p.Method), how)
+	case !p.MFA:
+		return "this operator session was opened without multi-factor authentication (the identity provider's amr does not show it), so it cannot decide held calls: " + how
+	}
+	return ""
+}
+
+// methodName names an authentication method for a person reading an error.
+func methodName(m authn.Method) string {
+	switch m {
+	case authn.MethodAPIKey:
+		return "API key"
+	case authn.MethodJWT:
+		return "access token"
+	case authn.MethodCertificate:
+		return "client certificate"
+	}
+	return string(m)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
@@ -154,18 +193,44 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (h *handler) listApprovals(w http.ResponseWriter, r *http.Request, p *authn.Principal) {
-	list := h.approvals.List(p.Roles)
+	list := h.approvals.List(r.Context(), p.Roles)
 	if list == nil {
-		list = []*Approval{}
+		list = []Approval{}
 	}
 	writeJSON(w, map[string]any{"approvals": list, "now": h.now().UTC().Format(time.RFC3339)})
 }
 
+// DecideRequest is the body of POST /v1/approvals/{id}/approve and …/deny.
+type DecideRequest struct {
+	// Reason is recorded in the audit log and told to the caller of a denied call.
+	Reason string `json:"reason,omitempty"`
+	// ArgumentsSHA256, when set, must be the held call's arguments digest (as listed): the
+	// decision is then taken on exactly the arguments the operator checked.
+	ArgumentsSHA256 string `json:"arguments_sha256,omitempty"`
+}
+
+// DecideResponse is the answer to a decision.
+type DecideResponse struct {
+	ID              string `json:"id"`
+	Tool            string `json:"tool"`
+	Principal       string `json:"principal"`
+	ArgumentsSHA256 string `json:"arguments_sha256"`
+	Decision        string `json:"decision"` // approved or denied
+	By              string `json:"by"`
+}
+
+// isDigest reports whether s is a SHA-256 in hex.
+func isDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
 func (h *handler) decide(approve bool) func(http.ResponseWriter, *http.Request, *authn.Principal) {
 	return func(w http.ResponseWriter, r *http.Request, p *authn.Principal) {
-		var body struct {
-			Reason string `json:"reason"`
-		}
+		var body DecideRequest
 		if b, err := io.ReadAll(r.Body); err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -176,12 +241,17 @@ func (h *handler) decide(approve bool) func(http.ResponseWriter, *http.Request, 
 			return
 		} else if len(b) > 0 {
 			if err := json.Unmarshal(b, &body); err != nil {
-				writeError(w, http.StatusBadRequest, `the body must be JSON such as {"reason":"…"}`)
+				writeError(w, http.StatusBadRequest, `the body must be JSON such as {"reason":"…","arguments_sha256":"…"}`)
 				return
 			}
 		}
 		if len(body.Reason) > maxReasonBytes {
 			writeError(w, http.StatusBadRequest, "reason longer than 1024 bytes")
+			return
+		}
+		body.ArgumentsSHA256 = strings.ToLower(body.ArgumentsSHA256)
+		if body.ArgumentsSHA256 != "" && !isDigest(body.ArgumentsSHA256) {
+			writeError(w, http.StatusBadRequest, "arguments_sha256 must be the 64 hex digits of a SHA-256, as `mcpguard approvals list` shows it")
 			return
 		}
 		verb := "denied"
@@ -191,11 +261,60 @@ func (h *handler) decide(approve bool) func(http.ResponseWriter, *http.Request, 
 		if body.Reason == "" {
 			body.Reason = verb
 		}
-		a, err := h.approvals.Decide(r.PathValue("id"), p.Roles, Decision{Approve: approve, By: p.Subject, Reason: body.Reason})
+		var recordErr error
+		record := func(a Approval, d Decision) error {
+			recordErr = h.recordDecision(r, p, a, d)
+			return recordErr
+		}
+		a, err := h.approvals.Decide(r.Context(), r.PathValue("id"), p, Decision{Approve: approve, Reason: body.Reason, ArgumentsSHA256: body.ArgumentsSHA256}, record)
 		if err != nil {
-			writeError(w, http.StatusNotFound, err.Error())
+			status, msg := http.StatusInternalServerError, err.Error()
+			switch {
+			case recordErr != nil:
+				h.logger.Error("audit record of an approval decision not written; the decision was not taken", "approval", r.PathValue("id"), "operator", p.Subject, "err", err)
+				status, msg = http.StatusServiceUnavailable, "the decision could not be recorded in the audit log, so it was not taken: try again later"
+			case errors.Is(err, ErrNoApproval):
+				status = http.StatusNotFound
+			case errors.Is(err, ErrSelfApproval):
+				status = http.StatusForbidden
+			case errors.Is(err, ErrDigestMismatch), errors.Is(err, ErrAlreadyApproved):
+				status = http.StatusConflict
+			case errors.Is(err, ErrApprovalStore):
+				h.logger.Error("approval decision not stored; the decision was not taken", "approval", r.PathValue("id"), "operator", p.Subject, "err", err)
+				status, msg = http.StatusServiceUnavailable, "the decision could not be stored, so it was not taken: try again later"
+			}
+			if status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", "5")
+			}
+			writeError(w, status, msg)
 			return
 		}
-		writeJSON(w, map[string]any{"id": a.ID, "tool": a.Tool, "principal": a.Principal, "decision": verb, "by": p.Subject})
+		h.logger.Info("held call "+verb, "approval", a.ID, "tool", a.Tool, "requester", a.Principal, "by", p.Subject, "arguments_sha256", a.ArgumentsSHA256)
+		writeJSON(w, DecideResponse{ID: a.ID, Tool: a.Tool, Principal: a.Principal, ArgumentsSHA256: a.ArgumentsSHA256, Decision: verb, By: p.Subject})
 	}
+}
+
+// ApprovalDetail is the Detail of an approval audit record (audit.KindApproval): who asked, who
+// decided with which role, and the digest of the arguments decided on.
+type ApprovalDetail struct {
+	Requester       string `json:"requester"`
+	RequesterAuth   string `json:"requester_auth_method,omitempty"`
+	Approver        string `json:"approver"`
+	ApproverRole    string `json:"approver_role"`
+	ArgumentsSHA256 string `json:"arguments_sha256"`
+	Status          string `json:"status,omitempty"` // what the call became: approved, denied, expired
+}
+
+// recordDecision appends an operator's decision on a held call to the audit log, before it
+// takes effect: the actor is the approver.
+func (h *handler) recordDecision(r *http.Request, approver *authn.Principal, a Approval, d Decision) error {
+	status := "denied"
+	rec := &audit.Record{Kind: audit.KindApproval, RequestID: a.ID, Method: r.Method, Tool: a.Tool, Rule: a.Rule,
+		Decision: audit.DecisionDeny, Reasons: []string{d.Reason}}
+	if d.Approve {
+		rec.Decision, status = audit.DecisionAllow, "approved"
+	}
+	rec.Detail, _ = json.Marshal(ApprovalDetail{Requester: a.Principal, RequesterAuth: a.AuthMethod, Approver: d.By,
+		ApproverRole: a.ApproverRole, ArgumentsSHA256: a.ArgumentsSHA256, Status: status})
+	return h.gw.Record(context.WithoutCancel(r.Context()), r, approver, string(approver.Method), rec)
 }

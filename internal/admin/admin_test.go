@@ -75,15 +75,24 @@ func (f *fakeGateway) recorded() []recorded {
 }
 
 var (
-	alice = &authn.Principal{Method: authn.MethodOperator, Subject: "alice", Roles: []string{"Desk"}}
-	bob   = &authn.Principal{Method: authn.MethodAPIKey, Subject: "bob", Roles: []string{"Compliance"}}
+	alice = &authn.Principal{Method: authn.MethodOperator, Subject: "alice", Roles: []string{"Desk"}, MFA: true}
+	bob   = &authn.Principal{Method: authn.MethodOperator, Subject: "bob", Roles: []string{"Compliance"}, MFA: true}
 	carol = &authn.Principal{Method: authn.MethodAPIKey, Subject: "carol"}
+	dave  = &authn.Principal{Method: authn.MethodOperator, Subject: "dave", Roles: []string{"Desk"}, MFA: true}
+	// Credentials that hold the approver role but are not a person who proved two factors.
+	deskKey   = &authn.Principal{Method: authn.MethodAPIKey, Subject: "desk-bot", Roles: []string{"Desk"}}
+	deskToken = &authn.Principal{Method: authn.MethodJWT, Subject: "desk-bot", Issuer: "https://idp.example", Roles: []string{"Desk"}}
+	deskCert  = &authn.Principal{Method: authn.MethodCertificate, Subject: "desk-bot", Roles: []string{"Desk"}}
+	aliceSSO  = &authn.Principal{Method: authn.MethodOperator, Subject: "alice", Roles: []string{"Desk"}} // OIDC, amr without MFA
+	agent     = &authn.Principal{Method: authn.MethodAPIKey, Subject: "agent", KeyID: "0123456789abcdef", Roles: []string{"Agent"}}
 )
 
 var testNow = time.Date(2026, 12, 5, 9, 30, 0, 0, time.UTC)
 
-// adminFixture is an admin API over a fake gateway whose credentials are "alice", "bob" (no
-// approver role for the held calls) and "carol" (no role).
+// adminFixture is an admin API over a fake gateway whose credentials are "alice" and "dave"
+// (operators with MFA and the approver role Desk), "bob" (an operator without it), "carol" (an API
+// key without a role), "desk-key", "desk-token", "desk-cert" (machine credentials with Desk) and
+// "alice-sso" (alice's session from an OIDC login whose amr shows no MFA).
 type adminFixture struct {
 	gw        *fakeGateway
 	approvals *Approvals
@@ -93,7 +102,8 @@ type adminFixture struct {
 func newAdminFixture(t *testing.T, gw *fakeGateway) *adminFixture {
 	t.Helper()
 	if gw == nil {
-		gw = &fakeGateway{principals: map[string]*authn.Principal{"alice": alice, "bob": bob, "carol": carol}}
+		gw = &fakeGateway{principals: map[string]*authn.Principal{"alice": alice, "bob": bob, "carol": carol, "dave": dave,
+			"desk-key": deskKey, "desk-token": deskToken, "desk-cert": deskCert, "alice-sso": aliceSSO}}
 	}
 	clock := func() time.Time { return testNow }
 	a := &adminFixture{gw: gw, approvals: NewApprovals(&ApprovalsOptions{Now: clock})}
@@ -139,7 +149,7 @@ func (a *adminFixture) do(t *testing.T, method, path, auth, body string, header 
 // status and message a client sees.
 func TestAdminRefusals(t *testing.T) {
 	a := newAdminFixture(t, nil)
-	held, err := a.approvals.Hold(Hold{Principal: "agent", Tool: "rec.echo", Rule: "r", ApproverRole: "Desk", Timeout: time.Minute})
+	held, err := a.approvals.Hold(t.Context(), Hold{Requester: agent, Tool: "rec.echo", ArgumentsSHA256: ArgumentsDigest(nil), Rule: "r", ApproverRole: "Desk", Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,10 +170,11 @@ func TestAdminRefusals(t *testing.T) {
 		{"unknown credential", a, "POST", "/v1/approvals/" + held.ID + "/approve", "mallory", "", nil, 401, "authentication required"},
 		{"no role", a, "GET", "/v1/approvals", "carol", "", nil, 403, "no role: only an operator holding an approver role may use approvals"},
 		{"body too large", a, "POST", "/v1/approvals/" + held.ID + "/approve", "alice", `{"reason":"` + strings.Repeat("x", 64<<10) + `"}`, nil, 413, "request body too large"},
-		{"body not JSON", a, "POST", "/v1/approvals/" + held.ID + "/deny", "alice", "yes", nil, 400, `the body must be JSON such as {"reason":"…"}`},
+		{"body not JSON", a, "POST", "/v1/approvals/" + held.ID + "/deny", "alice", "yes", nil, 400, `the body must be JSON such as {"reason":"…","arguments_sha256":"…"}`},
+		{"digest not a SHA-256", a, "POST", "/v1/approvals/" + held.ID + "/approve", "alice", `{"arguments_sha256":"abc"}`, nil, 400, "arguments_sha256 must be the 64 hex digits of a SHA-256, as `mcpguard approvals list` shows it"},
 		{"reason too long", a, "POST", "/v1/approvals/" + held.ID + "/deny", "alice", `{"reason":"` + strings.Repeat("x", 1025) + `"}`, nil, 400, "reason longer than 1024 bytes"},
-		{"unknown approval", a, "POST", "/v1/approvals/nope/approve", "alice", "", nil, 404, `no pending approval "nope": it was decided, timed out or never existed`},
-		{"approver role missing", a, "POST", "/v1/approvals/" + held.ID + "/approve", "bob", "", nil, 404, "approval " + held.ID + " needs the role Desk"},
+		{"unknown approval", a, "POST", "/v1/approvals/nope/approve", "alice", "", nil, 404, `no pending approval "nope": it was decided, expired or never existed, or needs an approver role you do not hold`},
+		{"approver role missing", a, "POST", "/v1/approvals/" + held.ID + "/approve", "bob", "", nil, 404, `no pending approval "` + held.ID + `": it was decided, expired or never existed, or needs an approver role you do not hold`},
 		{"OIDC login not configured", a, "GET", "/v1/login/oidc", "", "", nil, 404, "OIDC login is not configured: add admin.oidc to the gateway's configuration"},
 		{"OIDC callback not configured", a, "GET", "/v1/login/oidc/callback?state=x", "", "", nil, 404, "OIDC login is not configured: add admin.oidc to the gateway's configuration"},
 	} {
@@ -174,7 +185,7 @@ func TestAdminRefusals(t *testing.T) {
 			}
 		})
 	}
-	if got := a.approvals.List([]string{"Desk"}); len(got) != 1 {
+	if got := a.approvals.List(t.Context(), []string{"Desk"}); len(got) != 1 {
 		t.Errorf("after the refusals %d calls are pending, want the one held, undecided", len(got))
 	}
 }
@@ -183,17 +194,20 @@ func TestAdminRefusals(t *testing.T) {
 // or denies them; the held call receives the operator's decision and reason.
 func TestAdminDecides(t *testing.T) {
 	a := newAdminFixture(t, nil)
-	first, _ := a.approvals.Hold(Hold{Principal: "agent", Tool: "bank.transfer", Arguments: []byte(`{"amount":5}`), Rule: "role:Agent/permission:0", ApproverRole: "Desk", Timeout: time.Minute})
+	ctx := t.Context()
+	first, _ := a.approvals.Hold(ctx, Hold{Requester: agent, Tool: "bank.transfer", Arguments: []byte(`{"amount":5}`), ArgumentsSHA256: ArgumentsDigest([]byte(`{"amount":5}`)), Rule: "role:Agent/permission:0", ApproverRole: "Desk", Timeout: time.Minute})
 	a.approvals.now = func() time.Time { return testNow.Add(time.Second) }
-	second, _ := a.approvals.Hold(Hold{Principal: "agent", Tool: "bank.close", Rule: "role:Agent/permission:1", ApproverRole: "Desk", Timeout: time.Minute})
-	_, _ = a.approvals.Hold(Hold{Principal: "agent", Tool: "hr.fire", Rule: "role:Agent/permission:2", ApproverRole: "HR"})
+	second, _ := a.approvals.Hold(ctx, Hold{Requester: agent, Tool: "bank.close", ArgumentsSHA256: ArgumentsDigest(nil), Rule: "role:Agent/permission:1", ApproverRole: "Desk", Timeout: time.Minute})
+	_, _ = a.approvals.Hold(ctx, Hold{Requester: agent, Tool: "hr.fire", ArgumentsSHA256: ArgumentsDigest(nil), Rule: "role:Agent/permission:2", ApproverRole: "HR"})
 
 	status, out := a.do(t, "GET", "/v1/approvals", "alice", "", nil)
 	want := map[string]any{"now": "2026-12-05T09:30:00Z", "approvals": []any{
-		map[string]any{"id": first.ID, "principal": "agent", "tool": "bank.transfer", "arguments": map[string]any{"amount": 5.0}, "rule": "role:Agent/permission:0",
-			"approver_role": "Desk", "requested": "2026-12-05T09:30:00Z", "expires": "2026-12-05T09:31:00Z"},
-		map[string]any{"id": second.ID, "principal": "agent", "tool": "bank.close", "rule": "role:Agent/permission:1",
-			"approver_role": "Desk", "requested": "2026-12-05T09:30:01Z", "expires": "2026-12-05T09:31:01Z"},
+		map[string]any{"id": first.ID, "principal": "agent", "auth_method": "apikey", "requester_names": []any{"agent"}, "tool": "bank.transfer",
+			"arguments": map[string]any{"amount": 5.0}, "arguments_sha256": "7e84cbf0f7a7c92c037058665d66152f8eb8580ab2534e52c877bccceb9cc7bf", "rule": "role:Agent/permission:0",
+			"approver_role": "Desk", "status": "pending", "requested": "2026-12-05T09:30:00Z", "expires": "2026-12-05T09:31:00Z"},
+		map[string]any{"id": second.ID, "principal": "agent", "auth_method": "apikey", "requester_names": []any{"agent"}, "tool": "bank.close",
+			"arguments_sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "rule": "role:Agent/permission:1",
+			"approver_role": "Desk", "status": "pending", "requested": "2026-12-05T09:30:01Z", "expires": "2026-12-05T09:31:01Z"},
 	}}
 	if diff := cmp.Diff(want, out); status != 200 || diff != "" {
 		t.Errorf("GET /v1/approvals: status %d; (-want +got):\n%s", status, diff)
@@ -207,15 +221,21 @@ func TestAdminDecides(t *testing.T) {
 		held             *Approval
 		want             Decision
 	}{
-		{"approve with a reason", "approve", `{"reason":"checked with the desk"}`, first, Decision{Approve: true, By: "alice", Reason: "checked with the desk"}},
-		{"deny without a body", "deny", "", second, Decision{By: "alice", Reason: "denied"}},
+		{"approve with a reason", "approve", `{"reason":"checked with the desk"}`, first, Decision{Approve: true, By: "alice", Reason: "checked with the desk", ArgumentsSHA256: first.ArgumentsSHA256}},
+		{"deny without a body", "deny", "", second, Decision{By: "alice", Reason: "denied", ArgumentsSHA256: second.ArgumentsSHA256}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			decided := make(chan Decision, 1)
-			go func() { decided <- a.approvals.Wait(context.Background(), tc.held) }()
+			go func() {
+				d, err := a.approvals.Wait(context.Background(), tc.held)
+				if err != nil {
+					t.Error(err)
+				}
+				decided <- d
+			}()
 			status, out := a.do(t, "POST", "/v1/approvals/"+tc.held.ID+"/"+tc.verb, "alice", tc.body, nil)
 			verb := map[bool]string{true: "approved", false: "denied"}[tc.want.Approve]
-			wantOut := map[string]any{"id": tc.held.ID, "tool": tc.held.Tool, "principal": "agent", "decision": verb, "by": "alice"}
+			wantOut := map[string]any{"id": tc.held.ID, "tool": tc.held.Tool, "principal": "agent", "arguments_sha256": tc.held.ArgumentsSHA256, "decision": verb, "by": "alice"}
 			if diff := cmp.Diff(wantOut, out); status != 200 || diff != "" {
 				t.Errorf("status %d; (-want +got):\n%s", status, diff)
 			}

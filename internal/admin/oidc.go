@@ -125,14 +125,15 @@ func (h *handler) oidcCallback(w http.ResponseWriter, r *http.Request, _ *authn.
 		writeError(w, http.StatusServiceUnavailable, "the login could not be recorded in the audit log: try again later")
 		return
 	}
-	h.logger.Info("operator logged in with OIDC", "operator", p.Subject, "sub", who.Subject, "roles", p.Roles, "session", p.KeyID)
+	h.logger.Info("operator logged in with OIDC", "operator", p.Subject, "sub", who.Subject, "roles", p.Roles, "mfa", p.MFA, "session", p.KeyID)
 	roles := p.Roles
 	if roles == nil {
 		roles = []string{}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, map[string]any{"token": token.Reveal(), "operator": p.Subject, "roles": roles, "expires": p.Expires.UTC().Format(time.RFC3339)})
+	// mfa tells the operator whether this session may decide held calls.
+	writeJSON(w, map[string]any{"token": token.Reveal(), "operator": p.Subject, "roles": roles, "mfa": p.MFA, "expires": p.Expires.UTC().Format(time.RFC3339)})
 }
 
 // oidcRefusal maps a refused OIDC login to its status and the message the person sees: specific

@@ -299,6 +299,9 @@ func idpError(code string) *IdPError {
 type OIDCIdentity struct {
 	Subject  string // the ID token's sub
 	Operator string // the operator claim's value, lower-cased
+	// MFA says the ID token's amr claim shows multi-factor authentication (AMRShowsMFA): only
+	// then may the session approve held calls.
+	MFA bool
 }
 
 // FinishLogin completes a login from the callback's query parameters: the state must be a
@@ -341,7 +344,9 @@ func (l *OIDCLogin) FinishLogin(ctx context.Context, query url.Values) (Secret, 
 	if who.Operator == "" {
 		return Secret{}, nil, who, rejectf(ReasonClaims, "the ID token has no string claim %q", l.cfg.OperatorClaim)
 	}
-	token, principal, err := l.ops.loginVerified(ctx, who.Operator)
+	amr, _ := stringsClaim(claims["amr"], claims["amr"] != nil)
+	who.MFA = AMRShowsMFA(amr)
+	token, principal, err := l.ops.loginVerified(ctx, who.Operator, who.MFA)
 	return token, principal, who, err
 }
 
@@ -461,9 +466,10 @@ func (l *OIDCLogin) verifyIDToken(ctx context.Context, raw string, p pendingLogi
 }
 
 // loginVerified opens a session for an operator whom a trusted party (the OpenID provider) has
-// authenticated: the account must exist and be enabled. The password lockout does not apply:
-// it counts password and TOTP failures, which this login does not involve.
-func (o *Operators) loginVerified(ctx context.Context, name string) (Secret, *Principal, error) {
+// authenticated, with more than one factor when mfa: the account must exist and be enabled. The
+// password lockout does not apply: it counts password and TOTP failures, which this login does
+// not involve.
+func (o *Operators) loginVerified(ctx context.Context, name string, mfa bool) (Secret, *Principal, error) {
 	op, err := o.store.Operator(ctx, name)
 	if errors.Is(err, ErrNotFound) {
 		return Secret{}, nil, rejectf(ReasonUnknownOperator, "no operator %q", truncate(name))
@@ -474,9 +480,34 @@ func (o *Operators) loginVerified(ctx context.Context, name string) (Secret, *Pr
 	if op.Disabled {
 		return Secret{}, nil, rejectf(ReasonDisabled, "operator %s is disabled", name)
 	}
-	token, p, err := o.sessions.open(ctx, op)
+	token, p, err := o.sessions.open(ctx, op, mfa)
 	if err != nil {
 		return Secret{}, nil, reject(ReasonStore, err)
 	}
 	return token, p, nil
+}
+
+// The authentication method references of RFC 8176, by the factor each proves. "mfa" and "mca"
+// say so themselves; "geo", "rba", "wia" and "user" prove no factor of their own.
+var (
+	amrKnowledge  = []string{"pwd", "pin", "kba"}
+	amrPossession = []string{"hwk", "swk", "otp", "sms", "tel", "sc", "pop"}
+	amrInherence  = []string{"fpt", "face", "iris", "retina", "vbm"}
+)
+
+// AMRShowsMFA reports whether an ID token's amr claim shows multi-factor authentication: it
+// holds "mfa", or methods of at least two different factors (something known, something held,
+// something one is) — ["pwd","otp"] or ["hwk","fpt"], not ["pwd","kba"] nor ["otp"]. Providers
+// that report no amr at all show nothing.
+func AMRShowsMFA(amr []string) bool {
+	if slices.Contains(amr, "mfa") {
+		return true
+	}
+	factors := 0
+	for _, class := range [][]string{amrKnowledge, amrPossession, amrInherence} {
+		if slices.ContainsFunc(amr, func(m string) bool { return slices.Contains(class, m) }) {
+			factors++
+		}
+	}
+	return factors >= 2
 }

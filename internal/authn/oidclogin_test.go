@@ -110,7 +110,7 @@ func TestOIDCLoginOpensAnOperatorSession(t *testing.T) {
 			if !strings.HasPrefix(token.Reveal(), SessionPrefix) {
 				t.Fatalf("token %q is not a session token", token.Reveal())
 			}
-			want := OIDCIdentity{Subject: "user-alice", Operator: "alice"}
+			want := OIDCIdentity{Subject: "user-alice", Operator: "alice", MFA: true}
 			if diff := cmp.Diff(want, who); diff != "" {
 				t.Errorf("identity (-want +got):\n%s", diff)
 			}
@@ -126,6 +126,45 @@ func TestOIDCLoginOpensAnOperatorSession(t *testing.T) {
 			}
 			if confidential := tc.secret != ""; ex[0].BasicAuth != confidential || (ex[0].FormClient != "") == confidential {
 				t.Errorf("exchange = %+v: a confidential client uses Basic only, a public one client_id only", ex[0])
+			}
+		})
+	}
+}
+
+// TestOIDCLoginMFAFromAMR: an OIDC session may approve held calls (Principal.MFA) only when the
+// ID token's amr shows multi-factor authentication; the flag survives in the stored session.
+func TestOIDCLoginMFAFromAMR(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		amr  any // nil: no amr claim
+		mfa  bool
+	}{
+		{"mfa", []string{"mfa"}, true},
+		{"password and one-time code", []string{"pwd", "otp"}, true},
+		{"security key and fingerprint", []string{"hwk", "fpt"}, true},
+		{"password only", []string{"pwd"}, false},
+		{"two things known", []string{"pwd", "kba"}, false},
+		{"one-time code only", []string{"otp"}, false},
+		{"no amr", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newOIDCFixture(t, &oidctest.Options{ClientSecret: "s3cret value", Claims: func(c map[string]any) {
+				if tc.amr == nil {
+					delete(c, "amr")
+				} else {
+					c["amr"] = tc.amr
+				}
+			}}, OIDCLoginConfig{}, nil)
+			ctx := context.Background()
+			token, p, who, err := f.login.FinishLogin(ctx, f.callback(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.MFA != tc.mfa || who.MFA != tc.mfa {
+				t.Errorf("login principal MFA %v, identity MFA %v, want %v", p.MFA, who.MFA, tc.mfa)
+			}
+			if got, err := f.ops.Sessions().Authenticate(ctx, token.Reveal()); err != nil || got.MFA != tc.mfa {
+				t.Errorf("the session authenticates as %+v (%v), want MFA %v", got, err, tc.mfa)
 			}
 		})
 	}

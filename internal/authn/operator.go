@@ -306,7 +306,7 @@ func (o *Operators) Login(ctx context.Context, name, password, code string) (Sec
 			}
 		}
 	}
-	token, p, err := o.sessions.open(ctx, op)
+	token, p, err := o.sessions.open(ctx, op, true) // password and TOTP: two factors
 	if err != nil {
 		return Secret{}, nil, reject(ReasonStore, err)
 	}

@@ -94,11 +94,11 @@ func TestOperatorLoginNeedsPasswordAndCurrentTOTP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("login with password and current code: %v", err)
 	}
-	if p.Subject != "alice" || p.Method != MethodOperator || !p.HasRole("admin") {
-		t.Errorf("principal %+v", p)
+	if p.Subject != "alice" || p.Method != MethodOperator || !p.HasRole("admin") || !p.MFA {
+		t.Errorf("principal %+v, want operator alice, with MFA (password and TOTP)", p)
 	}
-	if _, err := f.ops.Sessions().Authenticate(ctx, token.Reveal()); err != nil {
-		t.Errorf("session: %v", err)
+	if got, err := f.ops.Sessions().Authenticate(ctx, token.Reveal()); err != nil || !got.MFA {
+		t.Errorf("session: %+v %v, want it to keep MFA", got, err)
 	}
 
 	// The same code again, still within its step: a replay.

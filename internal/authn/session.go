@@ -21,6 +21,9 @@ type Session struct {
 	Operator string
 	Created  time.Time
 	LastSeen time.Time
+	// MFA says the login proved more than one factor: password and TOTP, or an OpenID Connect
+	// login whose amr shows it (AMRShowsMFA). A session without it may not approve held calls.
+	MFA bool
 }
 
 // SessionStore persists operator sessions.
@@ -61,14 +64,15 @@ func newSessions(store SessionStore, ops OperatorStore, opts SessionOptions, now
 	}
 }
 
-func (s *Sessions) open(ctx context.Context, op Operator) (Secret, *Principal, error) {
+// open starts a session of op; mfa says the login proved more than one factor.
+func (s *Sessions) open(ctx context.Context, op Operator, mfa bool) (Secret, *Principal, error) {
 	var raw [32]byte
 	if _, err := io.ReadFull(s.rand, raw[:]); err != nil {
 		return Secret{}, nil, fmt.Errorf("session token: %w", err)
 	}
 	token := SessionPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	now := s.now()
-	sess := Session{ID: sha256.Sum256([]byte(token)), Operator: op.Name, Created: now, LastSeen: now}
+	sess := Session{ID: sha256.Sum256([]byte(token)), Operator: op.Name, Created: now, LastSeen: now, MFA: mfa}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return Secret{}, nil, fmt.Errorf("create session: %w", err)
 	}
@@ -77,7 +81,7 @@ func (s *Sessions) open(ctx context.Context, op Operator) (Secret, *Principal, e
 
 func (s *Sessions) principal(sess Session, op Operator) *Principal {
 	return &Principal{Method: MethodOperator, Subject: op.Name, KeyID: fmt.Sprintf("%x", sess.ID[:4]),
-		Roles: slices.Clone(op.Roles), Expires: sess.Created.Add(s.absolute)}
+		Roles: slices.Clone(op.Roles), Expires: sess.Created.Add(s.absolute), MFA: sess.MFA}
 }
 
 // Authenticate checks a session token and returns its operator's principal with the operator's

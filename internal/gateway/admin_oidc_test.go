@@ -171,6 +171,13 @@ func TestOperatorOIDCLogin(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /v1/approvals with the OIDC session: %v %v", resp.StatusCode, err)
 	}
+	// The provider reported MFA (amr), so the session may decide held calls: an unknown one is
+	// 404, not the 403 of a credential that may not decide.
+	req, _ = http.NewRequest(http.MethodPost, a.admin.URL+"/v1/approvals/0123/approve", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound || out["mfa"] != true {
+		t.Fatalf("deciding with the OIDC session (mfa %v): %v %v, want 404", out["mfa"], resp.StatusCode, err)
+	}
 	ex := a.idp.Exchanges()
 	if len(ex) != 1 || ex[0].Verifier == "" || !ex[0].BasicAuth {
 		t.Fatalf("code exchanges = %+v, want one with a PKCE verifier and client_secret_basic", ex)

@@ -68,8 +68,9 @@ type Gateway struct {
 
 	// The audit log, when configured: every call recorded durably before it is forwarded.
 	approvals *admin.Approvals // calls held for a human decision
-	// adminEnabled says an admin API serves approvals; without it approval-gated calls are refused.
-	adminEnabled  bool
+	// noApprover says why nobody could approve a held call (no admin API, no operator
+	// accounts), so that approval-gated calls are refused; "" when an operator can.
+	noApprover    string
 	auditRedactor *redact.Redactor // shows held calls to approvers as the audit log stores them
 	pins          *pins.Pinner     // approved tool definitions, when pinning is configured
 	audit         *audit.Log
@@ -85,6 +86,8 @@ type Gateway struct {
 	oidcLogin     *admin.OIDCLogin     // operators' OpenID Connect login (admin.oidc)
 	metadata      http.Handler
 	metadataPaths map[string]bool
+
+	drain *journalDrain // the admin journals drained into the audit log (drain.go)
 }
 
 // New builds a gateway from its parts. Call Start to connect the upstreams. ctx bounds the
@@ -112,7 +115,6 @@ func New(ctx context.Context, p *Parts) (*Gateway, error) {
 			MaxDepth: p.Limits.MaxJSONDepth,
 		},
 		policy:        p.Policy,
-		adminEnabled:  p.AdminEnabled,
 		approvals:     admin.NewApprovals(&admin.ApprovalsOptions{Now: now}),
 		auditRedactor: p.Redactor,
 		pins:          p.Pins,
@@ -127,6 +129,19 @@ func New(ctx context.Context, p *Parts) (*Gateway, error) {
 	if g.sep == "" {
 		g.sep = "."
 	}
+	switch {
+	case !p.AdminEnabled:
+		g.noApprover = "no admin API is configured to approve it (admin.listen)"
+	case p.Approvals == nil:
+		g.noApprover = "no operator can approve it: operator accounts live in api_keys_database, which is not configured"
+	default:
+		a, err := admin.OpenApprovals(ctx, p.Approvals, &admin.ApprovalsOptions{Now: now})
+		if err != nil {
+			g.closeParts()
+			return nil, fmt.Errorf("api_keys_database: %w", err)
+		}
+		g.approvals = a
+	}
 	for _, path := range p.MetadataPaths {
 		g.metadataPaths[path] = true
 	}
@@ -137,6 +152,7 @@ func New(ctx context.Context, p *Parts) (*Gateway, error) {
 		p.Hooks.Install(g.recordAuthFailure, g.policyReloaded)
 	}
 	g.base = context.WithoutCancel(ctx)
+	g.drain = newJournalDrain(p)
 	g.workers = newWorkers()
 	g.bodyTimeout = bodyReadTimeout
 	g.sessions = newSessions(g.base, &p.Limits, now)
@@ -167,6 +183,7 @@ func (g *Gateway) Start(ctx context.Context) {
 		up.Start(ctx)
 	}
 	go g.sessions.reap(ctx)
+	g.startDrain(ctx)
 	if g.policy != nil {
 		go func() {
 			if err := g.policy.Watch(ctx); err != nil && ctx.Err() == nil {
@@ -202,6 +219,7 @@ func (g *Gateway) Close() error {
 func (g *Gateway) closeParts() error {
 	var errs []error
 	g.partsClose.Do(func() {
+		g.stopDrain() // the administrative acts made until now are recorded first
 		if g.audit != nil {
 			g.outcomes.Wait() // every outcome record already under way is written first
 			if err := g.audit.Close(); err != nil {

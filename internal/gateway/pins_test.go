@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mcpguard/mcpguard/internal/journal"
 	"github.com/mcpguard/mcpguard/internal/pins"
 )
 
@@ -61,7 +63,8 @@ func TestChangedToolIsQuarantinedUntilApproved(t *testing.T) {
 	if err != nil || len(pending) != 1 || !strings.Contains(pending[0].Definition, "id_rsa") {
 		t.Fatalf("pending review: %+v %v", pending, err)
 	}
-	if _, err := p.Approve(context.Background(), "rec.echo", "alice"); err != nil {
+	alice := journal.Actor{Principal: "alice", AuthMethod: journal.AuthOperatorSession}
+	if _, err := p.Approve(context.Background(), "rec.echo", journal.NewEntry(journal.ActToolApprove, alice, time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := call(); st != http.StatusOK {

@@ -340,10 +340,10 @@ func (g *Gateway) decide(c *caller, call *mcpguard.Call) policy.Decision {
 		pc.Arguments, pc.Args, pc.Completion = nil, nil, true
 	}
 	d := p.Decide(pr, pc)
-	if d.Allow && d.RequireApproval != nil && !g.adminEnabled {
-		// Without the admin API nobody can approve: refuse, never let the call through.
+	if d.Allow && d.RequireApproval != nil && g.noApprover != "" {
+		// Without the admin API or operators nobody can approve: refuse, never let the call through.
 		d.Allow = false
-		d.Reasons = append(d.Reasons, "requires approval by "+d.RequireApproval.ApproverRole+", and no admin API is configured to approve it (admin.listen)")
+		d.Reasons = append(d.Reasons, "requires approval by "+d.RequireApproval.ApproverRole+", and "+g.noApprover)
 	}
 	g.logger.Debug("policy decision", "principal", pr.Subject, "method", call.Method, "target", call.Target,
 		"allow", d.Allow, "rule", d.Rule, "reasons", strings.Join(d.Reasons, "; "))

@@ -15,12 +15,21 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/journal"
 )
 
 // Store implements authn.APIKeyStore. Every read goes to the database, so a revocation made by
 // the CLI is seen by the gateway's very next request.
 type Store struct {
-	db *sql.DB
+	db   dbtx    // the database, or the transaction of an act (Act)
+	root *sql.DB // the database
+}
+
+// dbtx is what the stores read and write through: the database or one transaction.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 const schema = `CREATE TABLE IF NOT EXISTS api_keys (
@@ -45,7 +54,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, fmt.Errorf("restrict key database %s to its owner: %w", path, err)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)")
+	// Transactions take the write lock when they begin (_txlock=immediate): an act reads, then
+	// writes, and a deferred transaction could not upgrade its read snapshot once another
+	// connection had written.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open key database %s: %w", path, err)
 	}
@@ -54,11 +66,60 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("prepare key database %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	if err := journal.Prepare(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare key database %s: %w", path, err)
+	}
+	return &Store{db: db, root: db}, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return s.root.Close() }
+
+// Journal is the admin journal of the identities database, which the gateway drains into the
+// audit log.
+func (s *Store) Journal() *journal.Table { return journal.NewTable("identities", s.root) }
+
+// Tx is one act's transaction over the identities database: the API key store and, when the
+// act was given one, the operator store, both reading and writing through it.
+type Tx struct {
+	Keys      *Store
+	Operators *OperatorStore // nil when Act was given none
+}
+
+// Act runs change in one transaction and writes e, the act's record, to the admin journal in
+// the same transaction: the change and its record commit together or not at all. An error from
+// change rolls everything back and writes no record (the caller records a refusal with Record).
+// change may mark e refused and return nil: what it wrote (a login failure count) then commits
+// with the refusal's record. ops, when not nil, is the operator store whose view Tx carries.
+func (s *Store) Act(ctx context.Context, e *journal.Entry, ops *OperatorStore, change func(tx Tx) error) error {
+	tx, err := s.root.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: begin: %w", e.Act, err)
+	}
+	defer tx.Rollback()
+	t := Tx{Keys: &Store{db: tx, root: s.root}}
+	if ops != nil {
+		t.Operators = &OperatorStore{db: tx, root: s.root, seal: ops.seal}
+	}
+	if change != nil {
+		if err := change(t); err != nil {
+			return err
+		}
+	}
+	if err := journal.Write(ctx, tx, e); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", e.Act, err)
+	}
+	return nil
+}
+
+// Record writes e, an act that changed nothing (a refusal), to the admin journal.
+func (s *Store) Record(ctx context.Context, e *journal.Entry) error {
+	return s.Act(ctx, e, nil, nil)
+}
 
 func unix(t time.Time) int64 {
 	if t.IsZero() {

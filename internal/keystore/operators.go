@@ -20,7 +20,8 @@ import (
 //
 // With a key (OperatorOptions.SecretKey) the TOTP secrets are encrypted at rest; see seal.go.
 type OperatorStore struct {
-	db   *sql.DB
+	db   dbtx // the database, or the transaction of an act (Store.Act)
+	root *sql.DB
 	seal *sealer
 }
 
@@ -54,7 +55,8 @@ var operatorSchema = []string{
 	id         BLOB PRIMARY KEY,
 	operator   TEXT NOT NULL,
 	created_at INTEGER NOT NULL,
-	last_seen  INTEGER NOT NULL
+	last_seen  INTEGER NOT NULL,
+	mfa        INTEGER NOT NULL DEFAULT 0
 )`,
 	`CREATE INDEX IF NOT EXISTS operator_sessions_by_operator ON operator_sessions (operator)`,
 }
@@ -75,11 +77,14 @@ func (s *Store) Operators(ctx context.Context, opts *OperatorOptions) (*Operator
 		return nil, err
 	}
 	for _, stmt := range operatorSchema {
-		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+		if _, err := s.root.ExecContext(ctx, stmt); err != nil {
 			return nil, fmt.Errorf("prepare operator tables: %w", err)
 		}
 	}
-	o := &OperatorStore{db: s.db, seal: seal}
+	if err := addColumn(ctx, s.root, "operator_sessions", "mfa", "INTEGER NOT NULL DEFAULT 0"); err != nil {
+		return nil, fmt.Errorf("prepare operator tables: %w", err)
+	}
+	o := &OperatorStore{db: s.root, root: s.root, seal: seal}
 	if err := o.sealAll(ctx); err != nil {
 		return nil, err
 	}
@@ -89,7 +94,7 @@ func (s *Store) Operators(ctx context.Context, opts *OperatorOptions) (*Operator
 // sealAll checks that every stored secret opens with the store's key (or that there is none to
 // open without one) and encrypts those still in clear when there is a key.
 func (o *OperatorStore) sealAll(ctx context.Context) error {
-	tx, err := o.db.BeginTx(ctx, nil)
+	tx, err := o.root.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("check TOTP secrets: %w", err)
 	}
@@ -309,8 +314,8 @@ func (o *OperatorStore) ResetLoginFailures(ctx context.Context, name string) err
 
 // CreateSession stores a new session; an id that exists already is authn.ErrExists.
 func (o *OperatorStore) CreateSession(ctx context.Context, s authn.Session) error {
-	res, err := o.db.ExecContext(ctx, `INSERT INTO operator_sessions (id, operator, created_at, last_seen) VALUES (?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`, s.ID[:], s.Operator, unix(s.Created), unix(s.LastSeen))
+	res, err := o.db.ExecContext(ctx, `INSERT INTO operator_sessions (id, operator, created_at, last_seen, mfa) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, s.ID[:], s.Operator, unix(s.Created), unix(s.LastSeen), boolInt(s.MFA))
 	if err != nil {
 		return fmt.Errorf("store session of %s: %w", s.Operator, err)
 	}
@@ -325,15 +330,15 @@ func (o *OperatorStore) CreateSession(ctx context.Context, s authn.Session) erro
 // Session reads one session; authn.ErrNotFound when there is none.
 func (o *OperatorStore) Session(ctx context.Context, id [32]byte) (authn.Session, error) {
 	s := authn.Session{ID: id}
-	var created, seen int64
-	err := o.db.QueryRowContext(ctx, `SELECT operator, created_at, last_seen FROM operator_sessions WHERE id = ?`, id[:]).Scan(&s.Operator, &created, &seen)
+	var created, seen, mfa int64
+	err := o.db.QueryRowContext(ctx, `SELECT operator, created_at, last_seen, mfa FROM operator_sessions WHERE id = ?`, id[:]).Scan(&s.Operator, &created, &seen, &mfa)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, authn.ErrNotFound
 	}
 	if err != nil {
 		return s, fmt.Errorf("read session %x: %w", id[:4], err)
 	}
-	s.Created, s.LastSeen = fromUnix(created), fromUnix(seen)
+	s.Created, s.LastSeen, s.MFA = fromUnix(created), fromUnix(seen), mfa != 0
 	return s, nil
 }
 
@@ -365,6 +370,32 @@ func (o *OperatorStore) DeleteOperatorSessions(ctx context.Context, operator str
 		return fmt.Errorf("end sessions of %s: %w", operator, err)
 	}
 	return nil
+}
+
+// addColumn adds a column that a database made by an earlier version lacks. A session stored
+// before the mfa column existed reads as without MFA: its operator logs in again to approve.
+// Another process (the CLI, a second gateway) may add it at the same moment: that is no error.
+func addColumn(ctx context.Context, db *sql.DB, table, column, decl string) error {
+	if has, err := hasColumn(ctx, db, table, column); err != nil || has {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+decl); err != nil {
+		if has, _ := hasColumn(ctx, db, table, column); has {
+			return nil
+		}
+		return fmt.Errorf("add column %s.%s: %w", table, column, err)
+	}
+	return nil
+}
+
+// hasColumn reports whether table has column.
+func hasColumn(ctx context.Context, db *sql.DB, table, column string) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read the columns of %s: %w", table, err)
+	}
+	return n > 0, nil
 }
 
 func boolInt(b bool) int64 {

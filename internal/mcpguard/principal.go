@@ -49,6 +49,11 @@ type Principal struct {
 	Claims map[string]any
 	// Expires is when the credential stops being valid (zero: no expiry).
 	Expires time.Time
+	// MFA says a human operator proved who they are with more than one factor: an operator
+	// session opened with password and TOTP, or by an OpenID Connect login whose amr claim
+	// shows multi-factor authentication. Only such a principal may approve a held call. Always
+	// false for machine credentials (tokens, API keys, client certificates).
+	MFA bool
 }
 
 // HasScope reports whether the principal was granted scope.

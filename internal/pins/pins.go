@@ -16,6 +16,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/mcpguard/mcpguard/internal/journal"
 )
 
 // State is what the gateway does with a listed tool.
@@ -76,12 +78,17 @@ CREATE TABLE IF NOT EXISTS tool_pending (
 
 // Open opens (creating if needed) the pin database at path.
 func Open(ctx context.Context, path string, opts *Options) (*Pinner, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)")
+	// _txlock=immediate: Approve reads, then writes; see keystore.Open.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open tool pin database %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
 	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("prepare tool pin database %s: %w", path, err)
+	}
+	if err := journal.Prepare(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("prepare tool pin database %s: %w", path, err)
 	}
@@ -97,6 +104,10 @@ func Open(ctx context.Context, path string, opts *Options) (*Pinner, error) {
 
 // Close closes the database.
 func (p *Pinner) Close() error { return p.db.Close() }
+
+// Journal is the admin journal of the pin database: approvals are recorded there, in the
+// transaction that pins the definition, until the gateway drains them into the audit log.
+func (p *Pinner) Journal() *journal.Table { return journal.NewTable("tool pins", p.db) }
 
 // Canonical is a tool definition reduced to what a client relies on — name, title,
 // description, schemas and annotations — with object keys sorted, so that the same definition
@@ -235,8 +246,13 @@ func (p *Pinner) ListPending(ctx context.Context) ([]Pending, error) {
 	return out, rows.Err()
 }
 
-// Approve pins the pending definition of name; by names the operator.
-func (p *Pinner) Approve(ctx context.Context, name, by string) (string, error) {
+// Approve pins the pending definition of name, approved by the authenticated actor of act, and
+// writes act (its target completed with the tool and the definition's digest) to the admin
+// journal in the same transaction: no approval without its record. It returns the digest.
+func (p *Pinner) Approve(ctx context.Context, name string, act *journal.Entry) (string, error) {
+	if act == nil || act.Actor.Principal == "" {
+		return "", errors.New("approve a tool definition: the approver must be an authenticated actor")
+	}
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return "", err
@@ -245,17 +261,29 @@ func (p *Pinner) Approve(ctx context.Context, name, by string) (string, error) {
 	var h, def string
 	if err := tx.QueryRowContext(ctx, `SELECT hash, definition FROM tool_pending WHERE name = ?`, name).Scan(&h, &def); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return "", fmt.Errorf("no definition of %q awaits approval (see tools pending)", name)
+			return "", fmt.Errorf("no definition of %q awaits approval (see tools pending): %w", name, ErrNothingPending)
 		}
 		return "", err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO tool_pins (name, hash, definition, approved_at, approved_by) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET hash = excluded.hash, definition = excluded.definition, approved_at = excluded.approved_at, approved_by = excluded.approved_by`,
-		name, h, def, p.opts.Now().UnixNano(), by); err != nil {
+		name, h, def, p.opts.Now().UnixNano(), act.Actor.Principal); err != nil {
 		return "", err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM tool_pending WHERE name = ?`, name); err != nil {
 		return "", err
 	}
+	act.Target.Tool, act.Target.Digest = name, h
+	if err := journal.Write(ctx, tx, act); err != nil {
+		return "", err
+	}
 	return h, tx.Commit()
 }
+
+// Record writes act, an approval that changed nothing (refused), to the admin journal.
+func (p *Pinner) Record(ctx context.Context, act *journal.Entry) error {
+	return journal.Write(ctx, p.db, act)
+}
+
+// ErrNothingPending is Approve's error for a tool with no definition awaiting approval.
+var ErrNothingPending = errors.New("nothing pending")

@@ -110,6 +110,7 @@ func Build(ctx context.Context, cfg *config.Config, opts *Options) (_ *parts.Par
 			return nil, err
 		}
 	}
+	b.journals()
 	p.Close = b.close
 	return p, nil
 }
@@ -251,6 +252,9 @@ func (b *builder) authenticators(ctx context.Context, resource string, tokens au
 		return err
 	}
 	b.operators = svc
+	if b.p.Approvals, err = b.keys.Approvals(ctx); err != nil {
+		return err
+	}
 	adminOpts := *opts
 	adminOpts.Sessions = svc.Sessions()
 	b.p.AdminAuthn, err = authn.NewAuthenticator(resource, tokens, &adminOpts)

@@ -13,6 +13,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/admin"
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/journal"
 	"github.com/mcpguard/mcpguard/internal/pins"
 	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/redact"
@@ -60,8 +61,18 @@ type Parts struct {
 	AdminEnabled bool
 	// OIDCLogin is the operators' OpenID Connect login (admin.oidc).
 	OIDCLogin *admin.OIDCLogin
+	// Approvals keeps the calls held for approval across restarts, in the identity database
+	// (api_keys_database), where the operators who approve them live. Nil: no operator can
+	// approve, and approval-gated calls are refused.
+	Approvals admin.ApprovalStore
 	// Hooks carries the components' events to the gateway.
 	Hooks *Hooks
+	// AdminJournals are the admin journals (internal/journal) of the databases the CLI changes
+	// (identities, tool pins): the gateway drains them into Audit.
+	AdminJournals []*journal.Table
+	// AuditHas reports whether Audit's store holds a record with requestID at or after since:
+	// the drain asks before appending an entry it may have appended already.
+	AuditHas func(ctx context.Context, requestID string, since time.Time) (bool, error)
 	// Close releases what the wiring opened for these parts (the audit log's store, the keys, the
 	// pins). The gateway calls it once, from its own Close, after closing the audit log; nil
 	// means nothing to release.
