@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
@@ -405,42 +404,54 @@ func TestParseLargeObjects(t *testing.T) {
 	}
 }
 
-// TestParseAdversarialNamesStayFast guards against quadratic duplicate detection: 10000 long
-// names that share a prefix (and so collide in every cheap summary) must not parse much more
-// slowly than a message of the same size whose names differ at once. Sorting costs them about
-// 25 times the baseline (up to 25 under -race); pairwise comparison would cost several
-// hundred times more. A ratio keeps the test meaningful under -race and on a busy machine.
-func TestParseAdversarialNamesStayFast(t *testing.T) {
+// namesObject is a tools/call whose arguments hold 10 000 names built by name.
+func namesObject(name func(i int) string) []byte {
+	var b strings.Builder
+	b.WriteString(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{`)
+	for i := range 10000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"%s":0`, name(i))
+	}
+	b.WriteString(`}}}`)
+	return []byte(b.String())
+}
+
+var namePrefix = strings.Repeat("A", 300)
+
+// sharedPrefixNames differ only in their last bytes: a duplicate check that compares names from
+// the start, or hashes only a prefix, is quadratic on them. BenchmarkParseAdversarialNames
+// times them against names that differ at once.
+func sharedPrefixNames(i int) string { return fmt.Sprintf("%s%05d", namePrefix, i) }
+func distinctNames(i int) string     { return fmt.Sprintf("%05d%s", i, namePrefix) }
+
+// TestParseAdversarialNames: 10 000 distinct names sharing a long prefix are accepted, and one
+// duplicate among them is still found. How long it takes is BenchmarkParseAdversarialNames's.
+func TestParseAdversarialNames(t *testing.T) {
 	t.Parallel()
-	build := func(name func(i int) string) []byte {
-		var b strings.Builder
-		b.WriteString(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{`)
-		for i := range 10000 {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `"%s":0`, name(i))
-		}
-		b.WriteString(`}}}`)
-		return []byte(b.String())
+	if _, err := jsonrpc.Parse(namesObject(sharedPrefixNames), jsonrpc.Limits{}); err != nil {
+		t.Fatalf("Parse: %v", err)
 	}
-	prefix := strings.Repeat("A", 300)
-	adversarial := build(func(i int) string { return fmt.Sprintf("%s%05d", prefix, i) })
-	baseline := build(func(i int) string { return fmt.Sprintf("%05d%s", i, prefix) }) // differ at once
-	timeParse := func(in []byte, runs int) time.Duration {
-		best := time.Duration(1 << 62)
-		for range runs {
-			start := time.Now()
-			if _, err := jsonrpc.Parse(in, jsonrpc.Limits{}); err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			best = min(best, time.Since(start))
-		}
-		return best
+	dup := namesObject(func(i int) string { return sharedPrefixNames(min(i, 9998)) })
+	if _, err := jsonrpc.Parse(dup, jsonrpc.Limits{}); err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("Parse of a duplicate among names sharing a prefix = %v, want a duplicate-key error", err)
 	}
-	base, adv := timeParse(baseline, 3), timeParse(adversarial, 1)
-	if adv > 100*base+20*time.Millisecond {
-		t.Errorf("Parse of 10000 names sharing a prefix took %v, against %v for distinct names", adv, base)
+}
+
+func BenchmarkParseAdversarialNames(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		in   []byte
+	}{{"shared-prefix", namesObject(sharedPrefixNames)}, {"distinct", namesObject(distinctNames)}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.in)))
+			for b.Loop() {
+				if _, err := jsonrpc.Parse(c.in, jsonrpc.Limits{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

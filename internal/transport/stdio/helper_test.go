@@ -168,7 +168,10 @@ func childCommand(t testing.TB, mode string, env ...string) Command {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Command{Path: exe, Env: append([]string{childModeEnv + "=" + mode, noRaceExitSleep}, env...)}
+	// Under -cover the child (this test binary) warns on stderr without a GOCOVERDIR, which
+	// the stderr tests would read as the child's own output.
+	cover := "GOCOVERDIR=" + t.TempDir()
+	return Command{Path: exe, Env: append([]string{childModeEnv + "=" + mode, noRaceExitSleep, cover}, env...)}
 }
 
 // startChild starts the test binary in the given mode and closes it when the test ends.
