@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
@@ -21,8 +20,6 @@ const (
 	maxListenURIs    = 1024
 	maxListenURIByte = 2048
 )
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // listener is one modern client's subscriptions/listen stream.
 type listener struct {

@@ -355,11 +355,6 @@ func (ss *sessions) each(fn func(*session)) {
 	}
 }
 
-func (ss *sessions) count() int {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return len(ss.byID)
-}
 
 // verbosest returns the most verbose log level any session asked for, or "".
 func (ss *sessions) verbosest() string {

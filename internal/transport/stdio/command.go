@@ -85,12 +85,12 @@ func checkEnv(env []string) error {
 		key, _, ok := strings.Cut(kv, "=")
 		switch {
 		case !ok || key == "":
-			return fmt.Errorf("Env[%d] is not a KEY=value entry", i)
+			return fmt.Errorf("command Env[%d] is not a KEY=value entry", i)
 		case strings.IndexByte(kv, 0) >= 0:
-			return fmt.Errorf("Env[%d] (%s) contains a NUL byte", i, key)
+			return fmt.Errorf("command Env[%d] (%s) contains a NUL byte", i, key)
 		}
 		if j, dup := seen[key]; dup {
-			return fmt.Errorf("Env[%d] sets %s again (first set by Env[%d])", i, key, j)
+			return fmt.Errorf("command Env[%d] sets %s again (first set by Env[%d])", i, key, j)
 		}
 		seen[key] = i
 	}
@@ -101,7 +101,7 @@ func checkEnv(env []string) error {
 func checkArgs(args []string) error {
 	for i, a := range args {
 		if strings.IndexByte(a, 0) >= 0 {
-			return fmt.Errorf("Args[%d] contains a NUL byte", i)
+			return fmt.Errorf("command Args[%d] contains a NUL byte", i)
 		}
 	}
 	return nil
