@@ -355,7 +355,6 @@ func (ss *sessions) each(fn func(*session)) {
 	}
 }
 
-
 // verbosest returns the most verbose log level any session asked for, or "".
 func (ss *sessions) verbosest() string {
 	best := ""
