@@ -178,12 +178,15 @@ type fetched struct {
 	up    *upstream.Upstream
 	items [][]byte
 	ttl   int64 // -1 when absent
-	scope string
-	err   error
+	// streamed: the upstream answered a page on an SSE stream.
+	streamed bool
+	scope    string
+	err      error
 }
 
 // list aggregates one kind of list over every upstream, namespacing names and dropping clashes.
-func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []byte, err error) {
+// streamed reports that an upstream answered on an SSE stream.
+func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []byte, streamed bool, err error) {
 	res := make([]fetched, len(g.ups))
 	var wg sync.WaitGroup
 	for i, up := range g.ups {
@@ -214,6 +217,7 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []
 			}
 			continue
 		}
+		streamed = streamed || f.streamed
 		if f.ttl >= 0 && (ttl < 0 || f.ttl < ttl) {
 			ttl = f.ttl
 		}
@@ -258,7 +262,7 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []
 		}
 	}
 	if failures == len(res) && failures > 0 && !errors.Is(lastErr, errNotOffered) {
-		return nil, lastErr
+		return nil, false, lastErr
 	}
 	out = append(out, ']', '}')
 	if c.era == mcpguard.EraModern {
@@ -275,7 +279,7 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []
 		out = jsonrpc.SetMember(out, "cacheScope", jsonrpc.Quote(scope))
 		out = jsonrpc.SetMember(out, "resultType", jsonrpc.Quote(mcp.ResultTypeComplete))
 	}
-	return out, nil
+	return out, streamed, nil
 }
 
 // offers reports whether an upstream's capabilities announce a kind of list.
@@ -321,6 +325,7 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 			f.err = fmt.Errorf("%s: %d %s", kind.method, resp.Error.Code, resp.Error.Message)
 			return f
 		}
+		f.streamed = f.streamed || resp.Streamed
 		if t, ok := jsonrpc.Lookup(resp.Result, "ttlMs"); ok {
 			var n int64
 			if _, err := fmt.Sscan(string(t), &n); err == nil && (f.ttl < 0 || n < f.ttl) {
@@ -482,7 +487,7 @@ func (g *Gateway) toolBindings(ctx context.Context, c *caller, exposed string) [
 	if ok {
 		return b
 	}
-	if _, err := g.list(ctx, c, kindTools); err != nil {
+	if _, _, err := g.list(ctx, c, kindTools); err != nil {
 		return nil
 	}
 	g.cat.mu.Lock()

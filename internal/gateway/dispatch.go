@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
@@ -53,6 +55,9 @@ type reply struct {
 	// refusal says why the gateway refused the call itself when it answers with a result (a
 	// tool result with isError): the audit record carries it.
 	refusal string
+	// streamed: the upstream answered on an SSE stream (for a list, at least one did), so a
+	// client that accepts SSE gets the reply on one too, as it would from that upstream.
+	streamed bool
 }
 
 // rpcError is an error with its JSON-RPC code, for the gateway's own answers.
@@ -141,13 +146,13 @@ func (g *Gateway) forward(ctx context.Context, c *caller, up *upstream.Upstream,
 		if c.era == mcpguard.EraModern {
 			status = resp.HTTPStatus
 		}
-		return reply{err: resp.Error, status: status}
+		return reply{err: resp.Error, status: status, streamed: resp.Streamed}
 	}
 	result := resp.Result
 	if c.era != mcpguard.EraModern && inf.Era == mcpguard.EraModern {
 		result = jsonrpc.DeleteMember(result, "resultType")
 	}
-	return reply{result: result}
+	return reply{result: result, streamed: resp.Streamed}
 }
 
 func isInputRequired(result []byte) bool {
@@ -309,9 +314,46 @@ func (s *callSink) Request(ctx context.Context, method string, params []byte) ([
 	return s.o.request(ctx, method, params)
 }
 
-// discover answers server/discover with the union of the upstreams' capabilities.
-func (g *Gateway) discover(ctx context.Context, c *caller) reply {
-	caps, instructions := g.aggregateInfo(ctx)
+// discover answers server/discover with the union of the upstreams' capabilities. Each modern
+// upstream is asked again, with the client's own _meta: in the stateless protocol every request
+// carries the client's version, capabilities and clientInfo, and a server may answer discovery
+// differently for different clients, while the gateway's probe when it connected spoke for no
+// client. A legacy upstream's answer is the one from its initialize, which the gateway made on
+// its own account for the connection all clients share. An upstream that fails the fresh
+// discovery is described by its probe's answer.
+func (g *Gateway) discover(ctx context.Context, c *caller, params []byte) reply {
+	infos := g.upstreamInfos(ctx)
+	var wg sync.WaitGroup
+	var streamed atomic.Bool
+	for i := range infos {
+		in := &infos[i]
+		if in.err != nil || in.inf.Era != mcpguard.EraModern {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := in.up.Call(ctx, &upstream.Request{Method: mcp.MethodServerDiscover, Params: g.upstreamParams(c, in.inf, params)}, nil)
+			switch {
+			case err != nil:
+				g.logger.Debug("discovery for a client failed; serving the upstream's earlier answer", "upstream", in.up.Name(), "err", err)
+				return
+			case resp.Error != nil:
+				g.logger.Debug("discovery for a client failed; serving the upstream's earlier answer", "upstream", in.up.Name(), "code", resp.Error.Code, "message", resp.Error.Message)
+				return
+			}
+			if caps, ok := jsonrpc.Lookup(resp.Result, "capabilities"); ok && len(caps) > 0 && caps[0] == '{' {
+				in.inf.Capabilities = caps
+			}
+			ins, _ := jsonrpc.Lookup(resp.Result, "instructions")
+			in.inf.Instructions, _ = jsonrpc.String(ins)
+			if resp.Streamed {
+				streamed.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	caps, instructions := mergeInfo(infos)
 	res := []byte(`{}`)
 	res = jsonrpc.SetMember(res, "resultType", jsonrpc.Quote(mcp.ResultTypeComplete))
 	res = jsonrpc.SetMember(res, mcp.ResultSupportedVersions, supportedVersions())
@@ -322,7 +364,7 @@ func (g *Gateway) discover(ctx context.Context, c *caller) reply {
 	res = jsonrpc.SetMember(res, "ttlMs", []byte("0"))
 	res = jsonrpc.SetMember(res, "cacheScope", jsonrpc.Quote("public"))
 	res = jsonrpc.SetMember(res, "_meta", []byte(`{"`+mcp.MetaServerInfo+`":`+string(serverInfo())+`}`))
-	return reply{result: res}
+	return reply{result: res, streamed: streamed.Load()}
 }
 
 // supportedVersions lists every protocol version the gateway serves, newest first.
@@ -344,16 +386,41 @@ func serverInfo() []byte {
 // aggregateInfo waits (bounded) for the upstreams and merges their capabilities and
 // instructions. The gateway always offers logging.
 func (g *Gateway) aggregateInfo(ctx context.Context) ([]byte, string) {
+	return mergeInfo(g.upstreamInfos(ctx))
+}
+
+// upInfo is what one upstream said about itself, or why it could not.
+type upInfo struct {
+	up  *upstream.Upstream
+	inf upstream.Info
+	err error
+}
+
+// upstreamInfos waits (bounded) for each upstream's connection and reads what it learned.
+func (g *Gateway) upstreamInfos(ctx context.Context) []upInfo {
+	out := make([]upInfo, len(g.ups))
+	for i, up := range g.ups {
+		inf, err := up.Info(ctx)
+		if err != nil {
+			g.logger.Warn("upstream not connected; its capabilities are left out", "upstream", up.Name(), "err", err)
+		}
+		out[i] = upInfo{up: up, inf: inf, err: err}
+	}
+	return out
+}
+
+// mergeInfo merges the connected upstreams' capabilities and instructions. The gateway always
+// offers logging.
+func mergeInfo(infos []upInfo) ([]byte, string) {
 	type flags struct{ present, listChanged, subscribe bool }
 	var tools, prompts, resources flags
 	completions, skills := false, false
 	var ins []string
-	for _, up := range g.ups {
-		inf, err := up.Info(ctx)
-		if err != nil {
-			g.logger.Warn("upstream not connected; its capabilities are left out", "upstream", up.Name(), "err", err)
+	for _, u := range infos {
+		if u.err != nil {
 			continue
 		}
+		inf := u.inf
 		read := func(name string, f *flags) {
 			obj, ok := jsonrpc.Lookup(inf.Capabilities, name)
 			if !ok {

@@ -189,9 +189,9 @@ func (g *Gateway) awaitHeld(ctx context.Context, c *caller, h *heldCall, o out) 
 				return errorReply(f.err)
 			}
 			if f.resp.Error != nil {
-				return reply{err: f.resp.Error}
+				return reply{err: f.resp.Error, streamed: f.resp.Streamed}
 			}
-			return reply{result: f.resp.Result}
+			return reply{result: f.resp.Result, streamed: f.resp.Streamed}
 		case a := <-h.asks:
 			capName := capabilityFor(a.method)
 			if capName == "" || !c.can(capName) {

@@ -316,7 +316,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 			st.finish()
 			return
 		}
-		st.pushReply(encodeReply(msg.ID, rep), legacyStatus(rep))
+		st.pushReply(encodeReply(msg.ID, rep), legacyStatus(rep), rep.streamed)
 	})
 	first, err := st.first(r.Context())
 	switch {
@@ -326,7 +326,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 		return
 	case err != nil:
 		return // the client went away; the call goes on and its stream can be resumed
-	case first.final:
+	case first.final && !(first.streamed && first.status == http.StatusOK && postAcceptsSSE(r)):
 		writeJSON(w, first.status, first.data)
 		s.forgetStream(st.id)
 		return
@@ -428,6 +428,20 @@ func acceptsSSE(r *http.Request) bool {
 	return a == "" || strings.Contains(a, "text/event-stream") || strings.Contains(a, "*/*")
 }
 
+// postAcceptsSSE reports whether a POST's client named text/event-stream in Accept, as the
+// transport asks every client to. The gateway answers such a client on an SSE stream when the
+// upstream answered that way (the transport lets a server choose either per request; mirroring
+// the upstream's choice keeps what the client sees the same as direct), and with one JSON body
+// otherwise.
+func postAcceptsSSE(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if strings.Contains(v, "text/event-stream") {
+			return true
+		}
+	}
+	return false
+}
+
 // serveDelete ends a legacy session.
 func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(mcp.HeaderSessionID)
@@ -477,7 +491,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonr
 		g.serveListen(w, r, c, msg)
 		return
 	}
-	o := &lazyOut{w: w}
+	o := &lazyOut{w: w, sse: postAcceptsSSE(r)}
 	rep := g.dispatch(r.Context(), c, msg, p, o)
 	if r.Context().Err() != nil {
 		return // closing the stream cancelled the request: nothing more is sent
@@ -512,10 +526,12 @@ func (g *Gateway) protocolError(w http.ResponseWriter, id jsonrpc.ID, err error)
 }
 
 // lazyOut answers a modern request with plain JSON unless something related must be sent first,
-// in which case it switches to an SSE stream.
+// or the upstream answered on an SSE stream and the client accepts one, in which case it
+// switches to an SSE stream.
 type lazyOut struct {
-	w  http.ResponseWriter
-	sw *sse.Writer
+	w   http.ResponseWriter
+	sw  *sse.Writer
+	sse bool // the client accepts text/event-stream
 }
 
 func (o *lazyOut) notify(method string, params []byte) {
@@ -533,17 +549,21 @@ func (o *lazyOut) request(ctx context.Context, method string, params []byte) ([]
 
 func (o *lazyOut) finish(id jsonrpc.ID, rep reply) {
 	data := encodeReply(id, rep)
-	if o.sw != nil {
-		_ = o.sw.WriteEvent(sse.Event{Type: "message", Data: data})
-		_ = o.sw.Flush()
-		return
-	}
 	status := rep.status
 	if status == 0 && rep.err != nil {
 		status = modernStatus(rep.err.Code)
 	}
 	if status == 0 || status == 499 {
 		status = http.StatusOK
+	}
+	if o.sw == nil && rep.streamed && o.sse && status == http.StatusOK {
+		startSSE(o.w, http.StatusOK)
+		o.sw = sse.NewWriter(o.w)
+	}
+	if o.sw != nil {
+		_ = o.sw.WriteEvent(sse.Event{Type: "message", Data: data})
+		_ = o.sw.Flush()
+		return
 	}
 	writeJSON(o.w, status, data)
 }

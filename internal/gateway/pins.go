@@ -52,7 +52,7 @@ func (g *Gateway) checkPin(ctx context.Context, c *caller, call *mcpguard.Call) 
 	name := call.Target
 	v, ok := g.pins.Last(ctx, name)
 	if !ok {
-		if _, err := g.list(ctx, c, kindTools); err == nil {
+		if _, _, err := g.list(ctx, c, kindTools); err == nil {
 			v, ok = g.pins.Last(ctx, name)
 		}
 	}

@@ -33,7 +33,7 @@ func (g *Gateway) dispatch(ctx context.Context, c *caller, msg *jsonrpc.Message,
 	case mcp.MethodPing:
 		return reply{result: []byte(`{}`)}
 	case mcp.MethodServerDiscover:
-		return g.discover(ctx, c)
+		return g.discover(ctx, c, msg.Params)
 	}
 	if p == nil {
 		rp, err := mcp.ReadParams(msg.Params)
@@ -377,11 +377,11 @@ func (g *Gateway) forwardCall(ctx context.Context, c *caller, call *mcpguard.Cal
 		if call.Method == mcp.MethodLoggingSetLevel {
 			return g.setLevel(ctx, c, call.Target)
 		}
-		res, err := g.list(ctx, c, listKinds[call.Method])
+		res, streamed, err := g.list(ctx, c, listKinds[call.Method])
 		if err != nil {
 			return errorReply(err)
 		}
-		return reply{result: res}
+		return reply{result: res, streamed: streamed}
 	}
 	r := g.forward(ctx, c, up, &jsonrpc.Message{ID: id, Method: call.Method}, params, o)
 	if r.err == nil && c.sess != nil {

@@ -22,6 +22,8 @@ type event struct {
 	final bool // the JSON-RPC response that ends a POST's stream
 	// status is the HTTP status a final response is sent with when it goes out as plain JSON.
 	status int
+	// streamed: the final response came from an upstream that answered on an SSE stream.
+	streamed bool
 }
 
 // stream buffers the messages of one SSE stream so that a client that lost the connection can
@@ -55,9 +57,9 @@ func (st *stream) push(data []byte, final bool) {
 }
 
 // pushReply ends the stream with the call's response, sent with status when it goes out as
-// plain JSON.
-func (st *stream) pushReply(data []byte, status int) {
-	st.pushEvent(event{data: data, final: true, status: status})
+// plain JSON; streamed says the upstream answered it on an SSE stream.
+func (st *stream) pushReply(data []byte, status int, streamed bool) {
+	st.pushEvent(event{data: data, final: true, status: status, streamed: streamed})
 }
 
 func (st *stream) pushEvent(ev event) {

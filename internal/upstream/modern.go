@@ -274,7 +274,7 @@ func (m *modernHTTP) postRead(ctx context.Context, id jsonrpc.ID, method string,
 			if msg.ID != id {
 				continue
 			}
-			return &Response{Result: msg.Result, Error: msg.Error, HTTPStatus: reply.Status}, reply.Status, nil
+			return &Response{Result: msg.Result, Error: msg.Error, HTTPStatus: reply.Status, Streamed: !reply.Whole()}, reply.Status, nil
 		}
 	}
 }

@@ -32,6 +32,8 @@ type inbound struct {
 	data    []byte
 	related jsonrpc.ID
 	ended   bool // the reply stream of request related ended without its response
+	// streamed: it arrived on an SSE stream, not as a whole application/json reply.
+	streamed bool
 }
 
 // maxServerRequests bounds server-to-client requests relayed at once per upstream.
@@ -163,7 +165,7 @@ func (m *mux) handle(in inbound) {
 	}
 	switch msg.Kind {
 	case jsonrpc.KindResponse, jsonrpc.KindError:
-		m.deliver(msg)
+		m.deliver(msg, in.streamed)
 	case jsonrpc.KindRequest:
 		m.serverRequest(ctx, msg, in.related)
 	case jsonrpc.KindNotification:
@@ -171,7 +173,7 @@ func (m *mux) handle(in inbound) {
 	}
 }
 
-func (m *mux) deliver(msg *jsonrpc.Message) {
+func (m *mux) deliver(msg *jsonrpc.Message, streamed bool) {
 	m.mu.Lock()
 	p := m.calls[msg.ID]
 	if p != nil {
@@ -182,7 +184,7 @@ func (m *mux) deliver(msg *jsonrpc.Message) {
 		m.up.logger.Debug("upstream answered an unknown or abandoned request", "upstream", m.up.name, "id", msg.ID.String())
 		return
 	}
-	p.ch <- &Response{Result: msg.Result, Error: msg.Error}
+	p.ch <- &Response{Result: msg.Result, Error: msg.Error, Streamed: streamed}
 }
 
 // forget removes a call's bookkeeping; m.mu is held.

@@ -51,6 +51,10 @@ type Response struct {
 	// HTTPStatus is the status a modern HTTP upstream sent with an error reply, so that the
 	// gateway can answer a modern client the same way (400 for -32020..-32022, 404 for -32601).
 	HTTPStatus int
+	// Streamed reports that a Streamable HTTP upstream answered on an SSE stream
+	// (text/event-stream) rather than with one application/json body, so that the gateway can
+	// answer its client the same way. Always false for stdio and HTTP+SSE upstreams.
+	Streamed bool
 }
 
 // Info is what the gateway learned about an upstream when it connected.

@@ -154,6 +154,7 @@ func (w *legacyHTTPWire) hasSession() bool {
 
 func (w *legacyHTTPWire) pump(ctx context.Context, reply *streamhttp.Reply, related jsonrpc.ID) {
 	defer reply.Close()
+	streamed := !reply.Whole()
 	for {
 		b, err := reply.Next(ctx)
 		if err != nil {
@@ -166,7 +167,7 @@ func (w *legacyHTTPWire) pump(ctx context.Context, reply *streamhttp.Reply, rela
 			return
 		}
 		select {
-		case w.in <- inbound{data: b, related: related}:
+		case w.in <- inbound{data: b, related: related, streamed: streamed}:
 		case <-w.dead:
 			return
 		case <-ctx.Done():

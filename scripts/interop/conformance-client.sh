@@ -11,7 +11,8 @@
 #   2. every scenario not excluded, one at a time (--scenario, --spec-version),
 #      direct: must agree with 1;
 #   3. the same scenarios one at a time through mcpguard: must agree with 2,
-#      verdict and client exit code alike.
+#      verdict, every check's status and client exit code alike (except the
+#      differences listed in expected/client-<set>-differences.txt, if any).
 # Excluded from 2 and 3: auth/* (they test the client's own OAuth flow with
 # the upstream's authorization server, which a gateway that never forwards a
 # client's token upstream deliberately breaks; docs/conformance.md lists each).
@@ -24,7 +25,7 @@
 # Runs inside a private network namespace (it re-executes itself with
 # unshare -n). Environment:
 #   INTEROP_DIRECT_ONLY=1      skip step 3
-#   INTEROP_UPDATE_EXPECTED=1  rewrite expected/client-*.txt from step 1
+#   INTEROP_UPDATE_EXPECTED=1  rewrite expected/client-*.txt (verdicts and -checks.txt) from steps 1 and 4
 #   MCPGUARD_BIN               the gateway (default: built into .cache/)
 set -euo pipefail
 
@@ -163,7 +164,7 @@ for rev in "${REQUIREMENT_SETS[@]}"; do
 		write_expected "$dir/verdicts.json" "$expected" \
 			"conformance client --requirements $rev with the go-sdk everything-client, direct"
 		log "$rev: wrote $expected"
-	elif ! results_tool expect "$dir/verdicts.json" "$expected"; then
+	elif ! expect_baseline "$dir/verdicts.json" "$expected"; then
 		show_log "$dir/conformance.log" 80
 		failures+=("client $rev: the direct baseline of everything-client changed (see above); the peers, not the gateway, behave differently")
 	fi
@@ -174,7 +175,7 @@ for rev in "${REQUIREMENT_SETS[@]}"; do
 	run_each "$rev" direct "$GO_EVERYTHING_CLIENT"
 	printf '\nClient requirements %s: whole set vs one scenario at a time, both direct (%ss):\n' "$rev" "$(cat "$LOGS/$rev/direct/seconds")"
 	if ! results_tool compare requirements "$dir/verdicts.json" one-at-a-time "$LOGS/$rev/direct/verdicts.json" "$LOGS/$rev.compared"; then
-		failures+=("client $rev: running scenarios one at a time changes their direct verdicts; the comparison below would be meaningless")
+		failures+=("client $rev: running scenarios one at a time changes their direct verdicts or checks; the comparison below would be meaningless")
 		continue
 	fi
 
@@ -190,7 +191,7 @@ for rev in "${REQUIREMENT_SETS[@]}"; do
 	printf '\nClient requirements %s: direct vs through mcpguard (%ss vs %ss):\n' "$rev" \
 		"$(cat "$LOGS/$rev/direct/seconds")" "$(cat "$LOGS/$rev/gateway/seconds")"
 	ok=1
-	results_tool compare direct "$LOGS/$rev/direct/verdicts.json" mcpguard "$LOGS/$rev/gateway/verdicts.json" "$LOGS/$rev.compared" || ok=
+	results_tool compare direct "$LOGS/$rev/direct/verdicts.json" mcpguard "$LOGS/$rev/gateway/verdicts.json" "$LOGS/$rev.compared" "$(differences_file "client-$rev")" || ok=
 	compare_exit_codes "$rev" direct gateway || ok=
 	if [[ -z $ok ]]; then
 		failures+=("client $rev: results through mcpguard differ from direct (above; per-scenario logs in $LOGS/$rev/gateway)")
@@ -205,7 +206,13 @@ for rev in "${REQUIREMENT_SETS[@]}"; do
 		printf '\nClient requirements %s: the gateway holding the upstream credential (client_credentials), through mcpguard (%ss):\n' "$rev" "$(cat "$LOGS/$rev/credentials/seconds")"
 		results_tool table "$LOGS/$rev/credentials/verdicts.json" "$LOGS/$rev.credentials"
 		ok=1
-		results_tool expect "$LOGS/$rev/credentials/verdicts.json" "$INTEROP_DIR/expected/client-$rev-gateway-credentials.txt" || ok=
+		expected=$INTEROP_DIR/expected/client-$rev-gateway-credentials.txt
+		if [[ -n ${INTEROP_UPDATE_EXPECTED:-} ]]; then
+			results_tool baseline "$LOGS/$rev/credentials/verdicts.json" "$expected" "$(checks_file "$expected")" \
+				"the client scenarios in which the gateway holds the upstream's credential, through mcpguard (client_credentials configured by client-driver.sh; direct, everything-client FAILs them: client-$rev.txt)"
+			log "$rev: wrote $expected"
+		fi
+		expect_baseline "$LOGS/$rev/credentials/verdicts.json" "$expected" || ok=
 		if awk '$2 != 0 { bad = 1 } END { exit !bad }' "$LOGS/$rev/credentials/exit-codes"; then
 			printf 'suite exit codes through mcpguard that are not 0:\n' >&2
 			cat "$LOGS/$rev/credentials/exit-codes" >&2

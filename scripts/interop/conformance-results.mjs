@@ -17,16 +17,32 @@
 //            the suite prints it as passed)
 //   MISSING: no checks.json (the scenario never produced results)
 //
+// Checks: besides the verdict, every scenario's checks are compared. A check is the suite's
+// entry in checks.json, identified by its id; its "status" per scenario is the set of distinct
+// statuses the entries with that id have, INFO left out (INFO entries are the suite's log of the
+// traffic it saw, "incoming-request" and the like, whose number depends on how chatty the
+// transport is, not a result). A check whose entries are all INFO is absent. Two runs agree on a
+// scenario when every check id has the same status set in both; a check present in one run and
+// absent in the other differs (for example SUCCESS direct and only INFO through the gateway).
+//
 // Usage (run with Node 22):
 //   node conformance-results.mjs scenarios REQUIREMENTS_YAML server|client
 //       one line per scenario: "<name>\tscored" or "<name>\tnot_scored:<reason>"
 //   node conformance-results.mjs verdicts RESULTS_DIR server|client [SUMMARY_LOG] > verdicts.json
-//   node conformance-results.mjs expect VERDICTS_JSON EXPECTED_TXT
+//   node conformance-results.mjs expect VERDICTS_JSON EXPECTED_TXT [EXPECTED_CHECKS_TXT]
 //       exit 1 unless every scenario in EXPECTED_TXT ("<name> PASS|FAIL|EMPTY" lines)
-//       has that verdict, and VERDICTS_JSON holds no other scenario
-//   node conformance-results.mjs compare LABEL_A A.json LABEL_B B.json SCENARIOS_TXT
+//       has that verdict, and VERDICTS_JSON holds no other scenario; with
+//       EXPECTED_CHECKS_TXT ("<name> <check-id> <STATUS>[,<STATUS>…]" lines, or
+//       "<name> (none)" for a scenario without checks), also unless every scenario's
+//       checks are exactly those
+//   node conformance-results.mjs baseline VERDICTS_JSON EXPECTED_TXT EXPECTED_CHECKS_TXT DESCRIPTION
+//       write both expected files from a run ("# Expected verdicts of DESCRIPTION.")
+//   node conformance-results.mjs compare LABEL_A A.json LABEL_B B.json SCENARIOS_TXT [DIFFERENCES_TXT]
 //       print a table for the scenarios listed in SCENARIOS_TXT; exit 1 if any
-//       verdict differs or is MISSING on either side
+//       verdict differs or is MISSING on either side, or any check's status differs;
+//       DIFFERENCES_TXT lists check differences that are expected, one
+//       "<name> <check-id> <A statuses> <B statuses>" line each ("-" for absent); each
+//       must occur exactly as listed, or the comparison fails too
 //   node conformance-results.mjs table VERDICTS_JSON [SCENARIOS_TSV]
 //       print a Markdown table (for docs/conformance.md), in requirement-set
 //       order when SCENARIOS_TSV (the output of "scenarios") is given
@@ -112,7 +128,31 @@ function verdictOf(checks, which) {
 	};
 	const bad = v.failure > 0 || (which === "client" && v.warning > 0);
 	v.verdict = bad ? "FAIL" : v.success + v.failure + v.warning === 0 ? "EMPTY" : "PASS";
+	v.checks = checkStatuses(checks);
 	return v;
+}
+
+// checkStatuses maps each check id with a non-INFO entry to its sorted distinct non-INFO
+// statuses, joined with ",".
+function checkStatuses(checks) {
+	const by = new Map();
+	for (const c of checks) {
+		if (c.status === "INFO" || typeof c.id !== "string") continue;
+		if (!by.has(c.id)) by.set(c.id, new Set());
+		by.get(c.id).add(String(c.status));
+	}
+	return Object.fromEntries(
+		[...by.keys()].sort().map((id) => [id, [...by.get(id)].sort().join(",")]),
+	);
+}
+
+// checkDiffs lists the check ids whose statuses differ between two verdicts, as
+// [id, statusesA, statusesB] with "-" for a check that is absent.
+function checkDiffs(va, vb) {
+	const a = va?.checks ?? {};
+	const b = vb?.checks ?? {};
+	const ids = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+	return ids.filter((id) => a[id] !== b[id]).map((id) => [id, a[id] ?? "-", b[id] ?? "-"]);
 }
 
 // parseSummary reads the suite's "✓ name: N passed, M failed[, K warnings]" lines.
@@ -140,7 +180,7 @@ function verdicts(root, which, summaryLog) {
 		// Cross-check: what the suite printed must agree with what we derived.
 		for (const [name, printed] of parseSummary(summaryLog)) {
 			if (!(name in result)) {
-				result[name] = { verdict: "MISSING", success: 0, failure: 0, warning: 0, skipped: 0, failedChecks: [], passedChecks: [] };
+				result[name] = { verdict: "MISSING", success: 0, failure: 0, warning: 0, skipped: 0, failedChecks: [], passedChecks: [], checks: {} };
 			}
 			const derived = result[name].verdict === "EMPTY" ? "PASS" : result[name].verdict;
 			if (derived !== printed && derived !== "MISSING") {
@@ -163,8 +203,9 @@ function readList(file) {
 		.filter(Boolean);
 }
 
-function expect(verdictsFile, expectedFile) {
+function expect(verdictsFile, expectedFile, expectedChecksFile) {
 	const got = readJSON(verdictsFile);
+	const checksOK = expectedChecksFile ? expectChecks(got, expectedChecksFile) : true;
 	const want = new Map();
 	for (const line of readList(expectedFile)) {
 		const [name, verdict, ...rest] = line.split(/\s+/);
@@ -184,6 +225,66 @@ function expect(verdictsFile, expectedFile) {
 		process.exit(1);
 	}
 	process.stdout.write(`baseline matches ${expectedFile} (${want.size} scenarios)\n`);
+	if (!checksOK) process.exit(1);
+}
+
+// expectChecks reports whether every scenario's checks in got are exactly those listed in file.
+function expectChecks(got, file) {
+	const want = new Map();
+	for (const line of readList(file)) {
+		const [name, id, statuses, ...rest] = line.split(/\s+/);
+		if (rest.length || !id || (id === "(none)") !== (statuses === undefined)) fail(`${file}: bad line ${JSON.stringify(line)}`);
+		if (!want.has(name)) want.set(name, {});
+		if (id !== "(none)") want.get(name)[id] = statuses;
+	}
+	const problems = [];
+	for (const [name, checks] of want) {
+		if (!(name in got) || got[name].verdict === "MISSING") {
+			problems.push(`  ${name}: expected checks, but the scenario did not run`);
+			continue;
+		}
+		for (const [id, a, b] of checkDiffs({ checks }, got[name])) problems.push(`  ${name}: ${id}: expected ${a}, got ${b}`);
+	}
+	for (const name of Object.keys(got)) {
+		if (!want.has(name)) problems.push(`  ${name}: ran but is not listed in ${file}`);
+	}
+	if (problems.length) {
+		process.stdout.write(`checks differ from ${file}:\n${problems.join("\n")}\n`);
+		return false;
+	}
+	process.stdout.write(`checks match ${file} (${want.size} scenarios)\n`);
+	return true;
+}
+
+// baseline writes the expected verdicts and checks of a run.
+function baseline(verdictsFile, verdictsTxt, checksTxt, description) {
+	const got = readJSON(verdictsFile);
+	const regen = "# Regenerate with INTEROP_UPDATE_EXPECTED=1 after changing a pinned peer version.";
+	const v = [`# Expected verdicts of ${description}.`, regen];
+	const c = [
+		`# Expected checks of ${description}.`,
+		"# <scenario> <check id> <its distinct statuses other than INFO>, or <scenario> (none).",
+		regen,
+	];
+	for (const [name, x] of Object.entries(got)) {
+		v.push(`${name} ${x.verdict}`);
+		const ids = Object.keys(x.checks ?? {});
+		if (!ids.length) c.push(`${name} (none)`);
+		for (const id of ids) c.push(`${name} ${id} ${x.checks[id]}`);
+	}
+	fs.writeFileSync(verdictsTxt, v.join("\n") + "\n");
+	fs.writeFileSync(checksTxt, c.join("\n") + "\n");
+}
+
+function readDifferences(file) {
+	const out = new Map();
+	if (!file) return out;
+	for (const line of readList(file)) {
+		const parts = line.split(/\s+/);
+		if (parts.length !== 4) fail(`${file}: bad line ${JSON.stringify(line)} (want: scenario check-id statusesA statusesB)`);
+		out.set(`${parts[0]} ${parts[1]}`, `${parts[2]} ${parts[3]}`);
+	}
+	return out;
 }
 
 function pad(s, n) {
@@ -197,14 +298,18 @@ function describe(v) {
 	return `${v.verdict} (${v.success} ok, ${v.failure} fail${extra})`;
 }
 
-function compare(labelA, fileA, labelB, fileB, listFile) {
+function compare(labelA, fileA, labelB, fileB, listFile, differencesFile) {
 	const a = readJSON(fileA);
 	const b = readJSON(fileB);
 	const names = readList(listFile).map((l) => l.split(/\s+/)[0]);
+	const allowed = readDifferences(differencesFile);
+	const seenAllowed = new Set();
 	const w = Math.max(8, ...names.map((n) => n.length));
 	const rows = [];
 	let differ = 0;
+	let checksDiffer = 0;
 	const notes = [];
+	const checkNotes = [];
 	for (const name of names) {
 		const va = a[name];
 		const vb = b[name];
@@ -227,16 +332,55 @@ function compare(labelA, fileA, labelB, fileB, listFile) {
 		if (lost.length && vb && vb.verdict !== "MISSING") {
 			notes.push(`  ${name}: passed in ${labelA} but not in ${labelB}: ${lost.join(", ")}`);
 		}
-		rows.push(`${pad(name, w)}  ${pad(describe(va), 30)}  ${pad(describe(vb), 30)}  ${mark}`);
+		let checkMark = "same";
+		if (va && vb && va.verdict !== "MISSING" && vb.verdict !== "MISSING") {
+			let unexpected = 0;
+			let expected = 0;
+			for (const [id, sa, sb] of checkDiffs(va, vb)) {
+				const key = `${name} ${id}`;
+				if (allowed.get(key) === `${sa} ${sb}`) {
+					seenAllowed.add(key);
+					expected++;
+					checkNotes.push(`  ${name}: ${id}: ${labelA} ${sa}, ${labelB} ${sb} (expected: ${differencesFile})`);
+				} else {
+					unexpected++;
+					checkNotes.push(`  ${name}: ${id}: ${labelA} ${sa}, ${labelB} ${sb}  DIFFERENT`);
+				}
+			}
+			if (unexpected) {
+				checksDiffer++;
+				checkMark = `${unexpected} DIFFERENT`;
+			} else if (expected) {
+				checkMark = `same (${expected} expected difference${expected > 1 ? "s" : ""})`;
+			}
+		} else {
+			checkMark = "-";
+		}
+		rows.push(`${pad(name, w)}  ${pad(describe(va), 30)}  ${pad(describe(vb), 30)}  ${pad(mark, 9)}  ${checkMark}`);
 	}
-	const header = `${pad("scenario", w)}  ${pad(labelA, 30)}  ${pad(labelB, 30)}  verdict`;
-	process.stdout.write([header, "-".repeat(header.length), ...rows].join("\n") + "\n");
+	const header = `${pad("scenario", w)}  ${pad(labelA, 30)}  ${pad(labelB, 30)}  ${pad("verdict", 9)}  checks`;
+	process.stdout.write([header, "-".repeat(header.length + 10), ...rows].join("\n") + "\n");
 	if (notes.length) process.stdout.write(`\nnotes:\n${notes.join("\n")}\n`);
+	if (checkNotes.length) process.stdout.write(`\ncheck statuses that differ (- = absent or only INFO):\n${checkNotes.join("\n")}\n`);
+	const stale = [...allowed.keys()].filter((k) => names.includes(k.split(" ")[0]) && !seenAllowed.has(k));
+	for (const k of stale) {
+		process.stdout.write(`expected difference did not occur as listed in ${differencesFile}: ${k} ${allowed.get(k)}\n`);
+	}
+	let bad = false;
 	if (differ) {
 		process.stdout.write(`\n${differ} of ${names.length} scenario verdicts differ between ${labelA} and ${labelB}\n`);
-		process.exit(1);
+		bad = true;
 	}
-	process.stdout.write(`\nall ${names.length} scenario verdicts agree between ${labelA} and ${labelB}\n`);
+	if (checksDiffer) {
+		process.stdout.write(`${checksDiffer} of ${names.length} scenarios have checks whose status differs between ${labelA} and ${labelB}\n`);
+		bad = true;
+	}
+	if (stale.length) {
+		process.stdout.write(`${stale.length} expected differences did not occur: update ${differencesFile}\n`);
+		bad = true;
+	}
+	if (bad) process.exit(1);
+	process.stdout.write(`\nall ${names.length} scenarios agree between ${labelA} and ${labelB}, in verdict and in every check's status\n`);
 }
 
 // table prints a Markdown table; with SCENARIOS_TSV (the output of
@@ -268,11 +412,15 @@ switch (cmd) {
 		verdicts(args[0], leg(args[1]), args[2]);
 		break;
 	case "expect":
-		if (args.length !== 2) fail("usage: expect VERDICTS_JSON EXPECTED_TXT");
-		expect(args[0], args[1]);
+		if (args.length < 2 || args.length > 3) fail("usage: expect VERDICTS_JSON EXPECTED_TXT [EXPECTED_CHECKS_TXT]");
+		expect(args[0], args[1], args[2]);
+		break;
+	case "baseline":
+		if (args.length !== 4) fail("usage: baseline VERDICTS_JSON EXPECTED_TXT EXPECTED_CHECKS_TXT DESCRIPTION");
+		baseline(...args);
 		break;
 	case "compare":
-		if (args.length !== 5) fail("usage: compare LABEL_A A.json LABEL_B B.json SCENARIOS_TXT");
+		if (args.length < 5 || args.length > 6) fail("usage: compare LABEL_A A.json LABEL_B B.json SCENARIOS_TXT [DIFFERENCES_TXT]");
 		compare(...args);
 		break;
 	case "table":
@@ -280,5 +428,5 @@ switch (cmd) {
 		table(args[0], args[1]);
 		break;
 	default:
-		fail(`unknown command ${JSON.stringify(cmd)}; want scenarios, verdicts, expect, compare or table`);
+		fail(`unknown command ${JSON.stringify(cmd)}; want scenarios, verdicts, expect, baseline, compare or table`);
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # conformance-server.sh: run the conformance suite's SERVER scenarios against
-# the go-sdk everything-server, once directly (the baseline) and once through
-# mcpguard (the fixture as its only upstream, prefix ""), for each requirement
-# set, and fail if any scenario's verdict through the gateway differs from its
-# verdict direct.
+# the go-sdk everything-server, once directly (the baseline), once through
+# mcpguard (the fixture as its only upstream, prefix "") and once through
+# mcpguard with the full pipeline (policy with argument schemas, redaction,
+# the durable audit log), for each requirement set, and fail if any
+# scenario's verdict or any check's status through the gateway differs from
+# direct (except the differences listed in expected/server-<set>-differences.txt),
+# or if the audit log the full pipeline wrote does not verify.
 #
 #   2026-07-28: everything-server stateless (its default, -stateless=true)
 #   2025-11-25: everything-server -stateless=false (sessions, initialize)
@@ -11,7 +14,7 @@
 # Runs inside a private network namespace (it re-executes itself with
 # unshare -n). Environment:
 #   INTEROP_DIRECT_ONLY=1      run only the direct baselines
-#   INTEROP_UPDATE_EXPECTED=1  rewrite expected/server-*.txt from the direct runs
+#   INTEROP_UPDATE_EXPECTED=1  rewrite expected/server-<set>.txt and -checks.txt from the direct runs
 #   MCPGUARD_BIN               the gateway (default: built into .cache/)
 #   INTEROP_SUITE_TIMEOUT      seconds one suite run may take (default 300)
 set -euo pipefail
@@ -95,7 +98,7 @@ for rev in "${REQUIREMENT_SETS[@]}"; do
 		write_expected "$LOGS/$rev/direct/verdicts.json" "$expected" \
 			"conformance server --requirements $rev against everything-server $(fixture_flags "$rev"), direct"
 		log "$rev: wrote $expected"
-	elif ! results_tool expect "$LOGS/$rev/direct/verdicts.json" "$expected"; then
+	elif ! expect_baseline "$LOGS/$rev/direct/verdicts.json" "$expected"; then
 		show_log "$LOGS/$rev/direct/conformance.log" 80
 		failures+=("server $rev: the direct baseline against everything-server changed (see above); the peers, not the gateway, behave differently")
 	fi
@@ -123,9 +126,43 @@ for rev in "${REQUIREMENT_SETS[@]}"; do
 
 	printf '\nServer requirements %s: direct vs through mcpguard (%ss vs %ss):\n' "$rev" \
 		"$(cat "$LOGS/$rev/direct/seconds")" "$(cat "$LOGS/$rev/gateway/seconds")"
-	if ! results_tool compare direct "$LOGS/$rev/direct/verdicts.json" mcpguard "$LOGS/$rev/gateway/verdicts.json" "$LOGS/$rev.scenarios"; then
+	if ! results_tool compare direct "$LOGS/$rev/direct/verdicts.json" mcpguard "$LOGS/$rev/gateway/verdicts.json" "$LOGS/$rev.scenarios" "$(differences_file "server-$rev")"; then
 		show_log "$LOGS/$rev/gateway/mcpguard.log" 80
-		failures+=("server $rev: verdicts through mcpguard differ from direct (table above; logs in $LOGS/$rev/gateway)")
+		failures+=("server $rev: verdicts or checks through mcpguard differ from direct (table above; logs in $LOGS/$rev/gateway)")
+	fi
+
+	# Once more through the full pipeline. The suite cannot send a credential
+	# (its server mode has no option for a header or token), so authentication
+	# is off and the policy binds the principal anonymous.
+	dir=$LOGS/$rev/pipeline
+	mkdir -p "$dir"
+	setup_full_pipeline "$dir" anonymous
+	start_fixture "$rev" "$dir/fixture.log"
+	config=$dir/mcpguard.yaml
+	write_gateway_config_http "$config" "127.0.0.1:$GATEWAY_PORT" everything "http://127.0.0.1:$FIXTURE_PORT/mcp"
+	append_full_pipeline "$config" "$dir"
+	check_config "$config" "$dir/config-check.log"
+	if ! start_gateway "$config" "$GATEWAY_PORT" "$dir/mcpguard.log"; then
+		failures+=("server $rev: mcpguard did not start with the full pipeline ($config)")
+		stop_bg "$FIXTURE_PID"
+		continue
+	fi
+	run_suite "$rev" pipeline "http://127.0.0.1:$GATEWAY_PORT/mcp"
+	probe_ok=1
+	policy_probe "http://127.0.0.1:$GATEWAY_PORT/mcp" test_elicitation || probe_ok=
+	stop_bg "$GATEWAY_PID"
+	stop_bg "$FIXTURE_PID"
+
+	printf '\nServer requirements %s: direct vs through mcpguard with the full pipeline (%ss vs %ss):\n' "$rev" \
+		"$(cat "$LOGS/$rev/direct/seconds")" "$(cat "$dir/seconds")"
+	if ! results_tool compare direct "$LOGS/$rev/direct/verdicts.json" mcpguard-full "$dir/verdicts.json" "$LOGS/$rev.scenarios" "$(differences_file "server-$rev")"; then
+		show_log "$dir/mcpguard.log" 80
+		failures+=("server $rev: verdicts or checks through mcpguard with the full pipeline differ from direct (table above; logs in $dir)")
+	fi
+	[[ -n $probe_ok ]] || failures+=("server $rev: the full pipeline's policy did not deny a call that breaks its argument schema")
+	# At least one allowed call record per tools-call-* scenario, and the denied probe.
+	if ! verify_audit "$dir" "$(grep -c '^tools-call-' "$LOGS/$rev.scenarios" || true)" 1; then
+		failures+=("server $rev: the full pipeline's audit log does not verify (logs in $dir)")
 	fi
 done
 

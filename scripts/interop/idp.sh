@@ -22,6 +22,12 @@
 #      it → 200; the replayed callback → 400; the callback without the
 #      login's browser cookie → 400.
 #
+# The stage runs twice, with two gateway configurations: "auth" (the above
+# alone) and "full" (the full pipeline: the same, plus a policy with argument
+# schemas bound to the client's principal, redaction and the durable audit
+# log, which must verify afterwards and hold the calls, made by the
+# IdP-authenticated principal). Logs: idp/auth/ and idp/full/.
+#
 # Runs inside a private network namespace (it re-executes itself with
 # unshare -n). MCPGUARD_BIN: the gateway (default: built into .cache/).
 set -euo pipefail
@@ -43,8 +49,26 @@ MOCK_JS=$NPM_MODULES/oauth2-mock-server/dist/index.mjs
 [[ -f $MOCK_JS ]] || die "oauth2-mock-server is not installed ($MOCK_JS): rerun scripts/interop/install-peers.sh"
 ensure_gateway
 
-LOGS=$(new_log_dir idp)
 stage_start=$SECONDS
+if [[ -z ${IDP_PIPELINE:-} ]]; then
+	# The client, built once, offline, from the repository's own module graph.
+	LOGS=$(new_log_dir idp)
+	section "idp: building the client (scripts/interop/idp)"
+	if ! (cd "$REPO_ROOT" && GOPROXY=off GOFLAGS=-mod=readonly go build -o "$LOGS/idp-client" ./scripts/interop/idp) >"$LOGS/build.log" 2>&1; then
+		fail_with_log "$LOGS/build.log" "go build ./scripts/interop/idp failed"
+	fi
+	rc=0
+	for mode in auth full; do
+		section "idp stage, gateway configuration: $mode"
+		IDP_PIPELINE=$mode IDP_CLIENT_BIN=$LOGS/idp-client run_waitable bash "$0" "$@" || rc=1
+	done
+	exit "$rc"
+fi
+case $IDP_PIPELINE in
+auth | full) ;;
+*) die "IDP_PIPELINE must be auth or full, not $IDP_PIPELINE" ;;
+esac
+LOGS=$(new_log_dir "idp/$IDP_PIPELINE")
 
 # on_failure MESSAGE: show every log that may explain it, then fail.
 on_failure() {
@@ -54,12 +78,6 @@ on_failure() {
 	show_log "$LOGS/upstream.jsonl" 10
 	die "idp stage: $* (logs under $LOGS)"
 }
-
-# The client, built offline from the repository's own module graph.
-section "idp: building the client (scripts/interop/idp)"
-if ! (cd "$REPO_ROOT" && GOPROXY=off GOFLAGS=-mod=readonly go build -o "$LOGS/idp-client" ./scripts/interop/idp) >"$LOGS/build.log" 2>&1; then
-	fail_with_log "$LOGS/build.log" "go build ./scripts/interop/idp failed"
-fi
 
 IDP_PORT=$(free_port)
 GATEWAY_PORT=$(free_port)
@@ -125,6 +143,12 @@ upstreams:
       args: ["-c", 'tee -a "\$0" | exec "\$1" demo-server', $(yaml_str "$LOGS/upstream.jsonl"), $(yaml_str "$MCPGUARD_BIN")]
       env: {}
 EOF
+if [[ $IDP_PIPELINE == full ]]; then
+	# The token's sub is the client id: the policy binds it.
+	setup_full_pipeline "$LOGS" "$CLIENT_ID"
+	append_full_pipeline "$config" "$LOGS"
+	check_config "$config" "$LOGS/config-check.log"
+fi
 # The operator: a password (which this login never uses) and no TOTP enrolled.
 printf '%s\n' "$OPERATOR_PASSWORD" |
 	"$MCPGUARD_BIN" operators create --config "$config" "$OPERATOR" --roles Desk --password-stdin >"$LOGS/operators.log" 2>&1 ||
@@ -136,7 +160,7 @@ section "idp: go-sdk client"
 client_start=$SECONDS
 rc=0
 IDP_CLIENT_SECRET=$CLIENT_SECRET IDP_EXPIRED_CLIENT_SECRET=$EXPIRED_CLIENT_SECRET \
-	run_waitable timeout --kill-after=5 50 "$LOGS/idp-client" \
+	run_waitable timeout --kill-after=5 50 "$IDP_CLIENT_BIN" \
 	-mcp "$RESOURCE" -issuer "$ISSUER" \
 	-client "$CLIENT_ID" -expired-client "$EXPIRED_CLIENT_ID" \
 	-other-resource "$OTHER_RESOURCE" \
@@ -185,6 +209,20 @@ for needle in "$OIDC_CLIENT_SECRET" "$OPERATOR_PASSWORD" mcps_; do
 	n=$(count "$needle" "$LOGS/mcpguard.log")
 	((n == 0)) || problems+=("the gateway log holds a secret of the operator login (${needle:0:5}…, $n line(s))")
 done
+if [[ $IDP_PIPELINE == full ]]; then
+	# The two VNM calls and two CONTROL replays were allowed, each recorded with
+	# the principal the IdP's token named.
+	if verify_audit "$LOGS" 4; then
+		n=$(grep '"kind":"call"' "$LOGS/records.jsonl" | grep '"method":"tools/call"' | grep "\"principal\":\"$CLIENT_ID\"" | grep -c '"auth_method":"jwt"' || true)
+		((n >= 4)) || problems+=("the audit log holds $n tools/call records of $CLIENT_ID authenticated by jwt, want at least 4")
+		n=$(count '"kind":"auth_failure"' "$LOGS/records.jsonl")
+		((n >= 8)) || problems+=("the audit log holds $n auth_failure records, want at least 8 (the refused tokens)")
+		n=$(count 'eyJ' "$LOGS/records.jsonl")
+		((n == 0)) || problems+=("the audit log holds a JWT ($n record(s))")
+	else
+		problems+=("the audit log does not verify or misses the calls")
+	fi
+fi
 if ((${#problems[@]})); then
 	for p in "${problems[@]}"; do
 		log "FAILED: $p"

@@ -6,6 +6,10 @@
 #   direct-http     Inspector -> server-everything streamableHttp (PORT=3001, /mcp)
 #   mcpguard-stdio  Inspector -> mcpguard (HTTP) -> server-everything over stdio
 #   mcpguard-http   Inspector -> mcpguard (HTTP) -> server-everything streamableHttp
+#   mcpguard-full-stdio, mcpguard-full-http
+#                   the same through mcpguard with the full pipeline: an API key
+#                   (sent with --header), a policy with argument schemas,
+#                   redaction and the durable audit log, which must verify
 #
 # Each mode runs tools/list, tools/call (echo with a fresh token, get-sum),
 # resources/list, resources/read, prompts/list and prompts/get with arguments,
@@ -126,6 +130,31 @@ same_lists() {
 	done
 }
 
+# run_full MODE DIRECT_MODE CONFIG: through mcpguard with CONFIG (one
+# upstream, written by the caller) plus the full pipeline and an API key: the
+# same calls, with the key; lists equal to DIRECT_MODE's; a request without the
+# key refused (401); a call that breaks the policy's argument schema denied;
+# then the audit log must verify and hold the calls.
+run_full() {
+	local mode=$1 direct=$2 config=$3 dir
+	dir=$(dirname "$config")
+	setup_full_pipeline "$dir" interop-agent
+	append_full_pipeline "$config" "$dir"
+	append_api_keys "$config" "$dir" interop-agent
+	check_config "$config" "$dir/config-check.log"
+	if ! start_gateway "$config" "$GATEWAY_PORT" "$dir/mcpguard.log"; then
+		failures+=("inspector $mode: mcpguard did not start with $config")
+		return
+	fi
+	run_mode "$mode" "$gateway_url" --transport http --header "Authorization: Bearer $INTEROP_API_KEY"
+	unauthenticated_probe "$gateway_url" || failures+=("inspector $mode: a request without the API key was not refused")
+	policy_probe "$gateway_url" echo "$INTEROP_API_KEY" || failures+=("inspector $mode: the policy did not deny a call that breaks its argument schema")
+	stop_bg "$GATEWAY_PID"
+	same_lists "$direct" "$mode"
+	# echo and get-sum were allowed, the probe denied.
+	verify_audit "$dir" 2 1 || failures+=("inspector $mode: the audit log does not verify or misses calls (logs in $dir)")
+}
+
 # start_everything_http LOGFILE: server-everything streamableHttp on EVERYTHING_PORT.
 start_everything_http() {
 	printf '# PORT=%s %s %s streamableHttp\n' "$EVERYTHING_PORT" "$NODE" "$EVERYTHING_JS" >>"$1"
@@ -150,6 +179,10 @@ if [[ -z $DIRECT_ONLY ]]; then
 	else
 		failures+=("inspector mcpguard-stdio: mcpguard did not start with $config")
 	fi
+	mkdir -p "$LOGS/mcpguard-full-stdio"
+	config=$LOGS/mcpguard-full-stdio/mcpguard.yaml
+	write_gateway_config_stdio "$config" "127.0.0.1:$GATEWAY_PORT" everything "$NODE" "$EVERYTHING_JS" stdio
+	run_full mcpguard-full-stdio direct-stdio "$config"
 fi
 
 section "Inspector CLI, server-everything over Streamable HTTP"
@@ -167,6 +200,10 @@ if [[ -z $DIRECT_ONLY ]]; then
 	else
 		failures+=("inspector mcpguard-http: mcpguard did not start with $config")
 	fi
+	mkdir -p "$LOGS/mcpguard-full-http"
+	config=$LOGS/mcpguard-full-http/mcpguard.yaml
+	write_gateway_config_http "$config" "127.0.0.1:$GATEWAY_PORT" everything "http://127.0.0.1:$EVERYTHING_PORT/mcp"
+	run_full mcpguard-full-http direct-http "$config"
 fi
 stop_bg "$EVERYTHING_PID"
 
@@ -175,7 +212,7 @@ if ((${#failures[@]})); then
 	for f in "${failures[@]}"; do
 		log "FAILED: $f"
 	done
-	for mode in mcpguard-stdio mcpguard-http; do
+	for mode in mcpguard-stdio mcpguard-http mcpguard-full-stdio mcpguard-full-http; do
 		[[ -f $LOGS/$mode/mcpguard.log ]] && show_log "$LOGS/$mode/mcpguard.log" 40
 	done
 	die "Inspector stage failed; logs under $LOGS"
