@@ -48,6 +48,7 @@ var allowed = map[string][]string{
 	"internal/demo":                 {},
 	"internal/authn/oidctest":       {},
 	"internal/store/storetest":      {"internal/store"},
+	"internal/testenv":              {},
 
 	// The admin API reaches the gateway only through admin.Gateway, which the gateway implements:
 	// never internal/gateway.
@@ -62,10 +63,11 @@ var allowed = map[string][]string{
 	// The programs. Their wiring reads the configuration, chooses the storage backends
 	// (internal/store/backend) and builds the gateway's parts; it never imports the gateway, whose
 	// tests build gateways through it.
-	"cmd/mcpguard/wiring": {"internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/export", "internal/gateway/parts", "internal/keystore", "internal/mcpguard", "internal/oauthclient", "internal/pins", "internal/policy", "internal/redact", "internal/store", "internal/store/backend", "internal/upstream"},
-	"cmd/mcpguard":        {"cmd/mcpguard/wiring", "internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/demo", "internal/gateway", "internal/journal", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp"},
-	"bench":               {"cmd/mcpguard/wiring", "internal/audit", "internal/config", "internal/gateway", "internal/jsonrpc", "internal/mcp", "internal/sse", "internal/store"},
-	"scripts/interop/idp": {},
+	"cmd/mcpguard/wiring":    {"internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/export", "internal/gateway/parts", "internal/keystore", "internal/mcpguard", "internal/oauthclient", "internal/pins", "internal/policy", "internal/redact", "internal/store", "internal/store/backend", "internal/upstream"},
+	"cmd/mcpguard":           {"cmd/mcpguard/wiring", "internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/demo", "internal/gateway", "internal/journal", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp"},
+	"bench":                  {"cmd/mcpguard/wiring", "internal/audit", "internal/config", "internal/gateway", "internal/jsonrpc", "internal/mcp", "internal/sse", "internal/store"},
+	"scripts/interop/idp":    {},
+	"scripts/ci/testsummary": {},
 }
 
 // restricted lists third-party modules that only the listed packages may import from their

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/store/postgres"
+	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 // openPostgres opens a store in a schema of its own, or skips without MCPGUARD_TEST_POSTGRES.
@@ -19,7 +20,7 @@ func openPostgres(t testing.TB) *postgres.Store {
 	t.Helper()
 	dsn := os.Getenv("MCPGUARD_TEST_POSTGRES")
 	if dsn == "" {
-		t.Skip("MCPGUARD_TEST_POSTGRES is not set")
+		testenv.Missing(t, "MCPGUARD_TEST_POSTGRES is not set (a PostgreSQL DSN, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
 	}
 	b := make([]byte, 6)
 	rand.Read(b)

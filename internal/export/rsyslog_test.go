@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/export"
+	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 // TestSyslogRealRsyslog sends records to a real rsyslogd (Debian's rsyslog package) listening
@@ -21,7 +22,7 @@ func TestSyslogRealRsyslog(t *testing.T) {
 	bin, err := exec.LookPath("rsyslogd")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/rsyslogd"); serr != nil {
-			t.Skip("rsyslogd is not installed (apt-get install rsyslog)")
+			testenv.Missing(t, "rsyslogd is not installed (apt-get install rsyslog)")
 		}
 		bin = "/usr/sbin/rsyslogd"
 	}
@@ -47,7 +48,7 @@ input(type="imtcp" address="127.0.0.1" port="%d" ruleset="audit")
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
-		t.Skipf("rsyslogd does not start here: %v", err)
+		testenv.Missing(t, "rsyslogd does not start here: %v", err)
 	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
+	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 // TestAuditDiskFullFailsClosed puts the audit database on a small tmpfs, fills the disk, and
@@ -17,7 +18,7 @@ import (
 // a file system (root), and is skipped elsewhere.
 func TestAuditDiskFullFailsClosed(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
+		testenv.Missing(t, "mounting a tmpfs needs root")
 	}
 	dir := t.TempDir()
 	fs := filepath.Join(dir, "fs")
@@ -25,7 +26,7 @@ func TestAuditDiskFullFailsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", fs).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+		testenv.Missing(t, "cannot mount a tmpfs here: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", fs).Run() })
 

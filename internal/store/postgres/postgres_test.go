@@ -12,13 +12,14 @@ import (
 	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/store/postgres"
 	"github.com/mcpguard/mcpguard/internal/store/storetest"
+	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 // dsn returns the test database from MCPGUARD_TEST_POSTGRES, or skips.
 func dsn(t testing.TB) string {
 	d := os.Getenv("MCPGUARD_TEST_POSTGRES")
 	if d == "" {
-		t.Skip("MCPGUARD_TEST_POSTGRES is not set")
+		testenv.Missing(t, "MCPGUARD_TEST_POSTGRES is not set (a PostgreSQL DSN, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
 	}
 	return d
 }

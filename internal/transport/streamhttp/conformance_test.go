@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 // The MCP conformance suite (npm @modelcontextprotocol/conformance) runs a client command
@@ -105,7 +107,7 @@ func conformanceClient(url string) error {
 func TestConformanceSuite(t *testing.T) {
 	js := os.Getenv("MCPGUARD_CONFORMANCE_JS")
 	if js == "" {
-		t.Skip("MCPGUARD_CONFORMANCE_JS is not set")
+		testenv.Missing(t, "MCPGUARD_CONFORMANCE_JS is not set (the conformance suite's dist/index.js; scripts/interop/install-peers.sh installs it)")
 	}
 	node := os.Getenv("MCPGUARD_NODE")
 	if node == "" {
