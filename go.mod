@@ -2,15 +2,14 @@ module github.com/mcpguard/mcpguard
 
 go 1.26.8
 
-// Every direct dependency is the newest version the module proxy served on 2026-12-06, except
-// github.com/go-json-experiment/json, kept at its pseudo-version: its v1.x tags are not releases
-// of the experiment this code is written against.
+// Every direct dependency is the newest version the module proxy served on 2026-12-06; none is
+// held back (the proxy refused none of the versions they need).
 
 require (
 	cel.dev/cel-go v0.33.4
 	github.com/boombuler/barcode v1.1.0
 	github.com/fsnotify/fsnotify v1.10.1
-	github.com/go-json-experiment/json v0.0.0-20260820222146-c27c302e5fc3
+	github.com/go-json-experiment/json v1.27.2
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/go-cmp v0.7.0
 	github.com/google/jsonschema-go v0.4.3
