@@ -96,18 +96,16 @@ func run(in io.Reader, out io.Writer) int {
 	return 0
 }
 
-// skipReason is the message a skipped test gave: the lines after its "--- SKIP" line.
+// skipReason is the message a skipped test gave: its output but for the lines go test adds
+// (=== RUN, --- SKIP, …), which may come before or after it.
 func skipReason(lines []string) string {
 	var reason []string
-	after := false
 	for _, l := range lines {
 		t := strings.TrimSpace(l)
-		switch {
-		case strings.HasPrefix(t, "--- SKIP"):
-			after = true
-		case after && t != "":
-			reason = append(reason, t)
+		if t == "" || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, "--- ") {
+			continue
 		}
+		reason = append(reason, t)
 	}
 	if len(reason) == 0 {
 		return "(no reason given)"

@@ -11,8 +11,9 @@ func TestSummary(t *testing.T) {
 	stream := strings.Join([]string{
 		`{"Action":"run","Package":"p","Test":"TestA"}`,
 		`{"Action":"pass","Package":"p","Test":"TestA"}`,
-		`{"Action":"output","Package":"p","Test":"TestB","Output":"--- SKIP: TestB (0.00s)\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestB","Output":"=== RUN   TestB\n"}`,
 		`{"Action":"output","Package":"p","Test":"TestB","Output":"    b_test.go:9: rsyslogd is not installed\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestB","Output":"--- SKIP: TestB (0.00s)\n"}`,
 		`{"Action":"skip","Package":"p","Test":"TestB"}`,
 		`{"Action":"output","Package":"p","Test":"TestC","Output":"    c_test.go:3: want 1, got 2\n"}`,
 		`{"Action":"fail","Package":"p","Test":"TestC"}`,
