@@ -31,7 +31,7 @@ func CheckFiles(c *Config, source string) error {
 		fi, err := os.Stat(file)
 		if err != nil {
 			hint := ""
-			if strings.HasPrefix(filepath.Base(file), "file:") || strings.Contains(file, "/file:") {
+			if strings.HasPrefix(file, "file:") || strings.Contains(file, "/file:") {
 				hint = ` (this setting is a path, not a secret reference: leave out "file:")`
 			}
 			add(path, "%s: %s%s", file, statProblem(err), hint)

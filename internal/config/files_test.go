@@ -74,7 +74,7 @@ tls:
 	}
 	for _, want := range []string{
 		"policy_file: " + filepath.Join(dir, "missing-policy.yaml") + ": no such file",
-		"audit.signing_key_file: " + filepath.Join(dir, "file:keys/k.key") + ": no such file",
+		"audit.signing_key_file: " + filepath.Join(dir, "file:keys/k.key") + `: no such file (this setting is a path, not a secret reference: leave out "file:")`,
 		"audit.database: " + filepath.Join(dir, "no-such-dir/audit.db") + " does not exist and neither does its directory",
 		"audit.checkpoint_dir: " + notDir + " is not a directory",
 		"tls.key_file: " + loose + " is a private key with mode -rw-r--r--, which lets others read it: chmod 640",
