@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/go-json-experiment/json"
 
@@ -14,28 +13,13 @@ import (
 
 const maxDiscoveryBytes = 256 << 10
 
-// discoveryURLs lists where an issuer's metadata may live, in the order the MCP authorization
-// specification gives: RFC 8414 with the well-known segment inserted before the issuer's path,
-// OpenID Connect Discovery inserted the same way, then OpenID Connect Discovery appended to the
-// path. An issuer without a path has the first two only.
+// discoveryURLs lists where an issuer's metadata may live (oauthclient.AuthServerMetadataURLs).
 func discoveryURLs(issuer string) ([]string, error) {
 	u, err := url.Parse(issuer)
 	if err != nil {
 		return nil, fmt.Errorf("issuer %q: %w", issuer, err)
 	}
-	path := strings.TrimSuffix(u.Path, "/")
-	base := u.Scheme + "://" + u.Host
-	if path == "" {
-		return []string{
-			base + "/.well-known/oauth-authorization-server",
-			base + "/.well-known/openid-configuration",
-		}, nil
-	}
-	return []string{
-		base + "/.well-known/oauth-authorization-server" + path,
-		base + "/.well-known/openid-configuration" + path,
-		base + path + "/.well-known/openid-configuration",
-	}, nil
+	return oauthclient.AuthServerMetadataURLs(u), nil
 }
 
 // issuerMetadata is the part of an authorization server's metadata the gateway reads.

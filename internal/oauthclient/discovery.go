@@ -105,11 +105,7 @@ func (s *Source) authServer(ctx context.Context, issuer string) (*authServerMeta
 	if err != nil || iu.Host == "" {
 		return nil, fmt.Errorf("authorization server %q is not an absolute URL", printable(issuer, 200))
 	}
-	candidates := append(wellKnown(iu, "oauth-authorization-server", true), wellKnown(iu, "openid-configuration", true)...)
-	if strings.Trim(iu.Path, "/") != "" {
-		candidates = append(candidates, strings.TrimSuffix(iu.Scheme+"://"+iu.Host+iu.Path, "/")+"/.well-known/openid-configuration")
-	}
-	for _, u := range candidates {
+	for _, u := range AuthServerMetadataURLs(iu) {
 		var meta authServerMetadata
 		found, err := s.getJSON(ctx, u, &meta)
 		if err != nil {
@@ -130,6 +126,18 @@ func (s *Source) authServer(ctx context.Context, issuer string) (*authServerMeta
 		return &meta, nil
 	}
 	return nil, fmt.Errorf("authorization server %s publishes no metadata (tried RFC 8414 and OpenID Connect discovery); set token_url", redact(issuer))
+}
+
+// AuthServerMetadataURLs lists where the metadata of the authorization server issuer may live,
+// in the order the MCP authorization specification gives: RFC 8414 with the well-known segment
+// inserted before the issuer's path, OpenID Connect Discovery inserted the same way, then OpenID
+// Connect Discovery appended to the path. An issuer without a path has the first two only.
+func AuthServerMetadataURLs(issuer *url.URL) []string {
+	urls := append(wellKnown(issuer, "oauth-authorization-server", true), wellKnown(issuer, "openid-configuration", true)...)
+	if path := strings.TrimSuffix(issuer.EscapedPath(), "/"); path != "" {
+		urls = append(urls, issuer.Scheme+"://"+issuer.Host+path+"/.well-known/openid-configuration")
+	}
+	return urls
 }
 
 // wellKnown returns the well-known URLs of name for u: path-inserted
