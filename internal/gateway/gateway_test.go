@@ -113,7 +113,13 @@ func post(t *testing.T, url string, h map[string]string, body string) (int, http
 
 func (tg *testGateway) initialize(t *testing.T) map[string]string {
 	t.Helper()
-	status, h, msg := post(t, tg.url, nil, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}`)
+	return legacySession(t, tg.url)
+}
+
+// legacySession initializes a 2025-11-25 session at url and returns its request headers.
+func legacySession(t *testing.T, url string) map[string]string {
+	t.Helper()
+	status, h, msg := post(t, url, nil, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}`)
 	if status != http.StatusOK || msg["result"] == nil {
 		t.Fatalf("initialize: status %d, %v", status, msg)
 	}

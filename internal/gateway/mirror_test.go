@@ -140,16 +140,6 @@ upstreams:
 	return gw.URL + "/mcp"
 }
 
-// legacySession initializes a 2025-11-25 session and returns its request headers.
-func legacySession(t *testing.T, url string) map[string]string {
-	t.Helper()
-	status, h, msg := post(t, url, nil, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}`)
-	if status != http.StatusOK || msg["result"] == nil {
-		t.Fatalf("initialize: status %d, %v", status, msg)
-	}
-	return map[string]string{"Mcp-Session-Id": h.Get("Mcp-Session-Id"), "MCP-Protocol-Version": "2025-11-25"}
-}
-
 // postAccept POSTs body with the given Accept and returns the reply's Content-Type and body.
 func postAccept(t *testing.T, url string, h map[string]string, accept, body string) (string, string) {
 	t.Helper()
