@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,18 +75,7 @@ func TestAuditVerifyExitCodes(t *testing.T) {
 	// A one-byte edit, on a fresh log as TestAuditVerifyCLI makes it (the offline append has
 	// copied the record's page to the WAL).
 	_, db, cps, pub = auditFixture(t, 40)
-	raw, err := os.ReadFile(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.Index(raw, []byte(`"amount":1017`))
-	if i < 0 {
-		t.Fatal("record 17 not found in the database file")
-	}
-	raw[i+len(`"amount":101`)] = '9'
-	if err := os.WriteFile(db, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editRecord17(t, db)
 	if out, code := verify("--max-uncovered", "100"); code != exitTampered || !strings.Contains(out, "TAMPERED: record 17:") {
 		t.Errorf("verify of an edited record: exit %d, want 1\n%s", code, out)
 	}

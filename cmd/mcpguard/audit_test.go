@@ -87,18 +87,7 @@ func TestAuditVerifyCLI(t *testing.T) {
 		t.Fatalf("verify of an untouched log: %v\n%s", err, out)
 	}
 	// Change one byte of one record in the database file itself.
-	raw, err := os.ReadFile(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.Index(raw, []byte(`"amount":1017`))
-	if i < 0 {
-		t.Fatal("record 17 not found in the database file")
-	}
-	raw[i+len(`"amount":101`)] = '9'
-	if err := os.WriteFile(db, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editRecord17(t, db)
 	out, err = run(t, "audit", "verify", "--db", db, "--key", pub, "--checkpoints", cps)
 	if err == nil || !strings.Contains(err.Error(), "record 17:") || !strings.Contains(out, "TAMPERED: record 17:") {
 		t.Errorf("verify after a one-byte change: %v\n%s", err, out)
@@ -162,5 +151,23 @@ func TestAuditSearchAndExportCLI(t *testing.T) {
 	}
 	if _, err := run(t, "audit", "search", "--db", filepath.Join(t.TempDir(), "missing.db")); err == nil {
 		t.Error("search of a missing database succeeded")
+	}
+}
+
+// editRecord17 changes one byte of record 17 (its "amount") in the database file itself, as an
+// insider with write access to the file would.
+func editRecord17(t *testing.T, db string) {
+	t.Helper()
+	raw, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(raw, []byte(`"amount":1017`))
+	if i < 0 {
+		t.Fatal("record 17 not found in the database file")
+	}
+	raw[i+len(`"amount":101`)] = '9'
+	if err := os.WriteFile(db, raw, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
