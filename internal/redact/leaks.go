@@ -77,9 +77,11 @@ func internalIPv6(m string) bool {
 	return err == nil && a.Is6() && isInternal(a)
 }
 
+// cgnat is the shared address space of carrier-grade NAT (RFC 6598), internal to a provider.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
 func isInternal(a netip.Addr) bool {
 	a = a.Unmap()
-	cgnat := netip.MustParsePrefix("100.64.0.0/10")
 	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || cgnat.Contains(a)
 }
 
