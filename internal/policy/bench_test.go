@@ -133,3 +133,28 @@ func BenchmarkParse(b *testing.B) {
 		benchPolicy(b)
 	}
 }
+
+// BenchmarkDecideLimits decides calls of the finance example that carry limits: a trade
+// (two charges, one of them a sum, and a requirement) and a portfolio read (a mark).
+func BenchmarkDecideLimits(b *testing.B) {
+	p := loadFinance(b)
+	pr := Principal{Subject: "pm-1", Groups: []string{"portfolio-managers"}}
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		call Call
+	}{
+		{"trade", Call{Name: "finance.execute_trade_order", Arguments: []byte(`{"client_id":"C1001","symbol":"VNM","side":"buy","quantity":100,"order_type":"limit","limit_price":80.5}`), Time: now}},
+		{"mark", Call{Name: "finance.get_client_portfolio", Arguments: []byte(`{"client_id":"C1001"}`), Time: now}},
+	} {
+		if d := p.Decide(pr, c.call); !d.Allow || len(d.Charges)+len(d.Marks) == 0 {
+			b.Fatalf("%s: Decide = %+v", c.name, d)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Decide(pr, c.call)
+			}
+		})
+	}
+}

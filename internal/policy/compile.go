@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/mask"
 )
 
 // Defaults and bounds of the policy language.
@@ -65,6 +67,16 @@ type Policy struct {
 	args        argsDecoder
 	states      sync.Pool // of *evalState
 	fp          fingerprints
+	// marks lists, by the exact name of a tool that some sequence quota names as after:, what
+	// its served calls mark; nil when the policy has no sequence.
+	marks map[string][]markSpec
+	// networks is set when some role has allowed_networks or denied_networks.
+	networks bool
+	// masks are the masking rules (see masking.go), detection what their names and
+	// account-number detectors look for, plans the compiled plan of each set of them.
+	masks     []*maskRule
+	detection *mask.Detection
+	plans     planCache
 }
 
 type role struct {
@@ -75,6 +87,11 @@ type role struct {
 	denyRule [numKinds]string
 	exact    [numKinds]map[string][]*permission
 	globs    [numKinds][]*permission
+	rate     *rateLimit     // rate_limit: over the calls the role's permissions allow
+	allowed  []netip.Prefix // allowed_networks
+	denied   []netip.Prefix // denied_networks
+	unmasked bool           // sees results unmasked where it grants access to the tool
+	see      ruleSet        // the masking rules it lifts (see_unmasked)
 }
 
 type permission struct {
@@ -87,6 +104,14 @@ type permission struct {
 	when        cel.Program
 	whenText    string
 	approval    *Approval
+	role        *role
+	quotas      []quota
+	rate        *rateLimit
+	// limited is set when an allowed call carries limits: quotas, or a rate limit of the
+	// permission or its role.
+	limited bool
+	// quotaArgs is set when a quota reads the arguments: a sum, or a sequence with same:.
+	quotaArgs bool
 }
 
 type argRule struct {
@@ -171,6 +196,13 @@ type compiler struct {
 	env    *cel.Env
 	schema *jsonschema.Compiler
 	nurl   int
+	// quotaNames maps each quota name to the path where it is defined.
+	quotaNames map[string]string
+	// seqs are the sequence quotas, for indexing the marks their after: tools leave.
+	seqs []struct {
+		after string
+		spec  markSpec
+	}
 }
 
 func newCompiler(d *decoder, source string, opts *Options) *compiler {
@@ -179,7 +211,7 @@ func newCompiler(d *decoder, source string, opts *Options) *compiler {
 	sc.AssertFormat()
 	sc.UseLoader(refuseLoader{})
 	return &compiler{
-		d: d, opts: opts, schema: sc,
+		d: d, opts: opts, schema: sc, quotaNames: map[string]string{},
 		p: &Policy{
 			source:    source,
 			byName:    map[string]*role{},
@@ -273,6 +305,8 @@ func (c *compiler) compile(doc *document) {
 			p.byName[rd.Name] = r
 		}
 		p.roles = append(p.roles, r)
+		r.rate = c.rateLimit(rd.RateLimit, path+".rate_limit", "role:"+r.name+"/rate_limit", "r:role:"+string(appendKeyPart(nil, r.name))+":")
+		c.networks(r, rd, path)
 		for j := range rd.Permissions {
 			c.permission(r, &rd.Permissions[j], pathIndex(path+".permissions", j), j, unconstrainedDeny)
 		}
@@ -292,6 +326,8 @@ func (c *compiler) compile(doc *document) {
 	for i := range doc.Bindings {
 		c.binding(&doc.Bindings[i], pathIndex("bindings", i))
 	}
+	c.compileMasking(doc)
+	c.marks()
 }
 
 // scoped returns name as the gateway exposes it under Options.Namespace: tool and prompt names
@@ -412,6 +448,7 @@ func (c *compiler) permission(r *role, pd *permissionDoc, path string, j int, un
 		}
 		perm.approval = ap
 	}
+	c.limits(r, perm, pd, path)
 	if !ok {
 		return
 	}
@@ -494,8 +531,15 @@ func (c *compiler) schemaError(err error, url string) string {
 // without tracking; one that reads the size of its input (a list, a
 // string) has no such bound and is tracked.
 func (c *compiler) compileWhen(text string) (cel.Program, error) {
+	return c.compileCEL(text, "condition", "a bool", func(t *cel.Type) bool { return t.IsExactType(cel.BoolType) })
+}
+
+// compileCEL type-checks and plans one CEL expression of the policy (what names it in errors:
+// "condition", "sum") in the environment of when: conditions; yields says which output types
+// it may have (want, in words).
+func (c *compiler) compileCEL(text, what, want string, yields func(*cel.Type) bool) (cel.Program, error) {
 	if len(text) > maxWhenBytes {
-		return nil, fmt.Errorf("the condition is %d bytes; at most %d", len(text), maxWhenBytes)
+		return nil, fmt.Errorf("the %s is %d bytes; at most %d", what, len(text), maxWhenBytes)
 	}
 	env, err := c.celEnv()
 	if err != nil {
@@ -503,10 +547,10 @@ func (c *compiler) compileWhen(text string) (cel.Program, error) {
 	}
 	ast, iss := env.Compile(text)
 	if iss.Err() != nil {
-		return nil, fmt.Errorf("invalid condition: %s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+		return nil, fmt.Errorf("invalid %s: %s", what, strings.ReplaceAll(iss.Err().Error(), "\n", " "))
 	}
-	if !ast.OutputType().IsExactType(cel.BoolType) {
-		return nil, fmt.Errorf("the condition yields %s; it must yield a bool", ast.OutputType())
+	if !yields(ast.OutputType()) {
+		return nil, fmt.Errorf("the %s yields %s; it must yield %s", what, ast.OutputType(), want)
 	}
 	limit := c.opts.CELCostLimit
 	if limit == 0 {
@@ -518,7 +562,7 @@ func (c *compiler) compileWhen(text string) (cel.Program, error) {
 	}
 	prg, err := env.Program(ast, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("invalid condition: %v", err)
+		return nil, fmt.Errorf("invalid %s: %v", what, err)
 	}
 	return prg, nil
 }

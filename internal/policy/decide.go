@@ -24,10 +24,18 @@ import (
 // The order is: the principal's roles (asserted plus bound) are collected;
 // if any of them lists the name under deny_tools (deny_resources,
 // deny_prompts), the call is denied, whatever else allows it; otherwise
-// every permission of those roles that names the call is checked, and the
-// call is allowed if one passes all its constraints and its when:. A
+// the roles whose networks exclude the call's source address are set
+// aside (they grant nothing for this call, see network.go), and every
+// permission of the others that names the call is checked: the call is
+// allowed if one passes all its constraints, its when: and its quotas'
+// arguments (a sum that evaluates, the arguments a sequence compares). A
 // permission that needs no approval is preferred to one that does.
 // Nothing naming the call means deny.
+//
+// An allowed call carries the limits the gateway enforces — the allowing
+// permission's charges, requirements and rate limits, and the marks of a
+// sequence's after: tool — and no allocation is made for them when the
+// policy has none.
 func (p *Policy) Decide(pr Principal, c Call) Decision {
 	var rbuf [16]*role
 	roles := p.resolve(&pr, rbuf[:0])
@@ -39,9 +47,19 @@ func (p *Policy) Decide(pr Principal, c Call) Decision {
 			return Decision{Rule: r.denyRule[c.Kind], Reasons: []string{listedReason(c.Kind, c.Name, r)}}
 		}
 	}
+	var blocked []*role
+	if p.networks {
+		var bbuf [16]*role
+		roles, blocked = applying(roles, c.SourceIP, bbuf[:0])
+	}
 	var pbuf [16]*permission
 	cands := candidates(roles, c.Kind, c.Name, pbuf[:0])
 	if len(cands) == 0 {
+		if len(blocked) > 0 {
+			if reasons, rule := networkReasons(nil, blocked, &c); rule != "" {
+				return Decision{Rule: rule, Reasons: reasons}
+			}
+		}
 		return Decision{Rule: RuleDefaultDeny, Reasons: []string{noRuleReason(c.Kind, c.Name, roles)}}
 	}
 	// The state is taken only when a permission needs the arguments or a
@@ -57,6 +75,7 @@ func (p *Policy) Decide(pr Principal, c Call) Decision {
 		reasons  []string
 		failed   *permission
 		approved *permission
+		held     *Decision // the limits of approved, when it has some
 	)
 	for _, perm := range cands {
 		before := len(reasons)
@@ -64,12 +83,20 @@ func (p *Policy) Decide(pr Principal, c Call) Decision {
 			st = p.newState(&pr, &c)
 		}
 		reasons = perm.check(st, reasons)
+		var lim *Decision // what the call charges, requires and draws from under perm
+		if len(reasons) == before && perm.limited && !c.Completion {
+			lim = &Decision{}
+			reasons = p.limits(perm, st, &pr, &c, lim, reasons)
+		}
 		if len(reasons) == before {
 			if perm.approval == nil || c.Completion {
-				return Decision{Allow: true, Rule: perm.id}
+				if lim == nil && p.marks == nil { // the common case, built in place
+					return Decision{Allow: true, Rule: perm.id}
+				}
+				return p.allow(perm, nil, lim, &st, &pr, &c)
 			}
 			if approved == nil {
-				approved = perm
+				approved, held = perm, lim
 			}
 			continue
 		}
@@ -84,15 +111,40 @@ func (p *Policy) Decide(pr Principal, c Call) Decision {
 	}
 	if approved != nil {
 		a := *approved.approval
-		return Decision{Allow: true, Rule: approved.id, RequireApproval: &a}
+		return p.allow(approved, &a, held, &st, &pr, &c)
+	}
+	if len(blocked) > 0 {
+		reasons, _ = networkReasons(reasons, blocked, &c)
 	}
 	return Decision{Rule: failed.id, Reasons: reasons}
 }
 
+// allow is the decision allowing the call by perm: its approval, its limits (lim, nil when it
+// has none) and the marks the call leaves when it is the after: tool of a sequence quota, for
+// which it takes the decision's state if it was not yet taken.
+func (p *Policy) allow(perm *permission, a *Approval, lim *Decision, st **evalState, pr *Principal, c *Call) Decision {
+	var d Decision
+	if lim != nil {
+		d = *lim
+	}
+	d.Allow, d.Rule, d.RequireApproval = true, perm.id, a
+	if p.marks == nil || c.Kind != KindTool || c.Completion {
+		return d
+	}
+	if specs := p.marks[c.Name]; len(specs) > 0 {
+		if *st == nil {
+			*st = p.newState(pr, c)
+		}
+		p.marksFor(specs, *st, pr, c, &d)
+	}
+	return d
+}
+
 // Visible reports whether a listing shows the name to the principal: no
-// role of the principal denies it and some permission names it. Constraints
-// and when: conditions are not evaluated, since they depend on the call's
-// arguments and time: a tool that some permission could allow is visible.
+// role of the principal denies it and some permission names it. Constraints,
+// when: conditions and networks are not evaluated, since they depend on the
+// call's arguments, time and address: a tool that some permission could
+// allow is visible.
 func (p *Policy) Visible(pr Principal, k Kind, name string) bool {
 	if k >= numKinds {
 		return false
@@ -105,13 +157,21 @@ func (p *Policy) Visible(pr Principal, k Kind, name string) bool {
 		}
 	}
 	for _, r := range roles {
-		if len(r.exact[k][name]) > 0 {
+		if r.names(k, name) {
 			return true
 		}
-		for _, perm := range r.globs[k] {
-			if perm.pattern.match(name) {
-				return true
-			}
+	}
+	return false
+}
+
+// names reports whether some permission of the role names the call.
+func (r *role) names(k Kind, name string) bool {
+	if len(r.exact[k][name]) > 0 {
+		return true
+	}
+	for _, perm := range r.globs[k] {
+		if perm.pattern.match(name) {
+			return true
 		}
 	}
 	return false
@@ -255,13 +315,13 @@ func (p *Policy) releaseState(st *evalState) {
 }
 
 func (st *evalState) arguments() (map[string]any, error) {
+	if st.c.Args != nil {
+		return st.c.Args, nil // decoded by the caller; never pooled or cleared here
+	}
 	if st.decoded {
 		return st.args, st.argsErr
 	}
 	st.decoded = true
-	if st.c.Args != nil {
-		return st.c.Args, nil // decoded by the caller; never pooled or cleared here
-	}
 	raw := bytes.TrimSpace(st.c.Arguments)
 	if len(raw) == 0 || string(raw) == "null" {
 		clear(st.args)
@@ -280,7 +340,7 @@ func (st *evalState) arguments() (map[string]any, error) {
 // needsState reports whether checking the permission reads the arguments
 // or evaluates a condition.
 func (perm *permission) needsState() bool {
-	return perm.when != nil || len(perm.args) > 0 || perm.denyUnnamed
+	return perm.when != nil || len(perm.args) > 0 || perm.denyUnnamed || perm.quotaArgs
 }
 
 // check appends to reasons every way the call fails this permission.

@@ -34,15 +34,21 @@ type document struct {
 	TimeZone               string
 	Roles                  []roleDoc
 	Bindings               []bindingDoc
+	Masking                *maskingDoc
 }
 
 type roleDoc struct {
-	Name          string
-	Description   string
-	Permissions   []permissionDoc
-	DenyTools     []string
-	DenyResources []string
-	DenyPrompts   []string
+	Name            string
+	Description     string
+	Permissions     []permissionDoc
+	DenyTools       []string
+	DenyResources   []string
+	DenyPrompts     []string
+	RateLimit       *rateLimitDoc
+	AllowedNetworks []string
+	DeniedNetworks  []string
+	Unmasked        bool     // sees results without masking
+	SeeUnmasked     []string // the masking rules the role lifts
 }
 
 type permissionDoc struct {
@@ -54,6 +60,8 @@ type permissionDoc struct {
 	UnconstrainedArguments            string
 	When                              string
 	Approval                          *approvalDoc
+	Quotas                            []quotaDoc
+	RateLimit                         *rateLimitDoc
 }
 
 type constraintDoc struct {
@@ -329,6 +337,16 @@ func (d *decoder) str(dst *string) func(*yaml.Node, string) {
 	}
 }
 
+func (d *decoder) boolean(dst *bool) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if n = d.scalar(n, path, "!!bool", "true or false"); n != nil {
+			if err := n.Decode(dst); err != nil {
+				d.add(n.Line, path, "%s is not true or false", quote(n.Value))
+			}
+		}
+	}
+}
+
 func (d *decoder) strList(dst *[]string) func(*yaml.Node, string) {
 	return func(n *yaml.Node, path string) {
 		if n = d.visit(n); n == nil || isNull(n) {
@@ -410,6 +428,7 @@ func (d *decoder) root(n *yaml.Node, doc *document) {
 				}
 			})
 		}},
+		{"masking", d.masking(&doc.Masking)},
 	})
 }
 
@@ -444,6 +463,11 @@ func (d *decoder) role(n *yaml.Node, path string, r *roleDoc) {
 		{"deny_tools", d.strList(&r.DenyTools)},
 		{"deny_resources", d.strList(&r.DenyResources)},
 		{"deny_prompts", d.strList(&r.DenyPrompts)},
+		{"rate_limit", d.rateLimit(&r.RateLimit)},
+		{"allowed_networks", d.strList(&r.AllowedNetworks)},
+		{"denied_networks", d.strList(&r.DeniedNetworks)},
+		{"unmasked", d.boolean(&r.Unmasked)},
+		{"see_unmasked", d.strList(&r.SeeUnmasked)},
 	})
 }
 
@@ -500,6 +524,8 @@ func (d *decoder) permission(n *yaml.Node, path string, p *permissionDoc) {
 				}},
 			})
 		}},
+		{"quotas", d.quotas(&p.Quotas)},
+		{"rate_limit", d.rateLimit(&p.RateLimit)},
 	})
 }
 

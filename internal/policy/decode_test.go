@@ -65,7 +65,7 @@ func TestParseProblems(t *testing.T) {
 		want []string
 	}{
 		{"no roles", "bindings: []", []string{"roles: no roles: a policy defines at least one role (everything is denied without one)"}},
-		{"unknown key in a role", "roles:\n  - role: A\n    permission: []\n", []string{`line 3: roles[0]: unknown key "permission"; known keys: role, description, permissions, deny_tools, deny_resources, deny_prompts`}},
+		{"unknown key in a role", "roles:\n  - role: A\n    permission: []\n", []string{`line 3: roles[0]: unknown key "permission"; known keys: role, description, permissions, deny_tools, deny_resources, deny_prompts, rate_limit, allowed_networks, denied_networks, unmasked, see_unmasked`}},
 		{"wrong type", "roles:\n  - role: [A]\n", []string{"line 2: roles[0].role: expected a string, got a list"}},
 		{"resource constraints", "roles:\n  - role: A\n    permissions:\n      - resource_uri: 'file:///*'\n        constraints: {x: {}}\n", []string{"line 5: roles[0].permissions[0].constraints: a resource read has no arguments to constrain; use when: on name (the URI) instead"}},
 		{"unknown CEL variable", "roles:\n  - role: A\n    permissions:\n      - tool_name: t\n        when: user == 'x'\n", []string{"line 5: roles[0].permissions[0].when: invalid condition: ERROR: <input>:1:1: undeclared reference to 'user'  | user == 'x'  | ^"}},

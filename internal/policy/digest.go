@@ -15,6 +15,7 @@ type fingerprints struct {
 	file     string            // hex SHA-256 of the file's bytes
 	roles    map[string]string // role name → hash of its definition and its bindings
 	settings string            // hash of time_zone and unconstrained_arguments
+	masking  string            // hash of the masking: section
 }
 
 func fingerprint(data []byte, doc *document) fingerprints {
@@ -31,6 +32,7 @@ func fingerprint(data []byte, doc *document) fingerprints {
 		}{r, byRole[r.Name]})
 	}
 	f.settings = hashJSON([]string{doc.TimeZone, doc.UnconstrainedArguments})
+	f.masking = hashJSON(doc.Masking)
 	return f
 }
 
@@ -57,6 +59,9 @@ type Change struct {
 	Added, Removed, Changed []string
 	// Settings is true when time_zone or unconstrained_arguments changed.
 	Settings bool
+	// Masking is true when the masking: section changed (a role's unmasked access is part of
+	// the role).
+	Masking bool
 }
 
 // Diff says what changed from old to new. Two policies that differ only in comments, layout or
@@ -80,12 +85,13 @@ func Diff(old, new *Policy) Change {
 	slices.Sort(c.Removed)
 	slices.Sort(c.Changed)
 	c.Settings = old.fp.settings != new.fp.settings
+	c.Masking = old.fp.masking != new.fp.masking
 	return c
 }
 
 // Empty reports whether nothing that decides a call changed.
 func (c Change) Empty() bool {
-	return len(c.Added) == 0 && len(c.Removed) == 0 && len(c.Changed) == 0 && !c.Settings
+	return len(c.Added) == 0 && len(c.Removed) == 0 && len(c.Changed) == 0 && !c.Settings && !c.Masking
 }
 
 // String summarizes the change in one line, as the audit record and the log show it.
@@ -101,6 +107,9 @@ func (c Change) String() string {
 	}
 	if c.Settings {
 		parts = append(parts, "time_zone or unconstrained_arguments changed")
+	}
+	if c.Masking {
+		parts = append(parts, "masking rules changed")
 	}
 	if len(parts) == 0 {
 		return "no role changed (comments or layout only)"

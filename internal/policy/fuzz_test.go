@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,7 +37,12 @@ func FuzzParse(f *testing.F) {
 				for k := range numKinds {
 					for name := range role.exact[k] {
 						p.Visible(pr, k, name)
-						p.Decide(pr, Call{Kind: k, Name: name, Arguments: []byte(`{"a":1,"symbol":"VNM"}`)})
+						for _, ip := range []netip.Addr{{}, netip.MustParseAddr("10.1.2.3")} {
+							d := p.Decide(pr, Call{Kind: k, Name: name, Arguments: []byte(`{"a":1,"symbol":"VNM"}`), SourceIP: ip})
+							if !d.Allow && (d.Charges != nil || d.Requires != nil || d.Marks != nil || d.RateLimits != nil) {
+								t.Fatalf("a denial carries limits: %+v", d)
+							}
+						}
 					}
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // demoTools are the demo finance server's tools under the gateway's
@@ -151,7 +152,17 @@ func TestFinanceDecisions(t *testing.T) {
 			name: "a portfolio manager's trade needs approval",
 			pr:   roles("PortfolioManagerAI"),
 			call: Call{Name: "finance.execute_trade_order", Arguments: []byte(trade)},
-			want: Decision{Allow: true, Rule: "role:PortfolioManagerAI/permission:4", RequireApproval: &Approval{ApproverRole: "TradingDesk", Timeout: 15 * time.Minute}},
+			want: Decision{
+				Allow: true, Rule: "role:PortfolioManagerAI/permission:4", RequireApproval: &Approval{ApproverRole: "TradingDesk", Timeout: 15 * time.Minute},
+				Charges: []Charge{
+					{Quota: "trades-per-hour", Rule: "role:PortfolioManagerAI/permission:4", Key: "q:trades-per-hour:s:4:test:1970-01-01T08+0800", Amount: 1, Limit: 20, Expires: time.Unix(3600, 0), Per: "hour"},
+					// A market order has no limit_price: the example counts it 0.
+					{Quota: "daily-notional", Rule: "role:PortfolioManagerAI/permission:4", Key: "q:daily-notional:s:4:test:1970-01-01", Amount: 0, Limit: 1_000_000, Expires: time.Unix(16*3600, 0), Per: "day",
+						Sum: "has(args.limit_price) ? double(args.quantity) * double(args.limit_price) : 0.0"},
+				},
+				Requires: []Requirement{{Quota: "portfolio-before-trade", Rule: "role:PortfolioManagerAI/permission:4", Key: `m:28:finance.get_client_portfolio:s:4:test:21:{"client_id":"C1001"}`,
+					After: "finance.get_client_portfolio", Same: []string{"client_id"}, Within: 10 * time.Minute}},
+			},
 		},
 		{
 			name: "unconstrained_arguments deny refuses an unnamed argument",
@@ -191,7 +202,8 @@ func TestFinanceDecisions(t *testing.T) {
 			name: "fraud detection bound by claim, in office hours, from the bank's network",
 			pr:   Principal{Subject: "fd-1", Claims: map[string]any{"department": []any{"risk", "fraud"}}},
 			call: Call{Name: "finance.get_client_portfolio", Arguments: []byte(`{"client_id":"C1001"}`), Time: office, SourceIP: netip.MustParseAddr("10.1.2.3")},
-			want: Decision{Allow: true, Rule: "role:FraudDetectionAI/permission:0"},
+			// Any principal's read of a portfolio marks it, for sequences that require it.
+			want: Decision{Allow: true, Rule: "role:FraudDetectionAI/permission:0", Marks: []Mark{{Key: `m:28:finance.get_client_portfolio:s:4:fd-1:21:{"client_id":"C1001"}`, TTL: 10 * time.Minute}}},
 		},
 		{
 			name: "fraud detection at night",
@@ -215,7 +227,7 @@ func TestFinanceDecisions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := p.Decide(tt.pr, tt.call)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateApproxTime(0)); diff != "" {
 				t.Errorf("decision (-want +got):\n%s", diff)
 			}
 		})

@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
@@ -19,8 +20,12 @@ type jsonAdapter struct{ reg *types.Registry }
 func (a jsonAdapter) NativeToValue(v any) ref.Val {
 	switch v := v.(type) {
 	case json.Number:
-		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-			return types.Int(i)
+		// Only what is written as an integer can be one; checking first spares the error that
+		// a failed ParseInt allocates.
+		if !strings.ContainsAny(string(v), ".eE") {
+			if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+				return types.Int(i)
+			}
 		}
 		f, _ := strconv.ParseFloat(string(v), 64) // ±Inf when out of range
 		return types.Double(f)

@@ -45,13 +45,13 @@ func newDetectors() []detector {
 			name:  "payment_card",
 			want:  func(_ string, digits int) bool { return digits >= 13 },
 			re:    regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`),
-			valid: luhn,
+			valid: Luhn[string],
 		},
 		{
 			name:  "iban",
-			want:  func(s string, digits int) bool { return digits >= 4 && hasIBANStart(s) },
+			want:  func(s string, digits int) bool { return digits >= 4 && HasIBANStart(s) },
 			re:    regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b`),
-			valid: ibanValid,
+			valid: IBANValid[string],
 		},
 		{
 			name:  "us_ssn",
@@ -63,74 +63,15 @@ func newDetectors() []detector {
 			name:  "phone",
 			want:  func(_ string, digits int) bool { return digits >= 8 },
 			re:    regexp.MustCompile(`(?:\+\d[\d ().-]{6,18}\d|\(\d{3}\) ?\d{3}[ .-]\d{4}|\b\d{3}[.-]\d{3}[.-]\d{4}\b)`),
-			valid: phoneValid,
+			valid: PhoneValid[string],
 		},
 	}
-}
-
-func countDigits(s string) int {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] >= '0' && s[i] <= '9' {
-			n++
-		}
-	}
-	return n
-}
-
-// luhn reports whether the digits of s (separators ignored) pass the Luhn check.
-func luhn(s string) bool {
-	sum, n, double := 0, 0, false
-	for i := len(s) - 1; i >= 0; i-- {
-		c := s[i]
-		if c < '0' || c > '9' {
-			continue
-		}
-		d := int(c - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		n++
-		double = !double
-	}
-	return n >= 13 && n <= 19 && sum%10 == 0
-}
-
-// ibanValid applies the ISO 13616 mod-97 check.
-func ibanValid(s string) bool {
-	s = strings.ReplaceAll(s, " ", "")
-	if len(s) < 15 || len(s) > 34 {
-		return false
-	}
-	r := s[4:] + s[:4]
-	rem := 0
-	for i := 0; i < len(r); i++ {
-		c := r[i]
-		switch {
-		case c >= '0' && c <= '9':
-			rem = (rem*10 + int(c-'0')) % 97
-		case c >= 'A' && c <= 'Z':
-			rem = (rem*100 + int(c-'A'+10)) % 97
-		default:
-			return false
-		}
-	}
-	return rem == 1
 }
 
 // ssnValid rules out the US social security numbers that are never issued.
 func ssnValid(s string) bool {
 	area, group, serial := s[0:3], s[4:6], s[7:11]
 	return area != "000" && area != "666" && area[0] != '9' && group != "00" && serial != "0000"
-}
-
-func phoneValid(s string) bool {
-	n := countDigits(s)
-	return n >= 8 && n <= 15
 }
 
 func hasAWSPrefix(s string) bool {
@@ -147,16 +88,3 @@ func hasAWSPrefix(s string) bool {
 	}
 	return false
 }
-
-// hasIBANStart reports whether s has two capital letters followed by two digits somewhere.
-func hasIBANStart(s string) bool {
-	for i := 0; i+4 <= len(s); i++ {
-		if isUpper(s[i]) && isUpper(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
-			return true
-		}
-	}
-	return false
-}
-
-func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }

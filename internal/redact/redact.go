@@ -262,7 +262,7 @@ func (w *walker) value(clear bool) error {
 		if err != nil {
 			return err
 		}
-		if !clear && isDigits(v) && luhn(string(v)) {
+		if !clear && isDigits(v) && Luhn(v) {
 			w.stats["payment_card"]++
 			w.out, err = jsontext.AppendQuote(w.out, w.r.Token(v))
 			return err
@@ -323,7 +323,7 @@ func replaceFound(detectors []detector, s string, stats Stats, replace func(name
 	if len(s) < 6 {
 		return s
 	}
-	digits := countDigits(s)
+	digits := CountDigits(s)
 	type found struct {
 		span
 		name string
