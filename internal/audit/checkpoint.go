@@ -97,6 +97,7 @@ func (l *Log) maybeCheckpoint(force bool) error {
 			return err
 		}
 	}
+	l.witness(size, msg)
 	if err := l.st.AddCheckpoint(ctx, store.Checkpoint{Size: size, Time: now.UTC(), Note: msg}); err != nil {
 		// The external copy, which is what protects the log, exists; the next checkpoint
 		// will be stored.
@@ -104,8 +105,24 @@ func (l *Log) maybeCheckpoint(force bool) error {
 		return nil
 	}
 	l.lastCP, l.lastCPAt = size, now
+	l.stats.checkpointed(now, l.synced-size)
 	l.logger.Debug("audit checkpoint signed", "size", size)
 	return nil
+}
+
+// witness offers a checkpoint to every witness; each proves consistency from the store when it
+// sends it.
+func (l *Log) witness(size int64, msg []byte) {
+	if len(l.opts.Witnesses) == 0 {
+		return
+	}
+	st := l.st
+	prove := func(ctx context.Context, oldSize int64) (tlog.TreeProof, error) {
+		return tlog.ProveTree(size, oldSize, storeHashReader(ctx, st))
+	}
+	for _, w := range l.opts.Witnesses {
+		w.OfferCheckpoint(SignedCheckpoint{Size: size, Note: msg, Prove: prove})
+	}
 }
 
 // signCheckpoint signs the checkpoint of the first size records the store holds, computing the
@@ -139,12 +156,19 @@ func writeDirFile(dir, name string, msg []byte) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".checkpoint-*")
+	return WriteFileDurably(dir, name, msg)
+}
+
+// WriteFileDurably writes data as dir/name: a temporary file, fsync, rename over the old one,
+// fsync of the directory. A crash leaves the old content or the new, never a mix. The
+// checkpoint directory and the witness's state use it.
+func WriteFileDurably(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, ".tmp-"+name+"-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(msg); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
 	}
@@ -155,7 +179,7 @@ func writeDirFile(dir, name string, msg []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), final); err != nil {
+	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
 		return err
 	}
 	d, err := os.Open(dir)

@@ -34,22 +34,7 @@ func appendBody(dst []byte, r *Record) ([]byte, error) {
 	if dst, err = appendRaw(dst, "arguments", r.Arguments); err != nil {
 		return nil, err
 	}
-	if len(r.Redactions) > 0 {
-		dst = append(dst, `,"redactions":{`...)
-		keys := make([]string, 0, len(r.Redactions))
-		for k := range r.Redactions {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(jsonrpc.AppendQuoteHTML(dst, k), ':')
-			dst = strconv.AppendInt(dst, int64(r.Redactions[k]), 10)
-		}
-		dst = append(dst, '}')
-	}
+	dst = appendCounts(dst, "redactions", r.Redactions)
 	dst = appendField(dst, "decision", r.Decision)
 	dst = appendField(dst, "rule", r.Rule)
 	dst = appendList(dst, "reasons", r.Reasons)
@@ -62,6 +47,7 @@ func appendBody(dst []byte, r *Record) ([]byte, error) {
 		}
 		dst = appendField(dst, "error", o.Error)
 		dst = appendField(dst, "result_digest", o.ResultDigest)
+		dst = appendCounts(dst, "masked", o.Masked)
 		dst = append(dst, '}')
 	}
 	dst = appendInt(dst, "duration_us", r.DurationMicros)
@@ -69,6 +55,20 @@ func appendBody(dst []byte, r *Record) ([]byte, error) {
 	dst = appendInt(dst, "response_bytes", r.ResponseBytes)
 	if dst, err = appendRaw(dst, "detail", r.Detail); err != nil {
 		return nil, err
+	}
+	if len(r.Subjects) > 0 {
+		dst = append(dst, `,"subjects":[`...)
+		for i, s := range r.Subjects {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"c":`...)
+			dst = jsonrpc.AppendQuoteHTML(dst, s.Commitment)
+			dst = appendField(dst, "k", s.KeyID)
+			dst = appendField(dst, "ct", s.Ciphertext)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
 	}
 	return append(dst, '}'), nil
 }
@@ -94,6 +94,27 @@ func appendList(dst []byte, name string, vs []string) []byte {
 		dst = jsonrpc.AppendQuoteHTML(dst, v)
 	}
 	return append(dst, ']')
+}
+
+// appendCounts writes an omitempty map of counts, its keys sorted.
+func appendCounts(dst []byte, name string, m map[string]int) []byte {
+	if len(m) == 0 {
+		return dst
+	}
+	dst = append(append(append(append(dst, ',', '"'), name...), '"'), ':', '{')
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(jsonrpc.AppendQuoteHTML(dst, k), ':')
+		dst = strconv.AppendInt(dst, int64(m[k]), 10)
+	}
+	return append(dst, '}')
 }
 
 func appendInt(dst []byte, name string, v int64) []byte {

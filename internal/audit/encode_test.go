@@ -22,7 +22,7 @@ func FuzzAppendBody(f *testing.F) {
 		}
 		if n%2 == 0 {
 			r.Redactions = map[string]int{s1: code, s2: 1, "z": int(n % 7)}
-			r.Outcome = &Outcome{Status: status, ErrorCode: code, Error: s3, ResultDigest: s1}
+			r.Outcome = &Outcome{Status: status, ErrorCode: code, Error: s3, ResultDigest: s1, Masked: map[string]int{s2: int(n % 5), "client-identity": code}}
 			r.Roles = nil
 		}
 		want, werr := encodeBodyReflect(r)
@@ -54,5 +54,26 @@ func BenchmarkEncodeBody(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestOutcomeMasked: an outcome's masked counts are part of the canonical encoding, keys
+// sorted, and read back by ParseRecord (which verify uses).
+func TestOutcomeMasked(t *testing.T) {
+	r := &Record{Seq: 7, Time: time.Unix(1_700_000_000, 0).UTC(), Kind: KindOutcome, Tool: "finance.get_client_portfolio",
+		Outcome: &Outcome{Status: "ok", ResultDigest: "sha256:00", Masked: map[string]int{"client-identity": 6, "client-email": 2}}}
+	b, err := Canonical(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"outcome":{"status":"ok","result_digest":"sha256:00","masked":{"client-email":2,"client-identity":6}}`; !bytes.Contains(b, []byte(want)) {
+		t.Errorf("canonical %s lacks %s", b, want)
+	}
+	back, err := ParseRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Outcome.Masked["client-identity"] != 6 || back.Outcome.Masked["client-email"] != 2 {
+		t.Errorf("read back %+v", back.Outcome)
 	}
 }

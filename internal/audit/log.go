@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,13 @@ type Options struct {
 	// Close closes the sinks after the last batch, giving them SinkCloseTimeout to deliver
 	// what they hold.
 	Sinks []Sink
+	// Sealer, when set, seals the personal data of records about data subjects (internal/gdpr)
+	// before they are redacted and encoded; nil: no record names a data subject.
+	Sealer Sealer
+	// Witnesses receive every checkpoint once it is in the checkpoint directory, to have it
+	// cosigned (internal/witness). Best-effort like Sinks; Close closes them after the final
+	// checkpoint, within the same SinkCloseTimeout.
+	Witnesses []Witness
 }
 
 // DefaultStoreTimeout is the default Options.StoreTimeout.
@@ -73,6 +81,27 @@ type Sink interface {
 	Offer([]Durable)
 	// Close delivers what the sink holds until ctx ends and releases it.
 	Close(ctx context.Context) error
+}
+
+// Witness receives the checkpoints the log signs, to have them cosigned elsewhere. Like a Sink
+// it is best-effort: a witness that is slow or down must never hold up the log.
+type Witness interface {
+	// OfferCheckpoint hands over a checkpoint just written to the checkpoint directory, in
+	// size order, without blocking.
+	OfferCheckpoint(SignedCheckpoint)
+	// Close sends what the witness holds until ctx ends and releases it.
+	Close(ctx context.Context) error
+}
+
+// SignedCheckpoint is a checkpoint the log signed, as handed to a Witness.
+type SignedCheckpoint struct {
+	Size int64
+	// Note is the signed checkpoint (C2SP tlog-checkpoint in a signed note); do not modify it.
+	Note []byte
+	// Prove returns the RFC 6962 consistency proof from the tree of oldSize records
+	// (0 < oldSize <= Size) to this checkpoint's, from the store's hashes. It may be called from
+	// any goroutine until the log is closed.
+	Prove func(ctx context.Context, oldSize int64) (tlog.TreeProof, error)
 }
 
 // Durable is a record the store holds, as handed to a Sink.
@@ -126,6 +155,8 @@ type Log struct {
 	lastCPAt time.Time
 	// closeErr is the final checkpoint's failure, set before done is closed.
 	closeErr error
+
+	stats logStats // what Stats reports; written by the writer and the settler
 }
 
 // pipelineDepth is the number of batches that may be committed and not yet durable: one being
@@ -179,6 +210,14 @@ func Open(ctx context.Context, st store.Store, opts *Options) (*Log, error) {
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = DefaultStoreTimeout
 	}
+	if o.CheckpointDir != "" {
+		// Created now, not with the first checkpoint: a log that has recorded nothing yet must
+		// verify too, and a directory that cannot be created is a configuration error to report
+		// at start, not at the first call.
+		if err := os.MkdirAll(o.CheckpointDir, 0o750); err != nil {
+			return nil, fmt.Errorf("checkpoint directory: %w", err)
+		}
+	}
 	l := &Log{base: context.WithoutCancel(ctx), st: st, opts: o, logger: o.Logger, now: o.Now,
 		queue: make(chan *pending, o.Queue), done: make(chan struct{}), closed: make(chan struct{}),
 		committed: make(chan *flight, pipelineDepth), free: make(chan *flight, pipelineDepth)}
@@ -222,6 +261,7 @@ func (l *Log) load(ctx context.Context) error {
 		l.lastCP = cps[len(cps)-1].Size
 		l.lastCPAt = cps[len(cps)-1].Time
 	}
+	l.stats.checkpointed(l.lastCPAt, l.synced-l.lastCP)
 	return nil
 }
 
@@ -256,6 +296,11 @@ func (l *Log) Append(ctx context.Context, rec *Record) (int64, error) {
 		rec.Time = l.now()
 	}
 	rec.Version = SchemaVersion
+	if l.opts.Sealer != nil && len(rec.Arguments) > 0 {
+		if err := l.opts.Sealer.Seal(ctx, rec, l.redactValue); err != nil {
+			return 0, fmt.Errorf("%w: seal data-subject arguments: %w", ErrUnavailable, err)
+		}
+	}
 	if len(rec.Arguments) > 0 {
 		rec.Arguments, rec.Redactions = l.redact(rec.Arguments)
 	}
@@ -291,6 +336,12 @@ func (l *Log) Append(ctx context.Context, rec *Record) (int64, error) {
 	return p.seq, nil
 }
 
+// redactValue is redact without the counts, as the Sealer applies it to what it seals.
+func (l *Log) redactValue(raw []byte) []byte {
+	out, _ := l.redact(raw)
+	return out
+}
+
 func (l *Log) redact(raw []byte) ([]byte, map[string]int) {
 	if l.opts.Redactor == nil {
 		return compactOrQuote(raw), nil
@@ -312,7 +363,7 @@ func (l *Log) Close() error {
 	}
 	l.mu.Unlock()
 	<-l.done
-	if len(l.opts.Sinks) > 0 {
+	if len(l.opts.Sinks) > 0 || len(l.opts.Witnesses) > 0 {
 		ctx, cancel := context.WithTimeout(l.base, SinkCloseTimeout)
 		defer cancel()
 		for _, s := range l.opts.Sinks {
@@ -321,12 +372,20 @@ func (l *Log) Close() error {
 				l.logger.Warn("audit export sink not closed cleanly", "err", err)
 			}
 		}
+		for _, w := range l.opts.Witnesses {
+			if err := w.Close(ctx); err != nil {
+				l.logger.Warn("audit witness not closed cleanly", "err", err)
+			}
+		}
 	}
 	if l.closeErr != nil {
 		return fmt.Errorf("audit log closed without its final checkpoint: %w", l.closeErr)
 	}
 	return nil
 }
+
+// Closed is closed when Close begins: the log takes no more records.
+func (l *Log) Closed() <-chan struct{} { return l.closed }
 
 // Pending returns how many records wait for the writer (a gauge for metrics).
 func (l *Log) Pending() int { return len(l.queue) }
@@ -418,6 +477,7 @@ func (l *Log) commit(f *flight) {
 		f.recs = append(f.recs, store.Record{
 			Seq: seq, Time: p.rec.Time.UTC(), Kind: string(p.rec.Kind), Principal: p.rec.Principal,
 			Tool: p.rec.Tool, Decision: p.rec.Decision, RequestID: p.rec.RequestID, Data: data, Hashes: hb,
+			Subjects: indexKeys(p.rec),
 		})
 	}
 	if err == nil {
@@ -439,6 +499,7 @@ func (l *Log) commit(f *flight) {
 		return
 	}
 	l.size += int64(len(f.batch))
+	l.stats.committed(len(f.batch))
 }
 
 // settle is the settler: it takes every batch committed so far, makes them durable with one
@@ -511,6 +572,7 @@ func (l *Log) answer(group []*flight, syncErr error) {
 		}
 		if err == nil && len(f.recs) > 0 {
 			l.synced = f.recs[len(f.recs)-1].Seq + 1
+			l.stats.unsigned.Store(l.synced - l.lastCP)
 			l.offer(f.recs)
 		}
 		clear(f.batch)

@@ -29,6 +29,13 @@ const (
 	KindQuarantine   Kind = "quarantine"    // a tool was quarantined after its definition changed
 	KindAdmin        Kind = "admin"         // an administrative action
 	KindPolicyReload Kind = "policy_reload" // the policy was reloaded (or a reload refused)
+	KindBlock        Kind = "block"         // a client address was blocked, or a block lifted
+	KindSuspend      Kind = "suspend"       // a principal was suspended, or a suspension lifted
+	KindAlert        Kind = "alert"         // anomaly detection raised a signal
+	KindErasure      Kind = "erasure"       // a data subject's key was destroyed (GDPR erasure); holds no personal data
+	KindRetention    Kind = "retention"     // payloads past their retention were pruned; says which
+	KindLegalHold    Kind = "legal_hold"    // a legal hold was placed or released
+	KindSubject      Kind = "subject"       // a data-subject request (access, portability) was served
 )
 
 // Decisions.
@@ -70,6 +77,20 @@ type Record struct {
 	ResponseBytes  int64 `json:"response_bytes,omitempty"`
 	// Detail holds kind-specific fields (admin actions, policy versions), redacted like Arguments.
 	Detail json.RawMessage `json:"detail,omitempty"`
+	// Subjects name the data subjects the record is about, each by a keyed commitment, with
+	// the personal data sealed under the subject's key (docs/gdpr.md). Not redacted: it holds
+	// no clear personal data.
+	Subjects []Sealed `json:"subjects,omitempty"`
+}
+
+// Sealed is one data subject of a record: the keyed commitment of the subject's identifier
+// and, on records that keep personal data, the id of the subject's key and the ciphertext
+// (base64 of the nonce and the AES-256-GCM sealed JSON; docs/gdpr.md). Erasure and
+// data-subject request records carry only the commitment.
+type Sealed struct {
+	Commitment string `json:"c"`
+	KeyID      string `json:"k,omitempty"`
+	Ciphertext string `json:"ct,omitempty"`
 }
 
 // Outcome is what became of a forwarded call.
@@ -77,8 +98,12 @@ type Outcome struct {
 	Status    string `json:"status"` // "ok", "error" (a JSON-RPC error), "tool_error" (isError result), "timeout", "upstream_down", "cancelled"
 	ErrorCode int    `json:"error_code,omitempty"`
 	Error     string `json:"error,omitempty"`
-	// ResultDigest is the SHA-256 of the result body ("sha256:" and hex), stored instead of it.
+	// ResultDigest is the SHA-256 of the result body ("sha256:" and hex), stored instead of it:
+	// the body the client received, masked when the policy masked it.
 	ResultDigest string `json:"result_digest,omitempty"`
+	// Masked counts the values of the result that the policy's masking rules masked before it
+	// reached the client, by rule name; nil when none was (docs/policy.md, "Result masking").
+	Masked map[string]int `json:"masked,omitempty"`
 }
 
 // body is Record without the fields the writer adds, so that the expensive part of the encoding
@@ -106,6 +131,7 @@ type body struct {
 	RequestBytes   int64           `json:"request_bytes,omitempty"`
 	ResponseBytes  int64           `json:"response_bytes,omitempty"`
 	Detail         json.RawMessage `json:"detail,omitempty"`
+	Subjects       []Sealed        `json:"subjects,omitempty"`
 }
 
 // timeFormat is RFC 3339 in UTC with exactly nine fractional digits, so that every time has one
@@ -126,6 +152,7 @@ func encodeBodyReflect(r *Record) ([]byte, error) {
 		Method: r.Method, Upstream: r.Upstream, Tool: r.Tool, Arguments: r.Arguments, Redactions: r.Redactions,
 		Decision: r.Decision, Rule: r.Rule, Reasons: r.Reasons, Outcome: r.Outcome,
 		DurationMicros: r.DurationMicros, RequestBytes: r.RequestBytes, ResponseBytes: r.ResponseBytes, Detail: r.Detail,
+		Subjects: r.Subjects,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode audit record: %w", err)

@@ -137,6 +137,7 @@ func (l *Log) checkStore(ctx context.Context, size int64) error {
 			"then accept them with `mcpguard audit accept --records %d --signing-key KEY --checkpoints %s` (or restore the database)",
 			ErrUncovered, covered, size-1, l.opts.CheckpointDir, covered, l.opts.CheckpointDir, size-covered, l.opts.CheckpointDir)
 	}
+	l.stats.checked = true
 	return nil
 }
 

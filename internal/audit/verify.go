@@ -25,11 +25,18 @@ type VerifyOptions struct {
 	// CheckpointDir holds the external checkpoints. Without it a truncated tail or a wholly
 	// replaced log cannot be detected; the report says so.
 	CheckpointDir string
+	// Extra are signed checkpoints from elsewhere (those a witness cosigned), checked like the
+	// directory's: signature, origin, root against the records, none larger than the log. Path
+	// describes where each came from in the report.
+	Extra []ExternalCheckpoint
 	// Progress, when set, is called every ProgressEvery records and at the end.
 	Progress      func(done, total int64)
 	ProgressEvery int64
 	// MaxProblems stops the report growing (default 20); verification still runs to the end.
 	MaxProblems int
+	// Now is the verifier's clock (default time.Now): a retention record dated after it pruned
+	// by a clock set ahead.
+	Now func() time.Time
 }
 
 // Problem is one thing verification found wrong.
@@ -53,6 +60,7 @@ type Report struct {
 	External       int   // valid checkpoint files
 	NewestExternal int64 // size of the newest valid external checkpoint (0: none)
 	Covered        int64 // records covered by a signed checkpoint that matched
+	Pruned         int64 // records whose payload retention removed, each covered by a retention record
 	Problems       []Problem
 	Dropped        int // problems beyond MaxProblems
 	Warnings       []string
@@ -127,6 +135,7 @@ func (v *verifier) problem(seq int64, format string, args ...any) {
 
 // indexed is the part of a record the verifier compares with the indexed columns.
 type indexed struct {
+	Pruned    bool   `json:"pruned"`
 	Version   int    `json:"v"`
 	Seq       int64  `json:"seq"`
 	Time      string `json:"time"`
@@ -154,6 +163,9 @@ func Verify(ctx context.Context, st store.Store, opts VerifyOptions) (*Report, e
 	}
 	if opts.ProgressEvery <= 0 {
 		opts.ProgressEvery = 100000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	v := &verifier{opts: opts, rep: &Report{}, trees: map[int64][]expectedTree{}}
 	total, err := st.Size(ctx)
@@ -195,6 +207,9 @@ func Verify(ctx context.Context, st store.Store, opts VerifyOptions) (*Report, e
 			v.rep.Warnings = append(v.rep.Warnings, "the checkpoint directory holds no valid checkpoint")
 		}
 	}
+	for _, e := range opts.Extra {
+		v.checkpoint(e.Path, e.Note)
+	}
 	for size, ts := range v.trees {
 		for _, t := range ts[1:] {
 			if t.hash != ts[0].hash {
@@ -202,6 +217,12 @@ func Verify(ctx context.Context, st store.Store, opts VerifyOptions) (*Report, e
 			}
 		}
 	}
+
+	covers, retentions, err := retentionCovers(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("verify audit log: read retention records: %w", err)
+	}
+	pr := prunedCheck{v: v, covers: covers, retentions: retentions, now: opts.Now()}
 
 	var f frontier
 	mem := f.reader(ctx, nil)
@@ -227,12 +248,29 @@ func Verify(ctx context.Context, st store.Store, opts VerifyOptions) (*Report, e
 		} else {
 			v.columns(r, &idx)
 		}
+		pruned := idx.Pruned && IsPruned(r.Data)
+		if pruned {
+			pr.pruned(r)
+		} else {
+			pr.record(r)
+		}
 		if treeOK {
-			hashes, err := tlog.StoredHashes(seq, r.Data, mem)
+			var hashes []tlog.Hash
+			var err error
+			if pruned && len(r.Hashes) >= 32 {
+				// The payload is gone: the stored leaf hash stands for it, as the covering
+				// retention record vouches.
+				hashes, err = tlog.StoredHashesForRecordHash(seq, tlog.Hash(r.Hashes[:32]), mem)
+			} else {
+				hashes, err = tlog.StoredHashes(seq, r.Data, mem)
+			}
 			if err != nil {
 				return fmt.Errorf("record %d: %w", seq, err)
 			}
 			f.add(seq, hashes)
+			if !pruned && len(r.Hashes) >= 32 && bytes.Equal(r.Hashes[:32], hashes[0][:]) {
+				pr.leafMatched(r)
+			}
 			v.compareHashes(seq, hashes, r.Hashes, &hashReported)
 			if ts, ok := v.trees[seq+1]; ok {
 				th, err := tlog.TreeHash(seq+1, mem)
@@ -267,6 +305,7 @@ func Verify(ctx context.Context, st store.Store, opts VerifyOptions) (*Report, e
 	if opts.Progress != nil {
 		opts.Progress(next, total)
 	}
+	pr.finish()
 	var sizes []int64
 	for size := range v.trees {
 		sizes = append(sizes, size)
@@ -407,6 +446,13 @@ func (d *indexDecoder) decode(data []byte, idx *indexed) error {
 				idx.Seq = n
 			}
 			continue
+		case "pruned":
+			tok, err := d.dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			idx.Pruned = tok.Kind() == 't'
+			continue
 		case "time":
 			str = &idx.Time
 		case "kind":
@@ -441,4 +487,86 @@ func (d *indexDecoder) decode(data []byte, idx *indexed) error {
 		return fmt.Errorf("data after the record")
 	}
 	return nil
+}
+
+// Clock tolerances of the retention checks: records are dated by their callers, slightly out of
+// order, and machines' clocks differ a little.
+const (
+	retentionFutureSkew = 5 * time.Minute
+	retentionOrderSkew  = time.Minute
+)
+
+// prunedCheck checks, as the scan reaches them, that every pruned record is covered by a later
+// retention record that verifies, of its kind, with a cut-off after its time; and that no
+// retention record was dated by a clock set ahead (after the verifier's clock, or after records
+// that follow it), which would prune records younger than their retention.
+type prunedCheck struct {
+	v          *verifier
+	covers     []retentionCover
+	retentions map[int64]*retentionRead
+	now        time.Time
+	used       map[int64]int64 // retention record → first pruned record it covers
+	// latest is the latest-dated retention record reached, and its time.
+	latest     int64
+	latestTime time.Time
+	misdated   bool
+}
+
+func (p *prunedCheck) pruned(r *store.Record) {
+	p.v.rep.Pruned++
+	c := cover(p.covers, r.Seq)
+	if c == nil {
+		p.v.problem(r.Seq, "its payload was removed (pruned), but no later retention record covers it: pruning cannot hide a record")
+		return
+	}
+	before, ok := c.before[r.Kind]
+	switch {
+	case !ok:
+		p.v.problem(r.Seq, "pruned as a record of kind %q, which retention record %d does not prune", r.Kind, c.at)
+		return
+	case !r.Time.Before(before):
+		p.v.problem(r.Seq, "pruned although younger than its retention: dated %s, retention record %d pruned only records before %s",
+			r.Time.UTC().Format(time.RFC3339), c.at, before.UTC().Format(time.RFC3339))
+		return
+	}
+	if p.used == nil {
+		p.used = map[int64]int64{}
+	}
+	if _, ok := p.used[c.at]; !ok {
+		p.used[c.at] = r.Seq
+	}
+}
+
+// record checks a record that is not pruned against the retention records before it.
+func (p *prunedCheck) record(r *store.Record) {
+	if !p.misdated && !p.latestTime.IsZero() && r.Time.Before(p.latestTime.Add(-retentionOrderSkew)) {
+		p.misdated = true
+		p.v.problem(p.latest, "retention record dated %s, after the record %d that follows it (%s): it pruned by a clock set ahead",
+			p.latestTime.UTC().Format(time.RFC3339), r.Seq, r.Time.UTC().Format(time.RFC3339))
+	}
+}
+
+// leafMatched is called for a record whose data matches its leaf hash: a retention record is
+// then confirmed, and its date checked.
+func (p *prunedCheck) leafMatched(r *store.Record) {
+	rr := p.retentions[r.Seq]
+	if rr == nil || !bytes.Equal(rr.data, r.Data) {
+		return
+	}
+	rr.confirmed = true
+	if rr.time.After(p.now.Add(retentionFutureSkew)) {
+		p.v.problem(r.Seq, "retention record dated %s, in the future: it pruned by a clock set ahead", rr.time.UTC().Format(time.RFC3339))
+	}
+	if rr.time.After(p.latestTime) {
+		p.latest, p.latestTime = r.Seq, rr.time
+	}
+}
+
+// finish reports pruned records covered only by retention records the scan did not confirm.
+func (p *prunedCheck) finish() {
+	for at, first := range p.used {
+		if rr := p.retentions[at]; rr == nil || !rr.confirmed {
+			p.v.problem(first, "pruned under retention record %d, which does not verify", at)
+		}
+	}
 }

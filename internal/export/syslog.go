@@ -30,6 +30,7 @@ func ParseFacility(name string) (int, error) {
 
 // Severities (RFC 5424 section 6.2.1).
 const (
+	severityAlert   = 1
 	severityWarning = 4
 	severityInfo    = 6
 )
@@ -184,6 +185,8 @@ func (d *syslogDest) format(dst []byte, r audit.Durable) []byte {
 	switch r.Kind {
 	case audit.KindPolicyDenial, audit.KindAuthFailure, audit.KindRateLimit, audit.KindQuarantine:
 		sev = severityWarning
+	case audit.KindBlock, audit.KindSuspend, audit.KindAlert:
+		sev = severityAlert
 	}
 	dst = append(dst, '<')
 	dst = strconv.AppendInt(dst, int64(d.facility*8+sev), 10)

@@ -39,6 +39,10 @@ const (
 	ActOperatorEnrollMFA = "operator.enroll_mfa"
 	ActOperatorLogin     = "operator.login"
 	ActToolApprove       = "tool.approve"
+	ActBlockAdd          = "block.add"           // a client address blocked by an operator
+	ActBlockLift         = "block.lift"          // an address block lifted
+	ActPrincipalSuspend  = "principal.suspend"   // a principal suspended by an operator
+	ActPrincipalResume   = "principal.unsuspend" // a suspension lifted
 )
 
 // Results: an Entry's Result.
@@ -95,7 +99,9 @@ type Target struct {
 	Expires   string   `json:"expires,omitempty"`   // an API key's expiry (RFC 3339), "never"
 	Operator  string   `json:"operator,omitempty"`
 	Tool      string   `json:"tool,omitempty"`
-	Digest    string   `json:"digest,omitempty"` // the approved tool definition's hash
+	Digest    string   `json:"digest,omitempty"`  // the approved tool definition's hash
+	Address   string   `json:"address,omitempty"` // a blocked client address
+	Note      string   `json:"note,omitempty"`    // the operator's reason for a block or suspension
 }
 
 // Entry is one administrative act and its outcome.
@@ -110,6 +116,8 @@ type Entry struct {
 	// LockedUntil is set on a refused login that locked the account, or was refused because it
 	// is locked.
 	LockedUntil time.Time `json:"locked_until,omitzero"`
+	// Via says where the act was made: "" (the CLI) or "console" (the operators' web console).
+	Via string `json:"via,omitempty"`
 	// Attempts is how many times the gateway claimed the entry (set by Claim).
 	Attempts int `json:"-"`
 }
@@ -138,7 +146,7 @@ func (e *Entry) Detail() json.RawMessage {
 		SessionRef  string `json:"session_ref,omitempty"`
 		OSUser      string `json:"os_user,omitempty"`
 		Host        string `json:"host,omitempty"`
-	}{Act: e.Act, Target: e.Target, Result: e.Result, Reason: e.Reason, Via: "cli",
+	}{Act: e.Act, Target: e.Target, Result: e.Result, Reason: e.Reason, Via: cmp.Or(e.Via, "cli"),
 		SessionRef: e.Actor.SessionRef, OSUser: e.Actor.OSUser, Host: e.Actor.Host}
 	if !e.LockedUntil.IsZero() {
 		d.LockedUntil = e.LockedUntil.UTC().Format(time.RFC3339)
@@ -178,6 +186,7 @@ func (e *Entry) encode() ([]byte, error) {
 	c.Actor.OSUser, c.Actor.Host, c.Actor.Roles = bound(c.Actor.OSUser), bound(c.Actor.Host), boundAll(c.Actor.Roles)
 	t := &c.Target
 	t.KeyID, t.Principal, t.Expires, t.Operator, t.Tool, t.Digest = bound(t.KeyID), bound(t.Principal), bound(t.Expires), bound(t.Operator), bound(t.Tool), bound(t.Digest)
+	t.Address, t.Note = bound(t.Address), bound(t.Note)
 	t.Roles = boundAll(t.Roles)
 	b, err := json.Marshal(&c)
 	if err != nil {

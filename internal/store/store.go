@@ -27,6 +27,10 @@ type Record struct {
 	// Hashes are the Merkle tree hashes that become computable when this record is appended
 	// (golang.org/x/mod/sumdb/tlog StoredHashes), 32 bytes each, level 0 first.
 	Hashes []byte
+	// Subjects are the commitments of the data subjects the record is about; a store that
+	// implements Compliance indexes them for Query.Subject. Append reads them; reads leave them
+	// empty.
+	Subjects []string
 }
 
 // Checkpoint is a signed statement of the tree's size and root hash.
@@ -46,7 +50,10 @@ type Query struct {
 	Since     time.Time // inclusive
 	Until     time.Time // exclusive
 	AfterSeq  int64     // only records with Seq > AfterSeq; -1 for all
-	Limit     int       // 0: no limit
+	// Subject selects the records about the subject with this commitment (stores that
+	// implement Compliance; the others refuse the query).
+	Subject string
+	Limit   int // 0: no limit
 }
 
 // Store is the contract the audit log is written through. Implementations must be safe for
@@ -104,3 +111,60 @@ type IndexMismatch struct {
 }
 
 func (e *IndexMismatch) Error() string { return e.What }
+
+// Compliance is the part of the contract that data-subject requests, retention and legal holds
+// need (internal/gdpr, docs/gdpr.md): the per-subject keys kept outside the hashed records, the
+// legal holds, and the pruning of records past their retention. Both backends implement it.
+// Records are found by subject with Query.Subject, through an index the store keeps from
+// Record.Subjects.
+type Compliance interface {
+	// PutSubjectKey stores k unless a key for k.Commitment exists, and returns the key stored
+	// for that commitment (k, or the one that was there).
+	PutSubjectKey(ctx context.Context, k SubjectKey) (SubjectKey, error)
+	// SubjectKey returns the key stored for a commitment, or ErrNotFound.
+	SubjectKey(ctx context.Context, commitment string) (SubjectKey, error)
+	// DeleteSubjectKeys deletes the keys whose commitment or key id is listed and returns
+	// those it deleted. Deleted keys are gone from the database, not only marked.
+	DeleteSubjectKeys(ctx context.Context, commitments, keyIDs []string) ([]SubjectKey, error)
+	// AddHold stores a legal hold; an id that exists already is an error.
+	AddHold(ctx context.Context, h Hold) error
+	// Holds returns every hold, released ones too, oldest first.
+	Holds(ctx context.Context) ([]Hold, error)
+	// ReleaseHold marks a hold released; ErrNotFound when no unreleased hold has the id.
+	ReleaseHold(ctx context.Context, id string, at time.Time, by string) error
+	// Prune replaces the Data of the listed records with their pruned form and drops them from
+	// the subject index, in one transaction. The tree hashes and indexed columns are kept, so
+	// the Merkle tree and every checkpoint still verify.
+	Prune(ctx context.Context, recs []Pruned) error
+}
+
+// SubjectKey is one data subject's key: Wrapped is the key encrypted under the deployment's key
+// encryption key, never the key itself.
+type SubjectKey struct {
+	Commitment string // the keyed commitment of the subject's identifier, hex
+	KeyID      string // random, named in the records sealed under the key
+	Wrapped    []byte
+	Created    time.Time
+}
+
+// Hold is a legal hold: records it covers are neither pruned nor erased.
+type Hold struct {
+	ID string
+	// Kind is "principal", "subject" or "range"; Value is the principal, or the subject's
+	// commitment (never the identifier itself); From and Until bound a range (Until exclusive,
+	// zero: open).
+	Kind        string
+	Value       string
+	From, Until time.Time
+	Reason      string
+	Actor       string
+	Created     time.Time
+	Released    time.Time // zero while in force
+	ReleasedBy  string
+}
+
+// Pruned is the replacement Data of one pruned record.
+type Pruned struct {
+	Seq  int64
+	Data []byte
+}

@@ -34,7 +34,10 @@ type Store struct {
 	closed chan struct{}
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.Compliance = (*Store)(nil)
+)
 
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
@@ -87,7 +90,7 @@ CREATE TABLE IF NOT EXISTS %[1]s.audit_checkpoints (
 	size    BIGINT PRIMARY KEY,
 	time_ns BIGINT NOT NULL,
 	note    BYTEA NOT NULL
-);`, s.schema))
+);`+complianceSchema, s.schema))
 		return err
 	})
 	if err != nil {
@@ -160,11 +163,29 @@ func (s *Store) Append(ctx context.Context, recs []store.Record) error {
 		kinds[i], principals[i], tools[i], decisions[i], requestIDs[i] = r.Kind, r.Principal, r.Tool, r.Decision, r.RequestID
 		data[i], hashes[i] = r.Data, r.Hashes
 	}
+	var subjectSeqs []int64
+	var commitments []string
+	for _, r := range recs {
+		for _, c := range r.Subjects {
+			subjectSeqs, commitments = append(subjectSeqs, r.Seq), append(commitments, c)
+		}
+	}
+	insert := "INSERT INTO " + s.table("audit_records") + " (" + columns + ") SELECT * FROM unnest(" +
+		"$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::bytea[])"
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "INSERT INTO "+s.table("audit_records")+" ("+columns+") SELECT * FROM unnest("+
-			"$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::bytea[])",
-			seqs, times, kinds, principals, tools, decisions, requestIDs, data, hashes)
-		return err
+		if len(commitments) == 0 {
+			_, err := c.Exec(ctx, insert, seqs, times, kinds, principals, tools, decisions, requestIDs, data, hashes)
+			return err
+		}
+		// Records about data subjects and their index rows commit together.
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, insert, seqs, times, kinds, principals, tools, decisions, requestIDs, data, hashes); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO "+s.table("audit_subjects")+" (commitment, seq) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
+				commitments, subjectSeqs)
+			return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("append audit records %d..%d: %w", recs[0].Seq, recs[len(recs)-1].Seq, err)
@@ -247,6 +268,9 @@ func (s *Store) Search(ctx context.Context, q store.Query, fn func(*store.Record
 	}
 	if q.Kind != "" {
 		add("kind = $%d", q.Kind)
+	}
+	if q.Subject != "" {
+		add("seq IN (SELECT seq FROM "+s.table("audit_subjects")+" WHERE commitment = $%d)", q.Subject)
 	}
 	if !q.Since.IsZero() {
 		add("time_ns >= $%d", q.Since.UnixNano())

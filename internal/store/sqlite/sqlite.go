@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
 	time_ns INTEGER NOT NULL,
 	note    BLOB NOT NULL
 );
-`
+` + complianceSchema
 
 // Options configures the store.
 type Options struct {
@@ -76,6 +76,8 @@ type Store struct {
 	// appended to, as committed (nil: read it from the table at the next append).
 	upsert *sql.Stmt
 	cur    *blockSummary
+	// subjectInsert adds a row to the subject index, prepared on w.
+	subjectInsert *sql.Stmt
 
 	// summarized: Search may prune with the block summaries (see summariesUsable).
 	summarized bool
@@ -94,8 +96,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store     = (*Store)(nil)
-	_ store.Pipeliner = (*Store)(nil)
+	_ store.Store      = (*Store)(nil)
+	_ store.Pipeliner  = (*Store)(nil)
+	_ store.Compliance = (*Store)(nil)
 )
 
 // Open opens (creating when needed) the database file at path, in WAL mode. Connections that
@@ -232,6 +235,10 @@ func (s *Store) append(ctx context.Context, recs []store.Record) error {
 		s.rollback()
 		return fmt.Errorf("append audit records: block summary: %w", err)
 	}
+	if err := s.indexSubjects(ctx, recs); err != nil {
+		s.rollback()
+		return fmt.Errorf("append audit records: subject index: %w", err)
+	}
 	if _, err := s.w.ExecContext(ctx, "COMMIT"); err != nil {
 		s.rollback()
 		return fmt.Errorf("append audit records: commit: %w", err)
@@ -365,6 +372,10 @@ func (s *Store) dropWriter() {
 		s.upsert.Close()
 		s.upsert = nil
 	}
+	if s.subjectInsert != nil {
+		s.subjectInsert.Close()
+		s.subjectInsert = nil
+	}
 	if s.w != nil {
 		s.w.Close()
 		s.w = nil
@@ -449,6 +460,9 @@ func (s *Store) Search(ctx context.Context, q store.Query, fn func(*store.Record
 	}
 	if q.Kind != "" {
 		add("kind = ?", q.Kind)
+	}
+	if q.Subject != "" {
+		add("seq IN (SELECT seq FROM audit_subjects WHERE commitment = ?)", q.Subject)
 	}
 	if !q.Since.IsZero() {
 		add("time_ns >= ?", q.Since.UnixNano())

@@ -272,6 +272,7 @@ func Run(t *testing.T, open Open) {
 			t.Errorf("Size after the failed AppendNoSync = %d, want 9", n)
 		}
 	})
+	t.Run("compliance", func(t *testing.T) { runCompliance(t, open) })
 	t.Run("closed store fails", func(t *testing.T) {
 		s := open(t)
 		s.Close()
