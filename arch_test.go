@@ -27,7 +27,9 @@ var allowed = map[string][]string{
 	"internal/mcp":                  {"internal/mcpguard", "internal/jsonrpc"},
 	"internal/authn":                {"internal/mcpguard", "internal/oauthclient"},
 	"internal/export":               {"internal/audit"},
-	"internal/keystore":             {"internal/authn", "internal/journal"},
+	"internal/witness":              {"internal/audit"},
+	"internal/report":               {"internal/audit", "internal/store", "internal/witness"},
+	"internal/keystore":             {"internal/authn", "internal/contain", "internal/journal"},
 	"internal/pins":                 {"internal/journal"},
 	"internal/journal":              {},
 	"internal/redact":               {},
@@ -36,8 +38,11 @@ var allowed = map[string][]string{
 	"internal/store/postgres":       {"internal/store"},
 	"internal/store/backend":        {"internal/store", "internal/store/postgres", "internal/store/sqlite"},
 	"internal/audit":                {"internal/jsonrpc", "internal/redact", "internal/store"},
-	"internal/policy":               {"internal/jsonrpc", "internal/mcpguard", "internal/problems"},
+	"internal/policy":               {"internal/jsonrpc", "internal/mask", "internal/mcpguard", "internal/problems"},
+	"internal/mask":                 {"internal/redact"},
 	"internal/problems":             {},
+	"internal/anomaly":              {},
+	"internal/contain":              {"internal/policy"},
 	"internal/config":               {"internal/problems"},
 	"internal/transport/stdio":      {},
 	"internal/transport/streamhttp": {"internal/jsonrpc", "internal/mcp", "internal/sse", "internal/mcpguard"},
@@ -48,26 +53,33 @@ var allowed = map[string][]string{
 	"internal/demo":                 {},
 	"internal/authn/oidctest":       {},
 	"internal/store/storetest":      {"internal/store"},
+	"internal/gdpr":                 {"internal/audit", "internal/store"},
 	"internal/testenv":              {},
+	"internal/metrics":              {"internal/audit", "internal/mcp", "internal/mcpguard"},
+	"internal/tracing":              {},
 
 	// The admin API reaches the gateway only through admin.Gateway, which the gateway implements:
 	// never internal/gateway.
-	"internal/admin": {"internal/audit", "internal/authn"},
+	"internal/admin": {"internal/audit", "internal/authn", "internal/contain"},
+	// The operators' console is served by the admin listener over stores the wiring opened: it
+	// reaches the gateway only through console.Gateway, never internal/gateway or internal/config.
+	"internal/console": {"internal/admin", "internal/audit", "internal/authn", "internal/contain", "internal/journal", "internal/keystore", "internal/pins", "internal/store"},
 
 	// The gateway is built from parts (internal/gateway/parts) that the program's wiring builds:
 	// it reads no configuration and opens no store, so never internal/config, internal/store or a
 	// storage driver.
-	"internal/gateway":       {"internal/admin", "internal/audit", "internal/authn", "internal/gateway/parts", "internal/journal", "internal/jsonrpc", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/toolschema", "internal/upstream"},
-	"internal/gateway/parts": {"internal/admin", "internal/audit", "internal/authn", "internal/journal", "internal/pins", "internal/policy", "internal/redact", "internal/upstream"},
+	"internal/gateway":       {"internal/admin", "internal/anomaly", "internal/audit", "internal/authn", "internal/contain", "internal/gateway/parts", "internal/journal", "internal/jsonrpc", "internal/mask", "internal/mcp", "internal/mcpguard", "internal/metrics", "internal/pins", "internal/policy", "internal/redact", "internal/sse", "internal/toolschema", "internal/tracing", "internal/upstream"},
+	"internal/gateway/parts": {"internal/admin", "internal/anomaly", "internal/audit", "internal/authn", "internal/contain", "internal/journal", "internal/metrics", "internal/pins", "internal/policy", "internal/redact", "internal/tracing", "internal/upstream"},
 
 	// The programs. Their wiring reads the configuration, chooses the storage backends
 	// (internal/store/backend) and builds the gateway's parts; it never imports the gateway, whose
 	// tests build gateways through it.
-	"cmd/mcpguard/wiring":    {"internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/export", "internal/gateway/parts", "internal/keystore", "internal/mcpguard", "internal/oauthclient", "internal/pins", "internal/policy", "internal/redact", "internal/store", "internal/store/backend", "internal/upstream"},
-	"cmd/mcpguard":           {"cmd/mcpguard/wiring", "internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/demo", "internal/gateway", "internal/journal", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp"},
-	"bench":                  {"cmd/mcpguard/wiring", "internal/audit", "internal/config", "internal/gateway", "internal/jsonrpc", "internal/mcp", "internal/sse", "internal/store"},
-	"scripts/interop/idp":    {},
-	"scripts/ci/testsummary": {},
+	"cmd/mcpguard/wiring":     {"internal/admin", "internal/anomaly", "internal/audit", "internal/authn", "internal/console", "internal/config", "internal/contain", "internal/export", "internal/gdpr", "internal/gateway/parts", "internal/keystore", "internal/mcpguard", "internal/metrics", "internal/oauthclient", "internal/pins", "internal/policy", "internal/redact", "internal/store", "internal/store/backend", "internal/tracing", "internal/upstream", "internal/witness"},
+	"cmd/mcpguard":            {"cmd/mcpguard/wiring", "internal/admin", "internal/audit", "internal/authn", "internal/config", "internal/contain", "internal/demo", "internal/gdpr", "internal/gateway", "internal/journal", "internal/keystore", "internal/mcp", "internal/mcpguard", "internal/pins", "internal/policy", "internal/store", "internal/store/postgres", "internal/store/sqlite", "internal/transport/streamhttp", "internal/witness", "internal/report"},
+	"bench":                   {"cmd/mcpguard/wiring", "internal/audit", "internal/config", "internal/gateway", "internal/jsonrpc", "internal/mcp", "internal/sse", "internal/store"},
+	"scripts/interop/idp":     {},
+	"scripts/interop/console": {},
+	"scripts/ci/testsummary":  {},
 }
 
 // restricted lists third-party modules that only the listed packages may import from their
@@ -76,8 +88,16 @@ var restricted = map[string][]string{
 	// The official Go SDK is the reference peer mcpguard is tested against, never part of the
 	// gateway. The demo server (mcpguard demo-server) is built on it, and so is the interop suite's
 	// identity provider fixture, a standalone program (scripts/interop/idp) that serves the
-	// SDK's OAuth protected-resource side to the interop peers.
-	"github.com/modelcontextprotocol/go-sdk": {"internal/demo", "scripts/interop/idp"},
+	// SDK's OAuth protected-resource side to the interop peers. The benchmark harness runs the
+	// SDK's echo server and client (bench/sdk.go) as the reference stack mcpguard and its peers
+	// are measured with.
+	"github.com/modelcontextprotocol/go-sdk": {"bench", "internal/demo", "scripts/interop/idp", "scripts/interop/console"},
+	// The Prometheus client stays inside internal/metrics: the gateway sees a *metrics.Metrics
+	// and its typed methods, never a Prometheus type.
+	"github.com/prometheus/client_golang": {"internal/metrics"},
+	// OpenTelemetry stays inside internal/tracing: the gateway sees a *tracing.Tracer and its
+	// typed calls, never an OpenTelemetry type.
+	"go.opentelemetry.io/otel": {"internal/tracing"},
 }
 
 // importRoots are the trees every package of which must have an entry in allowed.

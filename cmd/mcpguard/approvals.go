@@ -53,8 +53,14 @@ func (c *adminClient) do(method, path string, body any, out any) error {
 
 func newApprovalsCmd() *cobra.Command {
 	var base, tokenEnv string
+	// legacyAdminTokenEnv is read when MCPGUARD_OPERATOR_TOKEN is empty: the variable this
+	// command named before every admin command read the same one.
+	const legacyAdminTokenEnv = "MCPGUARD_ADMIN_TOKEN"
 	client := func() (*adminClient, error) {
 		tok := os.Getenv(tokenEnv)
+		if tok == "" && tokenEnv == operatorTokenEnv {
+			tok = os.Getenv(legacyAdminTokenEnv) // the name this command read before
+		}
 		if tok == "" {
 			return nil, fmt.Errorf("set %s to your operator session token (mcps_…, from `mcpguard operators login` or the OIDC login): only an operator who logged in with MFA can approve or deny; it is read from the environment so it never shows in the process list", tokenEnv)
 		}
@@ -67,14 +73,14 @@ func newApprovalsCmd() *cobra.Command {
 
 Deciding takes a human operator's session: log in with ` + "`mcpguard operators login`" + ` (password and
 TOTP) or the admin API's OIDC login at a provider that reports MFA (amr), and put the mcps_… token
-in $MCPGUARD_ADMIN_TOKEN. API keys, access tokens and client certificates may list the calls of
+in $MCPGUARD_OPERATOR_TOKEN, as every admin command. API keys, access tokens and client certificates may list the calls of
 their roles but never decide them, and no operator may approve a call made under their own name.
 
 Each held call shows the SHA-256 of its arguments exactly as the agent sent them; pass it with
 --digest to decide on exactly what you checked: a call with other arguments is refused (409).`,
 	}
 	cmd.PersistentFlags().StringVar(&base, "admin", "http://127.0.0.1:8081", "the admin API's URL (admin.listen)")
-	cmd.PersistentFlags().StringVar(&tokenEnv, "token-env", "MCPGUARD_ADMIN_TOKEN", "environment variable holding your operator session token")
+	cmd.PersistentFlags().StringVar(&tokenEnv, "token-env", operatorTokenEnv, "environment variable holding your operator session token")
 
 	list := &cobra.Command{
 		Use:   "list",

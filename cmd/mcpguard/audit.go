@@ -91,7 +91,7 @@ func readVerifier(path string) (note.Verifier, error) {
 func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Keys, verification, proofs, search and export of the tamper-evident audit log"}
 	cmd.AddCommand(newAuditKeygen(), newAuditVerify(), newAuditProof(), newAuditConsistency(),
-		newAuditCheckProof(), newAuditSearch(), newAuditExport(), newAuditAccept())
+		newAuditCheckProof(), newAuditSearch(), newAuditExport(), newAuditAccept(), newAuditPrune())
 	return cmd
 }
 
@@ -179,15 +179,20 @@ func newAuditVerify() *cobra.Command {
 	var f auditFlags
 	var quiet bool
 	var maxUncovered int64
+	var wf witnessFlags
 	cmd := &cobra.Command{
-		Use:   "verify --db FILE --key PUB --checkpoints DIR [--max-uncovered N]",
+		Use:   "verify --db FILE --key PUB --checkpoints DIR [--max-uncovered N] [--witness KEY --witness-url URL]",
 		Short: "Recompute every record hash and the Merkle tree, and check them against every signed checkpoint",
 		Long: "Checks every record, the tree and every signed checkpoint, naming the first bad record.\n" +
-			"Without --checkpoints a truncated tail or a replaced log cannot be detected.\n\n" +
+			"Without --checkpoints a truncated tail or a replaced log cannot be detected.\n" +
+			"With --witness KEY (repeatable), a checkpoint cosigned by each such witness is required, and\n" +
+			"the log must extend the newest one: the witnesses at --witness-url are asked for theirs, and the\n" +
+			"cosigned copies in the checkpoint directory are read, so a log truncated below a witnessed\n" +
+			"size is caught even when the newest checkpoint files were deleted too.\n\n" +
 			"Exit status:\n" +
 			"  0  verified, and at most --max-uncovered records are not covered by a signed checkpoint\n" +
 			"  1  tampered: any integrity failure (the problems are listed)\n" +
-			"  2  usage error, or the database, key or checkpoint directory could not be read\n" +
+			"  2  usage error, or the database, key, checkpoint directory or a --witness-url could not be read\n" +
 			"  3  incomplete: the records verify, but more than --max-uncovered of them are not covered\n" +
 			"     by any signed checkpoint (a gateway that is running, or one that crashed or was\n" +
 			"     stopped without its final checkpoint; records added while it was stopped look the same)",
@@ -201,13 +206,20 @@ func newAuditVerify() *cobra.Command {
 			if maxUncovered < 0 {
 				return withExit(exitUsage, errors.New("--max-uncovered must be 0 or more"))
 			}
+			wc, err := wf.parse()
+			if err != nil {
+				return withExit(exitUsage, err)
+			}
 			var progress io.Writer
 			if !quiet {
 				progress = cmd.ErrOrStderr()
 			}
-			rep, err := verifyAuditLog(cmd.Context(), &f, progress)
+			rep, witnessed, err := verifyWitnessed(cmd.Context(), &f, progress, wc)
 			if err != nil {
 				return withExit(exitUsage, err)
+			}
+			for _, line := range witnessed {
+				fmt.Fprintln(cmd.OutOrStdout(), line)
 			}
 			if err := printReport(cmd.OutOrStdout(), rep); err != nil {
 				return withExit(exitTampered, err)
@@ -228,6 +240,7 @@ func newAuditVerify() *cobra.Command {
 	cmd.Flags().StringVar(&f.checkpoints, "checkpoints", "", "directory of external checkpoints (the copy kept outside the database)")
 	cmd.Flags().Int64Var(&maxUncovered, "max-uncovered", 0, "records that may be uncovered by a signed checkpoint before the exit status is 3 (a running gateway leaves up to checkpoint_every records or checkpoint_interval of them)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress lines")
+	wf.flags(cmd)
 	return cmd
 }
 
@@ -293,13 +306,21 @@ func newAuditAccept() *cobra.Command {
 // writing progress lines to progress unless it is nil. The report says whether anything was
 // tampered with; the error, whether the check could run at all.
 func verifyAuditLog(ctx context.Context, f *auditFlags, progress io.Writer) (*audit.Report, error) {
+	rep, _, err := verifyWitnessed(ctx, f, progress, nil)
+	return rep, err
+}
+
+// verifyWitnessed is verifyAuditLog that also requires, with wc, the witnesses' cosigned
+// checkpoints (witnessCheck.collect): it returns a line per required witness saying what it
+// cosigned, and reports a missing or inconsistent one as a problem.
+func verifyWitnessed(ctx context.Context, f *auditFlags, progress io.Writer, wc *witnessCheck) (*audit.Report, []string, error) {
 	v, err := f.verifier()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := f.open(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer st.Close()
 	opts := audit.VerifyOptions{Verifier: v, Origin: f.origin, CheckpointDir: f.checkpoints}
@@ -310,7 +331,20 @@ func verifyAuditLog(ctx context.Context, f *auditFlags, progress io.Writer) (*au
 			}
 		}
 	}
-	return audit.Verify(ctx, st, opts)
+	var found *witnessed
+	if wc != nil {
+		if found, err = wc.collect(ctx, v, f.origin, f.checkpoints); err != nil {
+			return nil, nil, err
+		}
+		opts.Extra = found.extra
+	}
+	rep, err := audit.Verify(ctx, st, opts)
+	if err != nil || found == nil {
+		return rep, nil, err
+	}
+	rep.Problems = append(rep.Problems, found.problems...)
+	rep.Warnings = append(rep.Warnings, found.warnings...)
+	return rep, found.lines, nil
 }
 
 func printReport(w io.Writer, rep *audit.Report) error {
@@ -320,6 +354,9 @@ func printReport(w io.Writer, rep *audit.Report) error {
 	if rep.OK() {
 		fmt.Fprintf(w, "OK: %d records, %d covered by signed checkpoints (%d in the database, %d external, newest external at %d), verified in %v\n",
 			rep.Records, rep.Covered, rep.Checkpoints, rep.External, rep.NewestExternal, rep.Elapsed.Round(time.Millisecond))
+		if rep.Pruned > 0 {
+			fmt.Fprintf(w, "pruned: %d records' payloads were removed by retention, each covered by a retention record\n", rep.Pruned)
+		}
 		return nil
 	}
 	for _, p := range rep.Problems {

@@ -23,6 +23,7 @@ import (
 )
 
 func main() {
+	gateway.Version = currentBuild().serverVersion(gateway.Version)
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "mcpguard:", err)
 		os.Exit(exitCode(err))
@@ -46,8 +47,34 @@ func newRoot() *cobra.Command {
 	root.AddCommand(newToolsCmd())
 	root.AddCommand(newApprovalsCmd())
 	root.AddCommand(newPolicyCmd())
+	root.AddCommand(newBlocksCmd())
 	root.AddCommand(newAuditCmd())
+	root.AddCommand(newGDPRCmd())
+	root.AddCommand(newHoldCmd())
+	root.AddCommand(newVersionCmd())
+	root.AddCommand(newWitnessCmd())
+	root.AddCommand(newReportCmd())
+	rejectUnknownSubcommands(root)
 	return root
+}
+
+// rejectUnknownSubcommands makes every command group refuse a word that names none of its
+// subcommands (exit 1), instead of printing its help and exiting 0: a scheduled
+// `mcpguard audit verfy` must fail, not pass.
+func rejectUnknownSubcommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
+	if !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil || cmd == cmd.Root() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		return fmt.Errorf("unknown command %q for %q: see %s --help", args[0], c.CommandPath(), c.CommandPath())
+	}
 }
 
 // loadConfig reads and validates the configuration, applying a --listen override.
@@ -123,7 +150,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    int(cfg.Limits.MaxHeaderBytes) + 4096,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          g.ServerErrorLog(logger),
 	}
 	scheme := "http"
 	if cfg.TLS != nil {
@@ -149,7 +176,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			return fmt.Errorf("admin.listen %s: %w", cfg.Admin.Listen, err)
 		}
 		admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: srv.TLSConfig,
-			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+			ErrorLog: g.ServerErrorLog(logger)}
 		defer admin.Close()
 		logger.Info("admin API listening", "addr", aln.Addr().String())
 		go func() {
@@ -165,6 +192,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Readiness drops first, so that load balancers stop sending calls here; then the calls in
+	// flight finish within the grace period.
+	g.Drain()
+	logger.Info("draining: /readyz answers 503; calls in flight finish within 10s")
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {

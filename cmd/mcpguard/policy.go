@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -198,6 +199,41 @@ func outcome(d policy.Decision) string {
 	return "deny"
 }
 
+// limitLines describes what an allowed call charges, requires, marks and draws from, one line
+// each, as `policy test` and `policy explain` print them.
+func limitLines(d policy.Decision) []string {
+	var out []string
+	for _, c := range d.Charges {
+		amount, limit := strconv.FormatFloat(c.Amount, 'f', -1, 64), strconv.FormatFloat(c.Limit, 'f', -1, 64)
+		what := amount + " call toward at most " + limit
+		if c.Sum != "" {
+			what = amount + " toward a total of at most " + limit
+		}
+		out = append(out, fmt.Sprintf("charge %s: %s per %s (window ends %s; key %s)", c.Quota, what, c.Per, c.Expires.Format(time.RFC3339), c.Key))
+	}
+	for _, r := range d.Requires {
+		same := ""
+		if len(r.Same) > 0 {
+			same = " with the same " + strings.Join(r.Same, ", ")
+		}
+		out = append(out, fmt.Sprintf("require %s: a call of %s%s within %v (key %s)", r.Quota, r.After, same, r.Within, r.Key))
+	}
+	for _, m := range d.Marks {
+		out = append(out, fmt.Sprintf("mark %s for %v", m.Key, m.TTL))
+	}
+	for _, r := range d.RateLimits {
+		var parts []string
+		if r.Rate > 0 {
+			parts = append(parts, fmt.Sprintf("%s calls a second, burst %d", strconv.FormatFloat(r.Rate, 'f', -1, 64), r.Burst))
+		}
+		if r.Concurrent > 0 {
+			parts = append(parts, fmt.Sprintf("%d at once", r.Concurrent))
+		}
+		out = append(out, fmt.Sprintf("rate limit %s: %s (key %s)", r.Rule, strings.Join(parts, ", "), r.Key))
+	}
+	return out
+}
+
 func runCases(w io.Writer, p *policy.Policy, cases []policyCase) error {
 	failed := 0
 	for i, c := range cases {
@@ -211,6 +247,9 @@ func runCases(w io.Writer, p *policy.Policy, cases []policyCase) error {
 		got := outcome(d)
 		if got == c.Expect && (c.Rule == "" || c.Rule == d.Rule) {
 			fmt.Fprintf(w, "ok    %s: %s by %s\n", name, got, d.Rule)
+			for _, l := range limitLines(d) {
+				fmt.Fprintf(w, "        %s\n", l)
+			}
 			continue
 		}
 		failed++
@@ -282,6 +321,12 @@ func newPolicyExplain(opts *policy.Options) *cobra.Command {
 			fmt.Fprintf(w, "rule:     %s\n", d.Rule)
 			if a := d.RequireApproval; a != nil {
 				fmt.Fprintf(w, "approval: an operator with role %s must approve within %v, or the call is denied\n", a.ApproverRole, a.Timeout)
+			}
+			if lines := limitLines(d); len(lines) > 0 {
+				fmt.Fprintln(w, "limits:   (enforced by the gateway against its counters)")
+				for _, l := range lines {
+					fmt.Fprintf(w, "  - %s\n", l)
+				}
 			}
 			if len(d.Reasons) > 0 {
 				fmt.Fprintln(w, "reasons:")

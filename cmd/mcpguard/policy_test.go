@@ -23,7 +23,7 @@ const financePolicy = "../../examples/policies/finance.yaml"
 
 func TestPolicyCheck(t *testing.T) {
 	out, err := runPolicyCmd(t, "check", financePolicy)
-	if err != nil || !strings.Contains(out, "OK (3 roles") {
+	if err != nil || !strings.Contains(out, "OK (4 roles") {
 		t.Errorf("check finance.yaml = %q, %v; want OK", out, err)
 	}
 	_, err = runPolicyCmd(t, "check", "../../internal/policy/testdata/invalid.yaml")
@@ -36,6 +36,17 @@ func TestPolicyTest(t *testing.T) {
 	out, err := runPolicyCmd(t, "test", financePolicy, "../../examples/policies/finance_cases.yaml")
 	if err != nil {
 		t.Fatalf("finance cases: %v\n%s", err, out)
+	}
+	// Under an allowed case: what the trade charges and requires, and what the read marks.
+	for _, want := range []string{
+		"        charge trades-per-hour: 1 call toward at most 20 per hour (window ends 2026-01-01T20:00:00+07:00; key q:trades-per-hour:s:4:pm-1:2026-01-01T19+0700)",
+		"        charge daily-notional: 402.5 toward a total of at most 1000000 per day (window ends 2026-01-02T00:00:00+07:00; key q:daily-notional:s:4:pm-1:2026-01-01)",
+		`        require portfolio-before-trade: a call of finance.get_client_portfolio with the same client_id within 10m0s (key m:28:finance.get_client_portfolio:s:4:pm-1:21:{"client_id":"C1001"})`,
+		`        mark m:28:finance.get_client_portfolio:s:4:pm-1:21:{"client_id":"C1001"} for 10m0s`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 	cases := filepath.Join(t.TempDir(), "cases.yaml")
 	if err := os.WriteFile(cases, []byte(`cases:
@@ -95,5 +106,9 @@ reasons:
 		"--args", `{"client_id":"C1001","symbol":"VNM","side":"buy","quantity":1,"order_type":"market"}`)
 	if err != nil || !strings.Contains(out, "decision: approval") || !strings.Contains(out, "role TradingDesk must approve within 15m0s") {
 		t.Errorf("explain trade = %q, %v; want approval by TradingDesk", out, err)
+	}
+	if !strings.Contains(out, "limits:   (enforced by the gateway against its counters)\n  - charge trades-per-hour: 1 call toward at most 20 per hour") ||
+		!strings.Contains(out, "  - require portfolio-before-trade: a call of finance.get_client_portfolio with the same client_id within 10m0s") {
+		t.Errorf("explain trade lists no limits:\n%s", out)
 	}
 }

@@ -1,5 +1,6 @@
 // Package admin is mcpguard's admin API, served on its own listener: operators log in, list the
-// calls held for their approval and decide them, each route behind one authentication wrapper.
+// calls held for their approval and decide them, Prometheus scrapes the metrics, each route
+// behind one authentication wrapper.
 package admin
 
 import (
@@ -50,6 +51,18 @@ type Options struct {
 	Now func() time.Time
 	// OIDC is the operators' OpenID Connect login; nil answers its routes with 404.
 	OIDC *OIDCLogin
+	// Blocks, when containment is configured, serves /v1/blocks; nil answers them with 404.
+	Blocks Blocks
+	// Metrics, when set, serves GET /metrics (Prometheus): to anyone who passes the listener's
+	// network and Host checks, or, with MetricsNeedAuth, to any authenticated principal.
+	Metrics         http.Handler
+	MetricsNeedAuth bool
+	// Subjects serves GET /v1/subjects/{id}/export (docs/gdpr.md); nil answers it with 404.
+	Subjects Subjects
+	// Console, when set, is the operators' web console (internal/console), served at /console/
+	// behind the same Host and Origin checks; GET / then redirects to it. It authenticates its
+	// own requests (a session cookie).
+	Console http.Handler
 }
 
 // need is what a route's caller must hold.
@@ -57,7 +70,7 @@ type need int
 
 const (
 	// needNothing: no authentication, and a nil principal. Only the login routes, which hand
-	// out credentials.
+	// out credentials, and the metrics unless Options.MetricsNeedAuth.
 	needNothing need = iota
 	// needApprover: any authenticated principal with a role, whose roles then decide which
 	// approvals it sees.
@@ -66,6 +79,9 @@ const (
 	// password and TOTP, or an OpenID Connect login whose amr shows it), with a role. Never an
 	// API key, an access token or a client certificate: a decision is a person's.
 	needOperator
+	// needPrincipal: any authenticated principal, with or without a role. Only the metrics,
+	// which name no principal and no argument (a Prometheus scraper with an API key).
+	needPrincipal
 )
 
 // route is one admin API route and the permission it needs. Every route is listed in
@@ -81,6 +97,7 @@ type handler struct {
 	gw        Gateway
 	approvals *Approvals
 	oidc      *OIDCLogin
+	blocks    Blocks
 	logger    *slog.Logger
 	now       func() time.Time
 }
@@ -92,7 +109,7 @@ func NewHandler(gw Gateway, approvals *Approvals, opts *Options) http.Handler {
 	if opts == nil {
 		opts = &Options{}
 	}
-	h := &handler{gw: gw, approvals: approvals, oidc: opts.OIDC, logger: opts.Logger, now: opts.Now}
+	h := &handler{gw: gw, approvals: approvals, oidc: opts.OIDC, blocks: opts.Blocks, logger: opts.Logger, now: opts.Now}
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
@@ -105,17 +122,41 @@ func NewHandler(gw Gateway, approvals *Approvals, opts *Options) http.Handler {
 		{"GET /v1/approvals", needApprover, h.listApprovals},
 		{"POST /v1/approvals/{id}/approve", needOperator, h.decide(true)},
 		{"POST /v1/approvals/{id}/deny", needOperator, h.decide(false)},
+		{"GET /v1/subjects/{id}/export", needOperator, exportSubject(opts.Subjects, h)},
+	}
+	if h.blocks != nil {
+		routes = append(routes,
+			route{"GET /v1/blocks", needOperator, h.listBlocks},
+			route{"POST /v1/blocks", needOperator, h.putBlock},
+			route{"POST /v1/blocks/lift", needOperator, h.liftBlock},
+		)
+	}
+	if opts.Metrics != nil {
+		need := needNothing
+		if opts.MetricsNeedAuth {
+			need = needPrincipal
+		}
+		routes = append(routes, route{"GET /metrics", need, func(w http.ResponseWriter, r *http.Request, _ *authn.Principal) {
+			opts.Metrics.ServeHTTP(w, r)
+		}})
 	}
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, h.auth(rt))
+	}
+	if opts.Console != nil {
+		mux.Handle("/console/", opts.Console)
+		mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusSeeOther))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !gw.HostOK(r.Host) {
 			writeError(w, http.StatusForbidden, "forbidden Host header")
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && !gw.OriginOK(o) {
+		// A console page is served with Referrer-Policy: no-referrer, so a browser posts its
+		// forms with "Origin: null"; the console checks those itself (Sec-Fetch-Site).
+		consoleNull := opts.Console != nil && strings.HasPrefix(r.URL.Path, "/console/") && r.Header.Get("Origin") == "null"
+		if o := r.Header.Get("Origin"); o != "" && !consoleNull && !gw.OriginOK(o) {
 			writeError(w, http.StatusForbidden, "forbidden Origin")
 			return
 		}
@@ -147,6 +188,10 @@ func (h *handler) auth(rt route) http.Handler {
 				return
 			}
 		}
+		if rt.needs == needPrincipal {
+			rt.handler(w, r, p)
+			return
+		}
 		if len(p.Roles) == 0 {
 			writeError(w, http.StatusForbidden, "no role: only an operator holding an approver role may use approvals")
 			return
@@ -154,6 +199,10 @@ func (h *handler) auth(rt route) http.Handler {
 		rt.handler(w, r, p)
 	})
 }
+
+// NotAHuman says why p may not decide a held call or act as an operator, or "" when it may:
+// only an operator session opened with more than one factor. The console applies the same rule.
+func NotAHuman(p *authn.Principal) string { return notAHuman(p) }
 
 // notAHuman says why p may not decide a held call, or "" when it may: only an operator session
 // opened with more than one factor.
@@ -261,16 +310,11 @@ func (h *handler) decide(approve bool) func(http.ResponseWriter, *http.Request, 
 		if body.Reason == "" {
 			body.Reason = verb
 		}
-		var recordErr error
-		record := func(a Approval, d Decision) error {
-			recordErr = h.recordDecision(r, p, a, d)
-			return recordErr
-		}
-		a, err := h.approvals.Decide(r.Context(), r.PathValue("id"), p, Decision{Approve: approve, Reason: body.Reason, ArgumentsSHA256: body.ArgumentsSHA256}, record)
+		a, err := DecideHeld(r, h.gw, h.approvals, r.PathValue("id"), p, Decision{Approve: approve, Reason: body.Reason, ArgumentsSHA256: body.ArgumentsSHA256})
 		if err != nil {
 			status, msg := http.StatusInternalServerError, err.Error()
 			switch {
-			case recordErr != nil:
+			case errors.Is(err, ErrNotRecorded):
 				h.logger.Error("audit record of an approval decision not written; the decision was not taken", "approval", r.PathValue("id"), "operator", p.Subject, "err", err)
 				status, msg = http.StatusServiceUnavailable, "the decision could not be recorded in the audit log, so it was not taken: try again later"
 			case errors.Is(err, ErrNoApproval):
@@ -305,9 +349,30 @@ type ApprovalDetail struct {
 	Status          string `json:"status,omitempty"` // what the call became: approved, denied, expired
 }
 
+// ErrNotRecorded wraps the audit log's error when a decision could not be recorded: the
+// decision was not taken.
+var ErrNotRecorded = errors.New("the decision could not be recorded in the audit log")
+
+// DecideHeld takes operator p's decision d on held call id: the one path of the admin API and
+// the console. approvals.Decide enforces the approver role, the arguments digest and four-eyes;
+// the decision is recorded through gw, with p as actor, before it takes effect. The error
+// wraps ErrNotRecorded when the record failed, or is Decide's.
+func DecideHeld(r *http.Request, gw Gateway, approvals *Approvals, id string, p *authn.Principal, d Decision) (Approval, error) {
+	var recordErr error
+	record := func(a Approval, d Decision) error {
+		recordErr = recordDecision(gw, r, p, a, d)
+		return recordErr
+	}
+	a, err := approvals.Decide(r.Context(), id, p, d, record)
+	if err != nil && recordErr != nil {
+		return a, fmt.Errorf("%w: %w", ErrNotRecorded, err)
+	}
+	return a, err
+}
+
 // recordDecision appends an operator's decision on a held call to the audit log, before it
 // takes effect: the actor is the approver.
-func (h *handler) recordDecision(r *http.Request, approver *authn.Principal, a Approval, d Decision) error {
+func recordDecision(gw Gateway, r *http.Request, approver *authn.Principal, a Approval, d Decision) error {
 	status := "denied"
 	rec := &audit.Record{Kind: audit.KindApproval, RequestID: a.ID, Method: r.Method, Tool: a.Tool, Rule: a.Rule,
 		Decision: audit.DecisionDeny, Reasons: []string{d.Reason}}
@@ -316,5 +381,5 @@ func (h *handler) recordDecision(r *http.Request, approver *authn.Principal, a A
 	}
 	rec.Detail, _ = json.Marshal(ApprovalDetail{Requester: a.Principal, RequesterAuth: a.AuthMethod, Approver: d.By,
 		ApproverRole: a.ApproverRole, ArgumentsSHA256: a.ArgumentsSHA256, Status: status})
-	return h.gw.Record(context.WithoutCancel(r.Context()), r, approver, string(approver.Method), rec)
+	return gw.Record(context.WithoutCancel(r.Context()), r, approver, string(approver.Method), rec)
 }

@@ -343,6 +343,20 @@ func (a *Approvals) Wait(ctx context.Context, p *Approval) (Decision, error) {
 	return Decision{}, errors.New("approval wait ended without a cause") // unreachable
 }
 
+// Pending counts the held calls no operator has decided yet and whose approval has not
+// expired (a gauge for metrics).
+func (a *Approvals) Pending() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now, n := a.now(), 0
+	for _, p := range a.pending {
+		if p.decision == nil && now.Before(p.Expires) {
+			n++
+		}
+	}
+	return n
+}
+
 // List returns copies of the approvals an operator with roles may decide or see decided,
 // oldest first.
 func (a *Approvals) List(ctx context.Context, roles []string) []Approval {

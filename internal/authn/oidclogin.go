@@ -3,7 +3,6 @@ package authn
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -17,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-json-experiment/json"
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/oauth2"
 
 	"github.com/mcpguard/mcpguard/internal/oauthclient"
 )
@@ -42,7 +41,6 @@ const (
 	DefaultOperatorClaim     = "preferred_username"
 	DefaultMaxPendingLogins  = 1000
 	DefaultPendingLoginTTL   = 10 * time.Minute
-	maxTokenResponseBytes    = 64 << 10
 	maxIDTokenBytes          = 32 << 10
 	oidcMetadataRefreshEvery = time.Hour
 )
@@ -231,10 +229,6 @@ func (l *OIDCLogin) BeginLogin(ctx context.Context) (authURL, state string, err 
 	if err != nil {
 		return "", "", reject(ReasonIdPUnavailable, err)
 	}
-	u, err := url.Parse(meta.AuthorizationEndpoint)
-	if err != nil {
-		return "", "", reject(ReasonIdPUnavailable, err)
-	}
 	var nonce, verifier string
 	for _, dst := range []*string{&state, &nonce, &verifier} {
 		var b [32]byte
@@ -259,18 +253,14 @@ func (l *OIDCLogin) BeginLogin(ctx context.Context) (authURL, state string, err 
 	l.pending[state] = pendingLogin{nonce: nonce, verifier: verifier, started: now}
 	l.pendMu.Unlock()
 
-	challenge := sha256.Sum256([]byte(verifier))
-	q := u.Query()
-	q.Set("response_type", "code")
-	q.Set("client_id", l.cfg.ClientID)
-	q.Set("redirect_uri", l.cfg.RedirectURL)
-	q.Set("scope", strings.Join(l.cfg.Scopes, " "))
-	q.Set("state", state)
-	q.Set("nonce", nonce)
-	q.Set("code_challenge", base64.RawURLEncoding.EncodeToString(challenge[:]))
-	q.Set("code_challenge_method", "S256")
-	u.RawQuery = q.Encode()
-	return u.String(), state, nil
+	conf := oauth2.Config{
+		ClientID:    l.cfg.ClientID,
+		RedirectURL: l.cfg.RedirectURL,
+		Scopes:      l.cfg.Scopes,
+		Endpoint:    oauth2.Endpoint{AuthURL: meta.AuthorizationEndpoint},
+	}
+	authURL = conf.AuthCodeURL(state, oauth2.SetAuthURLParam("nonce", nonce), oauth2.S256ChallengeOption(verifier))
+	return authURL, state, nil
 }
 
 // IdPError is an OAuth error code the provider answered with, reduced to the characters RFC 6749
@@ -380,37 +370,35 @@ func (l *OIDCLogin) exchange(ctx context.Context, code, verifier string) (string
 		return "", reject(ReasonIdPUnavailable, fmt.Errorf("token endpoint: %w", err))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponseBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, oauthclient.MaxResponseBytes+1))
 	if err != nil {
 		return "", reject(ReasonIdPUnavailable, fmt.Errorf("token endpoint: %w", err))
 	}
-	if len(body) > maxTokenResponseBytes {
-		return "", rejectf(ReasonCodeExchange, "the token endpoint's answer is over %d bytes", maxTokenResponseBytes)
+	if len(body) > oauthclient.MaxResponseBytes {
+		return "", rejectf(ReasonCodeExchange, "the token endpoint's answer is over %d bytes", oauthclient.MaxResponseBytes)
 	}
-	return parseTokenResponse(resp.StatusCode, body)
+	return idToken(resp.StatusCode, body)
 }
 
-// parseTokenResponse reads a token endpoint's answer: the id_token of a 200, or the error code of
-// a refusal (RFC 6749 section 5.2).
-func parseTokenResponse(status int, body []byte) (string, error) {
-	var tr struct {
-		IDToken string `json:"id_token"`
-		Error   string `json:"error"`
-	}
-	decodeErr := json.Unmarshal(body, &tr)
+// idToken reads the token endpoint's answer to the code exchange with the reader every token
+// answer goes through (oauthclient.ParseTokenResponse) and returns its id_token. A refusal is
+// code_exchange_failed with the provider's error code, or idp_unavailable for a 5xx without one.
+func idToken(status int, body []byte) (string, error) {
+	r, err := oauthclient.ParseTokenResponse(status, body)
+	var te *oauthclient.TokenError
 	switch {
-	case status != http.StatusOK && decodeErr == nil && tr.Error != "":
-		return "", reject(ReasonCodeExchange, fmt.Errorf("HTTP %d: %w", status, idpError(tr.Error)))
-	case status >= 500:
-		return "", rejectf(ReasonIdPUnavailable, "the token endpoint answered HTTP %d", status)
-	case status != http.StatusOK:
-		return "", rejectf(ReasonCodeExchange, "the token endpoint answered HTTP %d", status)
-	case decodeErr != nil:
-		return "", rejectf(ReasonCodeExchange, "the token endpoint's answer is not JSON: %v", decodeErr)
-	case tr.IDToken == "":
+	case errors.As(err, &te) && te.Code != "":
+		return "", reject(ReasonCodeExchange, fmt.Errorf("HTTP %d: %w", te.Status, idpError(te.Code)))
+	case errors.As(err, &te) && te.Status >= 500:
+		return "", rejectf(ReasonIdPUnavailable, "the token endpoint answered HTTP %d", te.Status)
+	case errors.As(err, &te):
+		return "", rejectf(ReasonCodeExchange, "the token endpoint answered HTTP %d", te.Status)
+	case err != nil:
+		return "", rejectf(ReasonCodeExchange, "the token endpoint %w", err)
+	case r.IDToken() == "":
 		return "", rejectf(ReasonCodeExchange, "the token endpoint's answer has no id_token: is the openid scope granted?")
 	}
-	return tr.IDToken, nil
+	return r.IDToken(), nil
 }
 
 // verifyIDToken checks the ID token as OpenID Connect Core section 3.1.3.7 asks: signature by

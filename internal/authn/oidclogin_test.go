@@ -322,7 +322,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 	f.Add(200, []byte(`{"id_token":"a","id_token":"b"}`))
 	f.Add(502, []byte(`<html>bad gateway</html>`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		tok, err := parseTokenResponse(status, body)
+		tok, err := idToken(status, body)
 		if err != nil && ReasonOf(err) == "" {
 			t.Fatalf("refusal without a reason: %v", err)
 		}
@@ -334,4 +334,30 @@ func FuzzParseTokenResponse(f *testing.F) {
 			t.Fatalf("error code %q not cleaned", idpErr.Code)
 		}
 	})
+}
+
+func TestIDTokenOfTokenResponse(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   Reason // "" when the id_token is read
+	}{
+		{"id_token", 200, `{"access_token":"a","token_type":"Bearer","id_token":"x.y.z"}`, ""},
+		{"no id_token", 200, `{"access_token":"a","token_type":"Bearer"}`, ReasonCodeExchange},
+		{"duplicate id_token", 200, `{"id_token":"a","id_token":"b"}`, ReasonCodeExchange},
+		{"error with 200", 200, `{"id_token":"x.y.z","error":"invalid_grant"}`, ReasonCodeExchange},
+		{"refusal", 400, `{"error":"invalid_grant"}`, ReasonCodeExchange},
+		{"plain 4xx", 403, `forbidden`, ReasonCodeExchange},
+		{"provider down", 503, `<html>`, ReasonIdPUnavailable},
+		{"not JSON", 200, `<html>`, ReasonCodeExchange},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := idToken(tt.status, []byte(tt.body))
+			if got := ReasonOf(err); got != tt.want || (tt.want == "" && tok != "x.y.z") {
+				t.Errorf("= %q, %v; want reason %q", tok, err, tt.want)
+			}
+		})
+	}
 }

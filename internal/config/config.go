@@ -149,9 +149,20 @@ type Config struct {
 	// to anyone who can reach the listener (loopback only, unless AllowPublicListen).
 	Auth *Auth
 
+	// Containment is the containment step: networks, rate limits, brute force and anomaly
+	// detection, blocks and suspensions (docs/containment.md).
+	Containment Containment
+
+	// Compliance is data subjects (GDPR) and retention (docs/gdpr.md); nil: none.
+	Compliance *Compliance
+
 	// Upstreams are the MCP servers behind the gateway, at least one and at
 	// most 256.
 	Upstreams []Upstream
+
+	// Tracing, when present, sends each sampled call's trace to an OpenTelemetry receiver
+	// (docs/tracing.md). Absent: no tracing.
+	Tracing *Tracing
 }
 
 // Limits bounds sizes, counts and waits. Sizes are written in the file as an
@@ -247,6 +258,11 @@ type Upstream struct {
 	// Timeout is the deadline of one call to this upstream. Default
 	// Limits.RequestTimeout.
 	Timeout time.Duration
+
+	// Breaker fails calls fast while the upstream keeps failing (on by
+	// default); Bulkhead caps its calls in flight (off by default).
+	Breaker  Breaker
+	Bulkhead Bulkhead
 
 	// Stdio runs the upstream as a child process speaking newline-delimited
 	// JSON-RPC on stdin/stdout.
@@ -393,6 +409,9 @@ func Load(path string) (*Config, error) {
 	if c.APIKeysDatabase != "" && !filepath.IsAbs(c.APIKeysDatabase) {
 		c.APIKeysDatabase = filepath.Join(filepath.Dir(path), c.APIKeysDatabase)
 	}
+	if t := c.Tracing; t != nil && t.CAFile != "" && !filepath.IsAbs(t.CAFile) {
+		t.CAFile = filepath.Join(filepath.Dir(path), t.CAFile)
+	}
 	if a := c.Audit; a != nil {
 		// A SQLite file written as a relative path is relative to the configuration file too.
 		if db := a.Database.Reveal(); !a.Database.IsReference() && db != "" && !strings.Contains(db, "://") && !filepath.IsAbs(db) {
@@ -516,7 +535,7 @@ type Audit struct {
 	CheckpointDir string
 
 	// CheckpointEvery and CheckpointInterval bound how many records, and how long, may pass
-	// before a checkpoint. Defaults 10000 and 1m.
+	// before a checkpoint. Defaults 10000 and 10s (the audit log's own).
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
 
@@ -533,6 +552,23 @@ type Audit struct {
 	// best-effort: a sink that is down never slows or refuses a call; it buffers, retries and
 	// counts what it drops. The database stays the record of truth.
 	Sinks []Sink
+
+	// Witnesses cosign every checkpoint (`mcpguard witness`; docs/audit.md, "Witnesses"): each
+	// keeps the newest checkpoint it cosigned outside the operator's reach, so that `audit
+	// verify --witness` detects a log truncated below it. Best-effort like Sinks: a witness
+	// that is down never slows or refuses a call.
+	Witnesses []Witness
+}
+
+// Witness is a transparency-log witness (C2SP tlog-witness) the gateway sends its checkpoints
+// to.
+type Witness struct {
+	// URL is where the witness is served: checkpoints are POSTed to URL/add-checkpoint. http
+	// or https (checkpoints are public and signed). Required.
+	URL string
+	// Key is the witness's verifier key, as `mcpguard witness keygen` prints it
+	// (name+keyid+base64). Required; its cosignatures are checked with it.
+	Key string
 }
 
 // Sink is one export destination; exactly one of JSONL, Syslog and Webhook is set.
@@ -609,4 +645,27 @@ type Admin struct {
 	// OIDC, when present, lets operators log in with an OpenID Connect provider; the operator
 	// accounts stay in APIKeysDatabase, which it requires.
 	OIDC *AdminOIDC
+
+	// AllowedNetworks, when set, are the only client networks the admin listener serves;
+	// DeniedNetworks are refused whatever AllowedNetworks says (403). The client's address is
+	// found as for the MCP listener (containment.trusted_proxies). Default: every network.
+	AllowedNetworks []string
+	DeniedNetworks  []string
+
+	// Metrics, when present, serves the Prometheus metrics at GET /metrics on the admin
+	// listener (docs/operations.md).
+	Metrics *AdminMetrics
+
+	// Console serves the operators' web console at /console/ on the admin listener
+	// (docs/console.md). It needs APIKeysDatabase, where the operator accounts are.
+	Console bool
+}
+
+// AdminMetrics configures the admin listener's GET /metrics.
+type AdminMetrics struct {
+	// RequireAuth makes a scraper authenticate like any admin API client (an API key, a token,
+	// a client certificate); no role is needed. Default false: Prometheus scrapers usually do
+	// not authenticate, and the metrics name no principal and no argument; restrict the admin
+	// listener with AllowedNetworks instead.
+	RequireAuth bool
 }

@@ -199,11 +199,11 @@ upstreams:
 		},
 		Log: Log{Level: slog.LevelInfo, Format: LogFormatText},
 		Upstreams: []Upstream{
-			{Name: "finance", Prefix: "finance", Timeout: 60 * time.Second, Stdio: &Stdio{
+			{Name: "finance", Prefix: "finance", Timeout: 60 * time.Second, Breaker: DefaultBreaker(), Stdio: &Stdio{
 				Command: "@self", MinBackoff: 250 * time.Millisecond, MaxBackoff: 30 * time.Second, ShutdownGrace: 5 * time.Second,
 			}},
-			{Name: "crm", Prefix: "crm", Timeout: 60 * time.Second, HTTP: &HTTP{URL: "https://crm.example.com/mcp", Era: EraAuto}},
-			{Name: "docs", Prefix: "docs", Timeout: 60 * time.Second, SSE: &SSE{URL: "http://127.0.0.1:3002/sse"}},
+			{Name: "crm", Prefix: "crm", Timeout: 60 * time.Second, Breaker: DefaultBreaker(), HTTP: &HTTP{URL: "https://crm.example.com/mcp", Era: EraAuto}},
+			{Name: "docs", Prefix: "docs", Timeout: 60 * time.Second, Breaker: DefaultBreaker(), SSE: &SSE{URL: "http://127.0.0.1:3002/sse"}},
 		},
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
@@ -258,20 +258,24 @@ func TestParseValues(t *testing.T) {
 		},
 		Log: Log{Level: slog.LevelDebug, Format: LogFormatJSON},
 		Upstreams: []Upstream{
-			{Name: "finance", Prefix: "fin", Timeout: 15 * time.Second, Stdio: &Stdio{
-				Command: "/usr/local/bin/finance-server",
-				Args:    []string{"--port", "3001", "--verbose"},
-				Env: map[string]Secret{
-					"API_KEY":     resolved("env:UPSTREAM_KEY"),
-					"DB_PASSWORD": resolved("file:/run/secrets/token"),
-					"MODE":        NewSecret("production"),
-				},
-				Dir:           "/var/lib/finance",
-				MinBackoff:    100 * time.Millisecond,
-				MaxBackoff:    time.Minute,
-				ShutdownGrace: 2 * time.Second,
-			}},
-			{Name: "crm", Prefix: "", Timeout: 2 * time.Minute, HTTP: &HTTP{
+			{Name: "finance", Prefix: "fin", Timeout: 15 * time.Second,
+				Breaker:  Breaker{Failures: 3, FailureRatio: 0.25, MinCalls: 40, Window: 5 * time.Minute, CoolDown: 30 * time.Second, HalfOpenCalls: 2},
+				Bulkhead: Bulkhead{Concurrent: 64, Queue: 128, QueueWait: 250 * time.Millisecond},
+				Stdio: &Stdio{
+					Command: "/usr/local/bin/finance-server",
+					Args:    []string{"--port", "3001", "--verbose"},
+					Env: map[string]Secret{
+						"API_KEY":     resolved("env:UPSTREAM_KEY"),
+						"DB_PASSWORD": resolved("file:/run/secrets/token"),
+						"MODE":        NewSecret("production"),
+					},
+					Dir:           "/var/lib/finance",
+					MinBackoff:    100 * time.Millisecond,
+					MaxBackoff:    time.Minute,
+					ShutdownGrace: 2 * time.Second,
+				}},
+			{Name: "crm", Prefix: "", Timeout: 2 * time.Minute, Breaker: Breaker{Disabled: true, Failures: DefaultBreakerFailures, FailureRatio: DefaultBreakerFailureRatio,
+				MinCalls: DefaultBreakerMinCalls, Window: DefaultBreakerWindow, CoolDown: DefaultBreakerCoolDown, HalfOpenCalls: DefaultBreakerHalfOpenCalls}, HTTP: &HTTP{
 				URL: "https://crm.example.com/mcp",
 				Era: EraModern,
 				Headers: map[string]Secret{
@@ -280,12 +284,12 @@ func TestParseValues(t *testing.T) {
 				},
 				BearerToken: resolved("file:/run/secrets/token"),
 			}},
-			{Name: "legacy-docs", Prefix: "", Timeout: 2 * time.Minute, SSE: &SSE{
+			{Name: "legacy-docs", Prefix: "", Timeout: 2 * time.Minute, Breaker: DefaultBreaker(), SSE: &SSE{
 				URL:         "http://127.0.0.1:3002/sse",
 				Headers:     map[string]Secret{},
 				BearerToken: resolved("env:TOKEN"),
 			}},
-			{Name: "local-http", Prefix: "local-http", Timeout: 2 * time.Minute, HTTP: &HTTP{
+			{Name: "local-http", Prefix: "local-http", Timeout: 2 * time.Minute, Breaker: DefaultBreaker(), HTTP: &HTTP{
 				URL:     "http://localhost:3001/mcp",
 				Era:     EraLegacy,
 				Headers: map[string]Secret{"Authorization": resolved("env:TOKEN")},

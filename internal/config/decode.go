@@ -118,6 +118,10 @@ type decoder struct {
 	visits    int             // nodes left to visit
 	exhausted bool
 	upstreams []upstreamKeys
+
+	// offered, when set, is told the keys every mapping accepts, with the mapping's path: the
+	// configuration reference (docs/configuration.md) is checked against it.
+	offered func(path string, keys []string)
 }
 
 // upstreamKeys records which defaulted keys an upstream wrote.
@@ -232,6 +236,9 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields []field, elsewhere m
 	if n.Kind != yaml.MappingNode {
 		d.wrongType(n, path, "a mapping")
 		return
+	}
+	if d.offered != nil {
+		d.offered(path, keysOf(fields))
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content) && !d.exhausted; i += 2 {
@@ -526,6 +533,13 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			c.Admin = &Admin{}
 			d.mapping(n, path, []field{
 				{"listen", d.str(&c.Admin.Listen)},
+				{"allowed_networks", d.strList(&c.Admin.AllowedNetworks)},
+				{"denied_networks", d.strList(&c.Admin.DeniedNetworks)},
+				{"console", d.boolean(&c.Admin.Console)},
+				{"metrics", func(n *yaml.Node, path string) {
+					c.Admin.Metrics = &AdminMetrics{}
+					d.mapping(n, path, []field{{"require_auth", d.boolean(&c.Admin.Metrics.RequireAuth)}}, nil)
+				}},
 				{"oidc", func(n *yaml.Node, path string) {
 					c.Admin.OIDC = &AdminOIDC{Scopes: slices.Clone(DefaultOIDCScopes), OperatorClaim: DefaultOperatorClaim}
 					d.mapping(n, path, d.adminOIDCFields(c.Admin.OIDC), nil)
@@ -552,8 +566,15 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 				{"sensitive_keys", d.strList(&c.Audit.SensitiveKeys)},
 				{"keep_in_clear", d.strList(&c.Audit.KeepInClear)},
 				{"sinks", func(n *yaml.Node, path string) { d.sinkList(n, path, &c.Audit.Sinks) }},
+				{"witnesses", func(n *yaml.Node, path string) { d.witnessList(n, path, &c.Audit.Witnesses) }},
 			}, nil)
 		}},
+		{"containment", func(n *yaml.Node, path string) { d.mapping(n, path, d.containmentFields(&c.Containment), nil) }},
+		{"compliance", func(n *yaml.Node, path string) {
+			c.Compliance = &Compliance{RetentionEvery: DefaultRetentionEvery}
+			d.mapping(n, path, d.complianceFields(c.Compliance), nil)
+		}},
+		{"tracing", func(n *yaml.Node, path string) { d.tracing(n, path, c) }},
 		{"tls", func(n *yaml.Node, path string) {
 			c.TLS = &TLS{}
 			d.mapping(n, path, d.tlsFields(c.TLS), nil)
@@ -689,7 +710,8 @@ func (d *decoder) upstream(n *yaml.Node, path string, u *Upstream, seen *upstrea
 	for k, v := range elsewhere {
 		elsewhere[k] = "it belongs under " + v
 	}
-	d.mapping(n, path, []field{
+	u.Breaker = DefaultBreaker()
+	d.mapping(n, path, append([]field{
 		{"name", d.str(&u.Name)},
 		{"prefix", func(n *yaml.Node, path string) {
 			if v := d.visit(n); v != nil && isNull(v) {
@@ -716,7 +738,31 @@ func (d *decoder) upstream(n *yaml.Node, path string, u *Upstream, seen *upstrea
 			u.SSE = &SSE{}
 			d.mapping(n, path, d.sseFields(u.SSE), d.misplaced("sse", stdio, http))
 		}},
-	}, elsewhere)
+	}, d.resilience(u)...), elsewhere)
+}
+
+func (d *decoder) witnessList(n *yaml.Node, path string, dst *[]Witness) {
+	if n = d.visit(n); n == nil || isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.wrongType(n, path, "a list of witnesses")
+		return
+	}
+	ws := make([]Witness, len(n.Content))
+	for i, item := range n.Content {
+		p := pathIndex(path, i)
+		d.lines[p] = item.Line
+		if isNull(item) {
+			d.wrongType(item, p, "a witness (a mapping with url and key)")
+			continue
+		}
+		d.mapping(item, p, []field{
+			{"url", d.str(&ws[i].URL)},
+			{"key", d.str(&ws[i].Key)},
+		}, nil)
+	}
+	*dst = ws
 }
 
 func (d *decoder) sinkList(n *yaml.Node, path string, dst *[]Sink) {

@@ -118,6 +118,9 @@ func CheckFiles(c *Config, source string) error {
 		readable("tls.key_file", t.KeyFile, 0o007)
 		readable("tls.client_ca_file", t.ClientCAFile, 0)
 	}
+	if t := c.Tracing; t != nil {
+		readable("tracing.ca_file", t.CAFile, 0)
+	}
 	if t := c.ToolPinning; t != nil {
 		sqliteFile("tool_pinning.database", t.Database)
 	}

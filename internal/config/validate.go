@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -53,6 +55,16 @@ func (v *validator) config(c *Config) {
 		v.add("namespace_separator", `%s is not a valid separator: want 1 to 3 characters from ".", "_" and "-"`, quote(c.NamespaceSeparator))
 	}
 	v.limits(&c.Limits)
+	v.containment(&c.Containment)
+	if c.Compliance != nil {
+		v.compliance(c.Compliance, c.Audit != nil)
+	}
+	if c.Tracing != nil {
+		v.tracing(c.Tracing)
+	}
+	if c.Admin != nil {
+		v.adminNetworks(c.Admin)
+	}
 	v.log(&c.Log)
 	if c.Auth != nil {
 		v.auth(c.Auth)
@@ -73,6 +85,13 @@ func (v *validator) config(c *Config) {
 	}
 	if a := c.Admin; a != nil && a.OIDC != nil {
 		v.adminOIDC(a.OIDC, c.APIKeysDatabase != "")
+	}
+	if a := c.Admin; a != nil && a.Console && c.APIKeysDatabase == "" {
+		v.add("admin.console", "true, but operators log in to the console with accounts kept in api_keys_database, which is not set")
+	}
+	if a := c.Admin; a != nil && a.Metrics != nil && a.Metrics.RequireAuth &&
+		c.Auth == nil && c.APIKeysDatabase == "" && (c.TLS == nil || c.TLS.ClientCAFile == "") {
+		v.add("admin.metrics.require_auth", "true, but nothing can authenticate a scraper: configure auth, api_keys_database or tls.client_ca_file, or set it to false")
 	}
 	if k := c.IdentityEncryptionKey; !k.IsZero() {
 		v.referencedSecret("identity_encryption_key", k, true)
@@ -242,6 +261,38 @@ func (v *validator) audit(a *Audit) {
 			}
 		}
 	}
+	keys := map[string]int{}
+	for i, w := range a.Witnesses {
+		path := pathIndex("audit.witnesses", i)
+		// http is allowed anywhere: a checkpoint is public, and its cosignature is checked
+		// with the witness's key, whatever carried it.
+		v.url(path+".url", w.URL)
+		switch j, dup := keys[w.Key]; {
+		case w.Key == "":
+			v.add(path+".key", "required: the witness's verifier key, as `mcpguard witness keygen` prints it")
+		case !witnessKeyShape(w.Key):
+			v.add(path+".key", "%s is not a witness verifier key (want name+keyid+base64, as `mcpguard witness keygen` prints it)", quote(w.Key))
+		case dup:
+			v.add(path+".key", "is already the key of audit.witnesses[%d]", j)
+		default:
+			keys[w.Key] = i
+		}
+	}
+}
+
+// witnessKeyShape reports whether key looks like a cosignature/v1 verifier key: a name, an
+// 8-digit hex key id and the base64 of 0x04 and a 32-byte Ed25519 public key. The wiring
+// checks the rest (the key id against the key).
+func witnessKeyShape(key string) bool {
+	parts := strings.SplitN(key, "+", 3) // base64 may hold "+" too
+	if len(parts) != 3 || parts[0] == "" || strings.ContainsAny(parts[0], " \t\n") || len(parts[1]) != 8 {
+		return false
+	}
+	if _, err := hex.DecodeString(parts[1]); err != nil {
+		return false
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	return err == nil && len(raw) == 33 && raw[0] == 0x04
 }
 
 // syslogSink checks one syslog export destination.
@@ -493,6 +544,7 @@ func (v *validator) upstream(path string, u *Upstream, sep string) {
 		}
 	}
 	v.positive(path+".timeout", u.Timeout)
+	v.resilience(path, u)
 
 	var set []string
 	for _, t := range []struct {
@@ -937,6 +989,18 @@ func resolveSecrets(c *Config, lookupEnv func(string) (string, bool), readFile f
 		}
 	}
 	resolve("identity_encryption_key", &c.IdentityEncryptionKey, false)
+	if cp := c.Compliance; cp != nil {
+		resolve("compliance.subject_key", &cp.SubjectKey, false)
+	}
+	if r := c.Containment.Redis; r != nil {
+		resolve("containment.redis.password", &r.Password, false)
+	}
+	if w := c.Containment.NotifyWebhook; w != nil {
+		resolve("containment.notify_webhook.bearer_token", &w.BearerToken, true)
+	}
+	if t := c.Tracing; t != nil {
+		headers("tracing.headers", t.Headers)
+	}
 	if k := c.IdentityEncryptionKey; k.IsReference() && k.Resolved() {
 		if _, err := decodeIdentityKey(k.Reveal()); err != nil {
 			list = append(list, Problem{Path: "identity_encryption_key", Message: fmt.Sprintf("%s: %v", k.Reference(), err)})

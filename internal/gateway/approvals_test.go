@@ -332,18 +332,23 @@ func TestApprovalBoundToArguments(t *testing.T) {
 	st2 := openStore(t, auditDB)
 	var kinds []string
 	var detail map[string]any
-	_ = st2.Scan(context.Background(), 0, func(r *store.Record) error {
-		rec, err := audit.ParseRecord(r.Data)
-		if err != nil || rec.Tool != "rec.echo" {
-			return nil
-		}
-		kinds = append(kinds, string(rec.Kind))
-		if rec.Kind == audit.KindApproval {
-			if err := json.Unmarshal(rec.Detail, &detail); err != nil || rec.Principal != "alice" || rec.Decision != audit.DecisionAllow {
-				t.Errorf("approval record %+v (%v)", rec, err)
+	// The outcome record is written after the call is answered: wait for it.
+	eventually(t, "the call's outcome record", func() bool {
+		kinds, detail = nil, nil
+		_ = st2.Scan(context.Background(), 0, func(r *store.Record) error {
+			rec, err := audit.ParseRecord(r.Data)
+			if err != nil || rec.Tool != "rec.echo" {
+				return nil
 			}
-		}
-		return nil
+			kinds = append(kinds, string(rec.Kind))
+			if rec.Kind == audit.KindApproval {
+				if err := json.Unmarshal(rec.Detail, &detail); err != nil || rec.Principal != "alice" || rec.Decision != audit.DecisionAllow {
+					t.Errorf("approval record %+v (%v)", rec, err)
+				}
+			}
+			return nil
+		})
+		return len(kinds) >= 3
 	})
 	if got := strings.Join(kinds, ","); got != "approval,call,outcome" {
 		t.Errorf("records %v: want the approval before the call", kinds)

@@ -6,14 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
-	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/metrics"
 )
 
 // auditRetryAfter is the Retry-After, in seconds, of a call refused because it could not be
@@ -65,30 +64,19 @@ func (g *Gateway) recordCall(ctx context.Context, c *caller, call *mcpguard.Call
 	return nil
 }
 
-// recordCallOutcome records what became of a forwarded call.
-func (g *Gateway) recordCallOutcome(ctx context.Context, c *caller, call *mcpguard.Call, rep reply, started time.Time) {
+// recordCallOutcome records what became of a forwarded call: its outcome (outcomeOf).
+// masked counts the values result masking replaced, by rule (nil: none).
+func (g *Gateway) recordCallOutcome(ctx context.Context, c *caller, call *mcpguard.Call, rep reply, outcome metrics.Outcome, started time.Time, masked map[string]int) {
 	if g.audit == nil {
 		return
 	}
-	out := &audit.Outcome{Status: "ok"}
-	switch {
-	case rep.err != nil:
-		out.Status, out.ErrorCode, out.Error = "error", int(rep.err.Code), rep.err.Message
-		switch rep.err.Code {
-		case mcpguard.CodeUpstreamTimeout:
-			out.Status = "timeout"
-		case mcpguard.CodeUpstreamDown, mcpguard.CodeUpstreamBadReply:
-			out.Status = "upstream_down"
-		}
-		if errors.Is(ctx.Err(), context.Canceled) {
-			out.Status = "cancelled"
-		}
-	default:
-		if v, ok := jsonrpc.Lookup(rep.result, "isError"); ok && string(v) == "true" {
-			out.Status = "tool_error"
-		}
+	out := &audit.Outcome{Status: string(outcome)}
+	if rep.err != nil {
+		out.ErrorCode, out.Error = int(rep.err.Code), rep.err.Message
+	} else {
 		sum := sha256.Sum256(rep.result)
 		out.ResultDigest = "sha256:" + hex.EncodeToString(sum[:])
+		out.Masked = masked
 	}
 	g.recordOutcome(ctx, c, &audit.Record{
 		Kind: audit.KindOutcome, RequestID: call.RequestID, TraceID: call.TraceID, Method: call.Method, Upstream: call.Upstream, Tool: call.Target,
@@ -168,4 +156,6 @@ func (g *Gateway) recordAuthFailure(ctx context.Context, r *http.Request, status
 	}); err != nil {
 		g.logger.Error("audit record of an authentication failure not written", "err", err)
 	}
+	g.metrics.AuthFailed(string(rej.Reason))
+	g.authFailed(ctx, r, rej)
 }

@@ -33,7 +33,7 @@ func openStore(t *testing.T, path string) store.Store {
 
 // auditConfig is an audit section over a fresh SQLite file, signing key and checkpoint
 // directory; it returns the YAML and the verifier key.
-func auditConfig(t *testing.T) (string, string, string) {
+func auditConfig(t testing.TB) (string, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	signer, verifier, err := audit.GenerateKey("mcpguard-test")

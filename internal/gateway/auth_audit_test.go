@@ -17,7 +17,6 @@ import (
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/keystore"
-	"github.com/mcpguard/mcpguard/internal/store"
 )
 
 const authInitBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
@@ -25,21 +24,7 @@ const authInitBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"p
 // authFailures returns the auth_failure records in the audit database at db.
 func authFailures(t *testing.T, db string) []*audit.Record {
 	t.Helper()
-	var out []*audit.Record
-	err := openStore(t, db).Scan(context.Background(), 0, func(r *store.Record) error {
-		rec, err := audit.ParseRecord(r.Data)
-		if err != nil {
-			return err
-		}
-		if rec.Kind == audit.KindAuthFailure {
-			out = append(out, rec)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return recordsOf(t, db, audit.KindAuthFailure)
 }
 
 // TestTokenLifetimeIsBounded: a validly signed token that lives longer than

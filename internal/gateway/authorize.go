@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/contain"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
 	"github.com/mcpguard/mcpguard/internal/policy"
 )
@@ -74,9 +75,11 @@ var anonymousPrincipal = &mcpguard.Principal{Subject: anonymous}
 // produced, itself (the policy sees every field, groups and claims included), or
 // anonymousPrincipal. Callers must not modify it.
 func principalOf(r *http.Request) (*mcpguard.Principal, netip.Addr) {
-	var src netip.Addr
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		src, _ = netip.ParseAddr(host)
+	src, ok := contain.ClientAddrFrom(r.Context())
+	if !ok {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			src, _ = netip.ParseAddr(host)
+		}
 	}
 	p, ok := authn.PrincipalFrom(r.Context())
 	if !ok {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
@@ -29,8 +31,9 @@ type caller struct {
 	principal  *mcpguard.Principal // who is calling, for the policy; shared, never modified
 	sourceIP   netip.Addr
 	authMethod string
-	// traceparent is the request's W3C traceparent header, "" when none.
-	traceparent string
+	// traceparent and tracestate are the request's W3C trace context: its headers, or the
+	// members of params._meta of those names (readCall); "" when none.
+	traceparent, tracestate string
 }
 
 // can reports whether the caller declared a client capability (sampling, elicitation, roots).
@@ -79,9 +82,14 @@ func fail(code int64, status int, format string, args ...any) reply {
 // went wrong, not where the upstream lives.
 func errorReply(err error) reply {
 	var re *rpcError
+	var shed *upstream.Unavailable
 	switch {
 	case errors.As(err, &re):
 		return reply{err: &jsonrpc.Error{Code: re.code, Message: re.msg, Data: re.data}, status: re.status}
+	case errors.As(err, &shed):
+		secs := max(1, int64((shed.RetryAfter+time.Second-1)/time.Second))
+		return reply{err: &jsonrpc.Error{Code: mcpguard.CodeUpstreamShed, Message: shed.Error(),
+			Data: jsonrpc.SetMember([]byte(`{}`), "retry_after", strconv.AppendInt(nil, secs, 10))}, status: http.StatusServiceUnavailable}
 	case errors.Is(err, mcpguard.ErrUpstreamTimeout):
 		return fail(mcpguard.CodeUpstreamTimeout, http.StatusGatewayTimeout, "upstream timeout: %s", leaks(err))
 	case errors.Is(err, mcpguard.ErrUpstreamBadReply):

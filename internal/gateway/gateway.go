@@ -12,17 +12,22 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/admin"
+	"github.com/mcpguard/mcpguard/internal/anomaly"
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/contain"
 	"github.com/mcpguard/mcpguard/internal/gateway/parts"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/metrics"
 	"github.com/mcpguard/mcpguard/internal/pins"
 	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/redact"
+	"github.com/mcpguard/mcpguard/internal/tracing"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
@@ -82,12 +87,28 @@ type Gateway struct {
 
 	// Authentication, when configured: the request step and the public metadata document.
 	authn         *authn.Authenticator
-	adminAuthn    *authn.Authenticator // the same, plus operator sessions
-	oidcLogin     *admin.OIDCLogin     // operators' OpenID Connect login (admin.oidc)
+	adminAuthn    *authn.Authenticator                          // the same, plus operator sessions
+	oidcLogin     *admin.OIDCLogin                              // operators' OpenID Connect login (admin.oidc)
+	subjects      admin.Subjects                                // data-subject exports (compliance)
+	console       func(parts.ConsoleDeps) (http.Handler, error) // builds the operators' web console (admin.console); nil: none
 	metadata      http.Handler
 	metadataPaths map[string]bool
 
 	drain *journalDrain // the admin journals drained into the audit log (drain.go)
+	// draining: SIGTERM came, /readyz answers 503 while the calls in flight finish (health.go).
+	draining atomic.Bool
+
+	guard   *contain.Guard      // the containment step (contain.go); nil: none
+	notify  func(contain.Event) // the security team's webhook, for containment acts
+	anomaly *anomaly.Detector   // learns behaviour from served and denied calls; nil: none
+	// The admin listener's networks (admitAdmin).
+	adminAllowed, adminDenied contain.Networks
+	response                  parts.Response // what the gateway does on an anomaly signal
+
+	metrics         *metrics.Metrics // nil: none (metrics.go)
+	tracer          *tracing.Tracer  // nil: none (tracing.go)
+	metricsNeedAuth bool
+	sseOpen         atomic.Int64 // SSE responses being written to legacy clients, counted with metrics on
 }
 
 // New builds a gateway from its parts. Call Start to connect the upstreams. ctx bounds the
@@ -123,8 +144,20 @@ func New(ctx context.Context, p *Parts) (*Gateway, error) {
 		authn:         p.Authn,
 		adminAuthn:    p.AdminAuthn,
 		oidcLogin:     p.OIDCLogin,
+		subjects:      p.Subjects,
+		console:       p.Console,
 		metadata:      p.Metadata,
 		metadataPaths: map[string]bool{},
+		guard:         p.Guard,
+		notify:        p.Notify,
+		anomaly:       p.Anomaly,
+		adminAllowed:  p.AdminAllowed,
+		adminDenied:   p.AdminDenied,
+		response:      p.Response,
+		metrics:       p.Metrics,
+		tracer:        p.Tracer,
+
+		metricsNeedAuth: p.MetricsNeedAuth,
 	}
 	if g.sep == "" {
 		g.sep = "."
@@ -149,7 +182,8 @@ func New(ctx context.Context, p *Parts) (*Gateway, error) {
 		g.outcomeSlots = make(chan struct{}, maxOutcomesInFlight)
 	}
 	if p.Hooks != nil {
-		p.Hooks.Install(g.recordAuthFailure, g.policyReloaded)
+		p.Hooks.Install(g.recordAuthFailure, g.policyReloaded, g.containEvent)
+		p.Hooks.InstallSignaled(g.respond)
 	}
 	g.base = context.WithoutCancel(ctx)
 	g.drain = newJournalDrain(p)
@@ -160,6 +194,7 @@ func New(ctx context.Context, p *Parts) (*Gateway, error) {
 	for _, spec := range p.Upstreams {
 		up, err := upstream.New(spec, p.Limits.RequestTimeout, &upstream.Options{
 			Hub: g, Logger: logger, Limits: upLim, MaxMessageBytes: int(p.Limits.MaxMessageBytes), Executable: p.Executable,
+			WrapTransport: wrapTransport(p.Tracer),
 		})
 		if err != nil {
 			g.closeParts()
@@ -173,6 +208,7 @@ func New(ctx context.Context, p *Parts) (*Gateway, error) {
 		}
 	}
 	g.cat = newCatalog(g)
+	g.watchMetrics()
 	g.originOK, g.hostOK = originChecker(p.AllowedOrigins), hostChecker(p.Listen, p.AllowedHosts)
 	return g, nil
 }
@@ -184,6 +220,12 @@ func (g *Gateway) Start(ctx context.Context) {
 	}
 	go g.sessions.reap(ctx)
 	g.startDrain(ctx)
+	if g.guard != nil {
+		go g.guard.Run(ctx)
+	}
+	if g.anomaly != nil {
+		go g.anomaly.Run(ctx)
+	}
 	if g.policy != nil {
 		go func() {
 			if err := g.policy.Watch(ctx); err != nil && ctx.Err() == nil {

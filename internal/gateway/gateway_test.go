@@ -26,13 +26,13 @@ type testGateway struct {
 	g      *Gateway
 }
 
-func newTestGateway(t *testing.T, extra string) *testGateway {
+func newTestGateway(t testing.TB, extra string) *testGateway {
 	t.Helper()
 	return newTestGatewayWith(t, extra, nil)
 }
 
 // newTestGatewayWith is newTestGateway with the gateway's own logger.
-func newTestGatewayWith(t *testing.T, extra string, opts *wiring.Options) *testGateway {
+func newTestGatewayWith(t testing.TB, extra string, opts *wiring.Options) *testGateway {
 	t.Helper()
 	dir := t.TempDir()
 	record := filepath.Join(dir, "record.jsonl")

@@ -28,8 +28,8 @@ func (g *Gateway) Handler() http.Handler {
 		g.limitHeaders, // header size (431)
 		g.checkFraming, // Transfer-Encoding (400, connection closed), Content-Encoding (415)
 		g.limitBody,    // body size (413)
+		g.admit,        // client address: networks and blocks (403), when containment is configured
 		g.authenticate, // bearer token for this gateway (401 / 400 / 403), when auth is configured
-		// rate limit and blocklists plug in here
 	}
 	var h http.Handler = http.HandlerFunc(g.serveMCP) // parse + validate → dispatch (authorize, audit) → forward
 	for i := len(steps) - 1; i >= 0; i-- {
@@ -307,6 +307,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 	c.principal, c.sourceIP = principalOf(r)
 	c.authMethod = authMethodOf(r)
 	c.traceparent = r.Header.Get("Traceparent")
+	c.tracestate = r.Header.Get("Tracestate")
 	g.workers.run(func() {
 		defer cancel()
 		defer s.end(msg.ID)
@@ -333,7 +334,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 	}
 	w.Header().Set(mcp.HeaderSessionID, s.id)
 	startPrimed(w, st)
-	follow(r.Context(), w, st, 0)
+	g.followSSE(r.Context(), w, st, 0)
 }
 
 // legacyStatus is the HTTP status of a legacy JSON reply: the contract's status for the
@@ -353,7 +354,7 @@ func gatewayStatus(code int64) int {
 		return http.StatusForbidden
 	case mcpguard.CodeRateLimited:
 		return http.StatusTooManyRequests
-	case mcpguard.CodeAuditUnavailable, mcpguard.CodeGatewayOverloaded:
+	case mcpguard.CodeAuditUnavailable, mcpguard.CodeGatewayOverloaded, mcpguard.CodeUpstreamShed:
 		return http.StatusServiceUnavailable
 	case mcpguard.CodeUpstreamDown, mcpguard.CodeUpstreamBadReply:
 		return http.StatusBadGateway
@@ -420,7 +421,7 @@ func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(mcp.HeaderSessionID, s.id)
 	startSSE(w, http.StatusOK)
-	follow(r.Context(), w, st, seq)
+	g.followSSE(r.Context(), w, st, seq)
 }
 
 func acceptsSSE(r *http.Request) bool {
@@ -478,6 +479,7 @@ func (g *Gateway) serveModern(w http.ResponseWriter, r *http.Request, msg *jsonr
 	c.principal, c.sourceIP = principalOf(r)
 	c.authMethod = authMethodOf(r)
 	c.traceparent = r.Header.Get("Traceparent")
+	c.tracestate = r.Header.Get("Tracestate")
 	if msg.Method == mcp.MethodToolsCall {
 		name, _ := jsonrpc.String(p.Name)
 		if b := g.toolBindings(r.Context(), c, name); len(b) > 0 || hasParamHeaders(r.Header) {
@@ -582,8 +584,11 @@ func modernStatus(code int64) int {
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", auditRetryAfter)
+	switch status {
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", retryAfterOr(body, auditRetryAfter))
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", retryAfterOr(body, "1"))
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)

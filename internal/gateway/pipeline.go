@@ -10,6 +10,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
+	"github.com/mcpguard/mcpguard/internal/metrics"
 	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/redact"
 	"github.com/mcpguard/mcpguard/internal/toolschema"
@@ -60,44 +61,93 @@ func methodNotFound(c *caller, method string) reply {
 // pipeline runs one call through every step, in this order. Each step either passes the call on
 // or answers it; nothing reaches an upstream without passing all of them.
 func (g *Gateway) pipeline(ctx context.Context, c *caller, call *mcpguard.Call, id jsonrpc.ID, o out) reply {
+	// Each step's time and span, and the call once answered, when metrics or tracing are on
+	// (metrics.go, tracing.go). The steps run under the call's span.
+	ctx, m := g.beginCall(ctx, c, call)
 	// 1. Route: the upstream that serves the target, by its exact name in that upstream's
 	//    current list, and the arguments checked against the target's own definition.
 	up, params, refused := g.route(ctx, c, call)
+	m.Step(metrics.StepRoute)
 	if refused != nil {
 		g.recordRefusal(ctx, c, call, "route", refused)
+		m.Done(call, metrics.DecisionNone, metrics.OutcomeRefused)
 		return *refused
 	}
-	// 2. Contain: rate limits, blocked addresses and suspended principals plug in here.
-
+	// 2. Contain: a suspended principal is refused (addresses outside the networks and blocked
+	//    ones never got this far: admit). The rate limits are taken in step 4.
+	refused = g.contain(ctx, c, call)
+	m.Step(metrics.StepContain)
+	if refused != nil {
+		m.Done(call, metrics.DecisionNone, metrics.OutcomeSuspended)
+		return *refused
+	}
 	// 3. Pin: a tool whose definition is not the one an operator approved is refused.
-	if q := g.checkPin(ctx, c, call); q != nil {
+	q := g.checkPin(ctx, c, call)
+	m.Step(metrics.StepPin)
+	if q != nil {
 		g.recordRefusal(ctx, c, call, "tool_pin", q)
+		m.Done(call, metrics.DecisionNone, metrics.OutcomeRefused)
 		return *q
 	}
-	// 4. Authorize: the policy decides on the principal, the target and the arguments.
+	// 4. Authorize: the policy decides on the principal, the target and the arguments. Then
+	//    the limits, in one operation (one round trip to a shared backend), all or none: the
+	//    configuration's rate limits and, for what the policy allowed, its own rate limits and
+	//    quotas. A denied call draws from the configuration's limits too, so that probing is
+	//    rate limited; a 429 then wins over the 403.
 	d := g.decide(c, call)
+	m.Step(metrics.StepDecide)
+	release, refused := g.limit(ctx, c, call, &d)
+	m.Step(metrics.StepLimit)
+	if refused != nil {
+		m.Done(call, decisionOf(&d), metrics.OutcomeLimited)
+		return *refused
+	}
+	if release != nil {
+		defer release()
+	}
 	if !d.Allow {
 		g.recordDenial(ctx, c, call, d.Rule, d.Reasons)
+		g.observe(c, call, true, false)
+		m.Done(call, metrics.DecisionDeny, metrics.OutcomeDenied)
 		return denial(d)
 	}
-	// 5. Approve: a call the policy allows only with a human's approval waits for it.
+	// 5. Approve: a call the policy allows only with a human's approval waits for it; so does
+	//    every call of a principal an anomaly response put under approval. From here on, a
+	//    call that is not forwarded gives its quota charges back: a quota counts forwarded
+	//    calls.
 	if d.RequireApproval != nil {
-		if r := g.holdForApproval(ctx, c, call.Target, d.Rule, d.RequireApproval, call.Arguments); r != nil {
+		r := g.holdForApproval(ctx, c, call.Target, d.Rule, d.RequireApproval, call.Arguments)
+		m.Step(metrics.StepApprove)
+		if r != nil {
+			g.refund(ctx, &d)
+			m.Done(call, metrics.DecisionAllow, metrics.OutcomeNotApproved)
 			return *r
 		}
 	}
 	// 6. Audit the request: no record, no call.
 	started := time.Now()
-	if r := g.recordCall(ctx, c, call, d.Rule, params); r != nil {
+	r := g.recordCall(ctx, c, call, d.Rule, params)
+	m.Step(metrics.StepAuditAppend)
+	if r != nil {
+		g.refund(ctx, &d)
+		m.Done(call, metrics.DecisionAllow, metrics.OutcomeAuditUnavailable)
 		return *r
 	}
-	// 7. Forward.
-	rep := g.forwardCall(ctx, c, call, up, params, id, o)
-	// 8. Inspect the response: an upstream's error loses what a client must not learn; result
-	//    masking and detection plug in here.
+	// 7. Forward, under the upstream step's span, which the upstream learns as its parent.
+	uctx, uparams := m.upstream(ctx, params)
+	rep := g.forwardCall(uctx, c, call, up, uparams, id, o)
+	m.Step(metrics.StepUpstream)
+	// 8. Inspect the response: an upstream's error loses what a client must not learn; a
+	//    result loses, for this caller's roles, the fields and values the policy masks.
 	g.sanitizeError(c, call, &rep)
-	// 9. Audit the outcome.
-	g.recordCallOutcome(ctx, c, call, rep, started)
+	masked := g.maskResult(c, call, &rep)
+	m.Step(metrics.StepInspect)
+	g.markServed(ctx, &d, rep) // a served call is what a sequence quota's later call needs
+	// 9. Audit the outcome, and learn from it (anomaly detection, off the request path).
+	outcome := g.outcomeOf(ctx, rep)
+	g.recordCallOutcome(ctx, c, call, rep, outcome, started, masked)
+	g.observe(c, call, false, rep.err != nil)
+	m.Done(call, metrics.DecisionAllow, outcome)
 	return rep
 }
 
@@ -135,11 +185,12 @@ func readCall(c *caller, msg *jsonrpc.Message, p *mcp.Params) (*mcpguard.Call, *
 		Arguments: p.Arguments, Meta: p.Meta}
 	name, uri, ref, level, cursor := p.Name, p.URI, p.Ref, p.Level, p.Cursor
 	hasName, hasURI := name != nil, uri != nil
-	tp := c.traceparent
-	if p.Traceparent != nil {
-		tp, _ = jsonrpc.String(p.Traceparent)
+	if p.Traceparent != nil { // _meta's trace context wins over the headers'
+		c.traceparent, _ = jsonrpc.String(p.Traceparent)
+		ts, _ := jsonrpc.Lookup(p.Meta, mcp.MetaTracestate)
+		c.tracestate, _ = jsonrpc.String(ts)
 	}
-	call.TraceID = traceID(tp)
+	call.TraceID = traceID(c.traceparent)
 	switch msg.Method {
 	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
 		call.Kind = mcpguard.CallTool
@@ -314,7 +365,11 @@ func toolError(text string) []byte {
 // may use — and refused to one it gives none (default deny).
 func (g *Gateway) decide(c *caller, call *mcpguard.Call) policy.Decision {
 	if g.policy == nil {
-		return policy.Decision{Allow: true}
+		d := policy.Decision{Allow: true}
+		if call.Kind != mcpguard.CallEvery && call.Method != mcp.MethodCompletionComplete {
+			g.anomalyApproval(c, &d)
+		}
+		return d
 	}
 	p := g.policy.Policy()
 	pr := *c.principal
@@ -340,6 +395,9 @@ func (g *Gateway) decide(c *caller, call *mcpguard.Call) policy.Decision {
 		pc.Arguments, pc.Args, pc.Completion = nil, nil, true
 	}
 	d := p.Decide(pr, pc)
+	if !pc.Completion {
+		g.anomalyApproval(c, &d)
+	}
 	if d.Allow && d.RequireApproval != nil && g.noApprover != "" {
 		// Without the admin API or operators nobody can approve: refuse, never let the call through.
 		d.Allow = false

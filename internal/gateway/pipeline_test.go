@@ -19,7 +19,6 @@ import (
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/demo"
 	"github.com/mcpguard/mcpguard/internal/mcp"
-	"github.com/mcpguard/mcpguard/internal/store"
 )
 
 // pipelineGateway is the demo finance server behind a gateway with a policy and the audit log,
@@ -92,21 +91,7 @@ func (pg *pipelineGateway) received(what string) bool {
 // records returns the audit log's records of a kind.
 func (pg *pipelineGateway) records(t *testing.T, kind audit.Kind) []*audit.Record {
 	t.Helper()
-	var out []*audit.Record
-	err := openStore(t, pg.db).Scan(context.Background(), 0, func(r *store.Record) error {
-		rec, err := audit.ParseRecord(r.Data)
-		if err != nil {
-			return err
-		}
-		if rec.Kind == kind {
-			out = append(out, rec)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return recordsOf(t, pg.db, kind)
 }
 
 // legacy opens a legacy session and returns its headers.

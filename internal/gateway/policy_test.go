@@ -207,3 +207,56 @@ upstreams:
 	}
 	return g, url, session
 }
+
+// TestFinanceQuotas runs the finance example's quotas on execute_trade_order in front of the
+// demo server (its approval step taken out, so that the quotas alone decide): a trade before
+// reading the client's portfolio is refused naming the sequence quota; after it, trades are
+// served until the day's notional would pass 1 000 000, and that trade is refused naming the
+// quota and the running total; the refused calls never reach the upstream's order book.
+func TestFinanceQuotas(t *testing.T) {
+	example, err := os.ReadFile("../../examples/policies/finance.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(example)
+	const approval = "        require_approval:\n          approver_role: TradingDesk\n          timeout: 15m\n"
+	if !strings.Contains(text, approval) || !strings.Contains(text, "name: daily-notional") {
+		t.Fatal("the finance example changed: update this test")
+	}
+	policyFile := filepath.Join(t.TempDir(), "finance.yaml")
+	writeFile(t, policyFile, []byte(strings.Replace(text, approval, "", 1)))
+	_, url, session := newPolicyGateway(t, policyFile)
+	pm := session(jwt.MapClaims{"sub": "pm-agent", "roles": []string{"PortfolioManagerAI"}})
+	call := func(tool, args string) (int, map[string]any) {
+		st, _, msg := post(t, url, pm, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"`+tool+`","arguments":`+args+`}}`)
+		return st, msg
+	}
+	trade := func(qty int, price float64) string {
+		return fmt.Sprintf(`{"client_id":"C1001","symbol":"VNM","side":"buy","quantity":%d,"order_type":"limit","limit_price":%g}`, qty, price)
+	}
+	st, msg := call("finance.execute_trade_order", trade(100, 2000))
+	if st != http.StatusTooManyRequests || !strings.Contains(fmt.Sprint(msg["error"]), "portfolio-before-trade") {
+		t.Fatalf("trade before reading the portfolio: %d %v, want 429 naming portfolio-before-trade", st, msg)
+	}
+	if st, msg := call("finance.get_client_portfolio", `{"client_id":"C1001"}`); st != http.StatusOK || msg["result"] == nil {
+		t.Fatalf("portfolio: %d %v", st, msg)
+	}
+	for i := range 4 { // 4 × 200 000
+		if st, msg := call("finance.execute_trade_order", trade(100, 2000)); st != http.StatusOK || msg["result"] == nil {
+			t.Fatalf("trade %d within the day's notional: %d %v", i, st, msg)
+		}
+	}
+	st, msg = call("finance.execute_trade_order", trade(100, 2500)) // 800 000 + 250 000
+	text = fmt.Sprint(msg["error"])
+	if st != http.StatusTooManyRequests || errCode(msg) != -31002 || !strings.Contains(text, "daily-notional") || !strings.Contains(text, "800") {
+		t.Fatalf("the trade past 1 000 000: %d %v, want 429 naming daily-notional and the 800 000 so far", st, msg)
+	}
+	// Another client's trade needs its own portfolio read.
+	if st, msg := call("finance.execute_trade_order", strings.Replace(trade(1, 10), "C1001", "C1002", 1)); st != http.StatusTooManyRequests || !strings.Contains(fmt.Sprint(msg["error"]), "portfolio-before-trade") {
+		t.Fatalf("another client's trade: %d %v", st, msg)
+	}
+	// A small trade still fits.
+	if st, msg := call("finance.execute_trade_order", trade(10, 100)); st != http.StatusOK {
+		t.Fatalf("a trade that fits: %d %v", st, msg)
+	}
+}

@@ -38,6 +38,7 @@ const (
 	CodeToolQuarantined    = -31007 // the tool's definition changed and awaits review (HTTP 403)
 	CodeGatewayOverloaded  = -31008 // too many sessions or in-flight calls (HTTP 503)
 	CodeClientCannotAnswer = -31009 // the upstream asked the client something this client cannot answer
+	CodeUpstreamShed       = -31010 // the upstream's circuit breaker is open or its call slots are full (HTTP 503)
 )
 
 // Sentinel errors shared across packages. Callers match them with errors.Is.

@@ -60,7 +60,7 @@ func (s *Source) protectedResource(ctx context.Context, metadataURL string) (*pr
 			continue
 		}
 		if !describes(prm.Resource, s.upstream) {
-			return nil, fmt.Errorf("protected resource metadata at %s is for %q, not for the upstream %s: refusing to send credentials on its word", redact(u), printable(prm.Resource, 200), redact(s.upstream.String()))
+			return nil, fmt.Errorf("protected resource metadata at %s is for %s, not for the upstream %s: refusing to send credentials on its word", redact(u), printable(prm.Resource, 200), redact(s.upstream.String()))
 		}
 		if len(prm.AuthorizationServers) == 0 {
 			return nil, fmt.Errorf("protected resource metadata at %s names no authorization server", redact(u))

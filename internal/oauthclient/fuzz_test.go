@@ -43,7 +43,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 		f.Add(401, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		tok, lifetime, err := parseTokenResponse(status, body)
+		tok, lifetime, err := bearer(status, body)
 		if err != nil {
 			if tok != "" {
 				t.Errorf("error %v with a token", err)

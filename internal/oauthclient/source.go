@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -385,8 +384,13 @@ func (s *Source) request(ctx context.Context, endpoint, issuer, resource string)
 	if err != nil {
 		return "", 0, fmt.Errorf("token endpoint %s: %w", redact(endpoint), err)
 	}
-	tok, lifetime, err := parseTokenResponse(resp.StatusCode, body)
-	if te := (*tokenError)(nil); errors.As(err, &te) && te.code == "invalid_client" {
+	var tok string
+	var lifetime time.Duration
+	tr, err := ParseTokenResponse(resp.StatusCode, body)
+	if err == nil {
+		tok, lifetime, err = tr.Bearer()
+	}
+	if te := (*TokenError)(nil); errors.As(err, &te) && te.Code == "invalid_client" {
 		hint := "check the client id and secret"
 		if s.cfg.AuthMethod == AuthPrivateKeyJWT {
 			hint = "check the client id, that the authorization server holds the public key (under the key id, if one is set), and the assertion's audience"
@@ -395,76 +399,6 @@ func (s *Source) request(ctx context.Context, endpoint, issuer, resource string)
 	}
 	if err != nil {
 		return "", 0, fmt.Errorf("token endpoint %s: %w", redact(endpoint), err)
-	}
-	return tok, lifetime, nil
-}
-
-// tokenResponse is the JSON of a token endpoint's answer, success or error (RFC 6749 5.1, 5.2).
-type tokenResponse struct {
-	AccessToken      *string          `json:"access_token"`
-	TokenType        *string          `json:"token_type"`
-	ExpiresIn        *json.RawMessage `json:"expires_in"`
-	Error            string           `json:"error"`
-	ErrorDescription string           `json:"error_description"`
-}
-
-// tokenError is a token endpoint's error answer (RFC 6749 section 5.2).
-type tokenError struct {
-	status            int
-	code, description string
-}
-
-func (e *tokenError) Error() string {
-	msg := fmt.Sprintf("answered %d %s", e.status, printable(e.code, 64))
-	if e.description != "" {
-		msg += " (" + printable(e.description, 200) + ")"
-	}
-	return msg
-}
-
-// maxTokenBytes bounds an access token: it is sent in a header with every request.
-const maxTokenBytes = 16 << 10
-
-// parseTokenResponse reads a token endpoint's answer strictly: a 200 JSON object with a Bearer
-// token_type, a non-empty access_token that can be sent in a header, and an optional
-// non-negative integer expires_in (0 or absent: unknown lifetime). Errors never contain the
-// token.
-func parseTokenResponse(status int, body []byte) (string, time.Duration, error) {
-	var r tokenResponse
-	jsonErr := json.Unmarshal(body, &r)
-	if status != http.StatusOK {
-		if jsonErr == nil && r.Error != "" {
-			return "", 0, &tokenError{status: status, code: r.Error, description: r.ErrorDescription}
-		}
-		return "", 0, fmt.Errorf("answered %d %s", status, http.StatusText(status))
-	}
-	if jsonErr != nil {
-		return "", 0, errors.New("answered 200 with a body that is not a JSON token response")
-	}
-	if r.Error != "" {
-		return "", 0, fmt.Errorf("answered 200 with error %s", printable(r.Error, 64))
-	}
-	if r.TokenType == nil || !strings.EqualFold(*r.TokenType, "Bearer") {
-		got := "none"
-		if r.TokenType != nil {
-			got = printable(*r.TokenType, 32)
-		}
-		return "", 0, fmt.Errorf("token_type is %s; want Bearer", got)
-	}
-	if r.AccessToken == nil || *r.AccessToken == "" {
-		return "", 0, errors.New("the response has no access_token")
-	}
-	tok := *r.AccessToken
-	if len(tok) > maxTokenBytes || strings.ContainsFunc(tok, func(c rune) bool { return c <= ' ' || c > '~' }) {
-		return "", 0, errors.New("the access_token is too long or holds characters a header cannot carry")
-	}
-	var lifetime time.Duration
-	if r.ExpiresIn != nil && string(*r.ExpiresIn) != "null" {
-		var secs int64
-		if err := json.Unmarshal(*r.ExpiresIn, &secs); err != nil || secs < 0 || secs > 10*365*24*3600 {
-			return "", 0, errors.New("expires_in is not a non-negative integer number of seconds")
-		}
-		lifetime = time.Duration(secs) * time.Second
 	}
 	return tok, lifetime, nil
 }

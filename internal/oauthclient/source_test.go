@@ -540,12 +540,14 @@ func TestParseTokenResponse(t *testing.T) {
 		{"string lifetime", 200, `{"access_token":"abc","token_type":"Bearer","expires_in":"3600"}`, 0, "expires_in"},
 		{"negative lifetime", 200, `{"access_token":"abc","token_type":"Bearer","expires_in":-1}`, 0, "expires_in"},
 		{"not JSON", 200, `<html>`, 0, "not a JSON token response"},
+		{"duplicate token", 200, `{"access_token":"abc","access_token":"xyz","token_type":"Bearer"}`, 0, "not a JSON token response"},
+		{"OAuth error with 200", 200, `{"access_token":"abc","token_type":"Bearer","error":"invalid_client"}`, 0, `answered 200 "invalid_client"`},
 		{"OAuth error", 400, `{"error":"invalid_scope","error_description":"no such scope"}`, 0, `answered 400 "invalid_scope" ("no such scope")`},
 		{"plain error", 503, `down`, 0, "answered 503 Service Unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tok, lifetime, err := parseTokenResponse(tt.status, []byte(tt.body))
+			tok, lifetime, err := bearer(tt.status, []byte(tt.body))
 			if tt.wantErr == "" {
 				if err != nil || tok != "abc" || lifetime != tt.lifetime {
 					t.Errorf("= %q, %v, %v; want abc, %v", tok, lifetime, err, tt.lifetime)
@@ -557,6 +559,15 @@ func TestParseTokenResponse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bearer reads an answer as the client credentials grant does.
+func bearer(status int, body []byte) (string, time.Duration, error) {
+	r, err := ParseTokenResponse(status, body)
+	if err != nil {
+		return "", 0, err
+	}
+	return r.Bearer()
 }
 
 func TestParseChallenge(t *testing.T) {

@@ -43,6 +43,9 @@ type Options struct {
 	TokenHTTPClient *http.Client
 	// Now is the clock of token lifetimes; nil means time.Now.
 	Now func() time.Time
+	// WrapTransport, when set, wraps the HTTP transport of HTTP and SSE upstreams (the trace
+	// context's propagation); nil: none.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // New builds an Upstream from its spec. Call Start to connect it.
@@ -66,6 +69,16 @@ func New(spec Spec, defaultTimeout time.Duration, opts *Options) (*Upstream, err
 		maxMsg:  opts.MaxMessageBytes,
 		ready:   make(chan struct{}),
 	}
+	if spec.Breaker.Enabled() {
+		now := opts.Now
+		if now == nil {
+			now = time.Now
+		}
+		up.brk = newBreaker(spec.Name, spec.Breaker, now, func(from, to BreakerState) {
+			logger.Warn("upstream circuit breaker "+to.String(), "upstream", spec.Name, "from", from.String())
+		})
+	}
+	up.bulk = newBulkhead(spec.Name, spec.Bulkhead)
 	if up.timeout <= 0 {
 		up.timeout = defaultTimeout
 	}
@@ -104,7 +117,7 @@ func New(spec Spec, defaultTimeout time.Duration, opts *Options) (*Upstream, err
 			return m, nil
 		}
 	case spec.HTTP != nil:
-		hc, err := credentialClient(streamhttp.NewHTTPClient(), spec.Name, spec.HTTP.URL, spec.HTTP.ClientCredentials, opts, logger)
+		hc, err := credentialClient(wrapTransport(streamhttp.NewHTTPClient(), opts), spec.Name, spec.HTTP.URL, spec.HTTP.ClientCredentials, opts, logger)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", spec.Name, err)
 		}
@@ -115,7 +128,7 @@ func New(spec Spec, defaultTimeout time.Duration, opts *Options) (*Upstream, err
 		}
 	case spec.SSE != nil:
 		url, h := spec.SSE.URL, spec.SSE.Header
-		hc, err := credentialClient(ssehttp.NewHTTPClient(), spec.Name, url, spec.SSE.ClientCredentials, opts, logger)
+		hc, err := credentialClient(wrapTransport(ssehttp.NewHTTPClient(), opts), spec.Name, url, spec.SSE.ClientCredentials, opts, logger)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", spec.Name, err)
 		}
@@ -187,6 +200,14 @@ func credentialClient(hc *http.Client, name, upstreamURL string, cc *oauthclient
 	}
 	hc.Transport = src.Transport(hc.Transport)
 	return hc, nil
+}
+
+// wrapTransport wraps hc's transport with opts.WrapTransport, when set.
+func wrapTransport(hc *http.Client, opts *Options) *http.Client {
+	if opts.WrapTransport != nil {
+		hc.Transport = opts.WrapTransport(hc.Transport)
+	}
+	return hc
 }
 
 // clientInfo is how the gateway introduces itself to upstreams.

@@ -20,6 +20,11 @@ type Spec struct {
 	// Timeout is the deadline of one call. Zero means New's defaultTimeout.
 	Timeout time.Duration
 
+	// Breaker, when enabled, fails calls fast while the upstream keeps failing; Bulkhead caps
+	// its calls in flight. Zero values: no breaker, no cap.
+	Breaker  BreakerSpec
+	Bulkhead BulkheadSpec
+
 	// Exactly one transport is set.
 	Stdio *StdioSpec
 	HTTP  *HTTPSpec

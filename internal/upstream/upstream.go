@@ -93,6 +93,8 @@ type Upstream struct {
 	maxBack time.Duration
 	lim     jsonrpc.Limits
 	maxMsg  int
+	brk     *breaker  // nil: no circuit breaker
+	bulk    *bulkhead // nil: no cap on calls in flight
 
 	mu      sync.Mutex
 	cur     backend
@@ -204,20 +206,60 @@ func (u *Upstream) backend(ctx context.Context) (backend, error) {
 
 // Info reports the live connection's era and capabilities, waiting for it until ctx ends or the
 // upstream's timeout passes, whichever comes first.
+// While the circuit breaker is open it fails at once with an *Unavailable; a wait for the
+// connection that fails counts as a failed call.
 func (u *Upstream) Info(ctx context.Context) (Info, error) {
+	var gen uint64
+	if u.brk != nil {
+		if err := u.brk.check(); err != nil {
+			return Info{}, err
+		}
+		gen = u.brk.generation.Load()
+	}
 	ctx, cancel := context.WithTimeout(ctx, u.timeout)
 	defer cancel()
 	b, err := u.backend(ctx)
 	if err != nil {
+		if u.brk != nil && BreakerState(u.brk.state.Load()) == BreakerClosed {
+			u.brk.done(gen, err)
+		}
 		return Info{}, err
 	}
 	return b.info(), nil
 }
 
 // Call sends one request and waits for its response. Errors are mcpguard.ErrUpstreamDown,
-// ErrUpstreamTimeout or ErrUpstreamBadReply (wrapped), or the context's error when the
-// caller went away.
+// ErrUpstreamTimeout or ErrUpstreamBadReply (wrapped), *Unavailable when the circuit breaker
+// or the bulkhead refused the call without sending it, or the context's error when the caller
+// went away.
 func (u *Upstream) Call(ctx context.Context, req *Request, sink Sink) (*Response, error) {
+	if u.bulk != nil {
+		if err := u.bulk.enter(ctx); err != nil {
+			return nil, err
+		}
+		defer u.bulk.release()
+	}
+	if u.brk == nil {
+		return u.call(ctx, req, sink)
+	}
+	gen, err := u.brk.admit()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := u.call(ctx, req, sink)
+	u.brk.done(gen, err)
+	return resp, err
+}
+
+// Breaker reports the circuit breaker's state; ok is false when the upstream has none.
+func (u *Upstream) Breaker() (state BreakerState, ok bool) {
+	if u.brk == nil {
+		return BreakerClosed, false
+	}
+	return BreakerState(u.brk.state.Load()), true
+}
+
+func (u *Upstream) call(ctx context.Context, req *Request, sink Sink) (*Response, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, u.timeout, mcpguard.ErrUpstreamTimeout)
 	defer cancel()
 	b, err := u.backend(ctx)
@@ -241,6 +283,14 @@ func (u *Upstream) Notify(ctx context.Context, method string, params []byte) err
 		return err
 	}
 	return b.notify(ctx, method, params)
+}
+
+// Up reports whether the upstream is connected now: false while it has not connected yet, is
+// reconnecting after a crash or a lost connection, or is shut down.
+func (u *Upstream) Up() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.cur != nil && !u.closed
 }
 
 // Close shuts the connection down (for a stdio upstream: stdin, SIGTERM, SIGKILL).

@@ -11,15 +11,23 @@ import (
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/export"
+	"github.com/mcpguard/mcpguard/internal/gdpr"
 	"github.com/mcpguard/mcpguard/internal/redact"
 	"github.com/mcpguard/mcpguard/internal/store/backend"
+	"github.com/mcpguard/mcpguard/internal/witness"
 )
 
-// audit opens the store (the backend its DSN names), the redactor, the export sinks and the log.
-func (b *builder) audit(ctx context.Context, a *config.Audit) error {
+// audit opens the store (the backend its DSN names), the redactor, the export sinks and the log,
+// and, with a compliance section, seals data subjects' arguments and applies the retention.
+func (b *builder) audit(ctx context.Context, a *config.Audit, cc *config.Compliance) error {
 	st, err := backend.Opener(b.logger)(ctx, a.Database.Reveal())
 	if err != nil {
 		return fmt.Errorf("audit.database: %w", err)
+	}
+	subjects, err := subjectSealer(st, cc, b.now)
+	if err != nil {
+		st.Close()
+		return err
 	}
 	signer, err := audit.LoadSigner(a.SigningKeyFile)
 	if err != nil {
@@ -87,16 +95,59 @@ func (b *builder) audit(ctx context.Context, a *config.Audit) error {
 		}
 		sinks = append(sinks, s)
 	}
-	l, err := audit.Open(ctx, st, &audit.Options{
+	// Witnesses: best-effort cosigners of every checkpoint, closed by the log's Close.
+	var witnesses []audit.Witness
+	for i, wc := range a.Witnesses {
+		v, err := witness.NewVerifier(wc.Key)
+		if err != nil {
+			closeSinks()
+			closeWitnesses(ctx, witnesses)
+			st.Close()
+			return fmt.Errorf("audit.witnesses[%d].key: %w", i, err)
+		}
+		witnesses = append(witnesses, witness.NewClient(wc.URL, v, &witness.ClientOptions{Logger: b.logger, Dir: a.CheckpointDir}))
+	}
+	opts := &audit.Options{
 		Logger: b.logger, Redactor: red, Signer: signer, CheckpointDir: a.CheckpointDir,
 		CheckpointEvery: int64(a.CheckpointEvery), CheckpointInterval: a.CheckpointInterval, Now: b.now,
-		Sinks: sinks,
-	})
+		Sinks: sinks, Witnesses: witnesses,
+	}
+	if subjects != nil {
+		opts.Sealer = subjects
+	}
+	l, err := audit.Open(ctx, st, opts)
 	if err != nil {
 		closeSinks()
+		closeWitnesses(ctx, witnesses)
 		st.Close()
 		return fmt.Errorf("audit: %w", err)
 	}
 	b.auditStore, b.p.Audit, b.p.Redactor = st, l, red
+	if cc != nil {
+		svc, err := gdpr.NewService(st, subjects, l, &gdpr.ServiceOptions{Logger: b.logger, Now: b.now})
+		if err != nil {
+			return fmt.Errorf("compliance: %w", err)
+		}
+		// A restored older key table would make erased subjects readable again.
+		if _, err := svc.Neutralise(ctx); err != nil {
+			return fmt.Errorf("compliance: %w", err)
+		}
+		b.compliance = svc
+		if subjects != nil {
+			b.p.Subjects = subjectsAPI{svc}
+		}
+		if len(cc.Retention) > 0 {
+			go applyRetention(l, svc, cc, b.now, b.logger)
+		}
+	}
 	return nil
+}
+
+// closeWitnesses stops witness clients that no log will close (they hold nothing yet).
+func closeWitnesses(ctx context.Context, ws []audit.Witness) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), audit.SinkCloseTimeout)
+	defer cancel()
+	for _, w := range ws {
+		_ = w.Close(ctx)
+	}
 }

@@ -14,7 +14,16 @@ import (
 // secrets revealed, static headers and the bearer token as one header set, the client
 // credentials' private key and certificate decoded.
 func upstreamSpec(uc *config.Upstream) (upstream.Spec, error) {
-	spec := upstream.Spec{Name: uc.Name, Prefix: uc.Prefix, Timeout: uc.Timeout}
+	spec := upstream.Spec{Name: uc.Name, Prefix: uc.Prefix, Timeout: uc.Timeout,
+		Bulkhead: upstream.BulkheadSpec{Concurrent: uc.Bulkhead.Concurrent, Queue: uc.Bulkhead.Queue, QueueWait: uc.Bulkhead.QueueWait}}
+	b := uc.Breaker
+	if b == (config.Breaker{}) {
+		b = config.DefaultBreaker()
+	}
+	if !b.Disabled {
+		spec.Breaker = upstream.BreakerSpec{Failures: b.Failures, FailureRatio: b.FailureRatio, MinCalls: b.MinCalls,
+			Window: b.Window, CoolDown: b.CoolDown, HalfOpenCalls: b.HalfOpenCalls}
+	}
 	header := func(headers map[string]config.Secret, bearer config.Secret) http.Header {
 		h := http.Header{}
 		for k, v := range headers {

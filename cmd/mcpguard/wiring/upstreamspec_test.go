@@ -125,6 +125,8 @@ func TestUpstreamSpec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// An upstream without breaker: gets the documented default breaker.
+			tt.want.Breaker = upstream.BreakerSpec{Failures: 5, FailureRatio: 0.5, MinCalls: 20, Window: time.Minute, CoolDown: 5 * time.Second, HalfOpenCalls: 1}
 			if diff := cmp.Diff(tt.want, got, sameKey); diff != "" {
 				t.Errorf("spec (-want +got):\n%s", diff)
 			}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"time"
@@ -15,11 +16,15 @@ import (
 	"github.com/mcpguard/mcpguard/internal/admin"
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/config"
+	"github.com/mcpguard/mcpguard/internal/export"
 	"github.com/mcpguard/mcpguard/internal/gateway/parts"
+	"github.com/mcpguard/mcpguard/internal/gdpr"
 	"github.com/mcpguard/mcpguard/internal/keystore"
+	"github.com/mcpguard/mcpguard/internal/metrics"
 	"github.com/mcpguard/mcpguard/internal/pins"
 	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/store"
+	"github.com/mcpguard/mcpguard/internal/tracing"
 )
 
 // Options configures Build.
@@ -31,6 +36,9 @@ type Options struct {
 	Executable string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TraceExporter, when set, replaces the OTLP exporter of the tracing section (tests and
+	// benchmarks: tracing.Discard); nil: the configured endpoint.
+	TraceExporter tracing.Exporter
 }
 
 // Build builds a gateway's parts from a validated configuration. ctx bounds the construction
@@ -72,6 +80,14 @@ func Build(ctx context.Context, cfg *config.Config, opts *Options) (_ *parts.Par
 		}
 		p.Upstreams = append(p.Upstreams, spec)
 	}
+	if cfg.Admin != nil && cfg.Admin.Metrics != nil {
+		names := make([]string, len(cfg.Upstreams))
+		for i := range cfg.Upstreams {
+			names[i] = cfg.Upstreams[i].Name
+		}
+		p.Metrics = metrics.New(&metrics.Options{Upstreams: names, Logger: logger, Now: now})
+		p.MetricsNeedAuth = cfg.Admin.Metrics.RequireAuth
+	}
 	b := &builder{p: p, logger: logger, now: now}
 	defer func() {
 		if err != nil {
@@ -82,7 +98,7 @@ func Build(ctx context.Context, cfg *config.Config, opts *Options) (_ *parts.Par
 		}
 	}()
 	if cfg.Audit != nil {
-		if err := b.audit(ctx, cfg.Audit); err != nil {
+		if err := b.audit(ctx, cfg.Audit, cfg.Compliance); err != nil {
 			return nil, err
 		}
 	}
@@ -110,6 +126,15 @@ func Build(ctx context.Context, cfg *config.Config, opts *Options) (_ *parts.Par
 			return nil, err
 		}
 	}
+	if err := b.containment(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := b.tracing(cfg.Tracing, opts.TraceExporter); err != nil {
+		return nil, err
+	}
+	if err := b.console(ctx, cfg); err != nil {
+		return nil, err
+	}
 	b.journals()
 	p.Close = b.close
 	return p, nil
@@ -122,8 +147,11 @@ type builder struct {
 	now    func() time.Time
 
 	auditStore store.Store
+	compliance *gdpr.Service    // data subjects, retention and holds (compliance section)
 	keys       *keystore.Store  // API keys and operators (api_keys_database)
 	operators  *authn.Operators // operator accounts, when api_keys_database is configured
+	notify     *export.Sink     // the security team's webhook (containment.notify_webhook)
+	shared     io.Closer        // the Redis client of the containment's shared state
 }
 
 // close closes the stores opened, in this order: the audit log's, the keys, the pins.
@@ -138,6 +166,15 @@ func (b *builder) close() error {
 	if b.p.Pins != nil {
 		errs = append(errs, b.p.Pins.Close())
 	}
+	if b.notify != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, b.notify.Close(ctx))
+		cancel()
+	}
+	if b.shared != nil {
+		errs = append(errs, b.shared.Close())
+	}
+	errs = append(errs, b.closeTracer()) // last: the spans of the last calls
 	return errors.Join(errs...)
 }
 
@@ -180,6 +217,9 @@ func (b *builder) policy(path, namespace string) error {
 // (tls.client_ca_file), and the Protected Resource Metadata that 401 answers point to.
 func (b *builder) auth(ctx context.Context, cfg *config.Config) error {
 	opts := &authn.AuthenticatorOptions{Logger: b.logger, OnReject: b.p.Hooks.AuthRejected}
+	if b.p.Metrics != nil {
+		opts.Observe = b.p.Metrics.Authenticated
+	}
 	var identityKey []byte // encrypts operators' TOTP secrets (identity_encryption_key); nil: clear
 	if cfg.APIKeysDatabase != "" {
 		ks, err := keystore.Open(ctx, cfg.APIKeysDatabase)

@@ -11,12 +11,16 @@ import (
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/admin"
+	"github.com/mcpguard/mcpguard/internal/anomaly"
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/contain"
 	"github.com/mcpguard/mcpguard/internal/journal"
+	"github.com/mcpguard/mcpguard/internal/metrics"
 	"github.com/mcpguard/mcpguard/internal/pins"
 	"github.com/mcpguard/mcpguard/internal/policy"
 	"github.com/mcpguard/mcpguard/internal/redact"
+	"github.com/mcpguard/mcpguard/internal/tracing"
 	"github.com/mcpguard/mcpguard/internal/upstream"
 )
 
@@ -59,12 +63,39 @@ type Parts struct {
 	// AdminEnabled says an admin API serves approvals; without it approval-gated calls are
 	// refused.
 	AdminEnabled bool
+	// AdminAllowed and AdminDenied are the admin listener's networks (admin.allowed_networks,
+	// admin.denied_networks); empty: every network.
+	AdminAllowed, AdminDenied contain.Networks
 	// OIDCLogin is the operators' OpenID Connect login (admin.oidc).
 	OIDCLogin *admin.OIDCLogin
+	// Subjects serves data-subject exports on the admin API (compliance); nil: none.
+	Subjects admin.Subjects
+	// Console builds the operators' web console (admin.console) over what the gateway hands it;
+	// the wiring closes it over the stores the console reads and changes, so the gateway never
+	// sees a store. Nil: no console.
+	Console func(ConsoleDeps) (http.Handler, error)
 	// Approvals keeps the calls held for approval across restarts, in the identity database
 	// (api_keys_database), where the operators who approve them live. Nil: no operator can
 	// approve, and approval-gated calls are refused.
 	Approvals admin.ApprovalStore
+	// Guard is the containment step: networks, blocks, suspensions, rate limits, brute force
+	// detection (containment); nil: none.
+	Guard *contain.Guard
+	// Anomaly learns each principal's behaviour from the calls the gateway serves and denies,
+	// off the request path (containment.anomaly); its signals reach the gateway through
+	// Hooks.Signaled, which responds as Response says. Nil: no anomaly detection.
+	Anomaly  *anomaly.Detector
+	Response Response
+	// Notify tells the security team of a containment act (containment.notify_webhook); nil:
+	// the audit log and its SIEM sinks only.
+	Notify func(contain.Event)
+	// Metrics are the Prometheus metrics (admin.metrics), served on the admin listener; nil:
+	// none, and the request path measures nothing. MetricsNeedAuth makes scrapers
+	// authenticate (admin.metrics.require_auth).
+	Metrics         *metrics.Metrics
+	MetricsNeedAuth bool
+	// Tracer traces calls (tracing); nil: none, and no span is made.
+	Tracer *tracing.Tracer
 	// Hooks carries the components' events to the gateway.
 	Hooks *Hooks
 	// AdminJournals are the admin journals (internal/journal) of the databases the CLI changes
@@ -93,6 +124,16 @@ type Limits struct {
 	RequestTimeout                                 time.Duration // an upstream call, unless the upstream sets its own
 }
 
+// Response is how the gateway answers anomaly signals.
+type Response struct {
+	// Playbook maps each signal to actions.
+	Playbook anomaly.Playbook
+	// For is how long a suspension, an address block or a require-approval response lasts.
+	For time.Duration
+	// ApproverRole approves the calls of a principal under a require-approval response.
+	ApproverRole string
+}
+
 // Hooks carries the events of components built before the gateway to the gateway: the wiring
 // hands them Hooks' methods as callbacks, and gateway.New installs its handlers once, before it
 // serves anything. Events before Install are dropped; none can happen then (a request is refused
@@ -100,11 +141,31 @@ type Limits struct {
 type Hooks struct {
 	authRejected   func(ctx context.Context, r *http.Request, status int, rej *authn.Rejection)
 	policyReloaded func(file string, ev policy.Reload)
+	contained      func(ctx context.Context, ev contain.Event)
+	signaled       func(s anomaly.Signal)
 }
 
 // Install sets the handlers of the events; call it once, before serving.
-func (h *Hooks) Install(authRejected func(ctx context.Context, r *http.Request, status int, rej *authn.Rejection), policyReloaded func(file string, ev policy.Reload)) {
-	h.authRejected, h.policyReloaded = authRejected, policyReloaded
+func (h *Hooks) Install(authRejected func(ctx context.Context, r *http.Request, status int, rej *authn.Rejection),
+	policyReloaded func(file string, ev policy.Reload), contained func(ctx context.Context, ev contain.Event)) {
+	h.authRejected, h.policyReloaded, h.contained = authRejected, policyReloaded, contained
+}
+
+// InstallSignaled sets the handler of anomaly signals; call it once, before serving.
+func (h *Hooks) InstallSignaled(signaled func(s anomaly.Signal)) { h.signaled = signaled }
+
+// Signaled is the anomaly detector's OnSignal.
+func (h *Hooks) Signaled(s anomaly.Signal) {
+	if h.signaled != nil {
+		h.signaled(s)
+	}
+}
+
+// Contained is the containment step's OnEvent: a block, a suspension, one lifted, an alert.
+func (h *Hooks) Contained(ctx context.Context, ev contain.Event) {
+	if h.contained != nil {
+		h.contained(ctx, ev)
+	}
 }
 
 // AuthRejected is the authenticators' OnReject: a request refused with status.
@@ -120,4 +181,27 @@ func (h *Hooks) PolicyReloaded(file string, ev policy.Reload) {
 	if h.policyReloaded != nil {
 		h.policyReloaded(file, ev)
 	}
+}
+
+// ConsoleGateway is what the operators' console reaches of the gateway it runs in: the admin
+// API's (acts are recorded as the admin API's are) and the brute-force count of refused logins.
+type ConsoleGateway interface {
+	admin.Gateway
+	// AuthFailed counts a refused login as a refused credential on the MCP endpoint counts; it
+	// may delay the answer.
+	AuthFailed(ctx context.Context, r *http.Request, rej *authn.Rejection)
+}
+
+// ConsoleDeps is what the gateway gives the console it serves: itself, and its running parts.
+type ConsoleDeps struct {
+	Gateway ConsoleGateway
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Approvals are the held calls; Blocks the containment's blocks and suspensions (nil:
+	// containment is off); Pins the approved tool definitions (nil: pinning is off).
+	Approvals *admin.Approvals
+	Blocks    admin.Blocks
+	Pins      *pins.Pinner
+	// AuditStats reports the running audit log's state; nil: no audit log.
+	AuditStats func() audit.Stats
 }
