@@ -225,7 +225,7 @@ func TestResponseEvent(t *testing.T) {
 // TestPlan checks that every gateway case has its direct baseline in the plan and that the
 // stages not built yet are reported rather than run.
 func TestPlan(t *testing.T) {
-	run, skipped := plan([]int{1, 64})
+	run, skipped := plan([]int{1, 64}, nil)
 	names := map[string]bool{}
 	for _, c := range run {
 		if names[c.Name()] {

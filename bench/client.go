@@ -51,9 +51,12 @@ type mcpClient struct {
 	url     string
 	era     string
 	session string
-	extra   map[string]string // sent with every request (the pipeline's bearer token)
-	body    []byte
-	buf     bytes.Buffer
+	// sessionOptional accepts a legacy server that answers initialize without a session (a
+	// stateless server, as TBXark mcp-proxy is); mcpguard and the echo upstream must give one.
+	sessionOptional bool
+	extra           map[string]string // sent with every request (the pipeline's bearer token)
+	body            []byte
+	buf             bytes.Buffer
 }
 
 // newMCPClient returns a client of the MCP endpoint at url that adds extra (may be nil) to the
@@ -86,7 +89,7 @@ func (c *mcpClient) open(ctx context.Context) error {
 		return fmt.Errorf("initialize: result without protocolVersion: %.200s", res)
 	}
 	c.session = hdr.Get(mcp.HeaderSessionID)
-	if c.session == "" {
+	if c.session == "" && !c.sessionOptional {
 		return errors.New("initialize: no Mcp-Session-Id in the answer")
 	}
 	note := jsonrpc.AppendNotification(nil, mcp.NotificationInitialized, nil)
@@ -108,12 +111,15 @@ func (c *mcpClient) open(ctx context.Context) error {
 }
 
 func (c *mcpClient) legacyHeader() http.Header {
-	return c.withExtra(http.Header{
+	h := http.Header{
 		"Content-Type":            {"application/json"},
 		"Accept":                  {"application/json, text/event-stream"},
-		mcp.HeaderSessionID:       {c.session},
 		mcp.HeaderProtocolVersion: {mcp.LatestLegacy},
-	})
+	}
+	if c.session != "" {
+		h.Set(mcp.HeaderSessionID, c.session)
+	}
+	return c.withExtra(h)
 }
 
 // request is one prepared call: the params as this client's era sends them and the headers.

@@ -6,10 +6,13 @@
 //	go run ./bench -record            # the same, and appends the tables to BENCHMARKS.md
 //	go run ./bench -smoke             # a few seconds, to prove the harness works (CI)
 //	go run ./bench -only gateway/http/modern/none/echo/c64 -profile /tmp/prof
+//	go run ./bench -peers -peers-src ~/src/peers    # also hyprmcp, TBXark mcp-proxy and mcp-audit
 //
 // The harness builds cmd/mcpguard once and runs it as a child process per case, so that the
 // gateway's CPU time and peak RSS can be read from /proc. It also serves as the echo upstream
-// ("bench echo") and, with -profile, as a gateway that writes pprof profiles ("bench gateway").
+// ("bench echo"), as the go-sdk's echo upstream ("bench sdk-echo") and, with -profile, as a
+// gateway that writes pprof profiles ("bench gateway"). With -peers it builds the peer gateways
+// from their checkouts (bench/peers.go) and measures them in the same run.
 package main
 
 import (
@@ -31,6 +34,8 @@ func main() {
 			os.Exit(echoMain(os.Args[2:]))
 		case "gateway":
 			os.Exit(gatewayMain(os.Args[2:]))
+		case "sdk-echo":
+			os.Exit(sdkEchoMain(os.Args[2:]))
 		}
 	}
 	os.Exit(benchMain(os.Args[1:]))
@@ -48,6 +53,8 @@ func benchMain(args []string) int {
 	profile := fs.String("profile", "", "run the selected cases on a gateway that writes CPU and heap profiles into this directory")
 	repeat := fs.Int("repeat", 1, "run the selected cases this many times over, one round after the other (1 to 20)")
 	against := fs.String("against", "", "also run every selected gateway case on this mcpguard binary (case@against), alternating, to compare two builds in one run")
+	peers := fs.Bool("peers", false, "also build and measure the peer gateways (hyprmcp, TBXark mcp-proxy, mcp-audit) next to direct and mcpguard; ignored with -smoke")
+	peersSrc := fs.String("peers-src", defaultPeersSrc(), "directory holding the peers' git checkouts (mcp-gateway, mcp-proxy, mcp-audit); a missing one is cloned from GitHub ($MCPGUARD_PEERS_SRC)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -64,6 +71,9 @@ func benchMain(args []string) int {
 	if *smoke {
 		timeout = 5 * time.Minute
 	}
+	if *peers && *smoke {
+		fmt.Fprintln(os.Stderr, "bench: -peers is ignored in a smoke run (the peers are built from checkouts CI does not have)")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -73,6 +83,7 @@ func benchMain(args []string) int {
 	rep, err := run(ctx, runOptions{
 		smoke: *smoke, warmup: *warmup, duration: *duration, concurrency: concurrency,
 		only: *only, sessions: *sessions, profileDir: *profile, against: *against, repeat: *repeat, logf: logf,
+		peers: *peers && !*smoke, peersSrc: *peersSrc,
 	})
 	if err != nil {
 		logf("bench: %v", err)
@@ -113,6 +124,8 @@ type runOptions struct {
 	profileDir       string
 	against          string
 	repeat           int
+	peers            bool   // build and measure the peer gateways
+	peersSrc         string // where their checkouts are
 	logf             func(string, ...any)
 }
 
@@ -175,7 +188,22 @@ func run(ctx context.Context, o runOptions) (*report, error) {
 	defer fx.close()
 	e.fx = fx
 
-	cases, skipped := plan(o.concurrency)
+	var peerNames []string
+	if o.peers {
+		e.peers = map[string]*peerBuild{}
+		for _, b := range buildPeers(ctx, o.peersSrc, dir, o.logf) {
+			rep.Peers = append(rep.Peers, b)
+			if b.Error == "" {
+				e.peers[b.Name] = &b
+				peerNames = append(peerNames, b.Name)
+			}
+		}
+		if e.auth, err = startAuthServer(fx.jwksURL); err != nil {
+			return nil, fmt.Errorf("authorization server for hyprmcp: %w", err)
+		}
+		defer e.auth.close()
+	}
+	cases, skipped := plan(o.concurrency, peerNames)
 	rep.NotBuilt = skipped
 	cases = selectCases(cases, o.only)
 	if o.against != "" {

@@ -162,3 +162,16 @@ func auditConfig(f *fixture, caseDir string) string {
 	return fmt.Sprintf("audit:\n  database: %q\n  signing_key_file: %q\n  checkpoint_dir: %q\n  redaction_key: env:%s\n",
 		filepath.Join(caseDir, "audit.db"), f.signingKeyFile, filepath.Join(caseDir, "checkpoints"), redactionKeyEnv)
 }
+
+// limitsConfig turns on every rate limit of the containment step, each far above what the load
+// reaches, so that every call pays for the four buckets and the concurrency slot and none is
+// refused.
+func limitsConfig(*fixture, string) string {
+	return `containment:
+  rate_limits:
+    per_principal: {calls_per_second: 1000000, burst: 1000000, concurrent: 100000}
+    per_address: {calls_per_second: 1000000, burst: 1000000}
+    per_tool: {calls_per_second: 1000000, burst: 1000000}
+    per_upstream: {calls_per_second: 1000000, burst: 1000000}
+`
+}

@@ -17,7 +17,7 @@ import (
 // maxLogLines bounds the lines of a child's output kept for error messages.
 const maxLogLines = 40
 
-// child is a process the harness started: the gateway or the echo upstream.
+// child is a process the harness started: the gateway, a peer or the echo upstream.
 type child struct {
 	name string
 	cmd  *exec.Cmd
@@ -30,7 +30,8 @@ type child struct {
 }
 
 // startChild runs argv with env (nil: the harness's own environment) and waits until it prints
-// a line containing marker followed by a URL (or until ctx ends). Its output is drained for as
+// a line containing marker followed by a URL (or until ctx ends); with no marker it returns once
+// the process has started, and the caller sets url and polls it. Its output is drained for as
 // long as it runs.
 func startChild(ctx context.Context, name string, argv []string, marker string, env []string) (*child, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -60,7 +61,7 @@ func startChild(ctx context.Context, name string, argv []string, marker string, 
 				c.tail = c.tail[len(c.tail)-maxLogLines:]
 			}
 			c.mu.Unlock()
-			if _, rest, ok := strings.Cut(line, marker); ok {
+			if _, rest, ok := strings.Cut(line, marker); ok && marker != "" {
 				select {
 				case urlc <- strings.TrimSpace(rest):
 				default:
@@ -77,6 +78,9 @@ func startChild(ctx context.Context, name string, argv []string, marker string, 
 		c.mu.Unlock()
 		close(c.done)
 	}()
+	if marker == "" {
+		return c, nil
+	}
 	t := time.NewTimer(30 * time.Second)
 	defer t.Stop()
 	select {

@@ -25,6 +25,7 @@ type report struct {
 	Cases    []caseResult      `json:"cases"`
 	Sessions *sessionsResult   `json:"sessions,omitempty"`
 	NotBuilt map[string]string `json:"not_built,omitempty"` // case → what it waits for
+	Peers    []peerBuild       `json:"peers,omitempty"`     // the peer gateways of -peers
 
 	root string
 }
@@ -174,6 +175,7 @@ func (r *report) markdown() string {
 	}
 
 	cases := r.byName()
+	r.peerTables(&b)
 	b.WriteString("### Added latency and throughput against direct\n\n")
 	b.WriteString("Each gateway case against the direct case of the same era, workload and concurrency (client → echo upstream over HTTP).\n\n")
 	b.WriteString("| case | c | p50 direct → gateway | added p50 | p99 direct → gateway | added p99 | req/s direct → gateway | ratio | gateway CPU/call | gateway peak RSS | errors |\n")

@@ -23,7 +23,9 @@ type env struct {
 	against    string // another mcpguard binary to compare with (-against), or ""
 	dir        string // scratch directory for configurations and profiles
 	fx         *fixture
-	profileDir string // when set, cases run the profiling gateway and write pprof files here
+	peers      map[string]*peerBuild // the peers built for this run, by name
+	auth       *authServer           // what hyprmcp reads at start, when peers run
+	profileDir string                // when set, cases run the profiling gateway and write pprof files here
 	warmup     time.Duration
 	duration   time.Duration
 	logf       func(format string, args ...any)
@@ -50,9 +52,14 @@ type caseResult struct {
 	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
 }
 
-// startEcho runs the echo upstream over HTTP on a free loopback port.
-func (e *env) startEcho(ctx context.Context, tools int) (*child, error) {
-	return startChild(ctx, "echo upstream", []string{e.self, "echo", "-listen", "127.0.0.1:0", "-tools", strconv.Itoa(tools)}, "echo: serving MCP at ", nil)
+// startEcho runs the case's echo upstream over HTTP on a free loopback port: the go-sdk's for
+// the sdk stack, else the in-repo fast echo.
+func (e *env) startEcho(ctx context.Context, c benchCase) (*child, error) {
+	argv := []string{e.self, "echo", "-listen", "127.0.0.1:0", "-tools", strconv.Itoa(c.work.Tools)}
+	if c.Upstream == upstreamSDK {
+		argv = []string{e.self, "sdk-echo", "-listen", "127.0.0.1:0"}
+	}
+	return startChild(ctx, "echo upstream", argv, "echo: serving MCP at ", nil)
 }
 
 // gatewayConfig is the configuration of a case: one upstream named echo, exposed unprefixed so
@@ -61,7 +68,7 @@ func (e *env) startEcho(ctx context.Context, tools int) (*child, error) {
 func (e *env) gatewayConfig(c benchCase, echoURL, caseDir string) string {
 	var up string
 	switch c.Upstream {
-	case upstreamHTTP:
+	case upstreamHTTP, upstreamSDK:
 		up = fmt.Sprintf("    http:\n      url: %q\n      era: %s\n", echoURL, c.Era)
 	case upstreamStdio:
 		args := fmt.Sprintf("[echo, -stdio, -tools, %q]", strconv.Itoa(c.work.Tools))
@@ -126,10 +133,34 @@ func waitReady(ctx context.Context, p *child, header map[string]string) error {
 	if err != nil {
 		return err
 	}
+	return poll(ctx, p, func(ctx context.Context) error {
+		_, err := c.do(ctx, 1, req)
+		return err
+	})
+}
+
+// waitReadyLegacy polls a server that may speak only the legacy era (the go-sdk echo, a peer)
+// by opening and closing a session, until one opens (20 s at most).
+func waitReadyLegacy(ctx context.Context, p *child, header map[string]string) error {
+	hc := &http.Client{Transport: newTransport(1)}
+	defer hc.CloseIdleConnections()
+	return poll(ctx, p, func(ctx context.Context) error {
+		c := newMCPClient(hc, p.url, eraLegacy, header)
+		c.sessionOptional = true
+		if err := c.open(ctx); err != nil {
+			return err
+		}
+		c.close(ctx)
+		return nil
+	})
+}
+
+// poll calls try until it succeeds, p exits, or 20 s have passed.
+func poll(ctx context.Context, p *child, try func(context.Context) error) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := c.do(rctx, 1, req)
+		err := try(rctx)
 		cancel()
 		if err == nil {
 			return nil
@@ -149,8 +180,8 @@ func (e *env) runCase(ctx context.Context, c benchCase) (caseResult, error) {
 	res := caseResult{Name: c.Name(), benchCase: c}
 	var echo, gw *child
 	var err error
-	if c.Path == pathDirect || c.Upstream == upstreamHTTP {
-		if echo, err = e.startEcho(ctx, c.work.Tools); err != nil {
+	if c.Upstream != upstreamStdio || c.Path == pathDirect {
+		if echo, err = e.startEcho(ctx, c); err != nil {
 			return res, err
 		}
 		defer echo.stop()
@@ -160,7 +191,17 @@ func (e *env) runCase(ctx context.Context, c benchCase) (caseResult, error) {
 		target = echo.url
 	}
 	var header map[string]string
-	if c.Path == pathGateway {
+	var checkPeer func(calls int64) error // the peer's own check once the load is over
+	switch c.Path {
+	case pathDirect:
+		ready := waitReady
+		if c.Upstream == upstreamSDK {
+			ready = waitReadyLegacy
+		}
+		if err := ready(ctx, echo, nil); err != nil {
+			return res, err
+		}
+	case pathGateway:
 		caseDir := ""
 		if len(c.pipe.Stages) > 0 {
 			if caseDir, err = os.MkdirTemp(e.fx.diskDir, ".bench-case-"); err != nil {
@@ -174,8 +215,33 @@ func (e *env) runCase(ctx context.Context, c benchCase) (caseResult, error) {
 		}
 		defer gw.stop()
 		target = gw.url
-	} else if err := waitReady(ctx, echo, nil); err != nil {
-		return res, err
+	default: // a peer
+		b := e.peers[c.Path]
+		if b == nil || b.bin == "" {
+			return res, fmt.Errorf("peer %s was not built", c.Path)
+		}
+		caseDir, err := os.MkdirTemp(e.fx.diskDir, ".bench-case-")
+		if err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(caseDir)
+		if gw, err = e.startPeer(ctx, b, target, caseDir); err != nil {
+			return res, err
+		}
+		defer gw.stop()
+		target = gw.url
+		if b.peer.records != nil {
+			checkPeer = func(calls int64) error {
+				n, err := b.peer.records(caseDir)
+				if err == nil && n < calls {
+					err = fmt.Errorf("%d audit records for %d calls", n, calls)
+				}
+				if err != nil {
+					return fmt.Errorf("%s audit: %w", b.Name, err)
+				}
+				return nil
+			}
+		}
 	}
 	upstreamPID := 0
 	if echo != nil {
@@ -187,13 +253,14 @@ func (e *env) runCase(ctx context.Context, c benchCase) (caseResult, error) {
 	tr := newTransport(c.Concurrency)
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
-	clients := make([]*mcpClient, c.Concurrency)
+	// closers end each client's session when the case is over.
+	closers := make([]func(context.Context), c.Concurrency)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, cl := range clients {
-			if cl != nil {
-				cl.close(cctx)
+		for _, end := range closers {
+			if end != nil {
+				end(cctx)
 			}
 		}
 	}()
@@ -220,11 +287,21 @@ func (e *env) runCase(ctx context.Context, c benchCase) (caseResult, error) {
 		Duration:    e.duration,
 		OnMeasure:   sample,
 		NewWorker: func(ctx context.Context, i int) (func(context.Context, int64) error, error) {
+			if c.Upstream == upstreamSDK {
+				sdkHC := &http.Client{Transport: headerTransport{base: tr, header: header}}
+				do, end, err := sdkWorker(ctx, sdkHC, target, i)
+				if err != nil {
+					return nil, err
+				}
+				closers[i] = func(context.Context) { end() }
+				return do, nil
+			}
 			cl := newMCPClient(hc, target, c.Era, header)
+			cl.sessionOptional = c.Path != pathDirect && c.Path != pathGateway
 			if err := cl.open(ctx); err != nil {
 				return nil, err
 			}
-			clients[i] = cl
+			closers[i] = cl.close
 			return workerFor(cl, c.work, i)
 		},
 	})
@@ -240,6 +317,11 @@ func (e *env) runCase(ctx context.Context, c benchCase) (caseResult, error) {
 		}
 		gwUse.finish(done)
 		res.Gateway = &gwUse
+	}
+	if checkPeer != nil {
+		if err := checkPeer(done); err != nil {
+			return res, err
+		}
 	}
 	if upstreamPID != 0 {
 		upUse.finish(done)

@@ -43,7 +43,7 @@ type sessionsResult struct {
 // them, then a GET stream on each, reading the gateway's memory at each step.
 func (e *env) runSessions(ctx context.Context, n int) (sessionsResult, error) {
 	res := sessionsResult{Sessions: n}
-	echo, err := e.startEcho(ctx, workEcho.Tools)
+	echo, err := e.startEcho(ctx, benchCase{Upstream: upstreamHTTP, work: workEcho})
 	if err != nil {
 		return res, err
 	}

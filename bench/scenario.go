@@ -5,16 +5,20 @@ import (
 	"strings"
 )
 
-// Where a case's client sends its requests.
+// Where a case's client sends its requests: straight to the echo upstream, through mcpguard, or
+// through a peer gateway (the path is then the peer's name, see peerList).
 const (
 	pathDirect  = "direct"  // straight to the echo upstream
 	pathGateway = "gateway" // through mcpguard
 )
 
-// How mcpguard reaches the echo upstream.
+// Which echo upstream a case runs, and how mcpguard reaches it.
 const (
-	upstreamHTTP  = "http"  // Streamable HTTP, in the client's era
-	upstreamStdio = "stdio" // a child process, in the client's era
+	upstreamHTTP  = "http"  // the in-repo fast echo over Streamable HTTP, in the client's era
+	upstreamStdio = "stdio" // the in-repo fast echo as a child process, in the client's era
+	// upstreamSDK is the go-sdk stack: the official SDK's echo server over Streamable HTTP,
+	// driven by the SDK's own client (bench/sdk.go), legacy era.
+	upstreamSDK = "sdk"
 )
 
 // workload is what each request does.
@@ -57,7 +61,8 @@ type stage struct {
 var stages = []stage{
 	{Name: "auth", Title: "JWT bearer authentication (RS256, JWKS on loopback)", Issue: 3, Built: true, Config: authConfig, Header: bearerHeader},
 	{Name: "policy", Title: "role policy with an argument schema", Issue: 4, Built: true, Config: policyConfig},
-	{Name: "audit", Title: "redaction and durable audit (SQLite), the full pipeline", Issue: 5, Built: true, Config: auditConfig},
+	{Name: "audit", Title: "redaction and durable audit (SQLite)", Issue: 5, Built: true, Config: auditConfig},
+	{Name: "limits", Title: "containment with local rate limits per principal, address, tool and upstream, the full pipeline", Issue: 13, Built: true, Config: limitsConfig},
 }
 
 // pipeline is a prefix of stages: none, +auth, +auth+policy, ….
@@ -127,14 +132,17 @@ type benchCase struct {
 	work  workload `json:"-"`
 }
 
-// Name identifies the case, e.g. gateway/http/modern/none/echo/c64.
+// Name identifies the case, e.g. gateway/http/modern/none/echo/c64, direct/sdk/legacy/echo/c1
+// or hyprmcp/sdk/legacy/echo/c64; a round after the first adds #N.
 func (c benchCase) Name() string {
-	if c.Path == pathDirect {
-		return fmt.Sprintf("direct/%s/%s/%s/c%d", c.Upstream, c.Era, c.Workload, c.Concurrency)
-	}
-	name := fmt.Sprintf("gateway/%s/%s/%s/%s/c%d", c.Upstream, c.Era, c.Pipeline, c.Workload, c.Concurrency)
-	if c.Build != "" {
-		name += "@" + c.Build
+	var name string
+	if c.Path == pathGateway {
+		name = fmt.Sprintf("gateway/%s/%s/%s/%s/c%d", c.Upstream, c.Era, c.Pipeline, c.Workload, c.Concurrency)
+		if c.Build != "" {
+			name += "@" + c.Build
+		}
+	} else {
+		name = fmt.Sprintf("%s/%s/%s/%s/c%d", c.Path, c.Upstream, c.Era, c.Workload, c.Concurrency)
 	}
 	if c.Round > 1 {
 		name += fmt.Sprintf("#%d", c.Round)
@@ -142,16 +150,28 @@ func (c benchCase) Name() string {
 	return name
 }
 
-// baseline names the direct case a gateway case is compared with: same era, workload and
-// concurrency, straight to the HTTP echo upstream (a client reaches a stdio server through
-// the gateway only, so HTTP to the server is the baseline there too).
+// baseline names the direct case a gateway or peer case is compared with: same upstream stack,
+// era, workload, concurrency and round, straight to the echo upstream over HTTP (a client
+// reaches a stdio server through the gateway only, so HTTP to the server is the baseline there
+// too).
 func (c benchCase) baseline() string {
-	return fmt.Sprintf("direct/http/%s/%s/c%d", c.Era, c.Workload, c.Concurrency)
+	up := upstreamHTTP
+	if c.Upstream == upstreamSDK {
+		up = upstreamSDK
+	}
+	name := fmt.Sprintf("direct/%s/%s/%s/c%d", up, c.Era, c.Workload, c.Concurrency)
+	if c.Round > 1 {
+		name += fmt.Sprintf("#%d", c.Round)
+	}
+	return name
 }
 
 // plan lists every case of a full run, the skipped ones (pipelines not built yet) with the
-// reason, in the order they run.
-func plan(concurrency []int) (run []benchCase, skipped map[string]string) {
+// reason, in the order they run. peers names the peer gateways to measure too: each runs next
+// to direct and mcpguard on the echo workload in the legacy era (the one they all speak), on the
+// in-repo fast echo and on the go-sdk stack, so that every path of one comparison runs within
+// seconds of the others.
+func plan(concurrency []int, peers []string) (run []benchCase, skipped map[string]string) {
 	skipped = map[string]string{}
 	add := func(c benchCase) {
 		if c.Path == pathGateway {
@@ -163,10 +183,19 @@ func plan(concurrency []int) (run []benchCase, skipped map[string]string) {
 		run = append(run, c)
 	}
 	eras := []string{eraLegacy, eraModern}
+	addPeers := func(up, era string, w workload, n int) {
+		if era != eraLegacy || w.Name != workEcho.Name {
+			return
+		}
+		for _, p := range peers {
+			add(benchCase{Path: p, Upstream: up, Era: era, Workload: w.Name, Concurrency: n, work: w})
+		}
+	}
 	matrix := func(w workload, pipes []pipeline, concs []int) {
 		for _, era := range eras {
 			for _, n := range concs {
 				add(benchCase{Path: pathDirect, Upstream: upstreamHTTP, Era: era, Workload: w.Name, Concurrency: n, work: w})
+				addPeers(upstreamHTTP, era, w, n)
 				for _, p := range pipes {
 					for _, up := range []string{upstreamHTTP, upstreamStdio} {
 						add(benchCase{Path: pathGateway, Upstream: up, Era: era, Pipeline: p.Name, Workload: w.Name, Concurrency: n, pipe: p, work: w})
@@ -176,6 +205,20 @@ func plan(concurrency []int) (run []benchCase, skipped map[string]string) {
 		}
 	}
 	matrix(workEcho, pipelines(), concurrency)
+	// The go-sdk stack: mcpguard with nothing enabled and with the full pipeline, between direct
+	// and the peers.
+	pipes := pipelines()
+	sdkPipes := []pipeline{pipes[0]}
+	if len(pipes) > 1 {
+		sdkPipes = append(sdkPipes, pipes[len(pipes)-1])
+	}
+	for _, n := range concurrency {
+		add(benchCase{Path: pathDirect, Upstream: upstreamSDK, Era: eraLegacy, Workload: workEcho.Name, Concurrency: n, work: workEcho})
+		addPeers(upstreamSDK, eraLegacy, workEcho, n)
+		for _, p := range sdkPipes {
+			add(benchCase{Path: pathGateway, Upstream: upstreamSDK, Era: eraLegacy, Pipeline: p.Name, Workload: workEcho.Name, Concurrency: n, pipe: p, work: workEcho})
+		}
+	}
 	none := pipelines()[:1]
 	matrix(workList, none, concurrency[:1])
 	matrix(workBlob, none, concurrency)
