@@ -22,13 +22,22 @@
 # asks it for a token, so its own OAuth never starts). What the scenario then
 # checks is the gateway's client credentials grant.
 #
+# Scenarios in which the scenario server's metadata is poisoned and a client
+# must stop before asking for a token (auth/resource-mismatch,
+# auth/metadata-issuer-mismatch): the gateway holds a credential for the
+# upstream as above (a client id and a secret it never gets to send), so it is
+# the OAuth client whose refusal the scenario checks, as it checks the client's
+# directly.
+#
 # Set by conformance-client.sh: MCPGUARD_BIN, INTEROP_DRIVER_LOG_DIR (gateway
-# logs, one per scenario), INTEROP_DRIVER_PIDS (a file the stage reads to stop
-# any gateway a killed driver left behind) and INTEROP_DRIVER_BUDGET (seconds
-# this driver may take in all, default 26). The budget matters: when the
-# suite's client timeout fires it signals only the shell it ran this command
-# with, and would then wait for this driver to close its output; so the driver
-# stops the client itself, just before the suite would have.
+# logs, one per scenario), INTEROP_DRIVER_PIPELINE (set: the full pipeline, its
+# audit log in INTEROP_DRIVER_LOG_DIR/<scenario>.pipeline/), INTEROP_DRIVER_PIDS
+# (a file the stage reads to stop any gateway a killed driver left behind) and
+# INTEROP_DRIVER_BUDGET (seconds this driver may take in all, default 26). The
+# budget matters: when the suite's client timeout fires it signals only the
+# shell it ran this command with, and would then wait for this driver to close
+# its output; so the driver stops the client itself, just before the suite
+# would have.
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -99,7 +108,37 @@ EOF
 	fi
 	client_scenario=auth/metadata-default
 	;;
+auth/resource-mismatch | auth/metadata-issuer-mismatch)
+	# The gateway, not the client, is the scenario server's OAuth client: it holds
+	# a credential for the upstream and discovers the authorization server from the
+	# upstream's 401. The scenario's metadata is poisoned (a Protected Resource
+	# Metadata "resource" that is not the upstream; authorization server metadata
+	# whose "issuer" is not the one asked for), and what it checks is that its
+	# client reads it and stops before asking for a token, which the gateway must
+	# do with its own credential exactly as a client does directly. The secret is
+	# never sent: no token is asked for. The upstream then never connects, so the
+	# upstream timeout is short: the client's first request is answered after 1 s
+	# (without the upstream) instead of holding it until the driver's deadline.
+	MCPGUARD_UPSTREAM_CLIENT_SECRET=interop-never-sent
+	export MCPGUARD_UPSTREAM_CLIENT_SECRET
+	cat >>"$config" <<EOF
+      client_credentials:
+        client_id: interop-gateway
+        client_secret: env:MCPGUARD_UPSTREAM_CLIENT_SECRET
+    timeout: 1s
+EOF
+	client_scenario=auth/metadata-default
+	;;
 esac
+# With INTEROP_DRIVER_PIPELINE=1, the full pipeline (lib.sh): a policy bound to
+# the principal anonymous (everything-client presents no credential to the
+# gateway), redaction and the audit log, in the scenario's own directory beside
+# its gateway log, which conformance-client.sh verifies after the run.
+if [[ -n ${INTEROP_DRIVER_PIPELINE:-} ]]; then
+	pipeline_dir=$log_dir/${scenario//\//_}.pipeline
+	setup_full_pipeline "$pipeline_dir" anonymous
+	append_full_pipeline "$config" "$pipeline_dir"
+fi
 {
 	printf '# scenario %s, protocol version %s, upstream %s\n' "$scenario" "${MCP_CONFORMANCE_PROTOCOL_VERSION:-}" "$upstream_url"
 } >>"$gateway_log"

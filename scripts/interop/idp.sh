@@ -14,7 +14,11 @@
 #      go-sdk client, protocol 2025-11-25 and 2026-07-28;
 #   4. the same tools/call replayed with a token for another audience and with
 #      an expired token (both signed by the IdP): 401, the gateway logs
-#      wrong_audience and expired, and the demo server never receives them;
+#      wrong_audience and expired, and the demo server never receives them.
+#      Everything sent with a refused token comes from 127.0.0.2 (first era) or
+#      127.0.0.3 (second), so brute-force detection (on, as by default: 5
+#      failures from one address block it) counts those few failures there,
+#      never reaches its threshold, and never blocks 127.0.0.1;
 #   5. an operator created with `mcpguard operators create` (no TOTP enrolled)
 #      logs in to the admin API through the IdP: GET /v1/login/oidc → the
 #      IdP's /authorize (PKCE S256, state, nonce) → the callback, which
@@ -195,6 +199,11 @@ n=$(grep 'authentication refused' "$LOGS/mcpguard.log" | grep -c 'reason=wrong_a
 ((n >= 4)) || problems+=("the gateway logged $n wrong_audience refusals, want at least 4")
 n=$(grep 'authentication refused' "$LOGS/mcpguard.log" | grep -c 'reason=expired' || true)
 ((n >= 4)) || problems+=("the gateway logged $n expired refusals, want at least 4")
+# The refused tokens came from 127.0.0.2 and 127.0.0.3 (one address per era), so
+# brute-force detection, on by default, counted them there and never reached its
+# threshold of 5 for one address: nothing was blocked (containment: docs/containment.md).
+n=$(grep 'authentication refused' "$LOGS/mcpguard.log" | grep -E 'reason=(wrong_audience|expired)' | grep -cvE 'remote=127\.0\.0\.[23]:' || true)
+((n == 0)) || problems+=("$n refused token(s) came from an address other than 127.0.0.2 and 127.0.0.3")
 grep -qF "idp: issued an access token to $CLIENT_ID: aud=$RESOURCE " "$LOGS/idp.log" ||
 	problems+=("the IdP log shows no token issued to $CLIENT_ID for $RESOURCE")
 # The operator login: one code and one ID token at the IdP, one session at the
@@ -219,6 +228,8 @@ if [[ $IDP_PIPELINE == full ]]; then
 		((n >= 8)) || problems+=("the audit log holds $n auth_failure records, want at least 8 (the refused tokens)")
 		n=$(count 'eyJ' "$LOGS/records.jsonl")
 		((n == 0)) || problems+=("the audit log holds a JWT ($n record(s))")
+		n=$(count '"kind":"block"' "$LOGS/records.jsonl")
+		((n == 0)) || problems+=("the audit log holds $n block record(s): brute-force detection blocked an address")
 	else
 		problems+=("the audit log does not verify or misses the calls")
 	fi

