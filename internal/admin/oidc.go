@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -57,8 +58,20 @@ func NewOIDCLogin(c authn.OIDCLoginConfig, operators *authn.Operators, opts *OID
 // hold a session of theirs (login CSRF, RFC 9700 section 4.7).
 const oidcBrowserCookie = "mcpguard_oidc_login"
 
-func (o *OIDCLogin) cookie(value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: oidcBrowserCookie, Value: value, Path: "/v1/login/oidc", MaxAge: maxAge,
+// oidcToCookie remembers, across the provider's redirect, that the login was started from the
+// operators' console (GET /v1/login/oidc?to=console): its callback then opens the console's
+// session cookie instead of answering the session token as JSON.
+const oidcToCookie = "mcpguard_oidc_to"
+
+// ConsoleSessionCookie is the operators' console session cookie (console.SessionCookie): an
+// OpenID Connect login started from the console ends by setting it.
+const ConsoleSessionCookie = "mcpguard_console"
+
+// ConsolePath is where a console login lands.
+const ConsolePath = "/console/"
+
+func (o *OIDCLogin) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/v1/login/oidc", MaxAge: maxAge,
 		HttpOnly: true, Secure: o.secureCookie, SameSite: http.SameSiteLaxMode}
 }
 
@@ -74,6 +87,11 @@ func (h *handler) oidcBegin(w http.ResponseWriter, r *http.Request, _ *authn.Pri
 		writeError(w, http.StatusNotFound, oidcNotConfigured)
 		return
 	}
+	to := r.URL.Query().Get("to")
+	if to != "" && to != "console" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown to=%.64q: leave it out for a session token as JSON, or use to=console to land in the operators' console", to))
+		return
+	}
 	u, state, err := h.oidc.login.BeginLogin(r.Context())
 	if err != nil {
 		status, msg := oidcRefusal(err, h.oidc.login.PendingTTL())
@@ -85,7 +103,13 @@ func (h *handler) oidcBegin(w http.ResponseWriter, r *http.Request, _ *authn.Pri
 		return
 	}
 	// Lax: the provider sends the browser back with a top-level GET, which carries it.
-	http.SetCookie(w, h.oidc.cookie(state, int(h.oidc.login.PendingTTL().Seconds())))
+	ttl := int(h.oidc.login.PendingTTL().Seconds())
+	http.SetCookie(w, h.oidc.cookie(oidcBrowserCookie, state, ttl))
+	if to != "" {
+		http.SetCookie(w, h.oidc.cookie(oidcToCookie, to, ttl))
+	} else {
+		http.SetCookie(w, h.oidc.cookie(oidcToCookie, "", -1)) // a login started earlier from the console does not steer this one
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u, http.StatusFound)
 }
@@ -126,6 +150,10 @@ func (h *handler) oidcCallback(w http.ResponseWriter, r *http.Request, _ *authn.
 		return
 	}
 	h.logger.Info("operator logged in with OIDC", "operator", p.Subject, "sub", who.Subject, "roles", p.Roles, "mfa", p.MFA, "session", p.KeyID)
+	if c, err := r.Cookie(oidcToCookie); err == nil && c.Value == "console" {
+		h.oidc.toConsole(w, token, p, h.now)
+		return
+	}
 	roles := p.Roles
 	if roles == nil {
 		roles = []string{}
@@ -134,6 +162,26 @@ func (h *handler) oidcCallback(w http.ResponseWriter, r *http.Request, _ *authn.
 	w.Header().Set("Pragma", "no-cache")
 	// mfa tells the operator whether this session may decide held calls.
 	writeJSON(w, map[string]any{"token": token.Reveal(), "operator": p.Subject, "roles": roles, "mfa": p.MFA, "expires": p.Expires.UTC().Format(time.RFC3339)})
+}
+
+// toConsole ends a login started from the console: the session token goes into the console's
+// session cookie (HttpOnly, Secure, SameSite=Strict, as the console's own login sets it), never
+// into the page. The page then moves the browser to the console with a same-origin navigation:
+// a redirect would still belong to the provider's cross-site navigation, and the browser would
+// withhold the Strict cookie from it.
+func (o *OIDCLogin) toConsole(w http.ResponseWriter, token authn.Secret, p *authn.Principal, now func() time.Time) {
+	http.SetCookie(w, o.cookie(oidcBrowserCookie, "", -1))
+	http.SetCookie(w, o.cookie(oidcToCookie, "", -1))
+	http.SetCookie(w, &http.Cookie{Name: ConsoleSessionCookie, Value: token.Reveal(), Path: "/", Expires: p.Expires,
+		MaxAge: max(1, int(p.Expires.Sub(now()).Seconds())), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	fmt.Fprintf(w, `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=%s"><title>Logged in</title>`+
+		`<p>Logged in as %s. <a href="%s">Continue to the console</a>.</p>`+"\n", ConsolePath, html.EscapeString(p.Subject), ConsolePath)
 }
 
 // oidcRefusal maps a refused OIDC login to its status and the message the person sees: specific

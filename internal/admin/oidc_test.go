@@ -166,3 +166,59 @@ func TestNewOIDCLoginNeedsOperatorAccounts(t *testing.T) {
 		t.Errorf("NewOIDCLogin without operators: %v", err)
 	}
 }
+
+// TestOIDCLoginToConsole: a login started with to=console ends in the console's session cookie
+// (HttpOnly, Secure, SameSite=Strict), never in the page, and a page that moves the browser on
+// to the console; the next login without it answers JSON again; an unknown to is refused.
+func TestOIDCLoginToConsole(t *testing.T) {
+	f := newOIDCFixture(t, &fakeGateway{})
+	resp, err := f.browser.Get(f.srv.URL + "/v1/login/oidc?to=console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("GET /v1/login/oidc?to=console: %d, want 302 to the provider", resp.StatusCode)
+	}
+	q := f.idp.Authorize(t, resp.Header.Get("Location"))
+	resp, err = f.browser.Get(f.srv.URL + OIDCCallbackPath + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == ConsoleSessionCookie {
+			session = c
+		}
+	}
+	switch {
+	case resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html"):
+		t.Fatalf("callback of a console login: %d %q %q, want 200 and a page", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	case session == nil || !strings.HasPrefix(session.Value, authn.SessionPrefix):
+		t.Fatalf("callback of a console login set no console session cookie: %v", resp.Header["Set-Cookie"])
+	case !session.HttpOnly || !session.Secure || session.SameSite != http.SameSiteStrictMode || session.Path != "/" || session.MaxAge <= 0 || session.MaxAge > 8*3600:
+		t.Errorf("console session cookie %+v: want HttpOnly, Secure, SameSite=Strict, Path=/ and at most 8 hours", session)
+	case strings.Contains(string(body), session.Value):
+		t.Errorf("the page carries the session token: %q", body)
+	case !strings.Contains(string(body), `url=/console/`) || !strings.Contains(string(body), "Logged in as alice"):
+		t.Errorf("the page does not move the browser on to the console: %q", body)
+	}
+	if n := f.sessions.count(); n != 1 {
+		t.Errorf("%d operator sessions open after the console login, want 1", n)
+	}
+	if resp, out := f.login(t, f.browser); resp.StatusCode != http.StatusOK || out["operator"] != "alice" {
+		t.Errorf("a later login without to=console: %d %v, want the token as JSON", resp.StatusCode, out)
+	}
+
+	resp, err = f.browser.Get(f.srv.URL + "/v1/login/oidc?to=https://evil.example/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "use to=console") {
+		t.Errorf("GET /v1/login/oidc?to=https://evil.example/: %d %s, want 400 naming to=console", resp.StatusCode, body)
+	}
+}

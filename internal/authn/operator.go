@@ -119,10 +119,18 @@ func NewOperators(ctx context.Context, store OperatorStore, sessions SessionStor
 // Sessions returns the operator session manager.
 func (o *Operators) Sessions() *Sessions { return o.sessions }
 
-// Create adds an operator with a password; TOTP enrolment follows with BeginEnrollment.
-func (o *Operators) Create(ctx context.Context, name, password string, roles []string) error {
+// CheckOperatorName refuses a name an operator account cannot have.
+func CheckOperatorName(name string) error {
 	if !operatorName.MatchString(name) {
 		return fmt.Errorf("operator name %q: use 1-64 lower-case letters, digits and . _ @ -", truncate(name))
+	}
+	return nil
+}
+
+// Create adds an operator with a password; TOTP enrolment follows with BeginEnrollment.
+func (o *Operators) Create(ctx context.Context, name, password string, roles []string) error {
+	if err := CheckOperatorName(name); err != nil {
+		return err
 	}
 	hash, err := o.hasher.Hash(ctx, password)
 	if err != nil {
@@ -160,22 +168,30 @@ func (o *Operators) BeginEnrollment(ctx context.Context, name string) (Enrollmen
 	return e, err
 }
 
+// ErrNoEnrollment: a TOTP code was given to confirm an enrolment that was never begun (or was
+// confirmed or reset meanwhile).
+var ErrNoEnrollment = errors.New("no enrolment in progress")
+
 // ConfirmEnrollment activates the pending TOTP secret when code is valid for it. The code is
-// consumed: it cannot also be used to log in.
+// consumed: it cannot also be used to log in. A wrong or already used code is a *Rejection
+// (ReasonBadTOTP).
 func (o *Operators) ConfirmEnrollment(ctx context.Context, name, code string) error {
 	op, err := o.store.Operator(ctx, name)
 	if err != nil {
 		return fmt.Errorf("confirm TOTP for %s: %w", name, err)
 	}
 	if op.PendingTOTP == "" {
-		return fmt.Errorf("confirm TOTP for %s: no enrolment in progress", name)
+		return fmt.Errorf("confirm TOTP for %s: %w", name, ErrNoEnrollment)
 	}
 	step, err := matchTOTP(op.PendingTOTP, code, o.now())
 	if err != nil {
-		return fmt.Errorf("confirm TOTP for %s: %w", name, err)
+		return reject(ReasonBadTOTP, fmt.Errorf("confirm TOTP for %s: %w", name, err))
 	}
-	if ok, err := o.store.ClaimTOTPStep(ctx, name, step); err != nil || !ok {
-		return fmt.Errorf("confirm TOTP for %s: code already used (%v)", name, err)
+	switch ok, err := o.store.ClaimTOTPStep(ctx, name, step); {
+	case err != nil:
+		return fmt.Errorf("confirm TOTP for %s: %w", name, err)
+	case !ok:
+		return rejectf(ReasonBadTOTP, "confirm TOTP for %s: code already used", name)
 	}
 	op.TOTPSecret, op.PendingTOTP = op.PendingTOTP, ""
 	if err := o.store.UpdateOperator(ctx, op); err != nil {

@@ -2,6 +2,8 @@ package console
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -406,10 +408,19 @@ type operatorRow struct {
 type operatorsData struct {
 	Operators []operatorRow
 	More      int
+	// NewOperator and NewPassword: the operator just created and their one-time password,
+	// shown once.
+	NewOperator, NewPassword string
 }
 
 func (c *Console) operatorsPage(w http.ResponseWriter, r *http.Request, s *session) {
-	p := &page{Title: "Operators", Nav: "operators"}
+	c.renderOperators(w, r, s, http.StatusOK, nil, nil)
+}
+
+// renderOperators renders the operators page with status, an optional flash and, once, a
+// created operator's one-time password (created).
+func (c *Console) renderOperators(w http.ResponseWriter, r *http.Request, s *session, status int, f *flash, created *operatorsData) {
+	p := &page{Title: "Operators", Nav: "operators", Flash: f}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
 	all, err := c.st.OperatorStore.ListOperators(ctx)
@@ -420,6 +431,9 @@ func (c *Console) operatorsPage(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	d := &operatorsData{}
+	if created != nil {
+		d.NewOperator, d.NewPassword = created.NewOperator, created.NewPassword
+	}
 	if len(all) > maxListed {
 		d.More, all = len(all)-maxListed, all[:maxListed]
 	}
@@ -438,7 +452,50 @@ func (c *Console) operatorsPage(w http.ResponseWriter, r *http.Request, s *sessi
 		d.Operators = append(d.Operators, row)
 	}
 	p.Data = d
-	c.render(w, r, http.StatusOK, "operators", s, p)
+	c.render(w, r, status, "operators", s, p)
+}
+
+// oneTimePasswordBytes is the entropy of a created operator's one-time password (160 bits).
+const oneTimePasswordBytes = 20
+
+// createOperator creates an operator account as `mcpguard operators create` does, with a
+// one-time password the console makes and shows once (the answer is the page itself, never
+// cached, never in a URL or a cookie). The new operator cannot log in until they have chosen
+// their own password and enrolled an authenticator app at /console/enroll, which needs it.
+func (c *Console) createOperator(w http.ResponseWriter, r *http.Request, s *session) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	roles := splitRoles(r.PostFormValue("roles"))
+	fail := func(status int, msg string) {
+		c.renderOperators(w, r, s, status, &flash{Message: "no operator created: " + msg, Error: true}, nil)
+	}
+	if len(roles) > 64 {
+		fail(http.StatusBadRequest, "at most 64 roles")
+		return
+	}
+	if err := authn.CheckOperatorName(name); err != nil {
+		fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	var raw [oneTimePasswordBytes]byte
+	_, _ = rand.Read(raw[:])
+	password := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw[:])
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	defer cancel()
+	e := c.entry(journal.ActOperatorCreate, s)
+	e.Target = journal.Target{Operator: name, Roles: roles}
+	err := c.act(ctx, e, func(_ keystore.Tx, ops *authn.Operators) error { return ops.Create(ctx, name, password, roles) })
+	switch {
+	case errors.Is(err, authn.ErrExists):
+		fail(http.StatusConflict, fmt.Sprintf("operator %q exists already", name))
+		return
+	case err != nil:
+		c.logger.Error("console: operator not created", "operator", name, "err", err)
+		fail(http.StatusServiceUnavailable, "the identities database cannot be written; try again later")
+		return
+	}
+	c.renderOperators(w, r, s, http.StatusOK, &flash{Message: fmt.Sprintf(
+		"created operator %s (roles %s): give them the one-time password below through another channel; it is shown only once", name, strings.Join(roles, ","))},
+		&operatorsData{NewOperator: name, NewPassword: password})
 }
 
 // operatorAct disables or enables an operator as `mcpguard operators disable|enable` does.
@@ -454,12 +511,14 @@ func (c *Console) operatorAct(w http.ResponseWriter, r *http.Request, s *session
 		act, verb, change = journal.ActOperatorDisable, "disabled", (*authn.Operators).Disable
 	case "enable":
 		act, verb, change = journal.ActOperatorEnable, "enabled", (*authn.Operators).Enable
+	case "reset-mfa":
+		act, verb, change = journal.ActOperatorResetMFA, "reset", (*authn.Operators).ResetMFA
 	default:
-		done(w, r, back, flash{Message: "unknown act: disable or enable", Error: true})
+		done(w, r, back, flash{Message: "unknown act: disable, enable or reset-mfa", Error: true})
 		return
 	}
-	if act == journal.ActOperatorDisable && name == s.p.Subject {
-		done(w, r, back, flash{Message: "not disabled: you cannot disable your own account; another operator must", Error: true})
+	if act != journal.ActOperatorEnable && name == s.p.Subject {
+		done(w, r, back, flash{Message: fmt.Sprintf("not %s: you cannot do this to your own account; another operator must", verb), Error: true})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
@@ -475,6 +534,8 @@ func (c *Console) operatorAct(w http.ResponseWriter, r *http.Request, s *session
 		done(w, r, back, flash{Message: fmt.Sprintf("not %s: the identities database cannot be written; try again later", verb), Error: true})
 	case act == journal.ActOperatorDisable:
 		done(w, r, back, flash{Message: fmt.Sprintf("disabled %s and ended their sessions", name)})
+	case act == journal.ActOperatorResetMFA:
+		done(w, r, back, flash{Message: fmt.Sprintf("removed the authenticator app of %s and ended their sessions: they enrol a new one at /console/enroll with their password", name)})
 	default:
 		done(w, r, back, flash{Message: fmt.Sprintf("enabled %s", name)})
 	}

@@ -56,7 +56,7 @@ var files embed.FS
 // console and nothing else on other hosts; it is not __Host- prefixed so that its name stays
 // the same whether or not a browser treats a plain-http listener as secure (docs/console.md).
 const (
-	SessionCookie = "mcpguard_console"
+	SessionCookie = admin.ConsoleSessionCookie
 	// loginCookie binds the login form to the browser that loaded it (double submit).
 	loginCookie = "mcpguard_console_login"
 	flashCookie = "mcpguard_console_flash"
@@ -112,6 +112,9 @@ type Options struct {
 	AuditStats func() audit.Stats
 	// Origin is the audit log's checkpoint origin; "" accepts the one its checkpoints name.
 	Origin string
+	// OIDC: operators may also log in with OpenID Connect (admin.oidc); the login page links to
+	// the admin API's /v1/login/oidc?to=console, whose callback opens the console's session.
+	OIDC bool
 }
 
 // Console serves the console's pages.
@@ -156,6 +159,8 @@ func New(gw Gateway, st Stores, opts *Options) (*Console, error) {
 	m.HandleFunc("GET /console/login", c.loginPage)
 	m.HandleFunc("POST /console/login", c.login)
 	m.Handle("POST /console/logout", c.auth(c.logout))
+	m.HandleFunc("GET /console/enroll", c.enrollPage)
+	m.HandleFunc("POST /console/enroll", c.enroll)
 	m.Handle("GET /console/{$}", c.auth(c.auditPage))
 	m.Handle("GET /console/audit", c.auth(c.auditPage))
 	m.Handle("GET /console/audit/{seq}", c.auth(c.recordPage))
@@ -167,6 +172,7 @@ func New(gw Gateway, st Stores, opts *Options) (*Console, error) {
 	m.Handle("POST /console/keys", c.auth(c.createKey))
 	m.Handle("POST /console/keys/{id}/revoke", c.auth(c.revokeKey))
 	m.Handle("GET /console/operators", c.auth(c.operatorsPage))
+	m.Handle("POST /console/operators", c.auth(c.createOperator))
 	m.Handle("POST /console/operators/{name}/{act}", c.auth(c.operatorAct))
 	m.Handle("GET /console/blocks", c.auth(c.blocksPage))
 	m.Handle("POST /console/blocks", c.auth(c.putBlock))

@@ -3,16 +3,21 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
+	"github.com/mcpguard/mcpguard/internal/authn/oidctest"
 	"github.com/mcpguard/mcpguard/internal/console"
 )
 
@@ -376,5 +381,185 @@ func TestAuditPages(t *testing.T) {
 	r = b.post("/console/blocks", "/console/blocks/lift", url.Values{"kind": {"address"}, "target": {"203.0.113.7"}})
 	if strings.Contains(r.body, `data-block="address:203.0.113.7"`) || !strings.Contains(r.body, "lifted") {
 		t.Fatalf("after lifting:\n%.2000s", r.body)
+	}
+}
+
+// TestOIDCLogin: with admin.oidc the login page links to the provider; the login the console
+// starts there ends in the console's session, as the operator the provider named, and is
+// recorded. Without admin.oidc the page has no such link.
+func TestOIDCLogin(t *testing.T) {
+	idp := oidctest.New(t, &oidctest.Options{User: "alice"})
+	f := newFixtureAdmin(t, fmt.Sprintf(`, oidc: {issuer: %q, client_id: %q, redirect_url: "http://127.0.0.1:1/v1/login/oidc/callback"}`,
+		idp.Issuer, idp.ClientID()))
+	f.operator(t, "alice", "Desk")
+	b := f.browser(t)
+	page := b.get("/console/login")
+	if !strings.Contains(page.body, `href="/v1/login/oidc?to=console"`) {
+		t.Fatalf("the login page has no link to the OIDC login:\n%.2000s", page.body)
+	}
+	r := b.do(http.MethodGet, "/v1/login/oidc?to=console", nil)
+	if r.status != http.StatusFound {
+		t.Fatalf("GET /v1/login/oidc?to=console: %d %s, want 302 to the provider", r.status, r.body)
+	}
+	q := idp.Authorize(t, r.header.Get("Location"))
+	r = b.do(http.MethodGet, "/v1/login/oidc/callback?"+q.Encode(), nil)
+	if r.status != http.StatusOK || !strings.Contains(r.body, "url=/console/") {
+		t.Fatalf("callback: %d %s, want 200 and a page that moves on to the console", r.status, r.body)
+	}
+	if _, ok := b.cookies[console.SessionCookie]; !ok {
+		t.Fatalf("the callback set no console session cookie: %v", r.header.Values("Set-Cookie"))
+	}
+	home := b.get("/console/")
+	if home.status != http.StatusOK || !strings.Contains(home.body, `id="logout"`) || !strings.Contains(home.body, "alice") {
+		t.Fatalf("the console after an OIDC login: %d\n%.2000s", home.status, home.body)
+	}
+	f.record(t, "the OIDC login", func(rec *audit.Record) bool {
+		return rec.Kind == audit.KindAdmin && rec.Principal == "alice" && strings.Contains(string(rec.Detail), `"via":"oidc"`)
+	})
+
+	plain := newFixture(t).browser(t)
+	if page := plain.get("/console/login"); strings.Contains(page.body, "/v1/login/oidc") {
+		t.Errorf("without admin.oidc the login page links to the OIDC login:\n%.2000s", page.body)
+	}
+}
+
+var (
+	newPasswordField = regexp.MustCompile(`<code id="new-password">([^<]+)</code>`)
+	secretField      = regexp.MustCompile(`<code id="secret">([^<]+)</code>`)
+)
+
+// TestCreateAndEnrollOperator: an operator creates another in the console and sees their
+// one-time password once; the new operator cannot log in with it, proves it at /console/enroll,
+// scans the secret, and confirms with a code while choosing a new password — one recorded act
+// that changes nothing when refused; then only the new password and the app log in. Resetting
+// the app ends the sessions and sends the operator back to enrolment.
+func TestCreateAndEnrollOperator(t *testing.T) {
+	f := newFixture(t)
+	f.operator(t, "alice", "Admin")
+	b := f.loggedIn(t, "alice")
+
+	r := b.post("/console/operators", "/console/operators", url.Values{"name": {"bob"}, "roles": {"Desk, Risk"}})
+	m := newPasswordField.FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || m == nil || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("creating bob: status %d (Cache-Control %q), want 200 and the one-time password shown:\n%.2000s", r.status, r.header.Get("Cache-Control"), r.body)
+	}
+	oneTime := m[1]
+	if !regexp.MustCompile(`data-operator="bob">[\s\S]*?<td class="roles">Desk,Risk</td><td class="mfa">none</td>`).MatchString(r.body) {
+		t.Errorf("the operators page does not list bob with roles Desk,Risk and no MFA:\n%.3000s", r.body)
+	}
+	if again := b.get("/console/operators"); strings.Contains(again.body, oneTime) {
+		t.Error("the one-time password is shown again on the next visit")
+	}
+	for _, c := range []struct {
+		name   string
+		status int
+		want   string
+	}{
+		{"bob", http.StatusConflict, `operator "bob" exists already`},
+		{"Bob <script>", http.StatusBadRequest, "use 1-64 lower-case letters, digits and . _ @ -"},
+		{"", http.StatusBadRequest, "use 1-64 lower-case letters"},
+	} {
+		r := b.post("/console/operators", "/console/operators", url.Values{"name": {c.name}})
+		if r.status != c.status || !strings.Contains(html.UnescapeString(r.body), c.want) || newPasswordField.MatchString(r.body) {
+			t.Errorf("creating %q: status %d, want %d and %q:\n%.1500s", c.name, r.status, c.status, c.want, r.body)
+		}
+	}
+	f.record(t, "bob's creation", func(r *audit.Record) bool {
+		return r.Kind == audit.KindAdmin && r.Principal == "alice" && strings.Contains(string(r.Detail), `"operator.create"`) &&
+			strings.Contains(string(r.Detail), `"bob"`) && !strings.Contains(string(r.Detail), oneTime)
+	})
+
+	// The one-time password alone opens nothing.
+	nb := f.browser(t)
+	if r := nb.login("bob", oneTime, "123456"); r.status != http.StatusUnauthorized {
+		t.Fatalf("bob logging in before enrolling: status %d, want 401", r.status)
+	}
+	enroll := func(form url.Values) response {
+		page := nb.get("/console/enroll")
+		form.Set("csrf", csrf(t, page.body))
+		return nb.do(http.MethodPost, "/console/enroll", form)
+	}
+	if r := enroll(url.Values{"step": {"begin"}, "operator": {"bob"}, "password": {"wrong password 1"}}); r.status != http.StatusUnauthorized || secretField.MatchString(r.body) {
+		t.Fatalf("enrolling with a wrong password: status %d, want 401 and no secret:\n%.1500s", r.status, r.body)
+	}
+	f.record(t, "the refused enrolment", func(r *audit.Record) bool {
+		return r.Principal == "bob" && strings.Contains(string(r.Detail), `"operator.enroll_mfa"`) && strings.Contains(string(r.Detail), `"bad_password"`)
+	})
+	r = enroll(url.Values{"step": {"begin"}, "operator": {"bob"}, "password": {oneTime}})
+	m = secretField.FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || m == nil || !strings.Contains(r.body, `src="data:image/png;base64,`) {
+		t.Fatalf("enrolling with the one-time password: status %d, want 200 with the QR code and the secret:\n%.1500s", r.status, r.body)
+	}
+	secret := m[1]
+	// A code from one step ago: the current one is then free for the login that follows.
+	code, _ := totp.GenerateCode(secret, time.Now().Add(-30*time.Second))
+	const newPassword = "a passphrase bob chose"
+	confirm := url.Values{"step": {"confirm"}, "operator": {"bob"}, "password": {oneTime}, "new_password": {newPassword}, "new_password_again": {newPassword}}
+	bad := "000000"
+	if bad == code {
+		bad = "111111"
+	}
+	for _, c := range []struct {
+		name   string
+		edit   func(url.Values)
+		status int
+		want   string
+	}{
+		{"a wrong code", func(v url.Values) { v.Set("totp", bad) }, http.StatusUnauthorized, "the code is wrong or already used"},
+		{"two different passwords", func(v url.Values) { v.Set("totp", code); v.Set("new_password_again", "another passphrase") }, http.StatusBadRequest, "the two new passwords differ"},
+		{"a short password", func(v url.Values) {
+			v.Set("totp", code)
+			v.Set("new_password", "short")
+			v.Set("new_password_again", "short")
+		}, http.StatusBadRequest, "at least 12 characters"},
+		{"the one-time password again", func(v url.Values) {
+			v.Set("totp", code)
+			v.Set("new_password", oneTime)
+			v.Set("new_password_again", oneTime)
+		}, http.StatusBadRequest, "choose a new password"},
+	} {
+		form := url.Values{}
+		for k, v := range confirm {
+			form[k] = slices.Clone(v)
+		}
+		c.edit(form)
+		if r := enroll(form); r.status != c.status || !strings.Contains(r.body, c.want) {
+			t.Errorf("confirming with %s: status %d, want %d and %q:\n%.1500s", c.name, r.status, c.status, c.want, r.body)
+		}
+	}
+	if r := nb.login("bob", newPassword, f.codeOf(t, secret)); r.status != http.StatusUnauthorized {
+		t.Fatalf("after refused confirmations bob logs in with the new password: status %d", r.status)
+	}
+	confirm.Set("totp", code)
+	if r := enroll(confirm); r.status != http.StatusSeeOther || r.header.Get("Location") != "/console/login" {
+		t.Fatalf("confirming: status %d, Location %q, want 303 to the login page:\n%.1500s", r.status, r.header.Get("Location"), r.body)
+	}
+	f.record(t, "bob's enrolment", func(r *audit.Record) bool {
+		return r.Kind == audit.KindAdmin && r.Principal == "bob" && r.AuthMethod == "password" &&
+			strings.Contains(string(r.Detail), `"operator.enroll_mfa"`) && strings.Contains(string(r.Detail), `"console"`) && !strings.Contains(string(r.Detail), "refused")
+	})
+	if r := nb.login("bob", oneTime, f.codeOf(t, secret)); r.status != http.StatusUnauthorized {
+		t.Errorf("the one-time password still logs in after enrolment: status %d", r.status)
+	}
+	if r := nb.login("bob", newPassword, f.codeOf(t, secret)); r.status != http.StatusSeeOther {
+		t.Fatalf("bob logging in with the new password and the app: status %d:\n%.1500s", r.status, r.body)
+	}
+	if r := enroll(url.Values{"step": {"begin"}, "operator": {"bob"}, "password": {newPassword}}); r.status != http.StatusConflict || secretField.MatchString(r.body) {
+		t.Errorf("enrolling again over an enrolled app: status %d, want 409 and no secret", r.status)
+	}
+
+	// Resetting bob's app ends his session; he enrols again with his password.
+	r = b.post("/console/operators", "/console/operators/bob/reset-mfa", url.Values{})
+	if !strings.Contains(r.body, "removed the authenticator app of bob") {
+		t.Fatalf("after resetting bob's MFA:\n%.2000s", r.body)
+	}
+	if r := nb.do(http.MethodGet, "/console/audit", nil); r.status != http.StatusSeeOther {
+		t.Errorf("bob's session still opens pages after the reset (status %d)", r.status)
+	}
+	if r := enroll(url.Values{"step": {"begin"}, "operator": {"bob"}, "password": {newPassword}}); r.status != http.StatusOK || !secretField.MatchString(r.body) {
+		t.Errorf("enrolling again after the reset: status %d, want 200 and a new secret", r.status)
+	}
+	if r := b.post("/console/operators", "/console/operators/alice/reset-mfa", url.Values{}); !strings.Contains(r.body, "you cannot do this to your own account") {
+		t.Errorf("alice resetting her own MFA:\n%.1500s", r.body)
 	}
 }

@@ -79,6 +79,13 @@ func bankServer() *mcp.Server {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureAdmin(t, "")
+}
+
+// newFixtureAdmin is newFixture with more keys of the admin section (a YAML flow mapping's
+// entries, each after a comma).
+func newFixtureAdmin(t *testing.T, admin string) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	up := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return bankServer() }, &mcp.StreamableHTTPOptions{JSONResponse: true}))
 	t.Cleanup(up.Close)
@@ -101,7 +108,7 @@ func newFixture(t *testing.T) *fixture {
 listen: 127.0.0.1:0
 api_keys_database: %q
 policy_file: %q
-admin: {listen: "127.0.0.1:1", console: true}
+admin: {listen: "127.0.0.1:1", console: true%s}
 audit:
   database: %q
   signing_key_file: %q
@@ -117,7 +124,7 @@ containment: {}
 upstreams:
   - name: bank
     http: {url: %q}
-`, identities, policyFile, f.auditDB, keyFile, filepath.Join(dir, "checkpoints"), filepath.Join(dir, "pins.db"), up.URL)
+`, identities, policyFile, admin, f.auditDB, keyFile, filepath.Join(dir, "checkpoints"), filepath.Join(dir, "pins.db"), up.URL)
 	cfg, err := config.Parse([]byte(yaml), "console-test.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +207,13 @@ func (f *fixture) operator(t *testing.T, name string, roles ...string) {
 // code is the operator's current TOTP code.
 func (f *fixture) code(t *testing.T, name string) string {
 	t.Helper()
-	c, err := totp.GenerateCode(f.secrets[name], time.Now())
+	return f.codeOf(t, f.secrets[name])
+}
+
+// codeOf is the current TOTP code of secret.
+func (f *fixture) codeOf(t *testing.T, secret string) string {
+	t.Helper()
+	c, err := totp.GenerateCode(secret, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

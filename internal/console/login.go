@@ -22,6 +22,7 @@ const loginRefused = "login refused: the name, password or code is wrong, or the
 
 type loginData struct {
 	Operator, Error string
+	OIDC            bool // link to the OpenID Connect login
 }
 
 // loginPage shows the login form, bound to this browser by a fresh cookie.
@@ -35,7 +36,7 @@ func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int
 	secret := base64.RawURLEncoding.EncodeToString(raw[:])
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: secret, Path: "/console/login", MaxAge: 3600,
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
-	p := &page{Title: "Log in", CSRF: csrfToken(secret), Data: loginData{Operator: name, Error: msg}}
+	p := &page{Title: "Log in", CSRF: csrfToken(secret), Data: loginData{Operator: name, Error: msg, OIDC: c.opts.OIDC}}
 	c.render(w, r, status, "login", nil, p)
 }
 

@@ -497,6 +497,57 @@ async function browser() {
 			must((await page.locator(`tr[data-operator="${name}"] td.status`).count()) === 1, `/console/operators lists ${name} with a status`);
 		}
 		await shot("operators");
+		// Create an operator; the new operator enrols in a browser of their own (no cookies of
+		// this session), scanning the secret and choosing a password, then logs in with them.
+		const newcomer = "carol";
+		await page.fill('form#create-operator input[name="name"]', newcomer);
+		await page.fill('form#create-operator input[name="roles"]', "Desk");
+		await submit(page.locator("form#create-operator button[type=submit]"));
+		await flashOK(`creating operator ${newcomer}`);
+		const oneTime = (await page.locator("code#new-password").innerText()).trim();
+		must(/^[A-Z2-7]{32}$/.test(oneTime), "the new operator's one-time password is shown in code#new-password", oneTime.slice(0, 4));
+		must(/none/.test(await page.locator(`tr[data-operator="${newcomer}"] td.mfa`).innerText()), `${newcomer} is listed without MFA`);
+		await shot("operators-created");
+		const other = await b.newContext({ viewport: { width: 1280, height: 900 } });
+		const np = await other.newPage();
+		np.setDefaultTimeout(15_000);
+		np.on("pageerror", (e) => pageErrors.push(e.message));
+		np.on("dialog", async (d) => {
+			dialogs.push(`${d.type()}: ${d.message()}`);
+			await d.dismiss();
+		});
+		const nsubmit = async (button) => (await Promise.all([np.waitForNavigation({ waitUntil: "load" }), button.click()]))[0];
+		await np.goto(`${base}/login`);
+		await Promise.all([np.waitForNavigation(), np.locator('#enrol a[href="/console/enroll"]').click()]);
+		must(new URL(np.url()).pathname === "/console/enroll", "the login page links to /console/enroll", np.url());
+		await np.fill('form#enroll input[name="operator"]', newcomer);
+		await np.fill('form#enroll input[name="password"]', oneTime);
+		resp = await nsubmit(np.locator("form#enroll button[type=submit]"));
+		must(resp.status() === 200 && (await np.locator("img#qr").count()) === 1, "the enrolment shows the QR code (img#qr)", String(resp.status()));
+		must(await np.locator("img#qr").evaluate((img) => img.complete && img.naturalWidth > 0), "the QR code image renders under the Content-Security-Policy");
+		const tmp = fs.mkdtempSync(path.join(shots, "enrol-"));
+		const newSecret = path.join(tmp, "secret");
+		const newStep = path.join(tmp, "step");
+		fs.writeFileSync(newSecret, (await np.locator("code#secret").innerText()).trim() + "\n", { mode: 0o600 });
+		await np.screenshot({ path: path.join(shots, "enroll.png"), fullPage: true });
+		const newPassword = "carol chose this passphrase";
+		await np.fill('form#enroll input[name="operator"]', newcomer);
+		await np.fill('form#enroll input[name="password"]', oneTime);
+		await np.fill('form#enroll input[name="new_password"]', newPassword);
+		await np.fill('form#enroll input[name="new_password_again"]', newPassword);
+		await np.fill('form#enroll input[name="totp"]', await freshCode(newSecret, newStep));
+		await nsubmit(np.locator("form#enroll button[type=submit]"));
+		must(new URL(np.url()).pathname === "/console/login" && /enrolled/.test(await np.locator(".flash").innerText()), "confirming the enrolment leads to the login page, saying enrolled", np.url());
+		await np.fill('form#login input[name="operator"]', newcomer);
+		await np.fill('form#login input[name="password"]', newPassword);
+		await np.fill('form#login input[name="totp"]', await freshCode(newSecret, newStep));
+		await nsubmit(np.locator("form#login button[type=submit]"));
+		must(new URL(np.url()).pathname === "/console/" && (await np.locator("form#logout").count()) === 1, `${newcomer} logs in with the chosen password and the app`, np.url());
+		await np.screenshot({ path: path.join(shots, "enrolled-login.png"), fullPage: true });
+		await other.close();
+		fs.rmSync(tmp, { recursive: true, force: true });
+		await page.goto(`${base}/operators`);
+		must(/enrolled/.test(await page.locator(`tr[data-operator="${newcomer}"] td.mfa`).innerText()), `${newcomer} is listed as enrolled`);
 		await page.goto(`${base}/blocks`);
 		must((await page.locator("form#block").count()) === 1, "/console/blocks has form#block");
 		await shot("blocks");

@@ -41,7 +41,7 @@ func (b *builder) console(ctx context.Context, cfg *config.Config) error {
 	}
 	b.p.Console = func(d parts.ConsoleDeps) (http.Handler, error) {
 		return console.New(d.Gateway, *st, &console.Options{Logger: d.Logger, Now: d.Now, Approvals: d.Approvals,
-			Blocks: d.Blocks, Pins: d.Pins, AuditStats: d.AuditStats})
+			Blocks: d.Blocks, Pins: d.Pins, AuditStats: d.AuditStats, OIDC: cfg.Admin.OIDC != nil})
 	}
 	return nil
 }
