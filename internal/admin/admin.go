@@ -123,6 +123,10 @@ func NewHandler(gw Gateway, approvals *Approvals, opts *Options) http.Handler {
 		{"POST /v1/approvals/{id}/approve", needOperator, h.decide(true)},
 		{"POST /v1/approvals/{id}/deny", needOperator, h.decide(false)},
 		{"GET /v1/subjects/{id}/export", needOperator, exportSubject(opts.Subjects, h)},
+		{"POST /v1/subjects/{id}/erase", needOperator, eraseSubject(opts.Subjects, h)},
+		{"GET /v1/holds", needOperator, listHolds(opts.Subjects, h)},
+		{"POST /v1/holds", needOperator, placeHold(opts.Subjects, h)},
+		{"POST /v1/holds/{id}/release", needOperator, releaseHold(opts.Subjects, h)},
 	}
 	if h.blocks != nil {
 		routes = append(routes,

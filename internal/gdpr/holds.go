@@ -63,18 +63,20 @@ func (s *Service) AddHold(ctx context.Context, req HoldRequest, actor Actor) (st
 		n++
 		h.Kind, h.From, h.Until = HoldRange, req.From.UTC(), req.Until.UTC()
 		if !req.From.IsZero() && !req.Until.IsZero() && !req.From.Before(req.Until) {
-			return h, fmt.Errorf("the hold's range is empty: from %s is not before to %s", req.From.Format(time.RFC3339), req.Until.Format(time.RFC3339))
+			return h, invalidf("the hold's range is empty: from %s is not before to %s", req.From.Format(time.RFC3339), req.Until.Format(time.RFC3339))
 		}
 	}
 	switch {
 	case n == 0:
-		return h, errors.New("a hold covers a principal, a subject or a time range: give one")
+		return h, invalidf("a hold covers a principal, a subject or a time range: give one")
 	case n > 1:
-		return h, errors.New("a hold covers one of a principal, a subject or a time range, not several: place several holds")
+		return h, invalidf("a hold covers one of a principal, a subject or a time range, not several: place several holds")
 	case req.Reason == "":
-		return h, errors.New("a hold needs a reason (the matter it preserves records for)")
+		return h, invalidf("a hold needs a reason (the matter it preserves records for)")
 	case len(req.Reason) > MaxReasonBytes:
-		return h, fmt.Errorf("the reason has %d bytes, at most %d", len(req.Reason), MaxReasonBytes)
+		return h, invalidf("the reason has %d bytes, at most %d", len(req.Reason), MaxReasonBytes)
+	case len(req.Principal) > MaxReasonBytes:
+		return h, invalidf("the principal has %d bytes, at most %d", len(req.Principal), MaxReasonBytes)
 	}
 	if err := s.comp.AddHold(ctx, h); err != nil {
 		return h, err

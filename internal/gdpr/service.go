@@ -18,6 +18,8 @@ import (
 
 // Errors a request is refused with.
 var (
+	// ErrInvalid: the request itself is wrong (its message says how); nothing was done.
+	ErrInvalid = errors.New("invalid request")
 	// ErrHeld: a legal hold covers what the request would destroy.
 	ErrHeld = errors.New("a legal hold covers it")
 	// ErrNoSubject: the log holds no key for the subject (never seen, or erased already).
@@ -39,6 +41,14 @@ type Actor struct {
 	// Via says where the request came from ("cli", "admin_api", "schedule").
 	Via string
 }
+
+// invalid is an ErrInvalid with its own message.
+type invalid struct{ msg string }
+
+func (e *invalid) Error() string        { return e.msg }
+func (e *invalid) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error { return &invalid{fmt.Sprintf(format, args...)} }
 
 // Service serves data-subject requests, retention and legal holds on one audit log.
 type Service struct {
@@ -277,7 +287,7 @@ func (s *Service) Erase(ctx context.Context, id, reason string, actor Actor) (*E
 		return nil, err
 	}
 	if len(reason) > MaxReasonBytes {
-		return nil, fmt.Errorf("the reason has %d bytes, at most %d", len(reason), MaxReasonBytes)
+		return nil, invalidf("the reason has %d bytes, at most %d", len(reason), MaxReasonBytes)
 	}
 	c := s.subjects.Commitment(id)
 	holds, err := s.activeHolds(ctx)

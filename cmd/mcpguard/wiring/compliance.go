@@ -183,16 +183,86 @@ func (c *Compliance) Close() error {
 type subjectsAPI struct{ svc *gdpr.Service }
 
 func (s subjectsAPI) Export(ctx context.Context, subject string, p *authn.Principal) ([]byte, error) {
-	ex, err := s.svc.Export(ctx, subject, gdpr.Actor{Principal: p.Subject, Roles: p.Roles, AuthMethod: "operator", Via: "admin_api"})
-	switch {
-	case errors.Is(err, gdpr.ErrNotConfigured):
-		return nil, &admin.SubjectRefusal{Status: http.StatusNotFound, Reason: err.Error()}
-	case errors.Is(err, gdpr.ErrHeld):
-		return nil, &admin.SubjectRefusal{Status: http.StatusConflict, Reason: err.Error()}
-	case err != nil && gdpr.CheckSubject(subject) != nil:
-		return nil, &admin.SubjectRefusal{Status: http.StatusBadRequest, Reason: err.Error()}
-	case err != nil:
-		return nil, err
+	ex, err := s.svc.Export(ctx, subject, apiActor(p))
+	if err != nil {
+		return nil, subjectRefusal(err, subject)
 	}
 	return json.Marshal(ex)
+}
+
+func (s subjectsAPI) Erase(ctx context.Context, subject, reason string, p *authn.Principal) ([]byte, error) {
+	e, err := s.svc.Erase(ctx, subject, reason, apiActor(p))
+	if err != nil {
+		return nil, subjectRefusal(err, subject)
+	}
+	return json.Marshal(map[string]any{"commitment": e.Commitment, "keys_destroyed": e.Keys, "record_seq": e.RecordSeq})
+}
+
+func (s subjectsAPI) Holds(ctx context.Context) ([]byte, error) {
+	hs, err := s.svc.Holds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]holdJSON, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, holdOf(h))
+	}
+	return json.Marshal(map[string]any{"holds": out})
+}
+
+func (s subjectsAPI) PlaceHold(ctx context.Context, req admin.HoldRequest, p *authn.Principal) ([]byte, error) {
+	h, err := s.svc.AddHold(ctx, gdpr.HoldRequest{Principal: req.Principal, Subject: req.Subject, From: req.From, Until: req.Until, Reason: req.Reason}, apiActor(p))
+	if err != nil {
+		return nil, subjectRefusal(err, req.Subject)
+	}
+	return json.Marshal(holdOf(h))
+}
+
+func (s subjectsAPI) ReleaseHold(ctx context.Context, id string, p *authn.Principal) ([]byte, error) {
+	err := s.svc.ReleaseHold(ctx, id, apiActor(p))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &admin.SubjectRefusal{Status: http.StatusNotFound, Reason: err.Error()}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]string{"hold": id, "released_by": p.Subject})
+}
+
+// apiActor is the actor of a request made through the admin API.
+func apiActor(p *authn.Principal) gdpr.Actor {
+	return gdpr.Actor{Principal: p.Subject, Roles: p.Roles, AuthMethod: "operator", Via: "admin_api"}
+}
+
+// subjectRefusal maps a refused data-subject request to what the admin API answers; anything
+// else (a store) stays an error, answered 503 and logged.
+func subjectRefusal(err error, subject string) error {
+	switch {
+	case errors.Is(err, gdpr.ErrNotConfigured), errors.Is(err, gdpr.ErrNoSubject):
+		return &admin.SubjectRefusal{Status: http.StatusNotFound, Reason: err.Error()}
+	case errors.Is(err, gdpr.ErrHeld):
+		return &admin.SubjectRefusal{Status: http.StatusConflict, Reason: err.Error()}
+	case errors.Is(err, gdpr.ErrInvalid), subject != "" && gdpr.CheckSubject(subject) != nil:
+		return &admin.SubjectRefusal{Status: http.StatusBadRequest, Reason: err.Error()}
+	}
+	return err
+}
+
+// holdJSON is a hold as the admin API shows it: a subject hold by its commitment only.
+type holdJSON struct {
+	ID         string    `json:"id"`
+	Kind       string    `json:"kind"`
+	Value      string    `json:"value,omitempty"`
+	From       time.Time `json:"from,omitzero"`
+	Until      time.Time `json:"until,omitzero"`
+	Reason     string    `json:"reason"`
+	Actor      string    `json:"actor"`
+	Created    time.Time `json:"created"`
+	Released   time.Time `json:"released,omitzero"`
+	ReleasedBy string    `json:"released_by,omitempty"`
+}
+
+func holdOf(h store.Hold) holdJSON {
+	return holdJSON{ID: h.ID, Kind: h.Kind, Value: h.Value, From: h.From, Until: h.Until, Reason: h.Reason,
+		Actor: h.Actor, Created: h.Created, Released: h.Released, ReleasedBy: h.ReleasedBy}
 }

@@ -3,13 +3,18 @@ package wiring
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/admin"
 	"github.com/mcpguard/mcpguard/internal/audit"
+	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/store/backend"
 )
@@ -85,6 +90,7 @@ compliance:
 	if len(rec.Subjects) != 1 || string(rec.Arguments) == `{"client_id":"C-1001"}` {
 		t.Errorf("the gateway's log did not seal the subject: %s %+v", rec.Arguments, rec.Subjects)
 	}
+	subjectRequestsOnTheRunningLog(t, p.Subjects)
 	st, err := backend.Opener(nil)(ctx, filepath.Join(dir, "audit.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -100,5 +106,72 @@ compliance:
 			t.Fatalf("the eight-year-old call was not pruned by the schedule: %s, %v", r.Data, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// subjectRequestsOnTheRunningLog: through the admin API's adapter, on the running gateway's log
+// (C-1001 has one sealed call): export reads it; a hold on the subject makes erasure refuse with
+// 409; released, the erasure destroys the key and export reads nothing; each refusal carries
+// the status the admin API answers.
+func subjectRequestsOnTheRunningLog(t *testing.T, s admin.Subjects) {
+	t.Helper()
+	ctx := context.Background()
+	dpo := &authn.Principal{Subject: "dpo", Roles: []string{"DPO"}, MFA: true}
+	status := func(err error) int {
+		var ref *admin.SubjectRefusal
+		if errors.As(err, &ref) {
+			return ref.Status
+		}
+		return 0
+	}
+	readable := func() float64 {
+		t.Helper()
+		doc, err := s.Export(ctx, "C-1001", dpo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ex struct{ Readable float64 }
+		if err := json.Unmarshal(doc, &ex); err != nil {
+			t.Fatalf("export %s: %v", doc, err)
+		}
+		return ex.Readable
+	}
+	if n := readable(); n != 1 {
+		t.Fatalf("export before erasure: %v readable records, want 1", n)
+	}
+	doc, err := s.PlaceHold(ctx, admin.HoldRequest{Subject: "C-1001", Reason: "matter 12"}, dpo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hold struct{ ID, Kind, Value string }
+	if err := json.Unmarshal(doc, &hold); err != nil || hold.Kind != "subject" || hold.Value == "" || strings.Contains(string(doc), "C-1001") {
+		t.Fatalf("placed hold %s (%v): want a subject hold naming only the commitment", doc, err)
+	}
+	if _, err := s.Erase(ctx, "C-1001", "DSR-1", dpo); status(err) != http.StatusConflict {
+		t.Fatalf("erasure under a hold: %v, want a 409 refusal", err)
+	}
+	if _, err := s.PlaceHold(ctx, admin.HoldRequest{Principal: "p", Subject: "C-1001", Reason: "x"}, dpo); status(err) != http.StatusBadRequest {
+		t.Errorf("a hold on two things: %v, want a 400 refusal", err)
+	}
+	if doc, err := s.Holds(ctx); err != nil || !strings.Contains(string(doc), hold.ID) {
+		t.Errorf("holds %s (%v): want %s listed", doc, err, hold.ID)
+	}
+	if _, err := s.ReleaseHold(ctx, hold.ID, dpo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReleaseHold(ctx, hold.ID, dpo); status(err) != http.StatusNotFound {
+		t.Errorf("releasing a released hold: %v, want a 404 refusal", err)
+	}
+	if _, err := s.Erase(ctx, "C-1001", strings.Repeat("r", 513), dpo); status(err) != http.StatusBadRequest {
+		t.Errorf("an erasure with a 513-byte reason: %v, want a 400 refusal", err)
+	}
+	if doc, err := s.Erase(ctx, "C-1001", "DSR-1", dpo); err != nil || !strings.Contains(string(doc), `"record_seq"`) {
+		t.Fatalf("erasure: %s %v", doc, err)
+	}
+	if n := readable(); n != 0 {
+		t.Errorf("export after erasure: %v readable records, want 0", n)
+	}
+	if _, err := s.Erase(ctx, "C-1001", "DSR-1", dpo); status(err) != http.StatusNotFound {
+		t.Errorf("a second erasure: %v, want a 404 refusal", err)
 	}
 }
