@@ -74,7 +74,7 @@ func newGDPRCmd() *cobra.Command { return newGDPRCmdWith(adminEnv{}) }
 
 // newGDPRCmdWith is the gdpr command: data-subject access (export) and erasure.
 func newGDPRCmdWith(env adminEnv) *cobra.Command {
-	var cfgPath string
+	var cfgPath, received string
 	cmd := &cobra.Command{
 		Use:   "gdpr",
 		Short: "Serve data subjects: export (access, portability) and erase their records' personal data",
@@ -90,10 +90,15 @@ func newGDPRCmdWith(env adminEnv) *cobra.Command {
 		Short: "Every record about SUBJECT, decrypted, as portable JSON; the request is recorded",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			at, err := gdpr.ParseReceived(received)
+			if err != nil {
+				return err
+			}
 			s, err := openCompliance(cmd.Context(), cfgPath, env)
 			if err != nil {
 				return err
 			}
+			s.actor.Received = at
 			ex, err := s.c.Service.Export(cmd.Context(), args[0], s.actor)
 			if cerr := s.Close(); err == nil {
 				err = cerr
@@ -117,10 +122,15 @@ func newGDPRCmdWith(env adminEnv) *cobra.Command {
 			"names the subject only by its commitment and the destroyed key's id; give no personal data in --reason.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			at, err := gdpr.ParseReceived(received)
+			if err != nil {
+				return err
+			}
 			s, err := openCompliance(cmd.Context(), cfgPath, env)
 			if err != nil {
 				return err
 			}
+			s.actor.Received = at
 			er, err := s.c.Service.Erase(cmd.Context(), args[0], reason, s.actor)
 			if cerr := s.Close(); err == nil {
 				err = cerr
@@ -133,6 +143,7 @@ func newGDPRCmdWith(env adminEnv) *cobra.Command {
 		},
 	}
 	erase.Flags().StringVar(&reason, "reason", "", "why (the request's reference; no personal data), at most 512 bytes")
+	cmd.PersistentFlags().StringVar(&received, "received", "", "when the data subject's request arrived (2026-11-30 or RFC 3339): recorded, so the compliance report shows the time to completion")
 	cmd.AddCommand(export, erase)
 	return cmd
 }

@@ -102,8 +102,33 @@ func TestGDPRCommands(t *testing.T) {
 	if _, errOut, err := a.runWith(t, newHoldCmdWith, "", "release", holdID); err != nil {
 		t.Fatalf("hold release: %v\n%s", err, errOut)
 	}
-	if _, errOut, err := a.runWith(t, newGDPRCmdWith, "", "erase", "C-1001", "--reason", "ticket 88"); err != nil {
+	if _, _, err := a.runWith(t, newGDPRCmdWith, "", "erase", "C-1001", "--reason", "ticket 88", "--received", "last week"); err == nil || !strings.Contains(err.Error(), "give a date such as 2026-11-30") {
+		t.Fatalf("gdpr erase --received 'last week': %v, want the form it takes", err)
+	}
+	received := now.Add(-72 * time.Hour).UTC().Format(time.RFC3339)
+	if _, errOut, err := a.runWith(t, newGDPRCmdWith, "", "erase", "C-1001", "--reason", "ticket 88", "--received", received); err != nil {
 		t.Fatalf("gdpr erase: %v\n%s", err, errOut)
+	}
+	// The compliance report shows the erasure's time to completion: three days.
+	out, err = run(t, "report", "--db", a.auditDB, "--signing-key", filepath.Join(a.dir, "ops-log.key"), "--checkpoints", filepath.Join(a.dir, "checkpoints"),
+		"--from", now.Add(-24*time.Hour).UTC().Format(time.RFC3339), "--to", now.Add(24*time.Hour).UTC().Format(time.RFC3339), "--format", "json")
+	if err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	var rep struct {
+		Report struct {
+			GDPR struct {
+				Erasures []struct {
+					CompletionMillis int64 `json:"completion_ms"`
+				} `json:"erasures"`
+			} `json:"gdpr"`
+		} `json:"report"`
+	}
+	if i := strings.Index(out, `{"report":`); i < 0 || json.Unmarshal([]byte(out[i:]), &rep) != nil || len(rep.Report.GDPR.Erasures) != 1 {
+		t.Fatalf("the report lists no erasure:\n%s", out)
+	}
+	if ms := rep.Report.GDPR.Erasures[0].CompletionMillis; ms < (72*time.Hour).Milliseconds()-1000 || ms > (72*time.Hour).Milliseconds()+60_000 {
+		t.Errorf("the erasure's time to completion is %d ms, want about three days", ms)
 	}
 	if ex := export("C-1001"); ex.Readable != 0 || ex.Unreadable != 1 {
 		t.Fatalf("export after erasure: %+v", ex)

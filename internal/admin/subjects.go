@@ -17,10 +17,11 @@ import (
 // before it takes effect; a *SubjectRefusal says why one was refused. Every answer is the JSON
 // document to answer with.
 type Subjects interface {
-	// Export returns every record about subject, decrypted.
-	Export(ctx context.Context, subject string, actor *authn.Principal) ([]byte, error)
+	// Export returns every record about subject, decrypted. received is when the subject's
+	// request arrived, as given ("" none; the service checks it).
+	Export(ctx context.Context, subject, received string, actor *authn.Principal) ([]byte, error)
 	// Erase destroys the subject's key, as `mcpguard gdpr erase` does.
-	Erase(ctx context.Context, subject, reason string, actor *authn.Principal) ([]byte, error)
+	Erase(ctx context.Context, subject, reason, received string, actor *authn.Principal) ([]byte, error)
 	// Holds lists the legal holds, released ones too.
 	Holds(ctx context.Context) ([]byte, error)
 	// PlaceHold places a legal hold on exactly one of a principal, a subject or a time range.
@@ -39,9 +40,11 @@ type HoldRequest struct {
 	Reason    string    `json:"reason"`
 }
 
-// EraseRequest is the body of POST /v1/subjects/{id}/erase.
+// EraseRequest is the body of POST /v1/subjects/{id}/erase. Received is when the subject's
+// request arrived (2026-11-30 or RFC 3339), for the report's time to completion.
 type EraseRequest struct {
-	Reason string `json:"reason"`
+	Reason   string `json:"reason"`
+	Received string `json:"received,omitempty"`
 }
 
 // SubjectRefusal is a data-subject request refused for a reason the operator may read: a bad
@@ -58,7 +61,7 @@ func (e *SubjectRefusal) Error() string { return e.Reason }
 func exportSubject(s Subjects, h *handler) func(w http.ResponseWriter, r *http.Request, p *authn.Principal) {
 	return subjectRoute(s, h, "the export", http.StatusOK, func(r *http.Request, p *authn.Principal, w http.ResponseWriter) ([]byte, error) {
 		w.Header().Set("Content-Disposition", `attachment; filename="subject-export.json"`)
-		return s.Export(r.Context(), r.PathValue("id"), p)
+		return s.Export(r.Context(), r.PathValue("id"), r.URL.Query().Get("received"), p)
 	})
 }
 
@@ -72,7 +75,7 @@ func eraseSubject(s Subjects, h *handler) func(w http.ResponseWriter, r *http.Re
 		if req.Reason == "" {
 			return nil, &SubjectRefusal{Status: http.StatusBadRequest, Reason: "reason is required: the request's reference (a ticket, the subject's letter), for the audit log"}
 		}
-		return s.Erase(r.Context(), r.PathValue("id"), req.Reason, p)
+		return s.Erase(r.Context(), r.PathValue("id"), req.Reason, req.Received, p)
 	})
 }
 

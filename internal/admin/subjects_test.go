@@ -15,7 +15,7 @@ import (
 // fakeSubjects exports "C-1001" and refuses anything else as a bad identifier.
 type fakeSubjects struct{ actors []string }
 
-func (f *fakeSubjects) Export(_ context.Context, subject string, actor *authn.Principal) ([]byte, error) {
+func (f *fakeSubjects) Export(_ context.Context, subject, _ string, actor *authn.Principal) ([]byte, error) {
 	f.actors = append(f.actors, actor.Subject)
 	if subject != "C-1001" {
 		return nil, &SubjectRefusal{Status: http.StatusBadRequest, Reason: "unknown identifier form"}
@@ -23,8 +23,8 @@ func (f *fakeSubjects) Export(_ context.Context, subject string, actor *authn.Pr
 	return json.Marshal(map[string]any{"subject": subject, "readable": 2})
 }
 
-func (f *fakeSubjects) Erase(_ context.Context, subject, reason string, actor *authn.Principal) ([]byte, error) {
-	f.actors = append(f.actors, actor.Subject+" erase "+subject+": "+reason)
+func (f *fakeSubjects) Erase(_ context.Context, subject, reason, received string, actor *authn.Principal) ([]byte, error) {
+	f.actors = append(f.actors, actor.Subject+" erase "+subject+": "+reason+" received "+received)
 	return json.Marshal(map[string]any{"record_seq": 7})
 }
 
@@ -59,7 +59,7 @@ func TestSubjectErasureAndHoldRoutes(t *testing.T) {
 		name, auth, method, path, body string
 		status                         int
 	}{
-		{"erase", "alice", "POST", "/v1/subjects/C-1001/erase", `{"reason":"DSR-17"}`, http.StatusOK},
+		{"erase", "alice", "POST", "/v1/subjects/C-1001/erase", `{"reason":"DSR-17","received":"2026-11-30"}`, http.StatusOK},
 		{"erase without a reason", "alice", "POST", "/v1/subjects/C-1001/erase", `{}`, http.StatusBadRequest},
 		{"erase with an unknown member", "alice", "POST", "/v1/subjects/C-1001/erase", `{"reason":"x","force":true}`, http.StatusBadRequest},
 		{"erase with a duplicate member", "alice", "POST", "/v1/subjects/C-1001/erase", `{"reason":"x","reason":"y"}`, http.StatusBadRequest},
@@ -76,7 +76,7 @@ func TestSubjectErasureAndHoldRoutes(t *testing.T) {
 			}
 		})
 	}
-	want := []string{"alice erase C-1001: DSR-17", "alice hold trader-7: case 12", "alice release hold-1"}
+	want := []string{"alice erase C-1001: DSR-17 received 2026-11-30", "alice hold trader-7: case 12", "alice release hold-1"}
 	if fmt.Sprint(subjects.actors) != fmt.Sprint(want) {
 		t.Errorf("the service was asked %q, want %q", subjects.actors, want)
 	}

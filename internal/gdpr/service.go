@@ -33,13 +33,56 @@ type Appender interface {
 	Append(ctx context.Context, rec *audit.Record) (int64, error)
 }
 
-// Actor is who makes a request: the authenticated principal, as the record of the act names it.
+// Actor is who makes a request: the authenticated principal, as the record of the act names it,
+// and where and when the request came from.
 type Actor struct {
 	Principal  string
 	Roles      []string
 	AuthMethod string
 	// Via says where the request came from ("cli", "admin_api", "schedule").
 	Via string
+	// Received is when the data subject's request reached the organisation (zero: not given).
+	// An export or erasure records it as received_at, from which the compliance report shows
+	// each request's time to completion (GDPR Art. 12(3): one month).
+	Received time.Time
+}
+
+// CheckReceived refuses a request's received time that is after now or more than five years
+// before it.
+func CheckReceived(received, now time.Time) error {
+	switch {
+	case received.IsZero():
+		return nil
+	case received.After(now):
+		return invalidf("received %s is in the future", received.Format(time.RFC3339))
+	case received.Before(now.AddDate(-5, 0, 0)):
+		return invalidf("received %s is more than five years ago", received.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// ParseReceived reads when a subject's request arrived: a date (2026-11-30, midnight UTC) or an
+// RFC 3339 time; "" is none.
+func ParseReceived(text string) (time.Time, error) {
+	if text == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.DateOnly, text); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, text)
+	if err != nil {
+		return time.Time{}, invalidf("received %.40q: give a date such as 2026-11-30 or an RFC 3339 time such as 2026-11-30T09:15:00Z", text)
+	}
+	return t, nil
+}
+
+// receivedAt is an actor's Received as the record's detail holds it ("" when not given).
+func (a Actor) receivedAt() string {
+	if a.Received.IsZero() {
+		return ""
+	}
+	return a.Received.UTC().Format(time.RFC3339)
 }
 
 // invalid is an ErrInvalid with its own message.
@@ -160,9 +203,10 @@ type ExportRecord struct {
 // erasureDetail is the Detail of a KindErasure record: no personal data (the subject is the
 // record's commitment).
 type erasureDetail struct {
-	Keys   []string `json:"keys"`
-	Reason string   `json:"reason,omitempty"`
-	Via    string   `json:"via,omitempty"`
+	Keys       []string `json:"keys"`
+	Reason     string   `json:"reason,omitempty"`
+	Via        string   `json:"via,omitempty"`
+	ReceivedAt string   `json:"received_at,omitempty"`
 }
 
 // subjectDetail is the Detail of a KindSubject record.
@@ -172,6 +216,7 @@ type subjectDetail struct {
 	Readable   int    `json:"readable"`
 	Via        string `json:"via,omitempty"`
 	Neutralise int    `json:"neutralised,omitempty"`
+	ReceivedAt string `json:"received_at,omitempty"`
 }
 
 // MaxExportRecords bounds one export.
@@ -180,6 +225,9 @@ const MaxExportRecords = 1_000_000
 // Export serves an access or portability request for subject id and records it.
 func (s *Service) Export(ctx context.Context, id string, actor Actor) (*Export, error) {
 	if err := s.checkSubject(id); err != nil {
+		return nil, err
+	}
+	if err := CheckReceived(actor.Received, s.now()); err != nil {
 		return nil, err
 	}
 	c := s.subjects.Commitment(id)
@@ -260,7 +308,7 @@ func (s *Service) Export(ctx context.Context, id string, actor Actor) (*Export, 
 		out.Records = append(out.Records, er)
 	}
 	seq, err := s.record(ctx, audit.KindSubject, actor, c,
-		subjectDetail{Request: "access", Records: len(out.Records), Readable: out.Readable, Via: actor.Via, Neutralise: out.Neutralised}, time.Time{})
+		subjectDetail{Request: "access", Records: len(out.Records), Readable: out.Readable, Via: actor.Via, Neutralise: out.Neutralised, ReceivedAt: actor.receivedAt()}, time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("export subject: %w", err)
 	}
@@ -289,6 +337,9 @@ func (s *Service) Erase(ctx context.Context, id, reason string, actor Actor) (*E
 	if len(reason) > MaxReasonBytes {
 		return nil, invalidf("the reason has %d bytes, at most %d", len(reason), MaxReasonBytes)
 	}
+	if err := CheckReceived(actor.Received, s.now()); err != nil {
+		return nil, err
+	}
 	c := s.subjects.Commitment(id)
 	holds, err := s.activeHolds(ctx)
 	if err != nil {
@@ -308,7 +359,7 @@ func (s *Service) Erase(ctx context.Context, id, reason string, actor Actor) (*E
 	}
 	// The record first: if the key's deletion then fails, the record still names the key, and
 	// the next export or start deletes it.
-	seq, err := s.record(ctx, audit.KindErasure, actor, c, erasureDetail{Keys: []string{k.KeyID}, Reason: reason, Via: actor.Via}, time.Time{})
+	seq, err := s.record(ctx, audit.KindErasure, actor, c, erasureDetail{Keys: []string{k.KeyID}, Reason: reason, Via: actor.Via, ReceivedAt: actor.receivedAt()}, time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("erasure: %w", err)
 	}

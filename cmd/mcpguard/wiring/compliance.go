@@ -182,16 +182,26 @@ func (c *Compliance) Close() error {
 // subjectsAPI serves the admin API's data-subject routes with the gateway's own log.
 type subjectsAPI struct{ svc *gdpr.Service }
 
-func (s subjectsAPI) Export(ctx context.Context, subject string, p *authn.Principal) ([]byte, error) {
-	ex, err := s.svc.Export(ctx, subject, apiActor(p))
+func (s subjectsAPI) Export(ctx context.Context, subject, received string, p *authn.Principal) ([]byte, error) {
+	actor := apiActor(p)
+	var err error
+	if actor.Received, err = gdpr.ParseReceived(received); err != nil {
+		return nil, subjectRefusal(err, subject)
+	}
+	ex, err := s.svc.Export(ctx, subject, actor)
 	if err != nil {
 		return nil, subjectRefusal(err, subject)
 	}
 	return json.Marshal(ex)
 }
 
-func (s subjectsAPI) Erase(ctx context.Context, subject, reason string, p *authn.Principal) ([]byte, error) {
-	e, err := s.svc.Erase(ctx, subject, reason, apiActor(p))
+func (s subjectsAPI) Erase(ctx context.Context, subject, reason, received string, p *authn.Principal) ([]byte, error) {
+	actor := apiActor(p)
+	var err error
+	if actor.Received, err = gdpr.ParseReceived(received); err != nil {
+		return nil, subjectRefusal(err, subject)
+	}
+	e, err := s.svc.Erase(ctx, subject, reason, actor)
 	if err != nil {
 		return nil, subjectRefusal(err, subject)
 	}

@@ -126,7 +126,7 @@ func subjectRequestsOnTheRunningLog(t *testing.T, s admin.Subjects) {
 	}
 	readable := func() float64 {
 		t.Helper()
-		doc, err := s.Export(ctx, "C-1001", dpo)
+		doc, err := s.Export(ctx, "C-1001", "", dpo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +147,7 @@ func subjectRequestsOnTheRunningLog(t *testing.T, s admin.Subjects) {
 	if err := json.Unmarshal(doc, &hold); err != nil || hold.Kind != "subject" || hold.Value == "" || strings.Contains(string(doc), "C-1001") {
 		t.Fatalf("placed hold %s (%v): want a subject hold naming only the commitment", doc, err)
 	}
-	if _, err := s.Erase(ctx, "C-1001", "DSR-1", dpo); status(err) != http.StatusConflict {
+	if _, err := s.Erase(ctx, "C-1001", "DSR-1", "", dpo); status(err) != http.StatusConflict {
 		t.Fatalf("erasure under a hold: %v, want a 409 refusal", err)
 	}
 	if _, err := s.PlaceHold(ctx, admin.HoldRequest{Principal: "p", Subject: "C-1001", Reason: "x"}, dpo); status(err) != http.StatusBadRequest {
@@ -162,16 +162,22 @@ func subjectRequestsOnTheRunningLog(t *testing.T, s admin.Subjects) {
 	if _, err := s.ReleaseHold(ctx, hold.ID, dpo); status(err) != http.StatusNotFound {
 		t.Errorf("releasing a released hold: %v, want a 404 refusal", err)
 	}
-	if _, err := s.Erase(ctx, "C-1001", strings.Repeat("r", 513), dpo); status(err) != http.StatusBadRequest {
+	if _, err := s.Erase(ctx, "C-1001", strings.Repeat("r", 513), "", dpo); status(err) != http.StatusBadRequest {
 		t.Errorf("an erasure with a 513-byte reason: %v, want a 400 refusal", err)
 	}
-	if doc, err := s.Erase(ctx, "C-1001", "DSR-1", dpo); err != nil || !strings.Contains(string(doc), `"record_seq"`) {
+	if _, err := s.Erase(ctx, "C-1001", "DSR-1", "yesterday", dpo); status(err) != http.StatusBadRequest {
+		t.Errorf("an erasure received %q: %v, want a 400 refusal", "yesterday", err)
+	}
+	if _, err := s.Erase(ctx, "C-1001", "DSR-1", time.Now().Add(48*time.Hour).Format(time.RFC3339), dpo); status(err) != http.StatusBadRequest {
+		t.Errorf("an erasure received the day after tomorrow: %v, want a 400 refusal", err)
+	}
+	if doc, err := s.Erase(ctx, "C-1001", "DSR-1", time.Now().AddDate(0, 0, -3).Format(time.DateOnly), dpo); err != nil || !strings.Contains(string(doc), `"record_seq"`) {
 		t.Fatalf("erasure: %s %v", doc, err)
 	}
 	if n := readable(); n != 0 {
 		t.Errorf("export after erasure: %v readable records, want 0", n)
 	}
-	if _, err := s.Erase(ctx, "C-1001", "DSR-1", dpo); status(err) != http.StatusNotFound {
+	if _, err := s.Erase(ctx, "C-1001", "DSR-1", "", dpo); status(err) != http.StatusNotFound {
 		t.Errorf("a second erasure: %v, want a 404 refusal", err)
 	}
 }
