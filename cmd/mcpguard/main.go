@@ -114,7 +114,7 @@ func newServe() *cobra.Command {
 			logger := newLogger(cfg, os.Stderr)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, cfg, logger)
+			return serve(ctx, secondSignal(ctx), cfg, logger)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (YAML)")
@@ -133,8 +133,30 @@ func newGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*
 	return gateway.New(ctx, p)
 }
 
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	g, err := newGateway(ctx, cfg, logger)
+// secondSignal is a context that ends at a SIGINT or SIGTERM received after first ended.
+func secondSignal(first context.Context) context.Context {
+	hard, cancel := context.WithCancel(context.WithoutCancel(first))
+	go func() {
+		<-first.Done()
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(c)
+		<-c
+		cancel()
+	}()
+	return hard
+}
+
+// serve serves until ctx ends (the first SIGINT or SIGTERM), then drains: /readyz answers 503
+// at once, new calls are still served for limits.drain_delay (the time a load balancer takes to
+// see it), then the listener closes and calls in flight get limits.shutdown_grace to finish.
+// The gateway's own work (upstreams, the containment's sync, the journal's drain into the audit
+// log) lives until then, not until the signal. When hard ends (a second signal) the drain stops
+// at once: connections are closed, the gateway closes (its audit log flushed), serve returns.
+func serve(ctx, hard context.Context, cfg *config.Config, logger *slog.Logger) error {
+	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
+	defer endLife()
+	g, err := newGateway(life, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -143,8 +165,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	g.Start(ctx)
-	reloadOnHangup(ctx, g, logger)
+	g.Start(life)
+	reloadOnHangup(life, g, logger)
 	srv := &http.Server{
 		Handler:           g.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -192,16 +214,37 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	case <-ctx.Done():
 	}
-	// Readiness drops first, so that load balancers stop sending calls here; then the calls in
-	// flight finish within the grace period.
+	// Readiness drops first, so that load balancers stop sending calls here; calls are still
+	// served while they notice; then the calls in flight finish within the grace period.
 	g.Drain()
-	logger.Info("draining: /readyz answers 503; calls in flight finish within 10s")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	delay, grace := cfg.Limits.DrainDelay, cfg.Limits.ShutdownGrace
+	logger.Info("draining: /readyz answers 503; a second signal stops at once", "drain_delay", delay, "shutdown_grace", grace)
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-hard.Done():
+			t.Stop()
+		case err := <-errc:
+			t.Stop()
+			return err
+		}
 	}
-	return nil
+	shutdown, cancel := context.WithTimeout(hard, grace)
+	defer cancel()
+	err = srv.Shutdown(shutdown)
+	switch {
+	case hard.Err() != nil:
+		logger.Warn("stopped by a second signal: calls still in flight are cut off")
+		_ = srv.Close()
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		logger.Warn("shutdown grace over: calls still in flight are cut off", "shutdown_grace", grace)
+		_ = srv.Close()
+		return nil
+	}
+	logger.Info("drained: every call in flight finished")
+	return err
 }
 
 // reloadOnHangup re-reads the policy on SIGHUP; a policy that fails validation is logged with

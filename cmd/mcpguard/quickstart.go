@@ -181,7 +181,7 @@ func runQuickstart(ctx context.Context, out, errOut io.Writer, o *quickstartOpti
 	sctx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	served := make(chan error, 1)
-	go func() { served <- serve(sctx, cfg, logger) }()
+	go func() { served <- serve(sctx, sctx, cfg, logger) }()
 	rep := &quickstartReport{}
 	select {
 	case rep.URL = <-urls:
@@ -248,7 +248,7 @@ func runQuickstart(ctx context.Context, out, errOut io.Writer, o *quickstartOpti
 	fmt.Fprintf(out, "  npx @modelcontextprotocol/inspector --cli %s --transport http --method tools/list\n", rep.URL)
 	fmt.Fprintf(out, "  npx @modelcontextprotocol/inspector --cli %s --transport http \\\n"+
 		"      --method tools/call --tool-name %s --tool-arg symbol=FPT\n", rep.URL, allowedTool)
-	if err := serve(ctx, cfg, logger); err != nil {
+	if err := serve(ctx, ctx, cfg, logger); err != nil {
 		return rep, explainListen(err, cfg.Listen)
 	}
 	return rep, nil

@@ -22,6 +22,7 @@ const (
 	DefaultMaxSessions                        = 10000
 	DefaultMaxSessionsPerClient               = 256
 	DefaultSessionIdleTimeout   time.Duration = 30 * time.Minute
+	DefaultDrainGrace           time.Duration = 10 * time.Second
 	DefaultRequestTimeout       time.Duration = 60 * time.Second
 	DefaultMaxMessageBytes      ByteSize      = 16 * MiB
 
@@ -197,6 +198,16 @@ type Limits struct {
 	// SessionIdleTimeout ends a legacy-era session that has seen no request
 	// for this long. Default 30m.
 	SessionIdleTimeout time.Duration
+
+	// DrainDelay is how long `serve` keeps serving new calls after SIGTERM while /readyz
+	// answers 503, so that a load balancer stops sending calls here before the listener closes:
+	// its health check's interval times its fall count. Default 0s (no load balancer), at most
+	// 5m.
+	DrainDelay time.Duration
+
+	// ShutdownGrace is how long calls in flight may take to finish once the listener is
+	// closed; past it they are cut off. Default 10s, between 1s and 1h.
+	ShutdownGrace time.Duration
 
 	// RequestTimeout is the default deadline of one upstream call, used by
 	// every upstream that does not set its own Timeout. Default 60s.

@@ -499,6 +499,7 @@ func defaults() *Config {
 			MaxSessionsPerPrincipal: DefaultMaxSessionsPerClient,
 			MaxSessionsPerAddress:   DefaultMaxSessionsPerClient,
 			SessionIdleTimeout:      DefaultSessionIdleTimeout,
+			ShutdownGrace:           DefaultDrainGrace,
 			RequestTimeout:          DefaultRequestTimeout,
 			MaxMessageBytes:         DefaultMaxMessageBytes,
 		},
@@ -634,6 +635,8 @@ func (d *decoder) limitsFields(l *Limits) []field {
 		{"max_sessions_per_principal", d.integer(&l.MaxSessionsPerPrincipal)},
 		{"max_sessions_per_address", d.integer(&l.MaxSessionsPerAddress)},
 		{"session_idle_timeout", d.duration(&l.SessionIdleTimeout)},
+		{"drain_delay", d.duration(&l.DrainDelay)},
+		{"shutdown_grace", d.duration(&l.ShutdownGrace)},
 		{"request_timeout", d.duration(&l.RequestTimeout)},
 		{"max_message_bytes", d.size(&l.MaxMessageBytes)},
 	}

@@ -499,6 +499,12 @@ func (v *validator) limits(l *Limits) {
 		}
 	}
 	v.positive("limits.session_idle_timeout", l.SessionIdleTimeout)
+	if l.DrainDelay < 0 || l.DrainDelay > 5*time.Minute {
+		v.add("limits.drain_delay", "%v is out of range: want 0s to 5m", l.DrainDelay)
+	}
+	if l.ShutdownGrace < time.Second || l.ShutdownGrace > time.Hour {
+		v.add("limits.shutdown_grace", "%v is out of range: want 1s to 1h", l.ShutdownGrace)
+	}
 	v.positive("limits.request_timeout", l.RequestTimeout)
 	v.sizeRange("limits.max_message_bytes", l.MaxMessageBytes, minMessageBytes, maxMessageBytes)
 }
