@@ -621,3 +621,27 @@ func TestLegacyStreamResumesWithLastEventID(t *testing.T) {
 		t.Errorf("resuming after %s replayed:\n%s\nwant the progress notification and the result", firstID, replay)
 	}
 }
+
+// TestSessionOnAnotherInstance: legacy sessions live in the instance that opened them. Another
+// instance (a second gateway behind the same load balancer) answers a session it does not hold
+// with the 404 that makes a client initialize again, and the new session it opens works there.
+func TestSessionOnAnotherInstance(t *testing.T) {
+	a, b := newTestGateway(t, ""), newTestGateway(t, "")
+	h := a.initialize(t)
+	const list = `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	if status, _, _ := post(t, a.url, h, list); status != http.StatusOK {
+		t.Fatalf("tools/list on the instance that opened the session: status %d", status)
+	}
+	status, _, res := post(t, b.url, h, list)
+	e, _ := res["error"].(map[string]any)
+	if status != http.StatusNotFound || e == nil || !strings.Contains(fmt.Sprint(e["message"]), "send initialize again") {
+		t.Fatalf("the session on another instance: status %d %v, want 404 asking for initialize", status, res)
+	}
+	again := b.initialize(t)
+	if again["Mcp-Session-Id"] == h["Mcp-Session-Id"] {
+		t.Fatal("the other instance handed out the same session id")
+	}
+	if status, _, _ := post(t, b.url, again, list); status != http.StatusOK {
+		t.Errorf("tools/list on the re-initialized session: status %d", status)
+	}
+}
