@@ -343,6 +343,14 @@ func (a *Approvals) Wait(ctx context.Context, p *Approval) (Decision, error) {
 	return Decision{}, errors.New("approval wait ended without a cause") // unreachable
 }
 
+// Snapshot is a copy of p as it is now. A held call's Approval changes when an operator decides
+// it, on another goroutine: read its mutable fields (Status, ApprovedBy, Reason) through this.
+func (a *Approvals) Snapshot(p *Approval) Approval {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return *p
+}
+
 // Pending counts the held calls no operator has decided yet and whose approval has not
 // expired (a gauge for metrics).
 func (a *Approvals) Pending() int {

@@ -39,8 +39,10 @@ func (g *Gateway) holdForApproval(ctx context.Context, c *caller, tool, rule str
 		g.logger.Error("call not held for approval", "err", err, "tool", tool)
 		return &reply{err: jsonrpc.NewError(mcpguard.CodeGatewayOverloaded, "the call could not be held for approval: retry later"), status: http.StatusServiceUnavailable}
 	}
-	g.logger.Info("call held for approval", "approval", p.ID, "status", p.Status, "principal", p.Principal, "tool", tool,
-		"approver_role", need.ApproverRole, "arguments_sha256", digest, "expires", p.Expires)
+	// An operator may decide it at once, on another goroutine: read its state under the lock.
+	held := g.approvals.Snapshot(p)
+	g.logger.Debug("call held for approval", "approval", held.ID, "status", held.Status, "principal", held.Principal, "tool", tool,
+		"approver_role", need.ApproverRole, "arguments_sha256", digest, "expires", held.Expires)
 
 	d, err := g.approvals.Wait(ctx, p)
 	if err != nil {
@@ -48,7 +50,7 @@ func (g *Gateway) holdForApproval(ctx context.Context, c *caller, tool, rule str
 		return &reply{err: jsonrpc.NewError(mcpguard.CodeGatewayOverloaded, "the approval could not be consumed, so the call was not forwarded: retry later"), status: http.StatusServiceUnavailable}
 	}
 	if d.Approve && d.ArgumentsSHA256 == digest {
-		g.logger.Info("call approved", "approval", p.ID, "by", d.By, "arguments_sha256", digest)
+		g.logger.Debug("call approved", "approval", p.ID, "by", d.By, "arguments_sha256", digest)
 		return nil
 	}
 	if d.Approve { // unreachable: Hold matches approvals by digest; refuse rather than trust it
