@@ -79,6 +79,7 @@ var allowed = map[string][]string{
 	"bench":                   {"cmd/mcpguard/wiring", "internal/audit", "internal/config", "internal/gateway", "internal/jsonrpc", "internal/mcp", "internal/sse", "internal/store"},
 	"scripts/interop/idp":     {},
 	"scripts/interop/console": {},
+	"scripts/interop/ha":      {},
 	"scripts/ci/testsummary":  {},
 }
 

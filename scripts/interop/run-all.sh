@@ -15,7 +15,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_STAGES=(conformance-server conformance-client inspector idp console)
+ALL_STAGES=(conformance-server conformance-client inspector idp console ha)
 read -r -a stages <<<"${INTEROP_STAGES:-${ALL_STAGES[*]}}"
 for s in "${stages[@]}"; do
 	[[ -f $INTEROP_DIR/$s.sh ]] || die "unknown interop stage $s (known: ${ALL_STAGES[*]})"

@@ -1,0 +1,159 @@
+// Command ha-load is the HA interop stage's load: workers that send stateless (2026-07-28)
+// tools/call requests to the load balancer in front of the gateways until SIGTERM or SIGINT, then
+// print one JSON line: how many calls were answered 200 with a result, and every other answer
+// (by HTTP status or JSON-RPC error) and transport error, each with up to five examples and the
+// time it happened, so that a failure can be placed against the rolling restart's log.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const protocol = "2026-07-28"
+
+type tally struct {
+	mu       sync.Mutex
+	OK       int                 `json:"ok"`
+	Failures map[string]int      `json:"failures"`
+	Examples map[string][]string `json:"examples"`
+}
+
+func (t *tally) fail(kind, example string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.Failures[kind]++
+	if len(t.Examples[kind]) < 5 {
+		t.Examples[kind] = append(t.Examples[kind], time.Now().Format("15:04:05.000")+" "+example)
+	}
+}
+
+func main() {
+	url := flag.String("url", "", "the load balancer's MCP endpoint (required)")
+	tool := flag.String("tool", "", "the tool to call (required)")
+	args := flag.String("args", "{}", "the call's arguments, a JSON object")
+	workers := flag.Int("workers", 4, "concurrent callers")
+	flag.Parse()
+	log.SetPrefix("ha-load: ")
+	log.SetFlags(0)
+	if *url == "" || *tool == "" || !json.Valid([]byte(*args)) {
+		log.Fatal("usage: ha-load -url URL -tool NAME [-args JSON] [-workers N]")
+	}
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{
+		"name": *tool, "arguments": json.RawMessage(*args),
+		"_meta": map[string]any{
+			"io.modelcontextprotocol/protocolVersion":    protocol,
+			"io.modelcontextprotocol/clientCapabilities": map[string]any{},
+			"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "interop-ha-load", "version": "1"},
+		},
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	t := &tally{Failures: map[string]int{}, Examples: map[string][]string{}}
+	client := &http.Client{Timeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	for range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				call(ctx, client, *url, *tool, body, t)
+			}
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	out, _ := json.Marshal(t)
+	fmt.Println(string(out))
+}
+
+// answerEvent is the data of the event stream's message that answers id 1 (nil when none does).
+func answerEvent(stream []byte) []byte {
+	for _, event := range bytes.Split(bytes.ReplaceAll(stream, []byte("\r\n"), []byte("\n")), []byte("\n\n")) {
+		var data [][]byte
+		for _, line := range bytes.Split(event, []byte("\n")) {
+			if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+				data = append(data, bytes.TrimPrefix(d, []byte(" ")))
+			}
+		}
+		msg := bytes.Join(data, []byte("\n"))
+		var id struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(msg, &id) == nil && string(id.ID) == "1" {
+			return msg
+		}
+	}
+	return nil
+}
+
+// call sends one call and tallies its answer. A call cut short by the end of the run is not
+// counted either way.
+func call(ctx context.Context, client *http.Client, url, tool string, body []byte, t *tally) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.fail("request", err.Error())
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", protocol)
+	req.Header.Set("Mcp-Method", "tools/call")
+	req.Header.Set("Mcp-Name", tool)
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			t.fail("transport", err.Error())
+		}
+		return
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		if ctx.Err() == nil {
+			t.fail("transport", "reading the answer: "+err.Error())
+		}
+		return
+	}
+	var msg struct {
+		Result *struct {
+			IsError bool `json:"isError"`
+		} `json:"result"`
+		Error *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		raw = answerEvent(raw)
+	}
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		t.fail(fmt.Sprintf("http_%d", resp.StatusCode), string(bytes.TrimSpace(raw[:min(len(raw), 300)])))
+	case json.Unmarshal(raw, &msg) != nil:
+		t.fail("not_json", string(raw[:min(len(raw), 300)]))
+	case msg.Error != nil:
+		t.fail(fmt.Sprintf("jsonrpc_%d", msg.Error.Code), msg.Error.Message)
+	case msg.Result == nil || msg.Result.IsError:
+		t.fail("tool_error", string(raw[:min(len(raw), 300)]))
+	default:
+		t.mu.Lock()
+		t.OK++
+		t.mu.Unlock()
+	}
+}
