@@ -297,7 +297,9 @@ func (l *Log) Append(ctx context.Context, rec *Record) (int64, error) {
 	}
 	rec.Version = SchemaVersion
 	if l.opts.Sealer != nil && len(rec.Arguments) > 0 {
-		if err := l.opts.Sealer.Seal(ctx, rec, l.redactValue); err != nil {
+		if err := l.opts.Sealer.Seal(ctx, rec, l.redactValue); errors.Is(err, ErrRecordRefused) {
+			return 0, err
+		} else if err != nil {
 			return 0, fmt.Errorf("%w: seal data-subject arguments: %w", ErrUnavailable, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -19,9 +20,15 @@ type Sealer interface {
 	// Seal leaves rec alone when its tool names no data subject. Otherwise it sets
 	// rec.Subjects (each subject's commitment, key id and sealed data) and replaces the subjects'
 	// identifiers in rec.Arguments with their commitments. redact is the log's redaction, which
-	// Seal applies to the arguments it seals. An error refuses the record.
+	// Seal applies to the arguments it seals. An error refuses the record; one that wraps
+	// ErrRecordRefused says the record itself breaks a rule, so that retrying cannot help.
 	Seal(ctx context.Context, rec *Record, redact func([]byte) []byte) error
 }
+
+// ErrRecordRefused: the record cannot be recorded as it is (its content breaks a rule of the
+// log, such as naming too many data subjects); unlike ErrUnavailable, a retry does not help.
+// Its message is written for the caller whose call it was.
+var ErrRecordRefused = errors.New("the call cannot be recorded as it is")
 
 // IndexErasures is the subject-index key every erasure record is indexed under too, so that the
 // keys erasures destroyed are found at start without reading the whole log.

@@ -165,8 +165,8 @@ func (v *validator) compliance(c *Compliance, hasAudit bool) {
 			v.add(p+".arguments", "want 1 to %d argument paths, got %d", maxSubjectPaths, len(s.Arguments))
 		}
 		for j, a := range s.Arguments {
-			if a == "" || strings.HasPrefix(a, ".") || strings.HasSuffix(a, ".") || strings.Contains(a, "..") {
-				v.add(pathIndex(p+".arguments", j), "%s is not an argument path: object keys joined by dots, such as client_id or order.client.id", quote(a))
+			if !subjectPath(a) {
+				v.add(pathIndex(p+".arguments", j), "%s is not an argument path: object keys joined by dots, each followed by [*] where it holds an array, such as client_id, order.client.id or transfers[*].client_id", quote(a))
 			}
 		}
 	}
@@ -187,4 +187,21 @@ func (v *validator) compliance(c *Compliance, hasAudit bool) {
 	if c.RetentionEvery < 0 || (c.RetentionEvery > 0 && c.RetentionEvery < time.Minute) {
 		v.add("compliance.retention_every", "%v: at least 1m (0: the default, 1h)", c.RetentionEvery)
 	}
+}
+
+// subjectPath reports whether a is an argument path as gdpr.ParsePath reads it: object keys
+// joined by dots, each followed by any number of "[*]" (every element of an array).
+func subjectPath(a string) bool {
+	if a == "" {
+		return false
+	}
+	for _, part := range strings.Split(a, ".") {
+		for strings.HasSuffix(part, "[*]") {
+			part = strings.TrimSuffix(part, "[*]")
+		}
+		if part == "" || strings.ContainsAny(part, "[]") {
+			return false
+		}
+	}
+	return true
 }

@@ -51,7 +51,7 @@ func TestComplianceProblems(t *testing.T) {
 compliance:
   subjects:
     - tool: get_client_portfolio
-      arguments: [client_id, "a..b"]
+      arguments: [client_id, "a..b", "clients[*].id", "ids[*][*]", "clients[0].id", "[*].id"]
     - tool: get_client_portfolio
       arguments: []
   retention: {call: 7 years, erasure: 1y, calls: 1y, outcome: 0d}
@@ -60,9 +60,16 @@ compliance:
 	if err == nil {
 		t.Fatal("a broken compliance section was accepted")
 	}
+	for _, ok := range []string{"arguments[2]", "arguments[3]"} {
+		if strings.Contains(err.Error(), "compliance.subjects[0]."+ok) {
+			t.Errorf("a path through arrays is refused (%s):\n%v", ok, err)
+		}
+	}
 	for _, want := range []string{
 		"compliance.subject_key: required with subjects",
 		`compliance.subjects[0].arguments[1]: "a..b" is not an argument path`,
+		`compliance.subjects[0].arguments[4]: "clients[0].id" is not an argument path`,
+		`compliance.subjects[0].arguments[5]: "[*].id" is not an argument path`,
 		`compliance.subjects[1].tool: "get_client_portfolio" is listed twice`,
 		"compliance.subjects[1].arguments: want 1 to 16 argument paths, got 0",
 		`compliance.retention.call: "7 years" has unit " years"`,

@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/authn"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
 	"github.com/mcpguard/mcpguard/internal/metrics"
 )
@@ -56,6 +58,10 @@ func (g *Gateway) recordCall(ctx context.Context, c *caller, call *mcpguard.Call
 		Kind: audit.KindToolCall, RequestID: call.RequestID, TraceID: call.TraceID, Method: call.Method, Upstream: call.Upstream, Tool: call.Target,
 		Arguments: call.Arguments, Decision: audit.DecisionAllow, Rule: rule, RequestBytes: int64(len(params)),
 	})
+	if errors.Is(err, audit.ErrRecordRefused) {
+		r := fail(jsonrpc.CodeInvalidParams, http.StatusBadRequest, "%s", err.Error())
+		return &r
+	}
 	if err != nil {
 		g.logger.Error("audit record not written; call refused", "err", err, "method", call.Method, "target", call.Target)
 		r := fail(mcpguard.CodeAuditUnavailable, http.StatusServiceUnavailable, "the audit log is unavailable, so the call was not forwarded: retry later")

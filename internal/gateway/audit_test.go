@@ -17,6 +17,8 @@ import (
 
 	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 	"github.com/mcpguard/mcpguard/internal/audit"
+	"github.com/mcpguard/mcpguard/internal/gdpr"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/store/sqlite"
 )
@@ -181,4 +183,39 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestTooManySubjectsIsTheCallersError: a call naming more data subjects than one audit record
+// seals is refused with 400 and -32602 saying so (not 503: a retry cannot help), and is not
+// forwarded; one naming a few is served with its identifiers sealed.
+func TestTooManySubjectsIsTheCallersError(t *testing.T) {
+	section, _, _ := auditConfig(t)
+	t.Setenv("MCPGUARD_TEST_SUBJECT_KEY", strings.Repeat("s", 40))
+	tg := newTestGateway(t, section+`compliance:
+  subject_key: env:MCPGUARD_TEST_SUBJECT_KEY
+  subjects:
+    - tool: rec.echo
+      arguments: ["ids[*]"]
+`)
+	call := func(n int) (int, map[string]any) {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf(`"C-%d"`, i)
+		}
+		status, _, res := post(t, tg.url, modernHeaders("tools/call", "rec.echo"),
+			`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"batch","ids":[`+strings.Join(ids, ",")+`]},`+modernMeta+`}}`)
+		return status, res
+	}
+	status, res := call(gdpr.MaxSubjectsPerRecord + 1)
+	e, _ := res["error"].(map[string]any)
+	if status != http.StatusBadRequest || e == nil || e["code"] != float64(jsonrpc.CodeInvalidParams) ||
+		!strings.Contains(fmt.Sprint(e["message"]), "more than 64 data subjects") {
+		t.Fatalf("a call naming 65 subjects: status %d %v, want 400 and -32602 saying why", status, res)
+	}
+	if got := readRecord(t, tg.record); strings.Contains(got, "batch") {
+		t.Fatalf("the refused call reached the upstream: %s", got)
+	}
+	if status, res := call(3); status != http.StatusOK || res["error"] != nil {
+		t.Fatalf("a call naming 3 subjects: status %d %v", status, res)
+	}
 }

@@ -3,6 +3,7 @@ package gdpr_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,6 +27,9 @@ func FuzzSeal(f *testing.F) {
 		`[1,2]`,
 		`{"client_id":""}`,
 		`{"client_id":"\u003cscript\u003e","x":1e400}`,
+		`{"transfers":[{"client_id":"C-1"},{"client_id":"C-2"},{}],"watch":["C-3",7,null,{"a":"C-4"}]}`,
+		`{"transfers":{"client_id":"C-1"},"watch":"C-3"}`,
+		`{"watch":[["C-1"]]}`,
 	} {
 		f.Add(s)
 	}
@@ -73,6 +77,44 @@ func FuzzSeal(f *testing.F) {
 		}
 		if _, err := audit.Canonical(rec); err != nil {
 			t.Fatalf("the sealed record does not encode: %v", err)
+		}
+
+		// Through arrays: every element's identifier is replaced, or the record refused whole.
+		arr := &audit.Record{Kind: audit.KindToolCall, Tool: "transfer_batch", Arguments: json.RawMessage(args)}
+		err := subjects.Seal(ctx, arr, func(b []byte) []byte { return b })
+		if errors.Is(err, gdpr.ErrTooManySubjects) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Seal(%s) through arrays: %v", args, err)
+		}
+		if len(arr.Subjects) == 0 {
+			return
+		}
+		out = nil
+		d = json.NewDecoder(strings.NewReader(string(arr.Arguments)))
+		d.UseNumber()
+		if err := d.Decode(&out); err != nil {
+			t.Fatalf("the sealed arguments do not decode: %s", arr.Arguments)
+		}
+		var at []any
+		if ts, ok := out["transfers"].([]any); ok {
+			for _, e := range ts {
+				if m, ok := e.(map[string]any); ok {
+					at = append(at, m["client_id"])
+				}
+			}
+		}
+		if ws, ok := out["watch"].([]any); ok {
+			at = append(at, ws...)
+		}
+		for _, v := range at {
+			if s, ok := v.(string); ok && s != "" && len(s) <= gdpr.MaxSubjectBytes && !strings.HasPrefix(s, gdpr.CommitmentPrefix) {
+				t.Fatalf("an array subject path still holds %q: %s → %s", s, args, arr.Arguments)
+			}
+			if n, ok := v.(json.Number); ok {
+				t.Fatalf("an array subject path still holds the number %v: %s → %s", n, args, arr.Arguments)
+			}
 		}
 	})
 }

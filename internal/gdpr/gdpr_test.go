@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +79,7 @@ type env struct {
 var tools = map[string][]string{
 	"get_client_portfolio": {"client_id"},
 	"execute_trade":        {"client_id", "counterparty.client_id"},
+	"transfer_batch":       {"transfers[*].client_id", "watch[*]"},
 }
 
 func newEnv(t *testing.T, open func(t *testing.T) store.Store) *env {
@@ -361,5 +364,66 @@ func TestRetention(t *testing.T) {
 		if p, ok := rep.First(); !ok || p.Seq != recent || !strings.Contains(p.What, "no later retention record covers it") {
 			t.Errorf("a forged pruned record: problems %v", rep.Problems)
 		}
+	})
+}
+
+// TestArraySubjects: a path through arrays ("transfers[*].client_id", "watch[*]") names every
+// element's subject; each is sealed on its own with the others hidden, the record keeps only
+// commitments, and each subject's export reads its own copy. A call naming more subjects than
+// one record seals is refused whole.
+func TestArraySubjects(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		e := newEnv(t, open)
+		ctx := context.Background()
+		now := time.Now()
+		e.call(t, now, "desk", "transfer_batch", `{"transfers":[{"client_id":"C-1","amount":5},{"client_id":"C-2","amount":7},{"note":"no client"}],"watch":["C-3",42,"C-1",{"x":"C-9"}]}`)
+		var stored string
+		if err := e.st.Scan(ctx, 0, func(r *store.Record) error { stored = string(r.Data); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"C-1", "C-2", "C-3", `"42"`, ":42"} {
+			if strings.Contains(stored, id) {
+				t.Errorf("the stored record still holds %s: %s", id, stored)
+			}
+		}
+		if !strings.Contains(stored, `C-9`) {
+			t.Errorf("an object inside watch[*] is not an identifier, yet it was replaced: %s", stored)
+		}
+		for _, c := range []struct {
+			id, want string
+			paths    []string
+		}{
+			{"C-1", `"transfers":[{"amount":5,"client_id":"C-1"},{"amount":7,"client_id":"[another data subject]"}`, []string{"transfers[*].client_id", "watch[*]"}},
+			{"C-2", `{"amount":7,"client_id":"C-2"}`, []string{"transfers[*].client_id"}},
+			{"42", `"watch":["[another data subject]","42","[another data subject]"`, []string{"watch[*]"}},
+		} {
+			ex, err := e.svc.Export(ctx, c.id, operator)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ex.Readable != 1 {
+				t.Fatalf("export of %s: %d readable records, want 1", c.id, ex.Readable)
+			}
+			got := ex.Records[0].Data
+			if got.Subject != c.id || !slices.Equal(got.Paths, c.paths) || !strings.Contains(string(got.Arguments), c.want) {
+				t.Errorf("export of %s: subject %q paths %v arguments %s; want paths %v and arguments holding %s", c.id, got.Subject, got.Paths, got.Arguments, c.paths, c.want)
+			}
+		}
+
+		var many strings.Builder
+		many.WriteString(`{"watch":[`)
+		for i := range gdpr.MaxSubjectsPerRecord + 1 {
+			if i > 0 {
+				many.WriteByte(',')
+			}
+			fmt.Fprintf(&many, `"M-%d"`, i)
+		}
+		many.WriteString(`]}`)
+		_, err := e.log.Append(ctx, &audit.Record{Time: now, Kind: audit.KindToolCall, Principal: "desk", Tool: "transfer_batch",
+			Arguments: json.RawMessage(many.String()), Decision: audit.DecisionAllow, RequestID: "r-many"})
+		if !errors.Is(err, gdpr.ErrTooManySubjects) {
+			t.Errorf("a call naming %d subjects: %v, want ErrTooManySubjects", gdpr.MaxSubjectsPerRecord+1, err)
+		}
+		e.verify(t, now.Add(time.Minute))
 	})
 }

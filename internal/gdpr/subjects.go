@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,18 +94,53 @@ func NewSubjects(keys store.Compliance, secret []byte, opts *Options) (*Subjects
 	return s, nil
 }
 
-// ParsePath splits an argument path ("order.client.id") into its object keys.
+// arrayMark is the path part that stands for every element of an array: "clients[*].id".
+const arrayMark = "[*]"
+
+// MaxSubjectsPerRecord bounds the data subjects one record names: each is a key read or made,
+// and a sealing, on the call's path. A call naming more is not recorded, so it is refused.
+const MaxSubjectsPerRecord = 64
+
+// ErrTooManySubjects refuses a record that names more than MaxSubjectsPerRecord subjects.
+var ErrTooManySubjects = fmt.Errorf("%w: it names more than %d data subjects, and one audit record seals at most that many: split it", audit.ErrRecordRefused, MaxSubjectsPerRecord)
+
+// ParsePath splits an argument path into its parts: object keys, and arrayMark after a key
+// whose value is an array each element of which is followed ("order.client.id",
+// "clients[*].id", "ids[*]").
 func ParsePath(p string) ([]string, error) {
 	if p == "" {
 		return nil, errors.New("an argument path is empty")
 	}
-	parts := strings.Split(p, ".")
-	for _, part := range parts {
-		if part == "" {
-			return nil, fmt.Errorf("argument path %q has an empty key (two dots, or a dot at an end)", p)
+	var parts []string
+	for _, part := range strings.Split(p, ".") {
+		key, arrays := part, 0
+		for strings.HasSuffix(key, arrayMark) {
+			key, arrays = strings.TrimSuffix(key, arrayMark), arrays+1
+		}
+		switch {
+		case key == "":
+			return nil, fmt.Errorf("argument path %q has an empty key (two dots, a dot at an end, or [*] without a key)", p)
+		case strings.ContainsAny(key, "[]"):
+			return nil, fmt.Errorf("argument path %q: %q: write an array as key[*] (every element); indexes are not supported", p, part)
+		}
+		parts = append(parts, key)
+		for range arrays {
+			parts = append(parts, arrayMark)
 		}
 	}
 	return parts, nil
+}
+
+// pathName is the path of parts as configured.
+func pathName(parts []string) string {
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 && p != arrayMark {
+			b.WriteByte('.')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 func derive(secret []byte, label string) []byte {
@@ -166,24 +202,25 @@ func (s *Subjects) Seal(ctx context.Context, rec *audit.Record, redact func([]by
 	}
 	var subjects []found
 	for _, p := range paths {
-		id, ok := lookup(args, p)
-		if !ok {
-			continue
-		}
-		name := strings.Join(p, ".")
-		dup := false
-		for i := range subjects {
-			if subjects[i].id == id {
-				subjects[i].paths = append(subjects[i].paths, name)
-				dup = true
+		name := pathName(p)
+		visit(args, p, func(id string) (string, bool) {
+			for i := range subjects {
+				if subjects[i].id == id {
+					if !slices.Contains(subjects[i].paths, name) {
+						subjects[i].paths = append(subjects[i].paths, name)
+					}
+					return "", false
+				}
 			}
-		}
-		if !dup {
 			subjects = append(subjects, found{id: id, paths: []string{name}})
-		}
+			return "", false
+		})
 	}
 	if len(subjects) == 0 {
 		return nil
+	}
+	if len(subjects) > MaxSubjectsPerRecord {
+		return ErrTooManySubjects
 	}
 	commit := make(map[string]string, len(subjects))
 	for _, f := range subjects {
@@ -225,18 +262,43 @@ func (s *Subjects) Seal(ctx context.Context, rec *audit.Record, redact func([]by
 	return nil
 }
 
-// lookup returns the subject identifier at path in args: a string, or a number's text.
-func lookup(args map[string]any, path []string) (string, bool) {
-	var v any = args
-	for _, k := range path {
-		m, ok := v.(map[string]any)
+// visit calls fn with every subject identifier at path under v (a string, or a number's text)
+// and, where fn says so, puts what it returns in the identifier's place.
+func visit(v any, path []string, fn func(id string) (string, bool)) {
+	at := func(x any) (string, bool) {
+		if len(path) > 1 {
+			visit(x, path[1:], fn)
+			return "", false
+		}
+		id, ok := identifier(x)
 		if !ok {
 			return "", false
 		}
-		if v, ok = m[k]; !ok {
-			return "", false
+		return fn(id)
+	}
+	if path[0] == arrayMark {
+		arr, _ := v.([]any)
+		for i, x := range arr {
+			if r, set := at(x); set {
+				arr[i] = r
+			}
+		}
+		return
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	if x, ok := m[path[0]]; ok {
+		if r, set := at(x); set {
+			m[path[0]] = r
 		}
 	}
+}
+
+// identifier is the subject identifier v holds: a non-empty string of at most MaxSubjectBytes,
+// or a number's text.
+func identifier(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, x != "" && len(x) <= MaxSubjectBytes
@@ -248,32 +310,30 @@ func lookup(args map[string]any, path []string) (string, bool) {
 
 // replaced returns args encoded with the identifier at every path replaced by with(identifier).
 func replaced(args map[string]any, paths [][]string, with func(string) string) ([]byte, error) {
-	cp := clone(args).(map[string]any)
+	cp := clone(args)
 	for _, p := range paths {
-		id, ok := lookup(cp, p)
-		if !ok {
-			continue
-		}
-		m := cp
-		for _, k := range p[:len(p)-1] {
-			m = m[k].(map[string]any)
-		}
-		m[p[len(p)-1]] = with(id)
+		visit(cp, p, func(id string) (string, bool) { return with(id), true })
 	}
 	return json.Marshal(cp)
 }
 
-// clone copies the maps along which replaced writes.
+// clone copies the maps and arrays along which replaced writes.
 func clone(v any) any {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return v
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = clone(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = clone(e)
+		}
+		return out
 	}
-	out := make(map[string]any, len(m))
-	for k, x := range m {
-		out[k] = clone(x)
-	}
-	return out
+	return v
 }
 
 // key returns the subject key of commitment c, creating it when create is set and there is
