@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # scripts/ci/fuzz.sh: run every fuzz target beyond its seeds for a bounded time, from the
-# repository root. FUZZTIME (default 4s) is per target. A failure leaves the input that broke
+# repository root. FUZZTIME (default 3s) is per target. A failure leaves the input that broke
 # the target in that package's testdata/fuzz/<Target>/: commit it with the fix, so it stays in
 # the corpus.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-FUZZTIME=${FUZZTIME:-4s}
+FUZZTIME=${FUZZTIME:-3s}
 targets=0
 failed=()
 while IFS= read -r file; do
