@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"time"
 
@@ -144,6 +145,9 @@ type indexed struct {
 	Principal string `json:"principal"`
 	Tool      string `json:"tool"`
 	Decision  string `json:"decision"`
+	// Subjects are the commitments of the record's "subjects" (the store's subject index
+	// keys, with IndexErasures for an erasure record).
+	Subjects []string `json:"-"`
 }
 
 // Verify recomputes every leaf hash and the Merkle tree from the stored records, compares them
@@ -231,6 +235,7 @@ func Verify(ctx context.Context, st store.Store, opts VerifyOptions) (*Report, e
 	hashReported := false
 	var idx indexed
 	var dec indexDecoder
+	var subjectIndex []subjectEntry
 	err = st.Scan(ctx, 0, func(r *store.Record) error {
 		seq := r.Seq
 		if seq != next {
@@ -253,6 +258,14 @@ func Verify(ctx context.Context, st store.Store, opts VerifyOptions) (*Report, e
 			pr.pruned(r)
 		} else {
 			pr.record(r)
+			// A pruned record leaves the subject index (store.Compliance.Prune).
+			keys := idx.Subjects
+			if idx.Kind == string(KindErasure) {
+				keys = append(keys, IndexErasures)
+			}
+			for _, k := range keys {
+				subjectIndex = append(subjectIndex, subjectEntry{seq, k})
+			}
 		}
 		if treeOK {
 			var hashes []tlog.Hash
@@ -330,6 +343,18 @@ func Verify(ctx context.Context, st store.Store, opts VerifyOptions) (*Report, e
 				return nil, fmt.Errorf("verify audit log: check search index: %w", err)
 			}
 			v.problem(mis.FirstSeq, "%s", mis.What)
+		}
+	}
+	if sr, ok := st.(store.SubjectIndexReader); ok && len(v.rep.Problems) > 0 {
+		v.rep.Warnings = append(v.rep.Warnings, "the subject index was not checked: the records themselves are damaged")
+	} else if ok {
+		sort.Slice(subjectIndex, func(i, j int) bool {
+			a, b := subjectIndex[i], subjectIndex[j]
+			return a.seq < b.seq || a.seq == b.seq && a.key < b.key
+		})
+		subjectIndex = slices.Compact(subjectIndex)
+		if err := v.checkSubjectIndex(ctx, sr, subjectIndex); err != nil {
+			return nil, fmt.Errorf("verify audit log: check the subject index: %w", err)
 		}
 	}
 	if !treeOK && len(sizes) > 0 {
@@ -453,6 +478,11 @@ func (d *indexDecoder) decode(data []byte, idx *indexed) error {
 			}
 			idx.Pruned = tok.Kind() == 't'
 			continue
+		case "subjects":
+			if err := d.subjects(idx); err != nil {
+				return fmt.Errorf("subjects: %w", err)
+			}
+			continue
 		case "time":
 			str = &idx.Time
 		case "kind":
@@ -485,6 +515,86 @@ func (d *indexDecoder) decode(data []byte, idx *indexed) error {
 	}
 	if _, err := d.dec.ReadToken(); err != io.EOF {
 		return fmt.Errorf("data after the record")
+	}
+	return nil
+}
+
+// subjects reads a record's "subjects" array, keeping each element's commitment ("c").
+func (d *indexDecoder) subjects(idx *indexed) error {
+	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '[' {
+		return fmt.Errorf("not an array")
+	}
+	for d.dec.PeekKind() != ']' {
+		if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '{' {
+			return fmt.Errorf("an element is not an object")
+		}
+		for d.dec.PeekKind() != '}' {
+			tok, err := d.dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			if tok.String() != "c" {
+				if err := d.dec.SkipValue(); err != nil {
+					return err
+				}
+				continue
+			}
+			if tok, err = d.dec.ReadToken(); err != nil || tok.Kind() != '"' {
+				return fmt.Errorf("c is not a string")
+			}
+			idx.Subjects = append(idx.Subjects, tok.String())
+		}
+		if _, err := d.dec.ReadToken(); err != nil {
+			return err
+		}
+	}
+	_, err := d.dec.ReadToken()
+	return err
+}
+
+// subjectEntry is one subject-index entry the records call for.
+type subjectEntry struct {
+	seq int64
+	key string
+}
+
+// checkSubjectIndex compares the store's subject index with want, the entries the records call
+// for (sorted by seq, then key): a missing entry hides a record from its subject's export, an
+// extra one shows a record to a subject it is not about. It reports at most three of each.
+func (v *verifier) checkSubjectIndex(ctx context.Context, sr store.SubjectIndexReader, want []subjectEntry) error {
+	short := func(k string) string { return k[:min(len(k), 16)] }
+	missing, extra, i := 0, 0, 0
+	report := func(e subjectEntry, isMissing bool) {
+		switch {
+		case isMissing && missing < 3:
+			v.problem(e.seq, "the subject index lacks this record for subject %s…: an export for that subject would not find it", short(e.key))
+		case !isMissing && extra < 3:
+			v.problem(e.seq, "the subject index names this record for %s…, which the record does not name: an export for that subject would show it", short(e.key))
+		}
+		if isMissing {
+			missing++
+		} else {
+			extra++
+		}
+	}
+	err := sr.SubjectIndex(ctx, func(seq int64, key string) error {
+		got := subjectEntry{seq, key}
+		for i < len(want) && (want[i].seq < seq || want[i].seq == seq && want[i].key < key) {
+			report(want[i], true)
+			i++
+		}
+		if i < len(want) && want[i] == got {
+			i++
+			return nil
+		}
+		report(got, false)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for ; i < len(want); i++ {
+		report(want[i], true)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -426,4 +427,65 @@ func TestArraySubjects(t *testing.T) {
 		}
 		e.verify(t, now.Add(time.Minute))
 	})
+}
+
+// TestVerifyChecksTheSubjectIndex: the subject index lives beside the hashed records, so
+// `audit verify` recomputes it from them: a deleted entry (a record hidden from its subject's
+// export) and an added one (a record shown to a subject it is not about) are each reported at
+// the record, while the untouched log verifies.
+func TestVerifyChecksTheSubjectIndex(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	e := newEnv(t, func(t *testing.T) store.Store {
+		st, err := sqlite.Open(ctx, path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+	now := time.Now()
+	first := e.call(t, now, "analyst", "get_client_portfolio", `{"client_id":"C-1001"}`)
+	e.call(t, now, "analyst", "get_client_portfolio", `{"client_id":"C-2002"}`)
+	plain := e.call(t, now, "analyst", "get_market_news", `{"topic":"rates"}`)
+	if _, err := e.svc.Erase(ctx, "C-2002", "DSR-1", operator); err != nil {
+		t.Fatal(err)
+	}
+	at := now.Add(time.Minute)
+	e.verify(t, at)
+
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var c string
+	if err := db.QueryRowContext(ctx, "SELECT commitment FROM audit_subjects WHERE seq = ?", first).Scan(&c); err != nil {
+		t.Fatal(err)
+	}
+	has := func(rep *audit.Report, seq int64, what string) bool {
+		for _, p := range rep.Problems {
+			if p.Seq == seq && strings.Contains(p.What, what) {
+				return true
+			}
+		}
+		return false
+	}
+
+	exec("DELETE FROM audit_subjects WHERE seq = ?", first)
+	if rep := e.verifyReport(t, at); !has(rep, first, "the subject index lacks this record") {
+		t.Errorf("an index entry deleted: problems %v, want record %d reported as hidden", rep.Problems, first)
+	}
+	exec("INSERT INTO audit_subjects (commitment, seq) VALUES (?, ?)", c, first)
+	exec("INSERT INTO audit_subjects (commitment, seq) VALUES (?, ?)", c, plain)
+	if rep := e.verifyReport(t, at); !has(rep, plain, "which the record does not name") {
+		t.Errorf("an index entry added: problems %v, want record %d reported", rep.Problems, plain)
+	}
+	exec("DELETE FROM audit_subjects WHERE seq = ?", plain)
+	e.verify(t, at)
 }

@@ -104,6 +104,14 @@ type IndexChecker interface {
 	CheckIndex(ctx context.Context) error
 }
 
+// SubjectIndexReader is implemented by stores that keep the subject index (Record.Subjects):
+// it is kept outside the hashed data, so an edited index could hide a subject's records from an
+// export while every record verifies; the verifier recomputes it from the records.
+type SubjectIndexReader interface {
+	// SubjectIndex calls fn with every entry of the subject index, ordered by seq, then key.
+	SubjectIndex(ctx context.Context, fn func(seq int64, key string) error) error
+}
+
 // IndexMismatch is CheckIndex's error for search structures that differ from the records.
 type IndexMismatch struct {
 	FirstSeq int64  // the first record the differing part covers

@@ -201,3 +201,29 @@ func timeOrZero(ns int64) time.Time {
 	}
 	return time.Unix(0, ns).UTC()
 }
+
+// SubjectIndex implements store.SubjectIndexReader.
+func (s *Store) SubjectIndex(ctx context.Context, fn func(seq int64, key string) error) error {
+	err := s.with(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, "SELECT seq, commitment FROM "+s.table("audit_subjects")+" ORDER BY seq, commitment COLLATE \"C\"")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var seq int64
+			var key string
+			if err := rows.Scan(&seq, &key); err != nil {
+				return err
+			}
+			if err := fn(seq, key); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("read the subject index: %w", err)
+	}
+	return nil
+}

@@ -249,3 +249,26 @@ func timeOrZero(ns int64) time.Time {
 	}
 	return time.Unix(0, ns).UTC()
 }
+
+// SubjectIndex implements store.SubjectIndexReader.
+func (s *Store) SubjectIndex(ctx context.Context, fn func(seq int64, key string) error) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT seq, commitment FROM audit_subjects ORDER BY seq, commitment")
+	if err != nil {
+		return fmt.Errorf("read the subject index: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var key string
+		if err := rows.Scan(&seq, &key); err != nil {
+			return fmt.Errorf("read the subject index: %w", err)
+		}
+		if err := fn(seq, key); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the subject index: %w", err)
+	}
+	return nil
+}
