@@ -99,7 +99,7 @@ func (h *handler) oidcBegin(w http.ResponseWriter, r *http.Request, _ *authn.Pri
 		if status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "60")
 		}
-		writeError(w, status, msg)
+		refuse(w, to == "console", status, msg)
 		return
 	}
 	// Lax: the provider sends the browser back with a top-level GET, which carries it.
@@ -121,13 +121,15 @@ func (h *handler) oidcCallback(w http.ResponseWriter, r *http.Request, _ *authn.
 		return
 	}
 	ctx := r.Context()
+	toCk, _ := r.Cookie(oidcToCookie)
+	console := toCk != nil && toCk.Value == "console"
 	if c, err := r.Cookie(oidcBrowserCookie); err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.URL.Query().Get("state"))) != 1 {
 		// The pending login is left alone: the browser that started it can still finish it.
 		h.logger.Warn("operator OIDC login refused", "status", http.StatusBadRequest, "reason", reasonLoginBrowser)
 		if aerr := h.recordOperatorLogin(ctx, r, authn.OIDCIdentity{}, nil, http.StatusBadRequest, reasonLoginBrowser); aerr != nil {
 			h.logger.Error("audit record of a refused operator login not written", "err", aerr)
 		}
-		writeError(w, http.StatusBadRequest, "this login was not started in this browser, or its cookie was blocked: start again at /v1/login/oidc")
+		refuse(w, console, http.StatusBadRequest, "this login was not started in this browser, or its cookie was blocked: start again at /v1/login/oidc")
 		return
 	}
 	token, p, who, err := h.oidc.login.FinishLogin(ctx, r.URL.Query())
@@ -138,7 +140,7 @@ func (h *handler) oidcCallback(w http.ResponseWriter, r *http.Request, _ *authn.
 		if aerr := h.recordOperatorLogin(ctx, r, who, nil, status, authn.ReasonOf(err)); aerr != nil {
 			h.logger.Error("audit record of a refused operator login not written", "err", aerr)
 		}
-		writeError(w, status, msg)
+		refuse(w, console, status, msg)
 		return
 	}
 	if err := h.recordOperatorLogin(ctx, r, who, p, http.StatusOK, ""); err != nil {
@@ -146,11 +148,11 @@ func (h *handler) oidcCallback(w http.ResponseWriter, r *http.Request, _ *authn.
 		h.logger.Error("audit record of an operator login not written; the session is closed", "operator", p.Subject, "err", err)
 		_ = h.oidc.operators.Sessions().Logout(context.WithoutCancel(ctx), token.Reveal())
 		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, "the login could not be recorded in the audit log: try again later")
+		refuse(w, console, http.StatusServiceUnavailable, "the login could not be recorded in the audit log: try again later")
 		return
 	}
 	h.logger.Info("operator logged in with OIDC", "operator", p.Subject, "sub", who.Subject, "roles", p.Roles, "mfa", p.MFA, "session", p.KeyID)
-	if c, err := r.Cookie(oidcToCookie); err == nil && c.Value == "console" {
+	if console {
 		h.oidc.toConsole(w, token, p, h.now)
 		return
 	}
@@ -174,14 +176,33 @@ func (o *OIDCLogin) toConsole(w http.ResponseWriter, token authn.Secret, p *auth
 	http.SetCookie(w, o.cookie(oidcToCookie, "", -1))
 	http.SetCookie(w, &http.Cookie{Name: ConsoleSessionCookie, Value: token.Reveal(), Path: "/", Expires: p.Expires,
 		MaxAge: max(1, int(p.Expires.Sub(now()).Seconds())), HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	consolePage(w)
+	fmt.Fprintf(w, `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=%s"><title>Logged in</title>`+
+		`<p>Logged in as %s. <a href="%s">Continue to the console</a>.</p>`+"\n", ConsolePath, html.EscapeString(p.Subject), ConsolePath)
+}
+
+// refuse answers a refused OIDC login: the admin API's JSON error, or, for a login started from
+// the console, a page with the same message and a way back to the console's login.
+func refuse(w http.ResponseWriter, console bool, status int, msg string) {
+	if !console {
+		writeError(w, status, msg)
+		return
+	}
+	consolePage(w)
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<!doctype html><meta charset="utf-8"><title>Login refused</title>`+
+		`<p role="alert">Login refused: %s.</p><p><a href="%slogin">Back to the console's login</a></p>`+"\n", html.EscapeString(msg), ConsolePath)
+}
+
+// consolePage sets the headers of a page the OIDC login answers a console user with: never
+// cached, no script, no framing, no referrer.
+func consolePage(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	fmt.Fprintf(w, `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=%s"><title>Logged in</title>`+
-		`<p>Logged in as %s. <a href="%s">Continue to the console</a>.</p>`+"\n", ConsolePath, html.EscapeString(p.Subject), ConsolePath)
 }
 
 // oidcRefusal maps a refused OIDC login to its status and the message the person sees: specific

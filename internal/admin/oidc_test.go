@@ -212,6 +212,25 @@ func TestOIDCLoginToConsole(t *testing.T) {
 		t.Errorf("a later login without to=console: %d %v, want the token as JSON", resp.StatusCode, out)
 	}
 
+	// A refused console login answers a page with the reason and the way back, not JSON.
+	resp, err = f.browser.Get(f.srv.URL + "/v1/login/oidc?to=console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	q = f.idp.Authorize(t, resp.Header.Get("Location"))
+	q.Set("state", "not-the-state-this-browser-started")
+	resp, err = f.browser.Get(f.srv.URL + OIDCCallbackPath + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(body), "not started in this browser") || !strings.Contains(string(body), `href="/console/login"`) {
+		t.Errorf("a refused console login: %d %q %s, want 400 and a page with the reason and a link to the console's login", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+
 	resp, err = f.browser.Get(f.srv.URL + "/v1/login/oidc?to=https://evil.example/")
 	if err != nil {
 		t.Fatal(err)
