@@ -181,33 +181,35 @@ func serve(ctx, hard context.Context, cfg *config.Config, logger *slog.Logger) e
 		}
 		scheme = "https"
 	}
+	// Both servers are built before either serves: serving sets up HTTP/2 in the server's
+	// TLSConfig, so each gets a config of its own, cloned while nothing uses it.
+	var admin *http.Server
+	var aln net.Listener
+	if cfg.Admin != nil {
+		if aln, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			return fmt.Errorf("admin.listen %s: %w", cfg.Admin.Listen, err)
+		}
+		admin = &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: g.ServerErrorLog(logger)}
+		if srv.TLSConfig != nil {
+			admin.TLSConfig = srv.TLSConfig.Clone()
+		}
+		defer admin.Close()
+	}
 	url := scheme + "://" + ln.Addr().String() + cfg.Path
 	logger.Info("mcpguard listening", "url", url, "upstreams", len(cfg.Upstreams))
 	fmt.Fprintf(os.Stderr, "mcpguard: serving MCP at %s\n", url)
 	errc := make(chan error, 2)
-	go func() {
+	serveOn := func(s *http.Server, l net.Listener) {
 		if cfg.TLS != nil {
-			errc <- srv.ServeTLS(ln, "", "")
+			errc <- s.ServeTLS(l, "", "")
 			return
 		}
-		errc <- srv.Serve(ln)
-	}()
-	if cfg.Admin != nil {
-		aln, err := net.Listen("tcp", cfg.Admin.Listen)
-		if err != nil {
-			return fmt.Errorf("admin.listen %s: %w", cfg.Admin.Listen, err)
-		}
-		admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: srv.TLSConfig,
-			ErrorLog: g.ServerErrorLog(logger)}
-		defer admin.Close()
+		errc <- s.Serve(l)
+	}
+	go serveOn(srv, ln)
+	if admin != nil {
 		logger.Info("admin API listening", "addr", aln.Addr().String())
-		go func() {
-			if cfg.TLS != nil {
-				errc <- admin.ServeTLS(aln, "", "")
-				return
-			}
-			errc <- admin.Serve(aln)
-		}()
+		go serveOn(admin, aln)
 	}
 	select {
 	case err := <-errc:
