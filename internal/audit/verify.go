@@ -461,6 +461,9 @@ func (d *indexDecoder) decode(data []byte, idx *indexed) error {
 			if err != nil {
 				return err
 			}
+			if tok.Kind() != '0' {
+				return fmt.Errorf("%s is not a number", name)
+			}
 			n, err := tok.Int()
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
