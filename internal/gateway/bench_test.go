@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
@@ -98,6 +99,54 @@ func BenchmarkParseAndRoute(b *testing.B) {
 	}
 }
 
+// benchPipeline is a gateway for the pipeline's CPU benchmarks: API keys, a role policy, tool
+// pinning, a rate limit and the signed audit log in front of the stdio test upstream, with
+// admin holding the admin section's further keys (after its listen) and what follows it. It
+// returns the gateway and a modern tools/call through its whole request path, already made
+// 200 times (the upstream connected, the key and the tool list cached); what names the
+// gateway in a failure.
+func benchPipeline(b *testing.B, what, admin string, opts *wiring.Options) (*testGateway, func()) {
+	b.Helper()
+	dir := b.TempDir()
+	keysDB := filepath.Join(dir, "keys.db")
+	policyFile := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte("roles:\n  - role: Echoer\n    permissions:\n      - tool_name: rec.echo\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	section, _, _ := auditConfig(b)
+	section = strings.Replace(section, "  checkpoint_every: 2\n", "", 1) // the default: a checkpoint per 10000 records
+	tg := newTestGatewayWith(b, fmt.Sprintf(`api_keys_database: %q
+policy_file: %q
+tool_pinning: {database: %q, trust_on_first_use: true}
+admin:
+  listen: 127.0.0.1:1
+%scontainment:
+  rate_limits:
+    per_principal: {calls_per_second: 1000000}
+%s`, keysDB, policyFile, filepath.Join(dir, "pins.db"), admin, section), opts)
+	key := newRoleKey(b, keysDB, "bench-agent", "Echoer")
+	h := tg.g.Handler()
+	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"quote VNM"},` + modernMeta + `}}`)
+	call := func() {
+		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/mcp", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+key)
+		for k, v := range modernHeaders("tools/call", "rec.echo") {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "echo: quote VNM") {
+			b.Fatalf("call with %s: %d %s", what, rec.Code, rec.Body)
+		}
+	}
+	for range 200 {
+		call()
+	}
+	return tg, call
+}
+
 // BenchmarkPipelineMetrics is what the metrics cost a call, with metrics off and on in one run:
 // a modern tools/call through the whole request path (Handler: API key authentication, then
 // route, contain, pin, the policy, the rate limits, the audit record, the stdio upstream, the
@@ -109,49 +158,14 @@ func BenchmarkParseAndRoute(b *testing.B) {
 func BenchmarkPipelineMetrics(b *testing.B) {
 	calls := map[string]func(){}
 	for _, mode := range []string{"off", "on"} {
-		dir := b.TempDir()
-		keysDB := filepath.Join(dir, "keys.db")
-		policyFile := filepath.Join(dir, "policy.yaml")
-		if err := os.WriteFile(policyFile, []byte("roles:\n  - role: Echoer\n    permissions:\n      - tool_name: rec.echo\n"), 0o600); err != nil {
-			b.Fatal(err)
-		}
-		section, _, _ := auditConfig(b)
-		section = strings.Replace(section, "  checkpoint_every: 2\n", "", 1) // the default: a checkpoint per 10000 records
 		metricsSection := ""
 		if mode == "on" {
 			metricsSection = "  metrics: {}\n"
 		}
-		tg := newTestGateway(b, fmt.Sprintf(`api_keys_database: %q
-policy_file: %q
-tool_pinning: {database: %q, trust_on_first_use: true}
-admin:
-  listen: 127.0.0.1:1
-%scontainment:
-  rate_limits:
-    per_principal: {calls_per_second: 1000000}
-%s`, keysDB, policyFile, filepath.Join(dir, "pins.db"), metricsSection, section))
+		var tg *testGateway
+		tg, calls[mode] = benchPipeline(b, "metrics "+mode, metricsSection, nil)
 		if (tg.g.metrics != nil) != (mode == "on") {
 			b.Fatalf("metrics %s, but the gateway has metrics %v", mode, tg.g.metrics)
-		}
-		key := newRoleKey(b, keysDB, "bench-agent", "Echoer")
-		h := tg.g.Handler()
-		body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"quote VNM"},` + modernMeta + `}}`)
-		calls[mode] = func() {
-			req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/mcp", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("Authorization", "Bearer "+key)
-			for k, v := range modernHeaders("tools/call", "rec.echo") {
-				req.Header.Set(k, v)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "echo: quote VNM") {
-				b.Fatalf("call with metrics %s: %d %s", mode, rec.Code, rec.Body)
-			}
-		}
-		for range 200 { // the upstream connected, the key and the tool list cached
-			calls[mode]()
 		}
 	}
 	runtime.LockOSThread()

@@ -1,14 +1,7 @@
 package gateway
 
 import (
-	"bytes"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,14 +22,6 @@ func BenchmarkPipelineTracing(b *testing.B) {
 	modes := []string{"off", "again", "unsampled", "traced"}
 	calls := map[string]func(){}
 	for _, mode := range modes {
-		dir := b.TempDir()
-		keysDB := filepath.Join(dir, "keys.db")
-		policyFile := filepath.Join(dir, "policy.yaml")
-		if err := os.WriteFile(policyFile, []byte("roles:\n  - role: Echoer\n    permissions:\n      - tool_name: rec.echo\n"), 0o600); err != nil {
-			b.Fatal(err)
-		}
-		section, _, _ := auditConfig(b)
-		section = strings.Replace(section, "  checkpoint_every: 2\n", "", 1)
 		extra := ""
 		switch mode {
 		case "unsampled":
@@ -44,37 +29,10 @@ func BenchmarkPipelineTracing(b *testing.B) {
 		case "traced":
 			extra = "  metrics: {}\ntracing: {endpoint: \"http://127.0.0.1:9/v1/traces\", sample_ratio: 1}\n"
 		}
-		tg := newTestGatewayWith(b, fmt.Sprintf(`api_keys_database: %q
-policy_file: %q
-tool_pinning: {database: %q, trust_on_first_use: true}
-admin:
-  listen: 127.0.0.1:1
-%scontainment:
-  rate_limits:
-    per_principal: {calls_per_second: 1000000}
-%s`, keysDB, policyFile, filepath.Join(dir, "pins.db"), extra, section), &wiring.Options{TraceExporter: tracing.Discard()})
+		var tg *testGateway
+		tg, calls[mode] = benchPipeline(b, mode, extra, &wiring.Options{TraceExporter: tracing.Discard()})
 		if (tg.g.tracer != nil) != (mode == "unsampled" || mode == "traced") {
 			b.Fatalf("mode %s, but the gateway has tracer %v", mode, tg.g.tracer)
-		}
-		key := newRoleKey(b, keysDB, "bench-agent", "Echoer")
-		h := tg.g.Handler()
-		body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"quote VNM"},` + modernMeta + `}}`)
-		calls[mode] = func() {
-			req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/mcp", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("Authorization", "Bearer "+key)
-			for k, v := range modernHeaders("tools/call", "rec.echo") {
-				req.Header.Set(k, v)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "echo: quote VNM") {
-				b.Fatalf("call with %s: %d %s", mode, rec.Code, rec.Body)
-			}
-		}
-		for range 200 { // the upstream connected, the key and the tool list cached
-			calls[mode]()
 		}
 	}
 	allocs := map[string]float64{}
