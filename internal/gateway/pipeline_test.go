@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/demo"
@@ -53,10 +54,18 @@ func newPipelineGateway(t *testing.T, policyYAML, extra string) *pipelineGateway
 		demoHandler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(up.Close)
+	pg.url, pg.db = startFinanceGateway(t, up.URL, policyYAML, extra, "pipeline.yaml", nil)
+	return pg
+}
+
+// startFinanceGateway starts a gateway with the policy policyYAML and the audit log in front of
+// the finance upstream at upstreamURL, with extra configuration (named name in errors), and
+// returns its MCP URL and its audit database.
+func startFinanceGateway(t *testing.T, upstreamURL, policyYAML, extra, name string, opts *wiring.Options) (url, db string) {
+	t.Helper()
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
 	writeFile(t, policyFile, []byte(policyYAML))
 	section, db, _ := auditConfig(t)
-	pg.db = db
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 listen: 127.0.0.1:0
 policy_file: %q
@@ -65,11 +74,11 @@ upstreams:
   - name: finance
     http: {url: %q}
 %s
-%s`, policyFile, up.URL, extra, section)), "pipeline.yaml")
+%s`, policyFile, upstreamURL, extra, section)), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := newFromConfig(t.Context(), cfg, nil)
+	g, err := newFromConfig(t.Context(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +86,7 @@ upstreams:
 	g.Start(ctx)
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); cancel(); g.Close() })
-	pg.url = srv.URL + "/mcp"
-	return pg
+	return srv.URL + "/mcp", db
 }
 
 // received reports whether the upstream received a request "method target".

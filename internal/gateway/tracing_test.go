@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/mcpguard/mcpguard/cmd/mcpguard/wiring"
 	"github.com/mcpguard/mcpguard/internal/audit"
-	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/demo"
 	"github.com/mcpguard/mcpguard/internal/mcpguard"
 	"github.com/mcpguard/mcpguard/internal/metrics"
@@ -79,8 +76,7 @@ func newTracedGateway(t *testing.T, tracingYAML string, opts *wiring.Options) *t
 		demoHandler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(up.Close)
-	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	writeFile(t, policyFile, []byte(`
+	tg.url, tg.db = startFinanceGateway(t, up.URL, `
 roles:
   - role: All
     permissions:
@@ -88,30 +84,7 @@ roles:
 bindings:
   - role: All
     principals: [anonymous]
-`))
-	section, db, _ := auditConfig(t)
-	tg.db = db
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-listen: 127.0.0.1:0
-policy_file: %q
-limits: {request_timeout: 20s}
-upstreams:
-  - name: finance
-    http: {url: %q}
-%s
-%s`, policyFile, up.URL, tracingYAML, section)), "tracing.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := newFromConfig(t.Context(), cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.Start(ctx)
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); cancel(); g.Close() })
-	tg.url = srv.URL + "/mcp"
+`, tracingYAML, "tracing.yaml", opts)
 	return tg
 }
 
