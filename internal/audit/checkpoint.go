@@ -217,21 +217,31 @@ func ReadCheckpointDir(dir string) ([]ExternalCheckpoint, error) {
 	return out, nil
 }
 
-// LoadSigner reads a signing key written by GenerateKey (mcpguard audit keygen) from a file.
-// The file must not be readable by group or others.
-func LoadSigner(path string) (note.Signer, error) {
+// ReadSigningKey reads the text of a signing key written by GenerateKey (mcpguard audit keygen)
+// from a file that group and others cannot read.
+func ReadSigningKey(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit signing key: %w", err)
+		return "", fmt.Errorf("audit signing key: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("audit signing key %s: mode %v lets others read it; chmod 600", path, fi.Mode().Perm())
+		return "", fmt.Errorf("audit signing key %s: mode %v lets others read it; chmod 600", path, fi.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit signing key: %w", err)
+		return "", fmt.Errorf("audit signing key: %w", err)
 	}
-	s, err := note.NewSigner(strings.TrimSpace(string(b)))
+	return strings.TrimSpace(string(b)), nil
+}
+
+// LoadSigner reads a signing key written by GenerateKey (mcpguard audit keygen) from a file.
+// The file must not be readable by group or others.
+func LoadSigner(path string) (note.Signer, error) {
+	skey, err := ReadSigningKey(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := note.NewSigner(skey)
 	if err != nil {
 		return nil, fmt.Errorf("audit signing key %s: not a signing key (want the .key file from mcpguard audit keygen)", path)
 	}

@@ -10,12 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/mcpguard/mcpguard/internal/audit"
 )
 
 // Format is the form of a report file.
@@ -115,18 +116,11 @@ type Key struct {
 // LoadKey reads the log's signing key (`mcpguard audit keygen`, audit.signing_key_file) from a
 // file that group and others cannot read, and derives its verifier key.
 func LoadKey(path string) (*Key, error) {
-	fi, err := os.Stat(path)
+	skey, err := audit.ReadSigningKey(path)
 	if err != nil {
-		return nil, fmt.Errorf("audit signing key: %w", err)
+		return nil, err
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("audit signing key %s: mode %v lets others read it; chmod 600", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("audit signing key: %w", err)
-	}
-	k, err := ParseKey(strings.TrimSpace(string(b)))
+	k, err := ParseKey(skey)
 	if err != nil {
 		return nil, fmt.Errorf("audit signing key %s: %w", path, err)
 	}
