@@ -99,15 +99,8 @@ func newKeysCmdWith(env adminEnv) *cobra.Command {
 			var rec authn.APIKey
 			err = id.act(ctx, e, func(tx keystore.Tx, _ *authn.Operators) error {
 				var err error
-				secret, rec, err = authn.NewAPIKeys(tx.Keys, &authn.APIKeysOptions{Now: id.env.now}).Create(ctx, principal, list, ttl)
-				if err != nil {
-					return err
-				}
-				e.Target = journal.Target{KeyID: rec.ID, Principal: rec.Principal, Roles: rec.Roles, Expires: "never"}
-				if !rec.ExpiresAt.IsZero() {
-					e.Target.Expires = rec.ExpiresAt.UTC().Format(time.RFC3339)
-				}
-				return nil
+				secret, rec, err = tx.CreateAPIKey(ctx, e, id.env.now, principal, list, ttl)
+				return err
 			})
 			if err != nil {
 				return err

@@ -318,15 +318,8 @@ func (c *Console) createKey(w http.ResponseWriter, r *http.Request, s *session) 
 	var rec authn.APIKey
 	err := c.act(ctx, e, func(tx keystore.Tx, _ *authn.Operators) error {
 		var err error
-		secret, rec, err = authn.NewAPIKeys(tx.Keys, &authn.APIKeysOptions{Now: c.now}).Create(ctx, principal, roles, ttl)
-		if err != nil {
-			return err
-		}
-		e.Target = journal.Target{KeyID: rec.ID, Principal: rec.Principal, Roles: rec.Roles, Expires: "never"}
-		if !rec.ExpiresAt.IsZero() {
-			e.Target.Expires = rec.ExpiresAt.UTC().Format(time.RFC3339)
-		}
-		return nil
+		secret, rec, err = tx.CreateAPIKey(ctx, e, c.now, principal, roles, ttl)
+		return err
 	})
 	if err != nil {
 		c.logger.Error("console: API key not created", "err", err)

@@ -211,3 +211,17 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 	}
 	return nil
 }
+
+// CreateAPIKey creates an API key in the transaction, as `mcpguard keys create` and the console
+// do, and names it as the target of e, the act's journal entry. now is the clock.
+func (t Tx) CreateAPIKey(ctx context.Context, e *journal.Entry, now func() time.Time, principal string, roles []string, ttl time.Duration) (authn.Secret, authn.APIKey, error) {
+	secret, rec, err := authn.NewAPIKeys(t.Keys, &authn.APIKeysOptions{Now: now}).Create(ctx, principal, roles, ttl)
+	if err != nil {
+		return secret, rec, err
+	}
+	e.Target = journal.Target{KeyID: rec.ID, Principal: rec.Principal, Roles: rec.Roles, Expires: "never"}
+	if !rec.ExpiresAt.IsZero() {
+		e.Target.Expires = rec.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return secret, rec, nil
+}
