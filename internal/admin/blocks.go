@@ -44,6 +44,26 @@ func (h *handler) listBlocks(w http.ResponseWriter, r *http.Request, _ *authn.Pr
 
 // readBlockRequest reads a block request strictly (unknown members, case variants and
 // duplicates refused) and puts its value in canonical form.
+// CheckBlockTarget checks what a block or suspension names, value of kind, and returns it in
+// the form blocks are kept in (an address unmapped, without a zone). field is what the caller
+// calls the value, for the error.
+func CheckBlockTarget(kind, value, field string) (string, error) {
+	switch kind {
+	case contain.BlockAddress:
+		a, err := netip.ParseAddr(value)
+		if err != nil || a.Zone() != "" {
+			return value, errors.New(field + " must be an IP address such as 203.0.113.7 or 2001:db8::1")
+		}
+		return a.Unmap().String(), nil
+	case contain.BlockPrincipal:
+		if value == "" || len(value) > 1024 {
+			return value, errors.New(field + " must be the principal's subject, 1 to 1024 bytes")
+		}
+		return value, nil
+	}
+	return value, errors.New(`kind must be "address" or "principal"`)
+}
+
 func readBlockRequest(w http.ResponseWriter, r *http.Request) (BlockRequest, bool) {
 	var req BlockRequest
 	b, err := io.ReadAll(r.Body)
@@ -60,21 +80,8 @@ func readBlockRequest(w http.ResponseWriter, r *http.Request) (BlockRequest, boo
 		writeError(w, http.StatusBadRequest, `the body must be JSON such as {"kind":"address","value":"203.0.113.7","reason":"…","for":"24h"}`)
 		return req, false
 	}
-	switch req.Kind {
-	case contain.BlockAddress:
-		a, err := netip.ParseAddr(req.Value)
-		if err != nil || a.Zone() != "" {
-			writeError(w, http.StatusBadRequest, "value must be an IP address such as 203.0.113.7 or 2001:db8::1")
-			return req, false
-		}
-		req.Value = a.Unmap().String()
-	case contain.BlockPrincipal:
-		if req.Value == "" || len(req.Value) > 1024 {
-			writeError(w, http.StatusBadRequest, "value must be the principal's subject, 1 to 1024 bytes")
-			return req, false
-		}
-	default:
-		writeError(w, http.StatusBadRequest, `kind must be "address" or "principal"`)
+	if req.Value, err = CheckBlockTarget(req.Kind, req.Value, "value"); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return req, false
 	}
 	if len(req.Reason) > maxReasonBytes {

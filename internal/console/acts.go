@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -602,22 +601,9 @@ func (c *Console) blocksPage(w http.ResponseWriter, r *http.Request, s *session)
 
 // blockForm reads and checks a block form's kind and target, as the admin API reads them.
 func blockForm(r *http.Request) (kind, value string, err error) {
-	kind, value = r.PostFormValue("kind"), strings.TrimSpace(r.PostFormValue("target"))
-	switch kind {
-	case contain.BlockAddress:
-		a, perr := netip.ParseAddr(value)
-		if perr != nil || a.Zone() != "" {
-			return kind, value, errors.New("the target must be an IP address such as 203.0.113.7 or 2001:db8::1")
-		}
-		value = a.Unmap().String()
-	case contain.BlockPrincipal:
-		if value == "" || len(value) > 1024 {
-			return kind, value, errors.New("the target must be the principal's subject, 1 to 1024 bytes")
-		}
-	default:
-		return kind, value, errors.New(`kind must be "address" or "principal"`)
-	}
-	return kind, value, nil
+	kind = r.PostFormValue("kind")
+	value, err = admin.CheckBlockTarget(kind, strings.TrimSpace(r.PostFormValue("target")), "the target")
+	return kind, value, err
 }
 
 // putBlock blocks an address or suspends a principal, as POST /v1/blocks does; the containment
