@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -64,6 +65,20 @@ func CheckBlockTarget(kind, value, field string) (string, error) {
 	return value, errors.New(`kind must be "address" or "principal"`)
 }
 
+// BlockExpiry is when a block made at now for the duration text ends: zero (until lifted) for
+// "", and at most a year on. field and omit are what the caller calls the duration and how its
+// user leaves it out, for the error.
+func BlockExpiry(text string, now time.Time, field, omit string) (time.Time, error) {
+	if text == "" {
+		return time.Time{}, nil
+	}
+	d, err := time.ParseDuration(text)
+	if err != nil || d <= 0 || d > 365*24*time.Hour {
+		return time.Time{}, fmt.Errorf(`%s must be a length of time such as "24h", at most 8760h; %s for a block until lifted`, field, omit)
+	}
+	return now.Add(d), nil
+}
+
 func readBlockRequest(w http.ResponseWriter, r *http.Request) (BlockRequest, bool) {
 	var req BlockRequest
 	b, err := io.ReadAll(r.Body)
@@ -102,13 +117,10 @@ func (h *handler) putBlock(w http.ResponseWriter, r *http.Request, p *authn.Prin
 	}
 	now := h.now()
 	b := contain.Block{Kind: req.Kind, Value: req.Value, Reason: req.Reason, Actor: p.Subject, Created: now}
-	if req.For != "" {
-		d, err := time.ParseDuration(req.For)
-		if err != nil || d <= 0 || d > 365*24*time.Hour {
-			writeError(w, http.StatusBadRequest, `for must be a duration such as "24h", at most 8760h; leave it out for a block until lifted`)
-			return
-		}
-		b.Expires = now.Add(d)
+	var err error
+	if b.Expires, err = BlockExpiry(req.For, now, "for", "leave it out"); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	if err := h.blocks.Put(r.Context(), b); err != nil {
 		h.logger.Error("block not stored", "err", err)

@@ -626,13 +626,9 @@ func (c *Console) putBlock(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	now := c.now()
 	b := contain.Block{Kind: kind, Value: value, Reason: reason, Actor: s.p.Subject, Created: now}
-	if ds := strings.TrimSpace(r.PostFormValue("duration")); ds != "" {
-		d, err := time.ParseDuration(ds)
-		if err != nil || d <= 0 || d > 365*24*time.Hour {
-			done(w, r, back, flash{Message: `not blocked: duration must be such as "24h", at most 8760h; leave it empty for a block until lifted`, Error: true})
-			return
-		}
-		b.Expires = now.Add(d)
+	if b.Expires, err = admin.BlockExpiry(strings.TrimSpace(r.PostFormValue("duration")), now, "duration", "leave it empty"); err != nil {
+		done(w, r, back, flash{Message: "not blocked: " + err.Error(), Error: true})
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
