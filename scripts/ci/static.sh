@@ -45,7 +45,7 @@ else
 fi
 
 gate staticcheck
-if [[ ! -x $TOOLS/staticcheck ]] || ! "$TOOLS/staticcheck" -version | grep -q "${STATICCHECK_VERSION#v}"; then
+if [[ ! -x $TOOLS/staticcheck ]] || ! "$TOOLS/staticcheck" -version | grep -F "${STATICCHECK_VERSION#v}" >/dev/null; then
 	GOBIN=$TOOLS go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
 if "$TOOLS/staticcheck" ./...; then echo "ok"; else failed+=(staticcheck); fi
