@@ -171,14 +171,14 @@ func (s *Store) Prune(ctx context.Context, recs []store.Pruned) error {
 	}
 	err := s.with(ctx, func(c *pgx.Conn) error {
 		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, "UPDATE "+s.table("audit_records")+" AS r SET record = u.data FROM unnest($1::bigint[], $2::bytea[]) AS u(seq, data) WHERE r.seq = u.seq", seqs, data)
+			tag, err := tx.Exec(ctx, "UPDATE "+s.table("audit_records")+" AS r SET record = u.data FROM unnest($1::bigint[], $2::bytea[]) AS u(seq, data) WHERE r.log = $3 AND r.seq = u.seq", seqs, data, s.log)
 			if err != nil {
 				return err
 			}
 			if tag.RowsAffected() != int64(len(recs)) {
 				return fmt.Errorf("%d of the %d records exist: %w", tag.RowsAffected(), len(recs), store.ErrNotFound)
 			}
-			_, err = tx.Exec(ctx, "DELETE FROM "+s.table("audit_subjects")+" WHERE seq = ANY($1)", seqs)
+			_, err = tx.Exec(ctx, "DELETE FROM "+s.table("audit_subjects")+" WHERE log = $2 AND seq = ANY($1)", seqs, s.log)
 			return err
 		})
 	})
@@ -205,7 +205,7 @@ func timeOrZero(ns int64) time.Time {
 // SubjectIndex implements store.SubjectIndexReader.
 func (s *Store) SubjectIndex(ctx context.Context, fn func(seq int64, key string) error) error {
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, "SELECT seq, commitment FROM "+s.table("audit_subjects")+" ORDER BY seq, commitment COLLATE \"C\"")
+		rows, err := c.Query(ctx, "SELECT seq, commitment FROM "+s.table("audit_subjects")+" WHERE log = $1 ORDER BY seq, commitment COLLATE \"C\"", s.log)
 		if err != nil {
 			return err
 		}

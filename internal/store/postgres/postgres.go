@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mcpguard/mcpguard/internal/store"
 )
@@ -23,15 +24,31 @@ type Options struct {
 	// Conns is the number of connections (default 4): one is enough for the log's single
 	// writer, the others serve search and verification.
 	Conns int
+	// Log names the log this store reads and writes among those the database holds: each
+	// gateway instance of a deployment writes a log of its own (docs/audit.md, "Many
+	// instances"). Empty is the default log of a single instance.
+	Log string
+	// Lease makes Open take the log's writer lease (waiting up to LeaseTTL for one that a
+	// dead holder left to expire); without it the first write takes it, or fails when another
+	// live holder has it. Only the lease holder appends records and checkpoints.
+	Lease bool
+	// LeaseTTL is how long the lease lasts unless renewed (default DefaultLeaseTTL); the
+	// holder renews it every third of it.
+	LeaseTTL time.Duration
 }
+
+// DefaultLeaseTTL is the writer lease's default lifetime.
+const DefaultLeaseTTL = 10 * time.Second
 
 // Store is the PostgreSQL audit store.
 type Store struct {
 	cfg    *pgx.ConnConfig
 	schema string
+	log    string
 	conns  chan *pgx.Conn
 	logger *slog.Logger
 	closed chan struct{}
+	lease  lease
 }
 
 var (
@@ -39,7 +56,14 @@ var (
 	_ store.Compliance = (*Store)(nil)
 )
 
-var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+var (
+	identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	logName    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+)
+
+// ValidLogName reports whether name may name a log: lower-case letters, digits, '.', '_' and
+// '-', at most 63, starting with a letter or digit (or empty, the default log).
+func ValidLogName(name string) bool { return name == "" || logName.MatchString(name) }
 
 // Open connects to the database named by dsn and creates the tables when missing. Every
 // connection runs with synchronous_commit=on, so a committed append is on disk.
@@ -54,48 +78,37 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if !identifier.MatchString(o.Schema) {
 		return nil, fmt.Errorf("open audit database: schema %q must be a lower-case SQL identifier", o.Schema)
 	}
+	if !ValidLogName(o.Log) {
+		return nil, fmt.Errorf("open audit database: log name %q: use lower-case letters, digits, '.', '_' and '-' (at most 63, starting with a letter or digit)", o.Log)
+	}
 	if o.Conns <= 0 {
 		o.Conns = 4
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
 	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open audit database: %w", err)
 	}
 	cfg.RuntimeParams["synchronous_commit"] = "on"
-	s := &Store{cfg: cfg, schema: o.Schema, conns: make(chan *pgx.Conn, o.Conns), logger: o.Logger, closed: make(chan struct{})}
+	s := &Store{cfg: cfg, schema: o.Schema, log: o.Log, conns: make(chan *pgx.Conn, o.Conns), logger: o.Logger, closed: make(chan struct{})}
+	s.lease.ttl = o.LeaseTTL
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	for range o.Conns {
 		s.conns <- nil // dialled on first use
 	}
-	err = s.with(ctx, func(c *pgx.Conn) error {
-		_, err := c.Exec(ctx, fmt.Sprintf(`
-CREATE SCHEMA IF NOT EXISTS %[1]s;
-CREATE TABLE IF NOT EXISTS %[1]s.audit_records (
-	seq        BIGINT PRIMARY KEY,
-	time_ns    BIGINT NOT NULL,
-	kind       TEXT NOT NULL,
-	principal  TEXT NOT NULL,
-	tool       TEXT NOT NULL,
-	decision   TEXT NOT NULL,
-	request_id TEXT NOT NULL,
-	record     BYTEA NOT NULL,
-	hashes     BYTEA NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_records_time ON %[1]s.audit_records(time_ns);
-CREATE INDEX IF NOT EXISTS audit_records_principal ON %[1]s.audit_records(principal, time_ns);
-CREATE INDEX IF NOT EXISTS audit_records_tool ON %[1]s.audit_records(tool, time_ns);
-CREATE TABLE IF NOT EXISTS %[1]s.audit_checkpoints (
-	size    BIGINT PRIMARY KEY,
-	time_ns BIGINT NOT NULL,
-	note    BYTEA NOT NULL
-);`+complianceSchema, s.schema))
-		return err
-	})
-	if err != nil {
+	if err := s.with(ctx, func(c *pgx.Conn) error { return migrate(ctx, c, s.schema) }); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("open audit database: create schema: %w", err)
+		return nil, fmt.Errorf("open audit database: %w", err)
+	}
+	if o.Lease {
+		if err := s.acquire(ctx, true); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open audit database: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -136,6 +149,7 @@ func (s *Store) Close() error {
 		return nil
 	default:
 	}
+	s.release()
 	close(s.closed)
 	for range cap(s.conns) {
 		if c := <-s.conns; c != nil {
@@ -170,20 +184,42 @@ func (s *Store) Append(ctx context.Context, recs []store.Record) error {
 			subjectSeqs, commitments = append(subjectSeqs, r.Seq), append(commitments, c)
 		}
 	}
-	insert := "INSERT INTO " + s.table("audit_records") + " (" + columns + ") SELECT * FROM unnest(" +
-		"$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::bytea[])"
-	err := s.with(ctx, func(c *pgx.Conn) error {
+	token, err := s.writerToken(ctx)
+	if err != nil {
+		return fmt.Errorf("append audit records %d..%d: %w", recs[0].Seq, recs[len(recs)-1].Seq, err)
+	}
+	// The insert is fenced by the lease: it writes only while the lease row still carries this
+	// holder's token, and its update holds that row locked until the insert commits, so a taker
+	// waits for it, and every insert after a takeover writes nothing.
+	insert := "WITH lease AS (UPDATE " + s.table("audit_logs") + " SET size = GREATEST(size, $12) WHERE name = $10 AND token = $11 RETURNING name) " +
+		"INSERT INTO " + s.table("audit_records") + " (log, " + columns + ") SELECT lease.name, u.* FROM lease, unnest(" +
+		"$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::bytea[]) AS u"
+	args := []any{seqs, times, kinds, principals, tools, decisions, requestIDs, data, hashes, s.log, token, recs[n-1].Seq + 1}
+	fenced := func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != int64(n) {
+			return s.fenced()
+		}
+		return nil
+	}
+	err = s.with(ctx, func(c *pgx.Conn) error {
 		if len(commitments) == 0 {
-			_, err := c.Exec(ctx, insert, seqs, times, kinds, principals, tools, decisions, requestIDs, data, hashes)
-			return err
+			tag, err := c.Exec(ctx, insert, args...)
+			if err != nil {
+				return err
+			}
+			return fenced(tag)
 		}
 		// Records about data subjects and their index rows commit together.
 		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, insert, seqs, times, kinds, principals, tools, decisions, requestIDs, data, hashes); err != nil {
+			tag, err := tx.Exec(ctx, insert, args...)
+			if err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "INSERT INTO "+s.table("audit_subjects")+" (commitment, seq) SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
-				commitments, subjectSeqs)
+			if err := fenced(tag); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, "INSERT INTO "+s.table("audit_subjects")+" (log, commitment, seq) SELECT $3, u.* FROM unnest($1::text[], $2::bigint[]) AS u ON CONFLICT DO NOTHING",
+				commitments, subjectSeqs, s.log)
 			return err
 		})
 	})
@@ -197,7 +233,7 @@ func (s *Store) Append(ctx context.Context, recs []store.Record) error {
 func (s *Store) Size(ctx context.Context) (int64, error) {
 	var n *int64
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, "SELECT MAX(seq) FROM "+s.table("audit_records")).Scan(&n)
+		return c.QueryRow(ctx, "SELECT MAX(seq) FROM "+s.table("audit_records")+" WHERE log = $1", s.log).Scan(&n)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("audit log size: %w", err)
@@ -213,7 +249,7 @@ func (s *Store) TreeHashes(ctx context.Context, seqs []int64) ([][]byte, error) 
 	out := make([][]byte, len(seqs))
 	err := s.with(ctx, func(c *pgx.Conn) error {
 		for i, seq := range seqs {
-			if err := c.QueryRow(ctx, "SELECT hashes FROM "+s.table("audit_records")+" WHERE seq = $1", seq).Scan(&out[i]); err != nil {
+			if err := c.QueryRow(ctx, "SELECT hashes FROM "+s.table("audit_records")+" WHERE log = $1 AND seq = $2", s.log, seq).Scan(&out[i]); err != nil {
 				if errors.Is(err, pgx.ErrNoRows) {
 					return fmt.Errorf("tree hashes of record %d: %w", seq, store.ErrNotFound)
 				}
@@ -231,7 +267,7 @@ const columns = "seq, time_ns, kind, principal, tool, decision, request_id, reco
 func (s *Store) Get(ctx context.Context, seq int64) (store.Record, error) {
 	var r store.Record
 	found := false
-	err := s.query(ctx, "SELECT "+columns+" FROM "+s.table("audit_records")+" WHERE seq = $1", []any{seq}, func(rec *store.Record) error {
+	err := s.query(ctx, "SELECT "+columns+" FROM "+s.table("audit_records")+" WHERE log = $1 AND seq = $2", []any{s.log, seq}, func(rec *store.Record) error {
 		r, found = *rec, true
 		return nil
 	})
@@ -246,13 +282,13 @@ func (s *Store) Get(ctx context.Context, seq int64) (store.Record, error) {
 
 // Scan calls fn for every record from seq on, in order.
 func (s *Store) Scan(ctx context.Context, from int64, fn func(*store.Record) error) error {
-	return s.query(ctx, "SELECT "+columns+" FROM "+s.table("audit_records")+" WHERE seq >= $1 ORDER BY seq", []any{from}, fn)
+	return s.query(ctx, "SELECT "+columns+" FROM "+s.table("audit_records")+" WHERE log = $1 AND seq >= $2 ORDER BY seq", []any{s.log, from}, fn)
 }
 
 // Search calls fn for the records matching q.
 func (s *Store) Search(ctx context.Context, q store.Query, fn func(*store.Record) error) error {
-	where := []string{"seq > $1"}
-	args := []any{q.AfterSeq}
+	where := []string{"log = $1", "seq > $2"}
+	args := []any{s.log, q.AfterSeq}
 	add := func(col string, v any) {
 		args = append(args, v)
 		where = append(where, fmt.Sprintf(col, len(args)))
@@ -270,7 +306,7 @@ func (s *Store) Search(ctx context.Context, q store.Query, fn func(*store.Record
 		add("kind = $%d", q.Kind)
 	}
 	if q.Subject != "" {
-		add("seq IN (SELECT seq FROM "+s.table("audit_subjects")+" WHERE commitment = $%d)", q.Subject)
+		add("seq IN (SELECT seq FROM "+s.table("audit_subjects")+" WHERE log = $1 AND commitment = $%d)", q.Subject)
 	}
 	if !q.Since.IsZero() {
 		add("time_ns >= $%d", q.Since.UnixNano())
@@ -310,12 +346,19 @@ func (s *Store) query(ctx context.Context, q string, args []any, fn func(*store.
 	})
 }
 
-// AddCheckpoint stores a checkpoint.
+// AddCheckpoint stores a checkpoint, fenced by the lease as Append is.
 func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
-	err := s.with(ctx, func(conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, "INSERT INTO "+s.table("audit_checkpoints")+" (size, time_ns, note) VALUES ($1, $2, $3)", c.Size, c.Time.UnixNano(), c.Note)
-		return err
-	})
+	token, err := s.writerToken(ctx)
+	if err == nil {
+		err = s.with(ctx, func(conn *pgx.Conn) error {
+			tag, err := conn.Exec(ctx, "WITH lease AS (UPDATE "+s.table("audit_logs")+" SET checkpoint_size = GREATEST(checkpoint_size, $1) WHERE name = $4 AND token = $5 RETURNING name) "+
+				"INSERT INTO "+s.table("audit_checkpoints")+" (log, size, time_ns, note) SELECT lease.name, $1, $2, $3 FROM lease", c.Size, c.Time.UnixNano(), c.Note, s.log, token)
+			if err == nil && tag.RowsAffected() != 1 {
+				err = s.fenced()
+			}
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("store checkpoint at size %d: %w", c.Size, err)
 	}
@@ -326,7 +369,7 @@ func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
 func (s *Store) Checkpoints(ctx context.Context) ([]store.Checkpoint, error) {
 	var out []store.Checkpoint
 	err := s.with(ctx, func(conn *pgx.Conn) error {
-		rows, err := conn.Query(ctx, "SELECT size, time_ns, note FROM "+s.table("audit_checkpoints")+" ORDER BY size")
+		rows, err := conn.Query(ctx, "SELECT size, time_ns, note FROM "+s.table("audit_checkpoints")+" WHERE log = $1 ORDER BY size", s.log)
 		if err != nil {
 			return err
 		}
