@@ -25,6 +25,7 @@ import (
 // auditFlags name the audit store and the keys every audit subcommand may need.
 type auditFlags struct {
 	db, postgres, schema string
+	log                  string
 	key, checkpoints     string
 	origin               string
 }
@@ -33,6 +34,16 @@ func (f *auditFlags) storeFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.db, "db", "", "SQLite audit database file")
 	cmd.Flags().StringVar(&f.postgres, "postgres", "", "PostgreSQL DSN of the audit database (instead of --db)")
 	cmd.Flags().StringVar(&f.schema, "schema", "public", "PostgreSQL schema holding the audit tables")
+	cmd.Flags().StringVar(&f.log, "log", "", "PostgreSQL: the instance's log (audit.log); empty: the default log")
+	// A named log has its own origin and checkpoint directory (audit.Named), unless --origin
+	// says otherwise.
+	run := cmd.RunE
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if f.log != "" && !c.Flags().Changed("origin") {
+			f.origin, f.checkpoints = audit.Named(f.log, f.checkpoints)
+		}
+		return run(c, args)
+	}
 }
 
 func (f *auditFlags) keyFlags(cmd *cobra.Command) {
@@ -51,7 +62,7 @@ func (f *auditFlags) open(ctx context.Context) (store.Store, error) {
 		}
 		return sqlite.Open(ctx, f.db, &sqlite.Options{ReadOnly: true})
 	case f.postgres != "":
-		return postgres.Open(ctx, f.postgres, &postgres.Options{Schema: f.schema, Conns: 1})
+		return postgres.Open(ctx, f.postgres, &postgres.Options{Schema: f.schema, Log: f.log, Conns: 1})
 	}
 	return nil, errors.New("name the audit database with --db FILE or --postgres DSN")
 }
@@ -67,9 +78,38 @@ func (f *auditFlags) openWritable(ctx context.Context) (store.Store, error) {
 		}
 		return sqlite.Open(ctx, f.db, nil)
 	case f.postgres != "":
-		return postgres.Open(ctx, f.postgres, &postgres.Options{Schema: f.schema, Conns: 1})
+		return postgres.Open(ctx, f.postgres, &postgres.Options{Schema: f.schema, Log: f.log, Conns: 1, Lease: true})
 	}
 	return nil, errors.New("name the audit database with --db FILE or --postgres DSN")
+}
+
+// deployment returns one auditFlags per log of the deployment f names: with --postgres and no
+// --log, every log the database holds (each instance's, with its origin and checkpoint
+// directory: audit.Named); otherwise f alone.
+func (f *auditFlags) deployment(ctx context.Context, cmd *cobra.Command) ([]auditFlags, error) {
+	if f.postgres == "" || cmd.Flags().Changed("log") {
+		return []auditFlags{*f}, nil
+	}
+	st, err := postgres.Open(ctx, f.postgres, &postgres.Options{Schema: f.schema, Conns: 1})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	logs, err := st.Logs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(logs) <= 1 && (len(logs) == 0 || logs[0].Name == "") {
+		return []auditFlags{*f}, nil
+	}
+	out := make([]auditFlags, 0, len(logs))
+	for _, l := range logs {
+		g := *f
+		g.log = l.Name
+		g.origin, g.checkpoints = audit.Named(l.Name, f.checkpoints)
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 func (f *auditFlags) verifier() (note.Verifier, error) {
@@ -214,22 +254,29 @@ func newAuditVerify() *cobra.Command {
 			if !quiet {
 				progress = cmd.ErrOrStderr()
 			}
-			rep, witnessed, err := verifyWitnessed(cmd.Context(), &f, progress, wc)
+			logs, err := f.deployment(cmd.Context(), cmd)
 			if err != nil {
 				return withExit(exitUsage, err)
 			}
-			for _, line := range witnessed {
-				fmt.Fprintln(cmd.OutOrStdout(), line)
+			if len(logs) == 1 {
+				return verifyOne(cmd, &logs[0], progress, wc, maxUncovered)
 			}
-			if err := printReport(cmd.OutOrStdout(), rep); err != nil {
-				return withExit(exitTampered, err)
+			// Every instance's log of the deployment, each on its own; the exit status is the
+			// worst one's.
+			var worst error
+			for i := range logs {
+				fmt.Fprintf(cmd.OutOrStdout(), "== log %s (origin %s, checkpoints %s)\n", logs[i].log, logs[i].origin, logs[i].checkpoints)
+				if err := verifyOne(cmd, &logs[i], progress, wc, maxUncovered); err != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "log %s: %v\n", logs[i].log, err)
+					if worst == nil || exitCode(err) == exitTampered || exitCode(worst) == exitIncomplete {
+						worst = err
+					}
+				}
 			}
-			if n := rep.Records - rep.Covered; n > maxUncovered {
-				fmt.Fprintf(cmd.OutOrStdout(), "INCOMPLETE: records %d..%d (%d) are not covered by any signed checkpoint; at most %d may be (--max-uncovered)\n",
-					rep.Covered, rep.Records-1, n, maxUncovered)
-				return withExit(exitIncomplete, fmt.Errorf("the audit log is incomplete: %d records are not covered by a signed checkpoint (--max-uncovered %d); "+
-					"if the gateway is stopped, it stopped without its final checkpoint or records were added meanwhile: review them, then `mcpguard audit accept`", n, maxUncovered))
+			if worst != nil {
+				return worst
 			}
+			fmt.Fprintf(cmd.OutOrStdout(), "all %d logs of the deployment verified\n", len(logs))
 			return nil
 		},
 	}
@@ -242,6 +289,27 @@ func newAuditVerify() *cobra.Command {
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress lines")
 	wf.flags(cmd)
 	return cmd
+}
+
+// verifyOne is audit verify on the one log f names.
+func verifyOne(cmd *cobra.Command, f *auditFlags, progress io.Writer, wc *witnessCheck, maxUncovered int64) error {
+	rep, witnessed, err := verifyWitnessed(cmd.Context(), f, progress, wc)
+	if err != nil {
+		return withExit(exitUsage, err)
+	}
+	for _, line := range witnessed {
+		fmt.Fprintln(cmd.OutOrStdout(), line)
+	}
+	if err := printReport(cmd.OutOrStdout(), rep); err != nil {
+		return withExit(exitTampered, err)
+	}
+	if n := rep.Records - rep.Covered; n > maxUncovered {
+		fmt.Fprintf(cmd.OutOrStdout(), "INCOMPLETE: records %d..%d (%d) are not covered by any signed checkpoint; at most %d may be (--max-uncovered)\n",
+			rep.Covered, rep.Records-1, n, maxUncovered)
+		return withExit(exitIncomplete, fmt.Errorf("the audit log is incomplete: %d records are not covered by a signed checkpoint (--max-uncovered %d); "+
+			"if the gateway is stopped, it stopped without its final checkpoint or records were added meanwhile: review them, then `mcpguard audit accept`", n, maxUncovered))
+	}
+	return nil
 }
 
 func newAuditAccept() *cobra.Command {

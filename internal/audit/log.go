@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,20 @@ const (
 	DefaultQueue              = 16384
 	DefaultOrigin             = "mcpguard.audit/log"
 )
+
+// Named returns the origin and the external checkpoint directory of a named log of a
+// deployment (docs/audit.md, "Many instances"): the origin is DefaultOrigin + "/" + name, so a
+// checkpoint of one instance's log is never taken for another's, and the checkpoints go into
+// dir/name. The default log ("") keeps DefaultOrigin and dir.
+func Named(name, dir string) (origin, checkpointDir string) {
+	if name == "" {
+		return DefaultOrigin, dir
+	}
+	if dir != "" {
+		dir = filepath.Join(dir, name)
+	}
+	return DefaultOrigin + "/" + name, dir
+}
 
 // Options configures a Log. Signer is required for checkpoints; without it the log is still a
 // Merkle tree, but truncation and replacement cannot be detected.

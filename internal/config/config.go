@@ -536,6 +536,21 @@ type Audit struct {
 	// file) or a PostgreSQL DSN ("postgres://…"). Required.
 	Database Secret
 
+	// Log names this instance's log when several gateway instances share one PostgreSQL
+	// database (docs/audit.md, "Many instances"): each instance writes a log of its own, under
+	// a writer lease, and `mcpguard audit verify` verifies them all. Empty: the database's
+	// default log, for one instance. PostgreSQL only.
+	Log string
+
+	// Schema is the PostgreSQL schema that holds the tables (default "public"), created and
+	// migrated at start. PostgreSQL only.
+	Schema string
+
+	// LeaseTTL is how long this instance's writer lease on its log lasts unless renewed
+	// (default 10s; renewed every third of it). An instance that dies holds its log this long:
+	// a successor with the same log name waits for it. PostgreSQL only.
+	LeaseTTL time.Duration
+
 	// SigningKeyFile is the Ed25519 note signing key (`mcpguard audit keygen`) that signs
 	// checkpoints; readable by the gateway only. Required.
 	SigningKeyFile string

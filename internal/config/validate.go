@@ -186,6 +186,11 @@ func (v *validator) tls(t *TLS) {
 	}
 }
 
+var (
+	auditLogName  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	sqlIdentifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+)
+
 // audit checks the audit-log settings.
 func (v *validator) audit(a *Audit) {
 	if a.Database.IsZero() {
@@ -207,6 +212,15 @@ func (v *validator) audit(a *Audit) {
 	}
 	if a.CheckpointInterval < 0 {
 		v.add("audit.checkpoint_interval", "must not be negative")
+	}
+	if a.Log != "" && !auditLogName.MatchString(a.Log) {
+		v.add("audit.log", "%s: use lower-case letters, digits, '.', '_' and '-' (at most 63, starting with a letter or digit)", quote(a.Log))
+	}
+	if a.Schema != "" && !sqlIdentifier.MatchString(a.Schema) {
+		v.add("audit.schema", "%s: use a lower-case SQL identifier (letters, digits and '_', at most 63, not starting with a digit)", quote(a.Schema))
+	}
+	if a.LeaseTTL != 0 && (a.LeaseTTL < time.Second || a.LeaseTTL > 5*time.Minute) {
+		v.add("audit.lease_ttl", "must be between 1s and 5m")
 	}
 	names := map[string]int{}
 	for i := range a.Sinks {

@@ -20,10 +20,11 @@ import (
 // audit opens the store (the backend its DSN names), the redactor, the export sinks and the log,
 // and, with a compliance section, seals data subjects' arguments and applies the retention.
 func (b *builder) audit(ctx context.Context, a *config.Audit, cc *config.Compliance) error {
-	st, err := backend.Opener(b.logger)(ctx, a.Database.Reveal())
+	st, err := backend.Open(ctx, a.Database.Reveal(), backend.Options{Logger: b.logger, Log: a.Log, Schema: a.Schema, LeaseTTL: a.LeaseTTL, Writer: true})
 	if err != nil {
 		return fmt.Errorf("audit.database: %w", err)
 	}
+	origin, checkpointDir := audit.Named(a.Log, a.CheckpointDir)
 	subjects, err := subjectSealer(st, cc, b.now)
 	if err != nil {
 		st.Close()
@@ -105,10 +106,10 @@ func (b *builder) audit(ctx context.Context, a *config.Audit, cc *config.Complia
 			st.Close()
 			return fmt.Errorf("audit.witnesses[%d].key: %w", i, err)
 		}
-		witnesses = append(witnesses, witness.NewClient(wc.URL, v, &witness.ClientOptions{Logger: b.logger, Dir: a.CheckpointDir}))
+		witnesses = append(witnesses, witness.NewClient(wc.URL, v, &witness.ClientOptions{Logger: b.logger, Dir: checkpointDir}))
 	}
 	opts := &audit.Options{
-		Logger: b.logger, Redactor: red, Signer: signer, CheckpointDir: a.CheckpointDir,
+		Logger: b.logger, Redactor: red, Signer: signer, Origin: origin, CheckpointDir: checkpointDir,
 		CheckpointEvery: int64(a.CheckpointEvery), CheckpointInterval: a.CheckpointInterval, Now: b.now,
 		Sinks: sinks, Witnesses: witnesses,
 	}

@@ -130,10 +130,11 @@ func OpenCompliance(ctx context.Context, cfg *config.Config, logger *slog.Logger
 		return nil, fmt.Errorf("the configuration has no compliance section: no data subjects, retention or legal holds are configured")
 	}
 	a := cfg.Audit
-	st, err := backend.Opener(logger)(ctx, a.Database.Reveal())
+	st, err := backend.Open(ctx, a.Database.Reveal(), backend.Options{Logger: logger, Log: a.Log, Schema: a.Schema, LeaseTTL: a.LeaseTTL})
 	if err != nil {
 		return nil, fmt.Errorf("audit.database: %w", err)
 	}
+	origin, checkpointDir := audit.Named(a.Log, a.CheckpointDir)
 	fail := func(err error) (*Compliance, error) {
 		st.Close()
 		return nil, err
@@ -150,7 +151,7 @@ func OpenCompliance(ctx context.Context, cfg *config.Config, logger *slog.Logger
 	if err != nil {
 		return fail(err)
 	}
-	opts := &audit.Options{Logger: logger, Redactor: red, Signer: signer, CheckpointDir: a.CheckpointDir,
+	opts := &audit.Options{Logger: logger, Redactor: red, Signer: signer, Origin: origin, CheckpointDir: checkpointDir,
 		CheckpointEvery: int64(a.CheckpointEvery), CheckpointInterval: a.CheckpointInterval, Now: now}
 	if subjects != nil {
 		opts.Sealer = subjects

@@ -91,7 +91,7 @@ compliance:
 		t.Errorf("the gateway's log did not seal the subject: %s %+v", rec.Arguments, rec.Subjects)
 	}
 	subjectRequestsOnTheRunningLog(t, p.Subjects)
-	st, err := backend.Opener(nil)(ctx, filepath.Join(dir, "audit.db"))
+	st, err := backend.Open(ctx, filepath.Join(dir, "audit.db"), backend.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,10 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/store/postgres"
@@ -18,21 +20,34 @@ func IsPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
-// Opener returns the function that opens the store a DSN names; the stores log to logger (nil
-// discards).
-func Opener(logger *slog.Logger) func(ctx context.Context, dsn string) (store.Store, error) {
-	return func(ctx context.Context, dsn string) (store.Store, error) {
-		if IsPostgres(dsn) {
-			st, err := postgres.Open(ctx, dsn, &postgres.Options{Logger: logger})
-			if err != nil {
-				return nil, err
-			}
-			return st, nil
-		}
-		st, err := sqlite.Open(ctx, dsn, &sqlite.Options{Logger: logger})
+// Options says which log of the database to open, and how.
+type Options struct {
+	Logger *slog.Logger // nil discards
+	// Log, Schema and LeaseTTL are postgres.Options' (PostgreSQL only: a SQLite file holds
+	// one log, written by one instance).
+	Log      string
+	Schema   string
+	LeaseTTL time.Duration
+	// Writer takes the log's writer lease at open (PostgreSQL), so that an instance that
+	// would share another live instance's log is refused at start.
+	Writer bool
+}
+
+// Open opens the store dsn names.
+func Open(ctx context.Context, dsn string, o Options) (store.Store, error) {
+	if IsPostgres(dsn) {
+		st, err := postgres.Open(ctx, dsn, &postgres.Options{Logger: o.Logger, Log: o.Log, Schema: o.Schema, LeaseTTL: o.LeaseTTL, Lease: o.Writer})
 		if err != nil {
 			return nil, err
 		}
 		return st, nil
 	}
+	if o.Log != "" || o.Schema != "" {
+		return nil, errors.New("audit.log and audit.schema name a log and a schema of a PostgreSQL database; a SQLite file holds the one log of one instance (remove them, or use a postgres:// DSN)")
+	}
+	st, err := sqlite.Open(ctx, dsn, &sqlite.Options{Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
