@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# ha.sh: three gateway instances behind HAProxy, restarted one at a time under load.
+# ha.sh: three gateway instances behind HAProxy on one PostgreSQL, restarted, killed and cut off
+# from their database under load.
 #
 # HAProxy (Debian's package) balances a real MCP load (ha/main.go: stateless 2026-07-28
 # tools/call requests from several workers) over three `mcpguard serve` instances in front of
 # the demo finance server (over Streamable HTTP). It health-checks each on /readyz of its admin
-# listener (inter 500ms, fall 2). Each instance has the policy, redaction and its own durable
-# audit log on, and limits.drain_delay: 2s, longer than HAProxy takes to see /readyz fail.
+# listener (inter 500ms, fall 2). Each instance has the policy and redaction on, and writes its
+# own audit log (audit.log: g1, g2, g3) into one PostgreSQL database that the stage starts for
+# itself (so that stopping it disturbs nothing else), with one signing key and one checkpoint
+# directory; limits.drain_delay: 2s, longer than HAProxy takes to see /readyz fail.
 #
-# Under load, each instance in turn gets SIGTERM, drains (its log must say so), exits, starts
-# again and is seen UP by HAProxy before the next one goes. The stage passes only if every call
-# of the whole run was answered 200 with a result: no 5xx, no refused connection, no error,
-# during any drain. Afterwards each instance's audit log must verify, and together they must
-# hold at least as many allowed tools/call records as calls were answered.
+# 1. Rolling restart: under load, each instance in turn gets SIGTERM, drains (its log must say
+#    so), exits, starts again and is seen UP before the next one goes. Every call of this phase
+#    must be answered 200 with a result: no 5xx, no refused connection, no error.
+# 2. kill -9: under load, g2 is killed with SIGKILL. HAProxy must mark it DOWN and the others
+#    serve on; calls in flight on g2 may fail, and are counted.
+# 3. PostgreSQL stopped and started under load: calls are refused with 503 + Retry-After while
+#    it is down (the gateways answer it: /readyz stays 200, since every instance would answer
+#    the same), and a call is served again within 30s of its return, with no gateway restarted.
+# 4. The killed instance's records after its last checkpoint are reviewed (audit verify --log
+#    g2 reports them, exit 3) and accepted (audit accept), then g2 starts again and is UP.
+# Afterwards `mcpguard audit verify` over the whole deployment (every log in the database) must
+# pass, and the logs together must hold at least as many allowed tools/call records as calls
+# were answered in all phases.
 #
 # Runs inside a private network namespace (it re-executes itself with unshare -n). Needs
-# haproxy (.ci/run installs Debian's). MCPGUARD_BIN: the gateway (default: built into .cache/).
+# haproxy (.ci/run installs Debian's), Debian's PostgreSQL server binaries and root (PostgreSQL
+# runs as the postgres account). MCPGUARD_BIN: the gateway (default: built into .cache/).
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -29,6 +41,10 @@ if [[ -n ${INTEROP_DIRECT_ONLY:-} ]]; then
 	exit 0
 fi
 command -v haproxy >/dev/null || die "haproxy is missing: install Debian's haproxy (apt-get install haproxy; .ci/run does)"
+PG_BIN=$(find /usr/lib/postgresql -path '*/bin/postgres' 2>/dev/null | sort -V | tail -n 1)
+[[ -n $PG_BIN ]] || die "the PostgreSQL server is missing: install Debian's postgresql (.ci/run's machine has it)"
+PG_BIN=$(dirname "$PG_BIN")
+id postgres >/dev/null 2>&1 && ((EUID == 0)) || die "the ha stage runs its PostgreSQL as the postgres account: it needs root and that account"
 ensure_gateway
 
 stage_start=$SECONDS
@@ -54,7 +70,6 @@ UPSTREAM_PORT=$(free_port)
 start_bg "$LOGS/upstream.log" "$MCPGUARD_BIN" demo-server --listen "127.0.0.1:$UPSTREAM_PORT"
 wait_listen "$UPSTREAM_PORT" "$BG_PID" "$LOGS/upstream.log" "the demo server" || on_failure "the demo server did not start"
 
-section "ha: three gateway instances"
 declare -A PORT ADMIN PID
 used=" $UPSTREAM_PORT "
 pick_port() {
@@ -64,12 +79,42 @@ pick_port() {
 	used+="$p "
 	printf '%s\n' "$p"
 }
+
+section "ha: PostgreSQL (the stage's own)"
+PG_PORT=$(pick_port)
+PG_DIR=$(mktemp -d /tmp/mcpguard-ha-pg.XXXXXX)
+chown postgres: "$PG_DIR"
+chmod 700 "$PG_DIR"
+trap 'cleanup_children; rm -rf "${PG_DIR:?}"' EXIT
+runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 >"$LOGS/initdb.log" 2>&1 ||
+	fail_with_log "$LOGS/initdb.log" "initdb failed"
+PG_DSN="postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=disable&connect_timeout=2"
+# pg_start / pg_stop: start PostgreSQL and wait until it accepts connections; stop it (fast:
+# sessions are cut off, as when a database server goes away).
+pg_start() {
+	start_bg "$LOGS/postgres.log" runuser -u postgres -- "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" \
+		-k "$PG_DIR" -c listen_addresses=127.0.0.1
+	PG_PID=$BG_PID
+	wait_listen "$PG_PORT" "$PG_PID" "$LOGS/postgres.log" "postgres" || on_failure "PostgreSQL did not start"
+}
+pg_stop() {
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" stop -m fast -w >>"$LOGS/postgres.log" 2>&1 ||
+		on_failure "pg_ctl stop failed"
+	wait "$PG_PID" 2>/dev/null || true
+}
+pg_start
+log "PostgreSQL on 127.0.0.1:$PG_PORT"
+
+section "ha: three gateway instances"
+SHARED=$LOGS/shared
+setup_full_pipeline "$SHARED" anonymous
+AUDIT_FLAGS=(--postgres "$PG_DSN" --schema mcpguard)
 for i in "${INSTANCES[@]}"; do
 	PORT[$i]=$(pick_port)
 	ADMIN[$i]=$(pick_port)
 	dir=$LOGS/g$i
-	setup_full_pipeline "$dir" anonymous
-	cat >"$dir/mcpguard.yaml" <<EOF
+	mkdir -p "$dir"
+	cat >"$dir/mcpguard.yaml" <<YAML
 # generated by scripts/interop/ha.sh for one interop run
 listen: $(yaml_str "127.0.0.1:${PORT[$i]}")
 path: /mcp
@@ -82,8 +127,16 @@ upstreams:
   - name: finance
     http:
       url: $(yaml_str "http://127.0.0.1:$UPSTREAM_PORT/mcp")
-EOF
-	append_full_pipeline "$dir/mcpguard.yaml" "$dir"
+policy_file: $(yaml_str "$SHARED/policy.yaml")
+audit:
+  database: $(yaml_str "$PG_DSN")
+  schema: mcpguard
+  log: g$i
+  lease_ttl: 3s
+  signing_key_file: $(yaml_str "$SHARED/interop-log.key")
+  checkpoint_dir: $(yaml_str "$SHARED/checkpoints")
+  redaction_key: $(yaml_str "file:$SHARED/redaction.key")
+YAML
 	check_config "$dir/mcpguard.yaml" "$dir/check.log"
 done
 
@@ -163,18 +216,47 @@ wait_status() {
 for i in "${INSTANCES[@]}"; do wait_status "$i" UP; done
 log "HAProxy sees g1, g2 and g3 UP"
 
-section "ha: rolling restart under load"
-start_bg "$LOGS/load.log" "$LOGS/ha-load" -url "http://127.0.0.1:$LB_PORT/mcp" -tool "$TOOL" -args "$ARGS" -workers 4
-LOAD_PID=$BG_PID
-# Let the load reach every instance before the first one goes.
-for ((k = 0; k < 100; k++)); do
-	n=0
-	for i in "${INSTANCES[@]}"; do
-		if [[ -s $LOGS/g$i/audit.db ]]; then n=$((n + 1)); fi
+# log_size I: how many records instance I's log holds (0 before its first).
+log_size() {
+	"$PG_BIN/psql" "$PG_DSN" -Atc "SELECT COALESCE((SELECT size FROM mcpguard.audit_logs WHERE name = 'g$1'), 0)" 2>>"$LOGS/psql.log" || echo 0
+}
+# wait_growth I N: wait up to 60s until instance I's log holds N more records than now.
+wait_growth() {
+	local i=$1 n=$2 from k
+	from=$(log_size "$i")
+	for ((k = 0; k < 600; k++)); do
+		(($(log_size "$i") >= from + n)) && return 0
+		sleep 0.1
 	done
-	((n == ${#INSTANCES[@]})) && break
-	sleep 0.1
-done
+	on_failure "g$i's log did not grow by $n records within 60s"
+}
+# load_start: start the load through HAProxy (LOAD_PID). load_stop VAR: stop it and set VAR to
+# its summary line.
+load_start() {
+	start_bg "$LOGS/load.log" "$LOGS/ha-load" -url "http://127.0.0.1:$LB_PORT/mcp" -tool "$TOOL" -args "$ARGS" -workers 4
+	LOAD_PID=$BG_PID
+}
+load_stop() {
+	local k
+	kill -TERM "$LOAD_PID"
+	for ((k = 0; k < 300; k++)); do
+		kill -0 "$LOAD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	printf -v "$1" '%s' "$(tail -n 1 "$LOGS/load.log")"
+}
+# summary_field SUMMARY EXPR: evaluate EXPR on the summary s (JavaScript), print the result.
+summary_field() {
+	SUMMARY=$1 EXPR=$2 "$NODE" -e '
+		const s = JSON.parse(process.env.SUMMARY);
+		const failed = Object.values(s.failures).reduce((a, b) => a + b, 0);
+		console.log(eval(process.env.EXPR));' || on_failure "the load client printed no summary: $1"
+}
+
+section "ha: 1. rolling restart under load"
+load_start
+# Let the load reach every instance before the first one goes.
+for i in "${INSTANCES[@]}"; do wait_growth "$i" 1; done
 for i in "${INSTANCES[@]}"; do
 	log "g$i: SIGTERM"
 	kill -TERM "${PID[$i]}"
@@ -191,28 +273,86 @@ for i in "${INSTANCES[@]}"; do
 	wait_status "$i" UP
 	log "g$i: UP again in HAProxy"
 done
-kill -TERM "$LOAD_PID"
-for ((k = 0; k < 300; k++)); do
-	kill -0 "$LOAD_PID" 2>/dev/null || break
-	sleep 0.1
-done
-summary=$(tail -n 1 "$LOGS/load.log")
+load_stop summary
 log "load: $summary"
-# shellcheck disable=SC2016 # JavaScript, not shell
-read -r ok failed < <(SUMMARY=$summary "$NODE" -e '
-	const s = JSON.parse(process.env.SUMMARY);
-	console.log(s.ok, Object.values(s.failures).reduce((a, b) => a + b, 0));') || on_failure "the load client printed no summary"
-((ok > 0)) || on_failure "no call was answered"
+ok1=$(summary_field "$summary" s.ok)
+failed=$(summary_field "$summary" failed)
+((ok1 > 0)) || on_failure "no call was answered"
 ((failed == 0)) || on_failure "$failed calls failed during the rolling restart: $summary"
 
-section "ha: the audit logs"
+section "ha: 2. kill -9 one instance under load"
+load_start
+wait_growth 2 20
+log "g2: SIGKILL"
+kill -KILL "${PID[2]}"
+wait "${PID[2]}" 2>/dev/null || true
+wait_status 2 DOWN
+log "HAProxy sees g2 DOWN; g1 and g3 serve on"
+wait_growth 1 20
+wait_growth 3 20
+load_stop summary
+log "load: $summary"
+ok2=$(summary_field "$summary" s.ok)
+lost2=$(summary_field "$summary" failed)
+((ok2 > 0)) || on_failure "no call was answered around the kill"
+
+section "ha: 3. PostgreSQL stopped and started under load"
+load_start
+wait_growth 1 20
+log "PostgreSQL: stopping"
+pg_stop
+"$LOGS/ha-load" -url "http://127.0.0.1:$LB_PORT/mcp" -tool "$TOOL" -args "$ARGS" -probe 30s -until refused >"$LOGS/probe-down.log" 2>&1 ||
+	fail_with_log "$LOGS/probe-down.log" "no call was refused with 503 and Retry-After while PostgreSQL was down"
+log "while PostgreSQL is down, calls are refused with 503 and Retry-After"
+pg_start
+log "PostgreSQL: started again"
+"$LOGS/ha-load" -url "http://127.0.0.1:$LB_PORT/mcp" -tool "$TOOL" -args "$ARGS" -probe 30s >"$LOGS/probe.log" 2>&1 ||
+	fail_with_log "$LOGS/probe.log" "no call was served within 30s of PostgreSQL's return"
+back_ms=$(summary_field "$(tail -n 1 "$LOGS/probe.log")" s.waited_ms)
+log "a call was served ${back_ms} ms after PostgreSQL returned, with no gateway restarted"
+wait_growth 1 20
+load_stop summary
+log "load: $summary"
+ok3=$(summary_field "$summary" s.ok)
+refused3=$(summary_field "$summary" "(s.failures.http_503_retry_after || 0) + (s.failures.http_503 || 0)")
+other3=$(summary_field "$summary" "failed - (s.failures.http_503_retry_after || 0) - (s.failures.http_503 || 0)")
+((refused3 > 0)) || on_failure "no call was refused with 503 while PostgreSQL was down: $summary"
+((other3 == 0)) || on_failure "$other3 calls failed otherwise than with 503 around the outage: $summary"
+
+section "ha: 4. the killed instance comes back after review"
+set +e
+"$MCPGUARD_BIN" audit verify "${AUDIT_FLAGS[@]}" --log g2 --key "$SHARED/interop-log.pub" \
+	--checkpoints "$SHARED/checkpoints" --quiet >"$LOGS/verify-g2.log" 2>&1
+rc=$?
+set -e
+((rc == 0 || rc == 3)) || fail_with_log "$LOGS/verify-g2.log" "g2's log does not verify after the kill (exit $rc)"
+uncovered=0
+if ((rc == 3)); then
+	uncovered=$(sed -n 's/^INCOMPLETE: records [0-9]*\.\.[0-9]* (\([0-9]*\)).*/\1/p' "$LOGS/verify-g2.log")
+	[[ -n $uncovered ]] || fail_with_log "$LOGS/verify-g2.log" "audit verify did not say how many records are uncovered"
+	"$MCPGUARD_BIN" audit accept "${AUDIT_FLAGS[@]}" --log g2 --records "$uncovered" \
+		--signing-key "$SHARED/interop-log.key" --checkpoints "$SHARED/checkpoints" >"$LOGS/accept-g2.log" 2>&1 ||
+		fail_with_log "$LOGS/accept-g2.log" "audit accept of g2's records failed"
+fi
+log "g2's log verifies; $uncovered records after its last checkpoint reviewed and accepted"
+start_instance 2
+wait_status 2 UP
+log "g2: UP again in HAProxy"
+
+section "ha: the deployment's audit trail"
 for i in "${INSTANCES[@]}"; do stop_bg "${PID[$i]}"; done
+"$MCPGUARD_BIN" audit verify "${AUDIT_FLAGS[@]}" --key "$SHARED/interop-log.pub" --checkpoints "$SHARED/checkpoints" \
+	--quiet >"$LOGS/verify.log" 2>&1 || fail_with_log "$LOGS/verify.log" "the deployment's audit logs do not verify"
+grep -q "all 3 logs of the deployment verified" "$LOGS/verify.log" || fail_with_log "$LOGS/verify.log" "audit verify did not cover the three logs"
 total=0
 for i in "${INSTANCES[@]}"; do
-	verify_audit "$LOGS/g$i" 1 || on_failure "g$i's audit log does not verify"
+	"$MCPGUARD_BIN" audit search "${AUDIT_FLAGS[@]}" --log "g$i" --limit 0 --json >"$LOGS/g$i/records.jsonl" 2>"$LOGS/g$i/search.err" ||
+		fail_with_log "$LOGS/g$i/search.err" "audit search of g$i's log failed"
 	n=$(grep '"kind":"call"' "$LOGS/g$i/records.jsonl" | grep '"decision":"allow"' | grep -c '"method":"tools/call"' || true)
 	total=$((total + n))
 done
+ok=$((ok1 + ok2 + ok3))
 ((total >= ok)) || on_failure "the audit logs hold $total allowed tools/call records, fewer than the $ok calls answered"
-log "ha: $ok calls answered, none failed, through three rolling restarts; the three audit logs verify and hold $total call records"
+log "ha: rolling restart: $ok1 calls, none failed; kill -9: $ok2 answered, $lost2 cut off in flight; PostgreSQL outage: $ok3 answered, $refused3 refused with 503, served again ${back_ms} ms after its return"
+log "ha: the three logs verify as one deployment and hold $total allowed call records for the $ok calls answered"
 log "ha stage passed in $(elapsed "$stage_start")s"

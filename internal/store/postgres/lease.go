@@ -195,15 +195,20 @@ type LogInfo struct {
 func (s *Store) Logs(ctx context.Context) ([]LogInfo, error) {
 	var out []LogInfo
 	err := s.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, "SELECT name, size, holder, expires_at FROM "+s.table("audit_logs")+" ORDER BY name COLLATE \"C\"")
+		// A released lease expires at -infinity, which has no time.Time: it reads as no holder.
+		rows, err := c.Query(ctx, "SELECT name, size, holder, CASE WHEN holder = '' THEN NULL ELSE expires_at END FROM "+s.table("audit_logs")+" ORDER BY name COLLATE \"C\"")
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var l LogInfo
-			if err := rows.Scan(&l.Name, &l.Size, &l.Holder, &l.Expires); err != nil {
+			var expires *time.Time
+			if err := rows.Scan(&l.Name, &l.Size, &l.Holder, &expires); err != nil {
 				return err
+			}
+			if expires != nil {
+				l.Expires = *expires
 			}
 			out = append(out, l)
 		}

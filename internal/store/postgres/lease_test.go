@@ -115,8 +115,17 @@ func TestLogsShareADatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(logs) != 3 || logs[0].Name != "gw-1" || logs[2].Size != batches*per || logs[1].Holder == "" {
+	if len(logs) != 3 || logs[0].Name != "gw-1" || logs[2].Size != batches*per || logs[1].Holder == "" || logs[1].Expires.IsZero() {
 		t.Errorf("logs: %+v", logs)
+	}
+	// A log whose instance stopped cleanly is listed without a holder.
+	stores[1].Close()
+	logs, err = stores[0].Logs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logs) != 3 || logs[1].Holder != "" || !logs[1].Expires.IsZero() || logs[1].Size != batches*per {
+		t.Errorf("logs after gw-2 stopped: %+v", logs)
 	}
 }
 

@@ -45,6 +45,8 @@ func main() {
 	tool := flag.String("tool", "", "the tool to call (required)")
 	args := flag.String("args", "{}", "the call's arguments, a JSON object")
 	workers := flag.Int("workers", 4, "concurrent callers")
+	probe := flag.Duration("probe", 0, "instead of a load: one call at a time until one is answered as -until says, for at most this long; prints the tally and the time it took (waited_ms)")
+	until := flag.String("until", "ok", "with -probe: ok (answered with a result) or refused (503 with Retry-After)")
 	flag.Parse()
 	log.SetPrefix("ha-load: ")
 	log.SetFlags(0)
@@ -66,6 +68,32 @@ func main() {
 	defer stop()
 	t := &tally{Failures: map[string]int{}, Examples: map[string][]string{}}
 	client := &http.Client{Timeout: 30 * time.Second}
+	if *probe > 0 {
+		start := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, *probe)
+		defer cancel()
+		done := func() bool {
+			if *until == "refused" {
+				return t.Failures["http_503_retry_after"] > 0
+			}
+			return t.OK > 0
+		}
+		for pctx.Err() == nil && !done() {
+			call(pctx, client, *url, *tool, body, t)
+			if !done() {
+				select {
+				case <-pctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
+		out, _ := json.Marshal(map[string]any{"ok": t.OK, "failures": t.Failures, "examples": t.Examples, "waited_ms": time.Since(start).Milliseconds()})
+		fmt.Println(string(out))
+		if !done() {
+			os.Exit(1)
+		}
+		return
+	}
 	var wg sync.WaitGroup
 	for range *workers {
 		wg.Add(1)
@@ -143,6 +171,8 @@ func call(ctx context.Context, client *http.Client, url, tool string, body []byt
 		raw = answerEvent(raw)
 	}
 	switch {
+	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
+		t.fail("http_503_retry_after", string(bytes.TrimSpace(raw[:min(len(raw), 300)])))
 	case resp.StatusCode != http.StatusOK:
 		t.fail(fmt.Sprintf("http_%d", resp.StatusCode), string(bytes.TrimSpace(raw[:min(len(raw), 300)])))
 	case json.Unmarshal(raw, &msg) != nil:
