@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/mcpguard/mcpguard/internal/sqldb"
 )
 
 // Acts: an Entry's Act.
@@ -231,12 +233,12 @@ func Write(ctx context.Context, tx Execer, e *Entry) error {
 // Table is one database's journal, as the gateway drains it.
 type Table struct {
 	name string // for messages: "identities", "tool pins"
-	db   *sql.DB
+	db   *sqldb.DB
 }
 
 // NewTable returns the journal of db, whose table Prepare has created; name says which
 // database it is in messages.
-func NewTable(name string, db *sql.DB) *Table { return &Table{name: name, db: db} }
+func NewTable(name string, db *sqldb.DB) *Table { return &Table{name: name, db: db} }
 
 // Name says which database the journal is in.
 func (t *Table) Name() string { return t.name }
@@ -249,7 +251,7 @@ func (t *Table) Claim(ctx context.Context, now time.Time, lease time.Duration, m
 		max = defaultClaimBatch
 	}
 	rows, err := t.db.QueryContext(ctx, `UPDATE admin_journal SET claimed_at = ?, attempts = attempts + 1
-		WHERE seq IN (SELECT seq FROM admin_journal WHERE recorded_at = 0 AND claimed_at <= ? ORDER BY seq LIMIT ?)
+		WHERE seq IN (SELECT seq FROM admin_journal WHERE recorded_at = 0 AND claimed_at <= ? ORDER BY seq LIMIT ?`+t.db.SkipLocked()+`)
 		RETURNING seq, entry, attempts`, now.UnixNano(), now.Add(-lease).UnixNano(), max)
 	if err != nil {
 		return nil, fmt.Errorf("claim %s journal entries: %w", t.name, err)

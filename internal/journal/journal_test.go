@@ -2,18 +2,25 @@ package journal
 
 import (
 	"context"
-	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
+	"github.com/mcpguard/mcpguard/internal/sqldb"
+	"github.com/mcpguard/mcpguard/internal/sqldb/sqldbtest"
 )
 
-func openDB(t *testing.T) *sql.DB {
+func openDB(t *testing.T) *sqldb.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "j.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
+	return openDSN(t, filepath.Join(t.TempDir(), "j.db"))
+}
+
+func openDSN(t *testing.T, dsn string) *sqldb.DB {
+	t.Helper()
+	db, err := sqldb.Open(context.Background(), dsn, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +37,12 @@ var alice = Actor{Principal: "alice", AuthMethod: AuthOperatorSession}
 // claimed again within its lease, comes back after it with Attempts 2 (so the drain checks the
 // log before appending), and a recorded one never comes back.
 func TestClaimRecordRelease(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { claimRecordRelease(t, openDB(t)) })
+	t.Run("postgres", func(t *testing.T) { claimRecordRelease(t, openDSN(t, sqldbtest.Schema(t))) })
+}
+
+func claimRecordRelease(t *testing.T, db *sqldb.DB) {
 	ctx := context.Background()
-	db := openDB(t)
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	var ids []string
 	for _, act := range []string{ActAPIKeyCreate, ActOperatorDisable, ActToolApprove} {
@@ -90,5 +101,52 @@ func TestWriteRefusesAnonymousAndBoundsFields(t *testing.T) {
 	}
 	if p := got[0].Actor.Principal; !strings.HasSuffix(p, "…") || len(p) > maxField+len("…") || !strings.HasPrefix(p, "é") {
 		t.Errorf("principal %q not cut on a rune boundary within the bound", p)
+	}
+}
+
+// Gateways draining one shared PostgreSQL journal concurrently each get different entries:
+// every entry is claimed exactly once.
+func TestConcurrentClaimsOnPostgres(t *testing.T) {
+	dsn := sqldbtest.Schema(t)
+	ctx := context.Background()
+	db := openDSN(t, dsn)
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	const entries = 200
+	for i := range entries {
+		if err := Write(ctx, db, NewEntry(ActAPIKeyRevoke, alice, now.Add(time.Duration(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		tab := NewTable(fmt.Sprintf("gw-%d", g), openDSN(t, dsn))
+		wg.Go(func() {
+			for {
+				got, err := tab.Claim(ctx, now, time.Hour, 7)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, e := range got {
+					seen[e.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != entries {
+		t.Errorf("%d entries claimed, want %d", len(seen), entries)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("entry %s claimed %d times", id, n)
+		}
 	}
 }

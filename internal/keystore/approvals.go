@@ -2,9 +2,10 @@ package keystore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/mcpguard/mcpguard/internal/sqldb"
 )
 
 // ApprovalStore keeps the calls held for a human decision (admin.Approvals) in the identity
@@ -12,7 +13,7 @@ import (
 // as the registry's own encoding, which the store does not read, beside the time it expires. It
 // implements admin.ApprovalStore.
 type ApprovalStore struct {
-	db *sql.DB
+	db *sqldb.DB
 }
 
 const approvalSchema = `CREATE TABLE IF NOT EXISTS approvals (

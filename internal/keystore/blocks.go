@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/contain"
+
+	"github.com/mcpguard/mcpguard/internal/sqldb"
 )
 
 // BlockStore keeps the blocked addresses and suspended principals (contain.BlockStore) in the
 // identity database, beside the principals they concern, so that a restart of the gateway or
 // of Redis forgets none. Lifting one through the CLI goes through Store.Act, journaled.
 type BlockStore struct {
-	db *sql.DB
+	db *sqldb.DB
 }
 
 const blockSchema = `CREATE TABLE IF NOT EXISTS blocks (

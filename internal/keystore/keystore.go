@@ -1,6 +1,7 @@
 // Package keystore keeps the gateway's identities — API keys (public ids, principals, roles and
 // SHA-256 hashes, never the keys themselves) and operators (argon2id password hashes, TOTP
-// secrets, sessions) — in an embedded SQLite database readable by its owner only.
+// secrets, sessions) — in an embedded SQLite database readable by its owner only, or in a
+// PostgreSQL database that the instances of a deployment share.
 package keystore
 
 import (
@@ -9,27 +10,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/journal"
+	"github.com/mcpguard/mcpguard/internal/sqldb"
 )
 
 // Store implements authn.APIKeyStore. Every read goes to the database, so a revocation made by
 // the CLI is seen by the gateway's very next request.
 type Store struct {
-	db   dbtx    // the database, or the transaction of an act (Act)
-	root *sql.DB // the database
-}
-
-// dbtx is what the stores read and write through: the database or one transaction.
-type dbtx interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	db   sqldb.Execer // the database, or the transaction of an act (Act)
+	root *sqldb.DB    // the database
 }
 
 const schema = `CREATE TABLE IF NOT EXISTS api_keys (
@@ -42,33 +34,22 @@ const schema = `CREATE TABLE IF NOT EXISTS api_keys (
 	revoked_at INTEGER NOT NULL
 )`
 
-// Open opens (creating if needed) the key database at path. The file holds password hashes and
-// TOTP secrets, so it is created, and kept, readable by its owner only (SQLite gives its WAL and
-// shared-memory files the same mode).
-func Open(ctx context.Context, path string) (*Store, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+// Open opens (creating if needed) the identities database dsn: a SQLite file, created and
+// kept readable by its owner only (it holds password hashes and TOTP secrets; SQLite gives its
+// WAL and shared-memory files the same mode), or a PostgreSQL database that the instances of a
+// deployment share (sqldb.Open).
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	db, err := sqldb.Open(ctx, dsn, "identities")
 	if err != nil {
-		return nil, fmt.Errorf("open key database %s: %w", path, err)
+		return nil, err
 	}
-	f.Close()
-	if err := os.Chmod(path, 0o600); err != nil {
-		return nil, fmt.Errorf("restrict key database %s to its owner: %w", path, err)
-	}
-	// Transactions take the write lock when they begin (_txlock=immediate): an act reads, then
-	// writes, and a deferred transaction could not upgrade its read snapshot once another
-	// connection had written.
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("open key database %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(4)
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("prepare key database %s: %w", path, err)
+		return nil, fmt.Errorf("prepare identities database: %w", err)
 	}
 	if err := journal.Prepare(ctx, db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("prepare key database %s: %w", path, err)
+		return nil, fmt.Errorf("prepare identities database: %w", err)
 	}
 	return &Store{db: db, root: db}, nil
 }
@@ -93,7 +74,7 @@ type Tx struct {
 // change may mark e refused and return nil: what it wrote (a login failure count) then commits
 // with the refusal's record. ops, when not nil, is the operator store whose view Tx carries.
 func (s *Store) Act(ctx context.Context, e *journal.Entry, ops *OperatorStore, change func(tx Tx) error) error {
-	tx, err := s.root.BeginTx(ctx, nil)
+	tx, err := s.root.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", e.Act, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/authn"
+
+	"github.com/mcpguard/mcpguard/internal/sqldb"
 )
 
 // OperatorStore keeps operator accounts, their last used TOTP step, their login failures and
@@ -20,8 +22,8 @@ import (
 //
 // With a key (OperatorOptions.SecretKey) the TOTP secrets are encrypted at rest; see seal.go.
 type OperatorStore struct {
-	db   dbtx // the database, or the transaction of an act (Store.Act)
-	root *sql.DB
+	db   sqldb.Execer // the database, or the transaction of an act (Store.Act)
+	root *sqldb.DB
 	seal *sealer
 }
 
@@ -94,7 +96,7 @@ func (s *Store) Operators(ctx context.Context, opts *OperatorOptions) (*Operator
 // sealAll checks that every stored secret opens with the store's key (or that there is none to
 // open without one) and encrypts those still in clear when there is a key.
 func (o *OperatorStore) sealAll(ctx context.Context) error {
-	tx, err := o.root.BeginTx(ctx, nil)
+	tx, err := o.root.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("check TOTP secrets: %w", err)
 	}
@@ -375,7 +377,7 @@ func (o *OperatorStore) DeleteOperatorSessions(ctx context.Context, operator str
 // addColumn adds a column that a database made by an earlier version lacks. A session stored
 // before the mfa column existed reads as without MFA: its operator logs in again to approve.
 // Another process (the CLI, a second gateway) may add it at the same moment: that is no error.
-func addColumn(ctx context.Context, db *sql.DB, table, column, decl string) error {
+func addColumn(ctx context.Context, db *sqldb.DB, table, column, decl string) error {
 	if has, err := hasColumn(ctx, db, table, column); err != nil || has {
 		return err
 	}
@@ -389,13 +391,12 @@ func addColumn(ctx context.Context, db *sql.DB, table, column, decl string) erro
 }
 
 // hasColumn reports whether table has column.
-func hasColumn(ctx context.Context, db *sql.DB, table, column string) (bool, error) {
-	var n int
-	err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&n)
+func hasColumn(ctx context.Context, db *sqldb.DB, table, column string) (bool, error) {
+	has, err := sqldb.HasColumn(ctx, db, db.Postgres(), table, column)
 	if err != nil {
 		return false, fmt.Errorf("read the columns of %s: %w", table, err)
 	}
-	return n > 0, nil
+	return has, nil
 }
 
 func boolInt(b bool) int64 {

@@ -16,7 +16,7 @@ func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, SecretKeySize) }
 // rawSecrets reads the stored (not decrypted) TOTP columns of one operator.
 func rawSecrets(t *testing.T, st *OperatorStore, name string) (active, pending string) {
 	t.Helper()
-	err := st.root.QueryRow(`SELECT totp_secret, pending_totp FROM operators WHERE name = ?`, name).Scan(&active, &pending)
+	err := st.root.QueryRowContext(context.Background(), `SELECT totp_secret, pending_totp FROM operators WHERE name = ?`, name).Scan(&active, &pending)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestConfiguringAKeyEncryptsExistingSecrets(t *testing.T) {
 // the current rows.
 func checkpoint(t *testing.T, st *OperatorStore) {
 	t.Helper()
-	if _, err := st.root.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := st.root.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -140,7 +140,7 @@ func TestSealedSecretIsBoundToItsOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	active, _ := rawSecrets(t, store, "alice")
-	if _, err := store.root.Exec(`UPDATE operators SET totp_secret = ? WHERE name = 'mallory'`, active); err != nil {
+	if _, err := store.root.ExecContext(context.Background(), `UPDATE operators SET totp_secret = ? WHERE name = 'mallory'`, active); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Operator(ctx, "mallory"); err == nil || !strings.Contains(err.Error(), "mallory") {

@@ -18,6 +18,8 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/mcpguard/mcpguard/internal/journal"
+
+	"github.com/mcpguard/mcpguard/internal/sqldb"
 )
 
 // State is what the gateway does with a listed tool.
@@ -51,9 +53,10 @@ type Options struct {
 	Now    func() time.Time
 }
 
-// Pinner decides tool states against the pins kept in a SQLite database shared with the CLI.
+// Pinner decides tool states against the pins kept in a database shared with the CLI (a SQLite
+// file, or PostgreSQL shared by the instances of a deployment).
 type Pinner struct {
-	db   *sql.DB
+	db   *sqldb.DB
 	opts Options
 
 	mu   sync.Mutex
@@ -76,14 +79,14 @@ CREATE TABLE IF NOT EXISTS tool_pending (
 	seen_at    INTEGER NOT NULL
 );`
 
-// Open opens (creating if needed) the pin database at path.
+// Open opens (creating if needed) the pin database path names: a SQLite file or a PostgreSQL
+// DSN (sqldb.Open).
 func Open(ctx context.Context, path string, opts *Options) (*Pinner, error) {
-	// _txlock=immediate: Approve reads, then writes; see keystore.Open.
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_txlock=immediate")
+	// Approve reads, then writes: its transaction holds the write lock (sqldb).
+	db, err := sqldb.Open(ctx, path, "tool pins")
 	if err != nil {
-		return nil, fmt.Errorf("open tool pin database %s: %w", path, err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(4)
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("prepare tool pin database %s: %w", path, err)
@@ -152,7 +155,7 @@ func (p *Pinner) Check(ctx context.Context, name string, tool []byte) (Verdict, 
 		if reason := p.screen(tool); reason != "" {
 			v.State, v.Reason = Quarantined, reason
 		} else if p.opts.TrustOnFirstUse {
-			if _, err := p.db.ExecContext(ctx, `INSERT OR IGNORE INTO tool_pins (name, hash, definition, approved_at, approved_by) VALUES (?, ?, ?, ?, ?)`,
+			if _, err := p.db.ExecContext(ctx, `INSERT INTO tool_pins (name, hash, definition, approved_at, approved_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 				name, h, string(canon), p.opts.Now().UnixNano(), "trust-on-first-use"); err != nil {
 				return v, fmt.Errorf("pin %s: %w", name, err)
 			}
@@ -253,7 +256,7 @@ func (p *Pinner) Approve(ctx context.Context, name string, act *journal.Entry) (
 	if act == nil || act.Actor.Principal == "" {
 		return "", errors.New("approve a tool definition: the approver must be an authenticated actor")
 	}
-	tx, err := p.db.BeginTx(ctx, nil)
+	tx, err := p.db.Begin(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,48 @@
+// Package sqldbtest gives tests a PostgreSQL schema of their own on the test database.
+package sqldbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mcpguard/mcpguard/internal/testenv"
+)
+
+// Schema returns a DSN of the test database (MCPGUARD_TEST_POSTGRES) whose search_path is a new
+// schema, dropped when the test ends; without the variable the test is a missing capability
+// (testenv.Missing).
+func Schema(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("MCPGUARD_TEST_POSTGRES")
+	if dsn == "" {
+		testenv.Missing(t, "MCPGUARD_TEST_POSTGRES is not set (a PostgreSQL DSN, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "mcpguard_test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Logf("drop schema %s: %v", name, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
+			t.Logf("drop schema %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
