@@ -136,7 +136,9 @@ type Config struct {
 
 	// APIKeysDatabase, when set, accepts API keys (`mcpguard keys create`) as bearer
 	// credentials, for agents without an identity provider: the SQLite file that holds their
-	// hashes (absolute, or relative to the configuration file).
+	// hashes (absolute, or relative to the configuration file), or a PostgreSQL DSN
+	// ("postgres://…", schema from its search_path) that the instances of a deployment share.
+	// The same database keeps operators, sessions, approvals and blocks.
 	APIKeysDatabase string
 
 	// IdentityEncryptionKey, when set, encrypts operators' TOTP secrets at rest in the
@@ -414,10 +416,10 @@ func Load(path string) (*Config, error) {
 	if c.PolicyFile != "" && !filepath.IsAbs(c.PolicyFile) {
 		c.PolicyFile = filepath.Join(filepath.Dir(path), c.PolicyFile)
 	}
-	if t := c.ToolPinning; t != nil && t.Database != "" && !filepath.IsAbs(t.Database) {
+	if t := c.ToolPinning; t != nil && t.Database != "" && !strings.Contains(t.Database, "://") && !filepath.IsAbs(t.Database) {
 		t.Database = filepath.Join(filepath.Dir(path), t.Database)
 	}
-	if c.APIKeysDatabase != "" && !filepath.IsAbs(c.APIKeysDatabase) {
+	if c.APIKeysDatabase != "" && !strings.Contains(c.APIKeysDatabase, "://") && !filepath.IsAbs(c.APIKeysDatabase) {
 		c.APIKeysDatabase = filepath.Join(filepath.Dir(path), c.APIKeysDatabase)
 	}
 	if t := c.Tracing; t != nil && t.CAFile != "" && !filepath.IsAbs(t.CAFile) {
@@ -651,7 +653,8 @@ type WebhookSink struct {
 // ToolPinning configures tool-definition pinning (docs/policy.md, "Tool pinning").
 type ToolPinning struct {
 	// Database is the SQLite file of approved and pending definitions (absolute, or relative
-	// to the configuration file). Required.
+	// to the configuration file), or a PostgreSQL DSN shared by a deployment's instances.
+	// Required.
 	Database string
 	// TrustOnFirstUse pins a tool the first time it is listed; otherwise every new tool waits
 	// for approval. Default false.

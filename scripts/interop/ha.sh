@@ -20,6 +20,8 @@
 #    the same), and a call is served again within 30s of its return, with no gateway restarted.
 # 4. The killed instance's records after its last checkpoint are reviewed (audit verify --log
 #    g2 reports them, exit 3) and accepted (audit accept), then g2 starts again and is UP.
+# 5. API keys live in one identities database in the same PostgreSQL: a key revoked through
+#    g1's configuration is refused by g3 at its first call after the revocation (within 1 s).
 # Afterwards `mcpguard audit verify` over the whole deployment (every log in the database) must
 # pass, and the logs together must hold at least as many allowed tools/call records as calls
 # were answered in all phases.
@@ -107,7 +109,10 @@ log "PostgreSQL on 127.0.0.1:$PG_PORT"
 
 section "ha: three gateway instances"
 SHARED=$LOGS/shared
-setup_full_pipeline "$SHARED" anonymous
+setup_full_pipeline "$SHARED" agent
+# API keys, operators, approvals and blocks: one identities database for the deployment, in a
+# schema of its own (the DSN's search_path).
+IDS_DSN="$PG_DSN&search_path=identities"
 AUDIT_FLAGS=(--postgres "$PG_DSN" --schema mcpguard)
 for i in "${INSTANCES[@]}"; do
 	PORT[$i]=$(pick_port)
@@ -128,6 +133,7 @@ upstreams:
     http:
       url: $(yaml_str "http://127.0.0.1:$UPSTREAM_PORT/mcp")
 policy_file: $(yaml_str "$SHARED/policy.yaml")
+api_keys_database: $(yaml_str "$IDS_DSN")
 audit:
   database: $(yaml_str "$PG_DSN")
   schema: mcpguard
@@ -139,6 +145,16 @@ audit:
 YAML
 	check_config "$dir/mcpguard.yaml" "$dir/check.log"
 done
+# new_key VAR: create an API key for the principal agent through g1's configuration (the
+# shared database) and set VAR to it.
+new_key() {
+	local k
+	k=$("$MCPGUARD_BIN" keys create --config "$LOGS/g1/mcpguard.yaml" --principal agent --roles interop 2>>"$LOGS/keys.log") ||
+		fail_with_log "$LOGS/keys.log" "mcpguard keys create failed"
+	[[ $k == mcpg_* ]] || die "mcpguard keys create printed no key"
+	printf -v "$1" '%s' "$k"
+}
+new_key LOAD_KEY
 
 # start_instance I: start instance I and wait until it listens; sets PID[I].
 start_instance() {
@@ -233,7 +249,7 @@ wait_growth() {
 # load_start: start the load through HAProxy (LOAD_PID). load_stop VAR: stop it and set VAR to
 # its summary line.
 load_start() {
-	start_bg "$LOGS/load.log" "$LOGS/ha-load" -url "http://127.0.0.1:$LB_PORT/mcp" -tool "$TOOL" -args "$ARGS" -workers 4
+	start_bg "$LOGS/load.log" "$LOGS/ha-load" -url "http://127.0.0.1:$LB_PORT/mcp" -tool "$TOOL" -args "$ARGS" -workers 4 -bearer "$LOAD_KEY"
 	LOAD_PID=$BG_PID
 }
 load_stop() {
@@ -301,12 +317,12 @@ load_start
 wait_growth 1 20
 log "PostgreSQL: stopping"
 pg_stop
-"$LOGS/ha-load" -url "http://127.0.0.1:$LB_PORT/mcp" -tool "$TOOL" -args "$ARGS" -probe 30s -until refused >"$LOGS/probe-down.log" 2>&1 ||
+"$LOGS/ha-load" -url "http://127.0.0.1:$LB_PORT/mcp" -tool "$TOOL" -args "$ARGS" -bearer "$LOAD_KEY" -probe 30s -until refused >"$LOGS/probe-down.log" 2>&1 ||
 	fail_with_log "$LOGS/probe-down.log" "no call was refused with 503 and Retry-After while PostgreSQL was down"
 log "while PostgreSQL is down, calls are refused with 503 and Retry-After"
 pg_start
 log "PostgreSQL: started again"
-"$LOGS/ha-load" -url "http://127.0.0.1:$LB_PORT/mcp" -tool "$TOOL" -args "$ARGS" -probe 30s >"$LOGS/probe.log" 2>&1 ||
+"$LOGS/ha-load" -url "http://127.0.0.1:$LB_PORT/mcp" -tool "$TOOL" -args "$ARGS" -bearer "$LOAD_KEY" -probe 30s >"$LOGS/probe.log" 2>&1 ||
 	fail_with_log "$LOGS/probe.log" "no call was served within 30s of PostgreSQL's return"
 back_ms=$(summary_field "$(tail -n 1 "$LOGS/probe.log")" s.waited_ms)
 log "a call was served ${back_ms} ms after PostgreSQL returned, with no gateway restarted"
@@ -339,6 +355,22 @@ start_instance 2
 wait_status 2 UP
 log "g2: UP again in HAProxy"
 
+section "ha: 5. a key revoked through g1 is refused by g3"
+new_key REVOKED_KEY
+"$LOGS/ha-load" -url "http://127.0.0.1:${PORT[3]}/mcp" -tool "$TOOL" -args "$ARGS" -bearer "$REVOKED_KEY" -probe 10s \
+	>"$LOGS/probe-key.log" 2>&1 || fail_with_log "$LOGS/probe-key.log" "g3 did not serve a call with a new key"
+key_id=${REVOKED_KEY#mcpg_}
+key_id=${key_id%%_*}
+"$MCPGUARD_BIN" keys revoke --config "$LOGS/g1/mcpguard.yaml" "$key_id" >>"$LOGS/keys.log" 2>&1 ||
+	fail_with_log "$LOGS/keys.log" "mcpguard keys revoke failed"
+"$LOGS/ha-load" -url "http://127.0.0.1:${PORT[3]}/mcp" -tool "$TOOL" -args "$ARGS" -bearer "$REVOKED_KEY" -probe 10s -until unauthorized \
+	>"$LOGS/probe-revoked.log" 2>&1 || fail_with_log "$LOGS/probe-revoked.log" "g3 still serves a key revoked through g1"
+revoked_ms=$(summary_field "$(tail -n 1 "$LOGS/probe-revoked.log")" s.waited_ms)
+served_after=$(summary_field "$(tail -n 1 "$LOGS/probe-revoked.log")" s.ok)
+((served_after == 0)) || on_failure "g3 served $served_after calls with the key after its revocation through g1"
+((revoked_ms <= 1000)) || on_failure "g3 refused the revoked key only after ${revoked_ms} ms (at most 1 s)"
+log "a key revoked through g1 is refused by g3 at its first call after the revocation (${revoked_ms} ms)"
+
 section "ha: the deployment's audit trail"
 for i in "${INSTANCES[@]}"; do stop_bg "${PID[$i]}"; done
 "$MCPGUARD_BIN" audit verify "${AUDIT_FLAGS[@]}" --key "$SHARED/interop-log.pub" --checkpoints "$SHARED/checkpoints" \
@@ -355,4 +387,6 @@ ok=$((ok1 + ok2 + ok3))
 ((total >= ok)) || on_failure "the audit logs hold $total allowed tools/call records, fewer than the $ok calls answered"
 log "ha: rolling restart: $ok1 calls, none failed; kill -9: $ok2 answered, $lost2 cut off in flight; PostgreSQL outage: $ok3 answered, $refused3 refused with 503, served again ${back_ms} ms after its return"
 log "ha: the three logs verify as one deployment and hold $total allowed call records for the $ok calls answered"
+grep -h '"kind":"admin"' "$LOGS"/g*/records.jsonl | grep -q '"act":"api_key.revoke"' || on_failure "no instance's log holds the revocation's admin record"
+log "ha: the revocation made through g1's configuration is an admin record in the deployment's trail"
 log "ha stage passed in $(elapsed "$stage_start")s"

@@ -46,7 +46,8 @@ func main() {
 	args := flag.String("args", "{}", "the call's arguments, a JSON object")
 	workers := flag.Int("workers", 4, "concurrent callers")
 	probe := flag.Duration("probe", 0, "instead of a load: one call at a time until one is answered as -until says, for at most this long; prints the tally and the time it took (waited_ms)")
-	until := flag.String("until", "ok", "with -probe: ok (answered with a result) or refused (503 with Retry-After)")
+	until := flag.String("until", "ok", "with -probe: ok (answered with a result), refused (503 with Retry-After) or unauthorized (401)")
+	bearer := flag.String("bearer", "", "an API key or token sent as Authorization: Bearer")
 	flag.Parse()
 	log.SetPrefix("ha-load: ")
 	log.SetFlags(0)
@@ -73,13 +74,16 @@ func main() {
 		pctx, cancel := context.WithTimeout(ctx, *probe)
 		defer cancel()
 		done := func() bool {
-			if *until == "refused" {
+			switch *until {
+			case "refused":
 				return t.Failures["http_503_retry_after"] > 0
+			case "unauthorized":
+				return t.Failures["http_401"] > 0
 			}
 			return t.OK > 0
 		}
 		for pctx.Err() == nil && !done() {
-			call(pctx, client, *url, *tool, body, t)
+			call(pctx, client, *url, *tool, *bearer, body, t)
 			if !done() {
 				select {
 				case <-pctx.Done():
@@ -100,7 +104,7 @@ func main() {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				call(ctx, client, *url, *tool, body, t)
+				call(ctx, client, *url, *tool, *bearer, body, t)
 			}
 		}()
 	}
@@ -132,7 +136,7 @@ func answerEvent(stream []byte) []byte {
 
 // call sends one call and tallies its answer. A call cut short by the end of the run is not
 // counted either way.
-func call(ctx context.Context, client *http.Client, url, tool string, body []byte, t *tally) {
+func call(ctx context.Context, client *http.Client, url, tool, bearer string, body []byte, t *tally) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		t.fail("request", err.Error())
@@ -143,6 +147,9 @@ func call(ctx context.Context, client *http.Client, url, tool string, body []byt
 	req.Header.Set("Mcp-Protocol-Version", protocol)
 	req.Header.Set("Mcp-Method", "tools/call")
 	req.Header.Set("Mcp-Name", tool)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
