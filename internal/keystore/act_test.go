@@ -3,12 +3,13 @@ package keystore
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/authn"
 	"github.com/mcpguard/mcpguard/internal/journal"
+
+	"github.com/mcpguard/mcpguard/internal/sqldb/sqldbtest"
 )
 
 // TestActCommitsChangeAndRecordTogether: an act's change and its journal entry commit together;
@@ -16,7 +17,7 @@ import (
 // undoes the change: no record, no change.
 func TestActCommitsChangeAndRecordTogether(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(t.TempDir(), "identities.db"))
+	st, err := Open(ctx, sqldbtest.DSN(t, "identities.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/admin"
 	"github.com/mcpguard/mcpguard/internal/authn"
+
+	"github.com/mcpguard/mcpguard/internal/sqldb/sqldbtest"
 )
 
 // TestApprovalsSurviveReopen: a call held for approval, stored through the registry, is there
@@ -19,7 +21,7 @@ import (
 // gateway restart; one that expired meanwhile is gone.
 func TestApprovalsSurviveReopen(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "identities.db")
+	path := sqldbtest.DSN(t, "identities.db")
 	now := time.Date(2026, 12, 5, 9, 30, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	open := func() (*Store, *admin.Approvals) {

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/authn"
+
+	"github.com/mcpguard/mcpguard/internal/sqldb/sqldbtest"
 )
 
 // TestKeysSurviveReopenAndRevocationIsImmediate: a key created through authn.APIKeys verifies
@@ -16,7 +17,7 @@ import (
 // revocation made through a second handle is seen by the next verification through the first.
 func TestKeysSurviveReopenAndRevocationIsImmediate(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keys.db")
+	path := sqldbtest.DSN(t, "keys.db")
 	cli, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +26,7 @@ func TestKeysSurviveReopenAndRevocationIsImmediate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(path); !sqldbtest.Postgres() && (err != nil || fi.Mode().Perm() != 0o600) {
 		t.Errorf("key database mode: %v %v, want 0600: it holds credentials' hashes", fi.Mode().Perm(), err)
 	}
 	gw, err := Open(ctx, path)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/mcpguard/mcpguard/internal/authn"
+
+	"github.com/mcpguard/mcpguard/internal/sqldb/sqldbtest"
 )
 
 // cheapArgon2 keeps tests fast; production uses authn.DefaultArgon2Params.
@@ -80,7 +81,7 @@ func openOperatorsWith(t *testing.T, path string, clk *clock, opts *OperatorOpti
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{path: filepath.Join(t.TempDir(), "identities.db"), clk: &clock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
+	f := &fixture{path: sqldbtest.DSN(t, "identities.db"), clk: &clock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}}
 	{
 		st, err := Open(ctx, f.path)
 		if err != nil {

@@ -3,13 +3,14 @@ package pins
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/journal"
+
+	"github.com/mcpguard/mcpguard/internal/sqldb/sqldbtest"
 )
 
 // approval is a tool approval by alice, authenticated by an operator session.
@@ -19,7 +20,7 @@ func approval() *journal.Entry {
 
 func TestPinning(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "pins.db")
+	path := sqldbtest.DSN(t, "pins.db")
 	p, err := Open(ctx, path, &Options{TrustOnFirstUse: true, Screen: []*regexp.Regexp{regexp.MustCompile(`(?i)ignore (all )?previous instructions`)}})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +64,7 @@ func TestPinning(t *testing.T) {
 		t.Error("approving a tool with nothing pending succeeded")
 	}
 
-	strict, err := Open(ctx, filepath.Join(t.TempDir(), "strict.db"), nil)
+	strict, err := Open(ctx, sqldbtest.DSN(t, "strict.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestPinning(t *testing.T) {
 // journal in the same transaction; one without an authenticated approver changes nothing.
 func TestApproveIsJournaled(t *testing.T) {
 	ctx := context.Background()
-	p, err := Open(ctx, filepath.Join(t.TempDir(), "pins.db"), nil)
+	p, err := Open(ctx, sqldbtest.DSN(t, "pins.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

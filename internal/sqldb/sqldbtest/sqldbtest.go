@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -45,4 +46,22 @@ func Schema(t testing.TB) string {
 	q.Set("search_path", name)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// BackendEnv names the backend the stores' shared tests run on: "postgres" runs them on a new
+// schema of the test database (MCPGUARD_TEST_POSTGRES) each; anything else on SQLite files.
+// .ci/run runs the identities and pin stores' tests once each way.
+const BackendEnv = "MCPGUARD_TEST_SQL_BACKEND"
+
+// Postgres reports whether the shared tests run on PostgreSQL.
+func Postgres() bool { return os.Getenv(BackendEnv) == "postgres" }
+
+// DSN returns a new, empty database for a test: a SQLite file named file in the test's
+// temporary directory, or, when Postgres(), a new schema of the test database.
+func DSN(t testing.TB, file string) string {
+	t.Helper()
+	if Postgres() {
+		return Schema(t)
+	}
+	return filepath.Join(t.TempDir(), file)
 }
