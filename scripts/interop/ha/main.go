@@ -46,7 +46,7 @@ func main() {
 	args := flag.String("args", "{}", "the call's arguments, a JSON object")
 	workers := flag.Int("workers", 4, "concurrent callers")
 	probe := flag.Duration("probe", 0, "instead of a load: one call at a time until one is answered as -until says, for at most this long; prints the tally and the time it took (waited_ms)")
-	until := flag.String("until", "ok", "with -probe: ok (answered with a result), refused (503 with Retry-After) or unauthorized (401)")
+	until := flag.String("until", "ok", "with -probe: ok (answered with a result), refused (503 with Retry-After), unauthorized (401), or any failure kind of the tally (http_403, …)")
 	bearer := flag.String("bearer", "", "an API key or token sent as Authorization: Bearer")
 	flag.Parse()
 	log.SetPrefix("ha-load: ")
@@ -75,12 +75,14 @@ func main() {
 		defer cancel()
 		done := func() bool {
 			switch *until {
+			case "ok":
+				return t.OK > 0
 			case "refused":
 				return t.Failures["http_503_retry_after"] > 0
 			case "unauthorized":
 				return t.Failures["http_401"] > 0
 			}
-			return t.OK > 0
+			return t.Failures[*until] > 0
 		}
 		for pctx.Err() == nil && !done() {
 			call(pctx, client, *url, *tool, *bearer, body, t)
