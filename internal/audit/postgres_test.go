@@ -3,8 +3,6 @@ package audit_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,38 +12,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/redact"
+	"github.com/mcpguard/mcpguard/internal/sqldb/sqldbtest"
 	"github.com/mcpguard/mcpguard/internal/store/postgres"
 	"github.com/mcpguard/mcpguard/internal/store/storetest"
-	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 // openPostgres opens a store in a schema of its own, or skips without MCPGUARD_TEST_POSTGRES.
 func openPostgres(t testing.TB) *postgres.Store {
 	t.Helper()
-	dsn := os.Getenv("MCPGUARD_TEST_POSTGRES")
-	if dsn == "" {
-		testenv.Missing(t, "MCPGUARD_TEST_POSTGRES is not set (a PostgreSQL DSN, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "mcpguard_audit_" + hex.EncodeToString(b)
+	dsn, schema := sqldbtest.NewSchema(t)
 	st, err := postgres.Open(context.Background(), dsn, &postgres.Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		st.Close()
-		c, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-	})
+	t.Cleanup(func() { st.Close() })
 	return st
 }
 
@@ -88,9 +70,6 @@ func TestPostgresLogVerifies(t *testing.T) {
 // and the PostgreSQL server's (its processes' CPU from /proc, on this machine).
 func BenchmarkDeploymentPostgres(b *testing.B) {
 	dsn := os.Getenv("MCPGUARD_TEST_POSTGRES")
-	if dsn == "" {
-		testenv.Missing(b, "MCPGUARD_TEST_POSTGRES is not set")
-	}
 	for _, instances := range []int{1, 2, 3} {
 		b.Run(fmt.Sprintf("instances=%d", instances), func(b *testing.B) {
 			schema := openPostgres(b).Schema()

@@ -3,29 +3,25 @@ package gdpr_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/gdpr"
 	"github.com/mcpguard/mcpguard/internal/redact"
+	"github.com/mcpguard/mcpguard/internal/sqldb/sqldbtest"
 	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/store/postgres"
 	"github.com/mcpguard/mcpguard/internal/store/sqlite"
-	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef-subject-secret")
@@ -43,21 +39,7 @@ func backends(t *testing.T, fn func(t *testing.T, open func(t *testing.T) store.
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("MCPGUARD_TEST_POSTGRES")
-		if dsn == "" {
-			testenv.Missing(t, "MCPGUARD_TEST_POSTGRES is not set (a PostgreSQL DSN)")
-		}
-		b := make([]byte, 6)
-		rand.Read(b)
-		schema := "mcpguard_gdpr_" + hex.EncodeToString(b)
-		t.Cleanup(func() {
-			c, err := pgx.Connect(context.Background(), dsn)
-			if err != nil {
-				return
-			}
-			defer c.Close(context.Background())
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		})
+		dsn, schema := sqldbtest.NewSchema(t)
 		fn(t, func(t *testing.T) store.Store {
 			st, err := postgres.Open(context.Background(), dsn, &postgres.Options{Schema: schema})
 			if err != nil {

@@ -15,29 +15,36 @@ import (
 	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
-// Schema returns a DSN of the test database (MCPGUARD_TEST_POSTGRES) whose search_path is a new
-// schema, dropped when the test ends; without the variable the test is a missing capability
-// (testenv.Missing).
-func Schema(t testing.TB) string {
+// NewSchema returns the test database's DSN (MCPGUARD_TEST_POSTGRES) and the name of a new
+// schema in it, dropped when the test ends; without the variable the test is a missing
+// capability (testenv.Missing).
+func NewSchema(t testing.TB) (dsn, schema string) {
 	t.Helper()
-	dsn := os.Getenv("MCPGUARD_TEST_POSTGRES")
+	dsn = os.Getenv("MCPGUARD_TEST_POSTGRES")
 	if dsn == "" {
 		testenv.Missing(t, "MCPGUARD_TEST_POSTGRES is not set (a PostgreSQL DSN, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
 	}
 	b := make([]byte, 6)
 	rand.Read(b)
-	name := "mcpguard_test_" + hex.EncodeToString(b)
+	schema = "mcpguard_test_" + hex.EncodeToString(b)
 	t.Cleanup(func() {
 		c, err := pgx.Connect(context.Background(), dsn)
 		if err != nil {
-			t.Logf("drop schema %s: %v", name, err)
+			t.Logf("drop schema %s: %v", schema, err)
 			return
 		}
 		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+name+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", name, err)
+		if _, err := c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
 		}
 	})
+	return dsn, schema
+}
+
+// Schema returns a DSN of the test database whose search_path is a new schema (NewSchema).
+func Schema(t testing.TB) string {
+	t.Helper()
+	dsn, name := NewSchema(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)

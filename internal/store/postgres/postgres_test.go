@@ -2,44 +2,23 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/mcpguard/mcpguard/internal/sqldb/sqldbtest"
 	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/store/postgres"
 	"github.com/mcpguard/mcpguard/internal/store/storetest"
-	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 // dsn returns the test database from MCPGUARD_TEST_POSTGRES, or skips.
 func dsn(t testing.TB) string {
-	d := os.Getenv("MCPGUARD_TEST_POSTGRES")
-	if d == "" {
-		testenv.Missing(t, "MCPGUARD_TEST_POSTGRES is not set (a PostgreSQL DSN, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
+	d, _ := sqldbtest.NewSchema(t)
 	return d
 }
 
 // schema returns a schema name unique to this test, dropped when it ends.
-func schema(t testing.TB, d string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "mcpguard_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), d)
-		if err != nil {
-			t.Logf("drop schema %s: %v", name, err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+name+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", name, err)
-		}
-	})
+func schema(t testing.TB, _ string) string {
+	_, name := sqldbtest.NewSchema(t)
 	return name
 }
 
