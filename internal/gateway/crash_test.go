@@ -129,7 +129,19 @@ audit:
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill it once the load is under way: after 50 answered calls, however slow the machine.
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		mu.Lock()
+		n := len(answered)
+		mu.Unlock()
+		if n >= 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d calls were answered in 60 s: the load did not run", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -101,35 +101,29 @@ func (s *Store) DeleteSubjectKeys(ctx context.Context, commitments, keyIDs []str
 	if len(commitments) == 0 && len(keyIDs) == 0 {
 		return nil, nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("delete subject keys: %w", err)
-	}
-	defer tx.Rollback()
+	// One statement: it takes the write lock when it starts (and waits for it), where a
+	// transaction that read first could not upgrade its snapshot once another connection had
+	// written (SQLITE_BUSY_SNAPSHOT).
 	where, args := inList("commitment", commitments, "key_id", keyIDs)
-	rows, err := tx.QueryContext(ctx, "SELECT commitment, key_id, created_ns FROM subject_keys WHERE "+where, args...)
+	rows, err := s.db.QueryContext(ctx, "DELETE FROM subject_keys WHERE "+where+" RETURNING commitment, key_id, created_ns", args...)
 	if err != nil {
 		return nil, fmt.Errorf("delete subject keys: %w", err)
 	}
+	defer rows.Close()
 	var out []store.SubjectKey
 	for rows.Next() {
 		var k store.SubjectKey
 		var ns int64
 		if err := rows.Scan(&k.Commitment, &k.KeyID, &ns); err != nil {
-			rows.Close()
 			return nil, fmt.Errorf("delete subject keys: %w", err)
 		}
 		k.Created = time.Unix(0, ns).UTC()
 		out = append(out, k)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("delete subject keys: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM subject_keys WHERE "+where, args...); err != nil {
-		return nil, fmt.Errorf("delete subject keys: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("delete subject keys: %w", err)
 	}
 	return out, nil
