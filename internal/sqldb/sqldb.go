@@ -25,6 +25,9 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
+// PostgresConns is how many connections a store keeps to PostgreSQL.
+const PostgresConns = 8
+
 // IsPostgres reports whether dsn names a PostgreSQL database (postgres:// or postgresql://).
 func IsPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
@@ -90,7 +93,11 @@ func openPostgres(ctx context.Context, dsn, what string) (*DB, error) {
 	}
 	cfg.RuntimeParams["search_path"] = schema
 	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(4)
+	// Every call reads its API key here: enough connections for a loaded instance, all kept
+	// open (database/sql keeps 2 idle by default and would close and redial the others, a
+	// new server process each time).
+	db.SetMaxOpenConns(PostgresConns)
+	db.SetMaxIdleConns(PostgresConns)
 	if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s database: create schema %s: %w", what, schema, err)

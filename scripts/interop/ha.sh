@@ -26,6 +26,9 @@
 #    still served, at local limits (/readyz: containment degraded, still ready), and a principal
 #    suspended through g1 is refused by g3 within ~1 s (blocks are reloaded from the identities
 #    database, so they need no Redis).
+# Between phases 1 and 2 the load goes straight to 1, 2, then 3 instances (no balancer), 5 s
+# each, and the stage reports calls per second and the gateways' and PostgreSQL's CPU per call
+# (reported, never judged: this is a shared 2-core machine; BENCHMARKS.md keeps the numbers).
 # Afterwards `mcpguard audit verify` over the whole deployment (every log in the database) must
 # pass, and the logs together must hold at least as many allowed tools/call records as calls
 # were answered in all phases.
@@ -314,6 +317,37 @@ failed=$(summary_field "$summary" failed)
 ((ok1 > 0)) || on_failure "no call was answered"
 ((failed == 0)) || on_failure "$failed calls failed during the rolling restart: $summary"
 
+section "ha: throughput of 1, 2 and 3 instances on the shared PostgreSQL"
+# tree_ticks PID: user and system clock ticks of PID and its descendants.
+tree_ticks() {
+	local t=0 c
+	if [[ -r /proc/$1/stat ]]; then
+		t=$(sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}')
+	fi
+	for c in $(pgrep -P "$1" || true); do t=$((t + $(tree_ticks "$c"))); done
+	echo "$t"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+THROUGHPUT=()
+for n in 1 2 3; do
+	urls=""
+	for ((i = 1; i <= n; i++)); do urls+="${urls:+,}http://127.0.0.1:${PORT[$i]}/mcp"; done
+	gw0=0
+	for i in "${INSTANCES[@]}"; do gw0=$((gw0 + $(tree_ticks "${PID[$i]}"))); done
+	pg0=$(tree_ticks "$PG_PID")
+	"$LOGS/ha-load" -url "$urls" -tool "$TOOL" -args "$ARGS" -bearer "$LOAD_KEY" -workers 32 -duration 5s >"$LOGS/throughput-$n.log" 2>&1 ||
+		fail_with_log "$LOGS/throughput-$n.log" "the throughput load failed"
+	gw1=0
+	for i in "${INSTANCES[@]}"; do gw1=$((gw1 + $(tree_ticks "${PID[$i]}"))); done
+	pg1=$(tree_ticks "$PG_PID")
+	summary=$(tail -n 1 "$LOGS/throughput-$n.log")
+	calls=$(summary_field "$summary" s.ok)
+	((calls > 0 && $(summary_field "$summary" failed) == 0)) || on_failure "the throughput load over $n instances failed: $summary"
+	line="$n instance(s): $(summary_field "$summary" "Math.round(s.calls_per_second)") durable audited calls/s; gateway CPU $(((gw1 - gw0) * TICK_US / calls)) µs/call, PostgreSQL CPU $(((pg1 - pg0) * TICK_US / calls)) µs/call"
+	THROUGHPUT+=("$line")
+	log "$line"
+done
+
 section "ha: 2. kill -9 one instance under load"
 load_start
 wait_growth 2 20
@@ -436,9 +470,11 @@ for i in "${INSTANCES[@]}"; do
 	total=$((total + n))
 done
 ok=$((ok1 + ok2 + ok3 + ok6))
+for n in 1 2 3; do ok=$((ok + $(summary_field "$(tail -n 1 "$LOGS/throughput-$n.log")" s.ok))); done
 ((total >= ok)) || on_failure "the audit logs hold $total allowed tools/call records, fewer than the $ok calls answered"
 log "ha: rolling restart: $ok1 calls, none failed; kill -9: $ok2 answered, $lost2 cut off in flight; PostgreSQL outage: $ok3 answered, $refused3 refused with 503, served again ${back_ms} ms after its return"
 log "ha: the three logs verify as one deployment and hold $total allowed call records for the $ok calls answered"
 grep -h '"kind":"admin"' "$LOGS"/g*/records.jsonl | grep -q '"act":"api_key.revoke"' || on_failure "no instance's log holds the revocation's admin record"
 log "ha: the revocation made through g1's configuration is an admin record in the deployment's trail"
+for line in "${THROUGHPUT[@]}"; do log "ha throughput: $line"; done
 log "ha stage passed in $(elapsed "$stage_start")s"

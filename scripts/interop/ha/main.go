@@ -48,6 +48,7 @@ func main() {
 	probe := flag.Duration("probe", 0, "instead of a load: one call at a time until one is answered as -until says, for at most this long; prints the tally and the time it took (waited_ms)")
 	until := flag.String("until", "ok", "with -probe: ok (answered with a result), refused (503 with Retry-After), unauthorized (401), or any failure kind of the tally (http_403, …)")
 	bearer := flag.String("bearer", "", "an API key or token sent as Authorization: Bearer")
+	duration := flag.Duration("duration", 0, "end the load after this long instead of at SIGTERM, and print its rate (calls_per_second)")
 	flag.Parse()
 	log.SetPrefix("ha-load: ")
 	log.SetFlags(0)
@@ -100,18 +101,36 @@ func main() {
 		}
 		return
 	}
+	// Workers share the URLs (comma-separated) in turn: a load spread over instances directly,
+	// with no balancer in between, for the throughput phase.
+	urls := strings.Split(*url, ",")
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = *workers
+	client.Transport = transport
+	start := time.Now()
 	var wg sync.WaitGroup
-	for range *workers {
+	for w := range *workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				call(ctx, client, *url, *tool, *bearer, body, t)
+				call(ctx, client, urls[w%len(urls)], *tool, *bearer, body, t)
 			}
 		}()
 	}
 	<-ctx.Done()
 	wg.Wait()
+	if *duration > 0 {
+		out, _ := json.Marshal(map[string]any{"ok": t.OK, "failures": t.Failures, "examples": t.Examples,
+			"calls_per_second": float64(t.OK) / time.Since(start).Seconds()})
+		fmt.Println(string(out))
+		return
+	}
 	out, _ := json.Marshal(t)
 	fmt.Println(string(out))
 }
