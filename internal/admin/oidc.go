@@ -34,6 +34,8 @@ type OIDCLoginOptions struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// States keeps the logins under way (authn.OIDCLoginOptions.States; nil: memory).
+	States authn.LoginStateStore
 }
 
 // NewOIDCLogin builds the operators' OpenID Connect login (admin.oidc, as c) over their accounts,
@@ -45,7 +47,7 @@ func NewOIDCLogin(c authn.OIDCLoginConfig, operators *authn.Operators, opts *OID
 	if opts == nil {
 		opts = &OIDCLoginOptions{}
 	}
-	l, err := authn.NewOIDCLogin(c, operators, &authn.OIDCLoginOptions{Now: opts.Now, Logger: opts.Logger})
+	l, err := authn.NewOIDCLogin(c, operators, &authn.OIDCLoginOptions{Now: opts.Now, Logger: opts.Logger, States: opts.States})
 	if err != nil {
 		return nil, fmt.Errorf("admin.oidc: %w", err)
 	}

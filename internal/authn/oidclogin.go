@@ -77,6 +77,61 @@ type OIDCLoginOptions struct {
 	Now        func() time.Time
 	Rand       io.Reader
 	Logger     *slog.Logger // key-fetch problems (nil: discard)
+	// States keeps the logins under way (default: this process's memory). A deployment of
+	// several instances gives them the identities database, so that the provider's callback
+	// may reach any instance.
+	States LoginStateStore
+}
+
+// PendingLogin is what a started login must match when the browser comes back.
+type PendingLogin struct {
+	Nonce    string
+	Verifier string // the PKCE code verifier
+	Started  time.Time
+}
+
+// LoginStateStore keeps the OIDC logins under way, by state. Each is taken once.
+type LoginStateStore interface {
+	// PutLoginState stores p under state, after deleting the logins started at or before
+	// expiredBefore; ErrTooManyLogins when max logins are still pending.
+	PutLoginState(ctx context.Context, state string, p PendingLogin, max int, expiredBefore time.Time) error
+	// TakeLoginState returns the pending login of state and deletes it; ErrNotFound when
+	// there is none.
+	TakeLoginState(ctx context.Context, state string) (PendingLogin, error)
+}
+
+// memLoginStates is the LoginStateStore of one process.
+type memLoginStates struct {
+	mu      sync.Mutex
+	pending map[string]PendingLogin
+}
+
+func (m *memLoginStates) PutLoginState(_ context.Context, state string, p PendingLogin, max int, expiredBefore time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.pending) >= max {
+		for s, q := range m.pending {
+			if !q.Started.After(expiredBefore) {
+				delete(m.pending, s)
+			}
+		}
+	}
+	if len(m.pending) >= max {
+		return ErrTooManyLogins
+	}
+	m.pending[state] = p
+	return nil
+}
+
+func (m *memLoginStates) TakeLoginState(_ context.Context, state string) (PendingLogin, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.pending[state]
+	if !ok {
+		return p, ErrNotFound
+	}
+	delete(m.pending, state)
+	return p, nil
 }
 
 // OIDCLogin logs operators in with an OpenID provider: the authorization code flow with PKCE
@@ -97,18 +152,10 @@ type OIDCLogin struct {
 	rand   io.Reader
 	parser *jwt.Parser
 
-	metaMu  sync.Mutex
-	meta    issuerMetadata
-	metaAt  time.Time
-	pendMu  sync.Mutex
-	pending map[string]pendingLogin // by state
-}
-
-// pendingLogin is what a started login must match when the browser comes back.
-type pendingLogin struct {
-	nonce    string
-	verifier string
-	started  time.Time
+	metaMu sync.Mutex
+	meta   issuerMetadata
+	metaAt time.Time
+	states LoginStateStore
 }
 
 // NewOIDCLogin returns the OIDC login for the operators of ops. Nothing is fetched until the
@@ -141,16 +188,19 @@ func NewOIDCLogin(cfg OIDCLoginConfig, ops *Operators, opts *OIDCLoginOptions) (
 		cfg.Scopes = append([]string{"openid"}, cfg.Scopes...)
 	}
 	l := &OIDCLogin{
-		cfg:     cfg,
-		secret:  Secret{cfg.ClientSecret},
-		ops:     ops,
-		algs:    algs,
-		skew:    skew,
-		ttl:     orDefault(opts.PendingTTL, DefaultPendingLoginTTL),
-		max:     orDefault(opts.MaxPending, DefaultMaxPendingLogins),
-		now:     opts.Now,
-		rand:    opts.Rand,
-		pending: map[string]pendingLogin{},
+		cfg:    cfg,
+		secret: Secret{cfg.ClientSecret},
+		ops:    ops,
+		algs:   algs,
+		skew:   skew,
+		ttl:    orDefault(opts.PendingTTL, DefaultPendingLoginTTL),
+		max:    orDefault(opts.MaxPending, DefaultMaxPendingLogins),
+		now:    opts.Now,
+		rand:   opts.Rand,
+		states: opts.States,
+	}
+	if l.states == nil {
+		l.states = &memLoginStates{pending: map[string]PendingLogin{}}
 	}
 	l.cfg.ClientSecret = "" // kept only as a Secret, which no log can print
 	if l.now == nil {
@@ -238,20 +288,12 @@ func (l *OIDCLogin) BeginLogin(ctx context.Context) (authURL, state string, err 
 		*dst = base64.RawURLEncoding.EncodeToString(b[:])
 	}
 	now := l.now()
-	l.pendMu.Lock()
-	if len(l.pending) >= l.max {
-		for s, p := range l.pending {
-			if !now.Before(p.started.Add(l.ttl)) {
-				delete(l.pending, s)
-			}
+	if err := l.states.PutLoginState(ctx, state, PendingLogin{Nonce: nonce, Verifier: verifier, Started: now}, l.max, now.Add(-l.ttl)); err != nil {
+		if errors.Is(err, ErrTooManyLogins) {
+			return "", "", err
 		}
+		return "", "", fmt.Errorf("store the login's state: %w", err)
 	}
-	if len(l.pending) >= l.max {
-		l.pendMu.Unlock()
-		return "", "", ErrTooManyLogins
-	}
-	l.pending[state] = pendingLogin{nonce: nonce, verifier: verifier, started: now}
-	l.pendMu.Unlock()
 
 	conf := oauth2.Config{
 		ClientID:    l.cfg.ClientID,
@@ -302,15 +344,18 @@ type OIDCIdentity struct {
 func (l *OIDCLogin) FinishLogin(ctx context.Context, query url.Values) (Secret, *Principal, OIDCIdentity, error) {
 	var who OIDCIdentity
 	state := query.Get("state")
-	l.pendMu.Lock()
-	p, ok := l.pending[state]
-	delete(l.pending, state)
-	l.pendMu.Unlock()
-	if !ok || state == "" {
+	if state == "" {
 		return Secret{}, nil, who, rejectf(ReasonLoginState, "no login is pending with this state")
 	}
-	if !l.now().Before(p.started.Add(l.ttl)) {
-		return Secret{}, nil, who, rejectf(ReasonLoginExpired, "the login started at %s, over %v ago", p.started.UTC().Format(time.RFC3339), l.ttl)
+	p, err := l.states.TakeLoginState(ctx, state)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Secret{}, nil, who, rejectf(ReasonLoginState, "no login is pending with this state")
+	case err != nil:
+		return Secret{}, nil, who, reject(ReasonStore, fmt.Errorf("read the login's state: %w", err))
+	}
+	if !l.now().Before(p.Started.Add(l.ttl)) {
+		return Secret{}, nil, who, rejectf(ReasonLoginExpired, "the login started at %s, over %v ago", p.Started.UTC().Format(time.RFC3339), l.ttl)
 	}
 	if e := query.Get("error"); e != "" {
 		return Secret{}, nil, who, reject(ReasonIdPRefused, fmt.Errorf("%w: %s", idpError(e), truncate(query.Get("error_description"))))
@@ -319,7 +364,7 @@ func (l *OIDCLogin) FinishLogin(ctx context.Context, query url.Values) (Secret, 
 	if code == "" {
 		return Secret{}, nil, who, rejectf(ReasonCallback, "the callback has no code")
 	}
-	rawID, err := l.exchange(ctx, code, p.verifier)
+	rawID, err := l.exchange(ctx, code, p.Verifier)
 	if err != nil {
 		return Secret{}, nil, who, err
 	}
@@ -405,7 +450,7 @@ func idToken(status int, body []byte) (string, error) {
 // the issuer's JWKS (asymmetric algorithms only; keys named in the header are ignored), iss,
 // aud and azp, exp and iat within the clock skew and iat not before the login began, the nonce,
 // and the required amr values.
-func (l *OIDCLogin) verifyIDToken(ctx context.Context, raw string, p pendingLogin) (jwt.MapClaims, error) {
+func (l *OIDCLogin) verifyIDToken(ctx context.Context, raw string, p PendingLogin) (jwt.MapClaims, error) {
 	if len(raw) > maxIDTokenBytes {
 		return nil, rejectf(ReasonTooLarge, "ID token is %d bytes, over %d", len(raw), maxIDTokenBytes)
 	}
@@ -423,7 +468,7 @@ func (l *OIDCLogin) verifyIDToken(ctx context.Context, raw string, p pendingLogi
 	if err != nil || iat == nil {
 		return nil, rejectf(ReasonClaims, "the ID token has no iat")
 	}
-	if iat.Before(p.started.Add(-l.skew)) {
+	if iat.Before(p.Started.Add(-l.skew)) {
 		return nil, rejectf(ReasonClaims, "the ID token was issued at %s, before this login began", iat.UTC().Format(time.RFC3339))
 	}
 	aud, _ := claims.GetAudience()
@@ -435,7 +480,7 @@ func (l *OIDCLogin) verifyIDToken(ctx context.Context, raw string, p pendingLogi
 		return nil, rejectf(ReasonClaims, "the ID token has no sub")
 	}
 	nonce, _ := claims["nonce"].(string)
-	if subtle.ConstantTimeCompare([]byte(nonce), []byte(p.nonce)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(nonce), []byte(p.Nonce)) != 1 {
 		return nil, rejectf(ReasonNonce, "the ID token's nonce is not this login's")
 	}
 	if len(l.cfg.RequiredAMR) > 0 {

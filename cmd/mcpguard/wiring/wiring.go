@@ -119,10 +119,17 @@ func Build(ctx context.Context, cfg *config.Config, opts *Options) (_ *parts.Par
 	}
 	if cfg.Admin != nil && cfg.Admin.OIDC != nil {
 		c := cfg.Admin.OIDC
+		lo := &admin.OIDCLoginOptions{Now: now, Logger: logger}
+		if b.keys != nil {
+			// In the identities database, so that the provider's callback may reach any instance.
+			if lo.States, err = b.keys.LoginStates(ctx); err != nil {
+				return nil, fmt.Errorf("api_keys_database: %w", err)
+			}
+		}
 		if p.OIDCLogin, err = admin.NewOIDCLogin(authn.OIDCLoginConfig{
 			Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret.Reveal(), RedirectURL: c.RedirectURL,
 			Scopes: c.Scopes, OperatorClaim: c.OperatorClaim, RequiredAMR: c.RequiredAMR,
-		}, b.operators, &admin.OIDCLoginOptions{Now: now, Logger: logger}); err != nil {
+		}, b.operators, lo); err != nil {
 			return nil, err
 		}
 	}
