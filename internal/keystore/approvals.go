@@ -22,12 +22,8 @@ const approvalSchema = `CREATE TABLE IF NOT EXISTS approvals (
 	record     BLOB NOT NULL
 )`
 
-// Approvals prepares the approvals table (creating it if needed) and returns the store over the
-// same database. It is closed with s.
+// Approvals returns the store of held calls over the identities database. It is closed with s.
 func (s *Store) Approvals(ctx context.Context) (*ApprovalStore, error) {
-	if _, err := s.root.ExecContext(ctx, approvalSchema); err != nil {
-		return nil, fmt.Errorf("prepare approvals table: %w", err)
-	}
 	return &ApprovalStore{db: s.root}, nil
 }
 

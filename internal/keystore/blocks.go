@@ -29,12 +29,9 @@ const blockSchema = `CREATE TABLE IF NOT EXISTS blocks (
 	PRIMARY KEY (kind, value)
 )`
 
-// Blocks prepares the blocks table (creating it if needed) and returns the store over the same
-// database. It is closed with s.
+// Blocks returns the store of blocks and suspensions over the identities database. It is closed
+// with s.
 func (s *Store) Blocks(ctx context.Context) (*BlockStore, error) {
-	if _, err := s.root.ExecContext(ctx, blockSchema); err != nil {
-		return nil, fmt.Errorf("prepare blocks table: %w", err)
-	}
 	return &BlockStore{db: s.root}, nil
 }
 
@@ -105,16 +102,10 @@ func (b *BlockStore) Blocks(ctx context.Context, now time.Time, limit int) ([]co
 
 // PutBlock stores a block an operator puts in place, within an Act (journaled with it).
 func (t Tx) PutBlock(ctx context.Context, bl contain.Block) error {
-	if _, err := t.Keys.db.ExecContext(ctx, blockSchema); err != nil {
-		return fmt.Errorf("prepare blocks table: %w", err)
-	}
 	return putBlock(ctx, t.Keys.db, bl)
 }
 
 // LiftBlock lifts a block within an Act (journaled with it).
 func (t Tx) LiftBlock(ctx context.Context, kind, value string) (bool, error) {
-	if _, err := t.Keys.db.ExecContext(ctx, blockSchema); err != nil {
-		return false, fmt.Errorf("prepare blocks table: %w", err)
-	}
 	return liftBlock(ctx, t.Keys.db, kind, value)
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/authn"
@@ -43,15 +44,31 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if err := db.Migrate(ctx, "identities", migrations); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("prepare identities database: %w", err)
-	}
-	if err := journal.Prepare(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("prepare identities database: %w", err)
+		return nil, err
 	}
 	return &Store{db: db, root: db}, nil
+}
+
+// migrations are the identities database's schema versions (sqldb.Migrate).
+var migrations = []sqldb.Step{
+	// 1: every table. A database made before versions were kept has some of them already.
+	func(ctx context.Context, tx *sqldb.Tx) error {
+		if err := sqldb.Statements(schema)(ctx, tx); err != nil {
+			return err
+		}
+		if err := journal.Prepare(ctx, tx); err != nil {
+			return err
+		}
+		stmts := append(slices.Clone(operatorSchema), approvalSchema, blockSchema, loginSchema)
+		return sqldb.Statements(stmts...)(ctx, tx)
+	},
+	// 2: sessions say whether their login proved two factors. A session stored before the
+	// column existed reads as without MFA: its operator logs in again to approve.
+	func(ctx context.Context, tx *sqldb.Tx) error {
+		return addColumn(ctx, tx, "operator_sessions", "mfa", "INTEGER NOT NULL DEFAULT 0")
+	},
 }
 
 // Close closes the database.

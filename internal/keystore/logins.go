@@ -25,12 +25,9 @@ const loginSchema = `CREATE TABLE IF NOT EXISTS oidc_logins (
 	started_at INTEGER NOT NULL
 )`
 
-// LoginStates prepares the OIDC login table (creating it if needed) and returns the store over
-// the same database. It is closed with s.
+// LoginStates returns the store of OIDC logins under way over the identities database. It is
+// closed with s.
 func (s *Store) LoginStates(ctx context.Context) (*LoginStates, error) {
-	if _, err := s.root.ExecContext(ctx, loginSchema); err != nil {
-		return nil, fmt.Errorf("prepare OIDC login table: %w", err)
-	}
 	return &LoginStates{db: s}, nil
 }
 

@@ -63,8 +63,8 @@ var operatorSchema = []string{
 	`CREATE INDEX IF NOT EXISTS operator_sessions_by_operator ON operator_sessions (operator)`,
 }
 
-// Operators prepares the operator tables (creating them if needed) and returns the operator and
-// session store over the same database. It is closed with s.
+// Operators returns the operator and session store over the identities database. It is closed
+// with s.
 //
 // With a key, secrets stored in clear (before the key was configured) are encrypted now, in one
 // transaction, and every encrypted secret is checked to open with the key: a wrong key is an
@@ -77,14 +77,6 @@ func (s *Store) Operators(ctx context.Context, opts *OperatorOptions) (*Operator
 	seal, err := newSealer(opts.SecretKey)
 	if err != nil {
 		return nil, err
-	}
-	for _, stmt := range operatorSchema {
-		if _, err := s.root.ExecContext(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("prepare operator tables: %w", err)
-		}
-	}
-	if err := addColumn(ctx, s.root, "operator_sessions", "mfa", "INTEGER NOT NULL DEFAULT 0"); err != nil {
-		return nil, fmt.Errorf("prepare operator tables: %w", err)
 	}
 	o := &OperatorStore{db: s.root, root: s.root, seal: seal}
 	if err := o.sealAll(ctx); err != nil {
@@ -374,29 +366,19 @@ func (o *OperatorStore) DeleteOperatorSessions(ctx context.Context, operator str
 	return nil
 }
 
-// addColumn adds a column that a database made by an earlier version lacks. A session stored
-// before the mfa column existed reads as without MFA: its operator logs in again to approve.
-// Another process (the CLI, a second gateway) may add it at the same moment: that is no error.
-func addColumn(ctx context.Context, db *sqldb.DB, table, column, decl string) error {
-	if has, err := hasColumn(ctx, db, table, column); err != nil || has {
-		return err
+// addColumn adds a column that a database made by an earlier version lacks.
+func addColumn(ctx context.Context, tx *sqldb.Tx, table, column, decl string) error {
+	has, err := sqldb.HasColumn(ctx, tx, tx.Postgres(), table, column)
+	if err != nil {
+		return fmt.Errorf("read the columns of %s: %w", table, err)
 	}
-	if _, err := db.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+decl); err != nil {
-		if has, _ := hasColumn(ctx, db, table, column); has {
-			return nil
-		}
+	if has {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+decl); err != nil {
 		return fmt.Errorf("add column %s.%s: %w", table, column, err)
 	}
 	return nil
-}
-
-// hasColumn reports whether table has column.
-func hasColumn(ctx context.Context, db *sqldb.DB, table, column string) (bool, error) {
-	has, err := sqldb.HasColumn(ctx, db, db.Postgres(), table, column)
-	if err != nil {
-		return false, fmt.Errorf("read the columns of %s: %w", table, err)
-	}
-	return has, nil
 }
 
 func boolInt(b bool) int64 {

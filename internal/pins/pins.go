@@ -87,13 +87,16 @@ func Open(ctx context.Context, path string, opts *Options) (*Pinner, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	// Schema version 1: the pins, the definitions pending review and the admin journal.
+	err = db.Migrate(ctx, "tool pins", []sqldb.Step{func(ctx context.Context, tx *sqldb.Tx) error {
+		if err := sqldb.Statements(schema)(ctx, tx); err != nil {
+			return err
+		}
+		return journal.Prepare(ctx, tx)
+	}})
+	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("prepare tool pin database %s: %w", path, err)
-	}
-	if err := journal.Prepare(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("prepare tool pin database %s: %w", path, err)
+		return nil, err
 	}
 	p := &Pinner{db: db, last: map[string]Verdict{}}
 	if opts != nil {

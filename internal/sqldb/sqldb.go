@@ -15,6 +15,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -228,4 +229,59 @@ func (d *DB) rewrite(q string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// Postgres reports whether the transaction's database is PostgreSQL.
+func (t *Tx) Postgres() bool { return t.d.pg }
+
+// Step is one version of a store's schema: it brings the schema from the version before it to
+// its own. A released step is never edited; a change is a new step.
+type Step func(ctx context.Context, tx *Tx) error
+
+// Migrate brings the schema of a store (what, as named in messages) to len(steps), in one
+// transaction holding the write lock, so that instances starting together wait for each
+// other. The version is kept in the table mcpguard_schema; a database at a version newer than
+// len(steps) — migrated by a newer mcpguard — is refused, and nothing is changed.
+func (d *DB) Migrate(ctx context.Context, what string, steps []Step) error {
+	tx, err := d.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate the %s schema: %w", what, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS mcpguard_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate the %s schema: %w", what, err)
+	}
+	var v int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM mcpguard_schema WHERE component = ?`, what).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("migrate the %s schema: read its version: %w", what, err)
+	}
+	if v > len(steps) {
+		return fmt.Errorf("the %s database's schema is at version %d, newer than this mcpguard's %d: run a release of mcpguard that knows it (a newer instance migrated it)", what, v, len(steps))
+	}
+	for i := v; i < len(steps); i++ {
+		if err := steps[i](ctx, tx); err != nil {
+			return fmt.Errorf("migrate the %s schema to version %d: %w", what, i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO mcpguard_schema (component, version) VALUES (?, ?)
+		ON CONFLICT (component) DO UPDATE SET version = excluded.version`, what, len(steps)); err != nil {
+		return fmt.Errorf("migrate the %s schema: %w", what, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate the %s schema: %w", what, err)
+	}
+	return nil
+}
+
+// Statements is a Step that runs each statement in turn.
+func Statements(stmts ...string) Step {
+	return func(ctx context.Context, tx *Tx) error {
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
