@@ -27,7 +27,16 @@ type LoaderOptions struct {
 	// Debounce is how long Watch waits for a burst of file events to end
 	// before reloading; 0 means 100ms.
 	Debounce time.Duration
+	// PollEvery is how often Watch also reads the file whatever the events
+	// say (0 means DefaultPollEvery): a file on shared storage (NFS, a
+	// cloud file system) changed by another machine raises no event here,
+	// and a deployment's instances sharing it must all see the change. The
+	// read costs a hash of the file; unchanged bytes are not compiled.
+	PollEvery time.Duration
 }
+
+// DefaultPollEvery is how often Watch reads the policy file without an event.
+const DefaultPollEvery = time.Second
 
 // Reload is one reload attempt, as OnReload reports it.
 type Reload struct {
@@ -71,6 +80,9 @@ func NewLoader(path string, opts *LoaderOptions) (*Loader, error) {
 	}
 	if l.opts.Debounce <= 0 {
 		l.opts.Debounce = 100 * time.Millisecond
+	}
+	if l.opts.PollEvery <= 0 {
+		l.opts.PollEvery = DefaultPollEvery
 	}
 	p, err := ParseFile(path, l.opts.Compile)
 	if err != nil {
@@ -138,7 +150,9 @@ func (l *Loader) Reload() error {
 // Watch reloads the policy whenever its file changes, until ctx ends. It
 // watches the file's directory, so that editors that replace the file
 // (write a temporary, rename it over) and mounted configuration that swaps
-// a symbolic link are both seen.
+// a symbolic link are both seen, and reads the file every PollEvery besides,
+// so that a change no event announces (shared storage written by another
+// machine) is seen too.
 func (l *Loader) Watch(ctx context.Context) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -153,6 +167,8 @@ func (l *Loader) Watch(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	poll := time.NewTicker(l.opts.PollEvery)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -172,6 +188,8 @@ func (l *Loader) Watch(ctx context.Context) error {
 			}
 			l.logger.Warn("policy watcher", "error", err)
 		case <-timer.C:
+			_ = l.Reload()
+		case <-poll.C:
 			_ = l.Reload()
 		}
 	}

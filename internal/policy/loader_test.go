@@ -234,3 +234,44 @@ func TestReloadOnlyOnNewContent(t *testing.T) {
 		t.Fatalf("a rejected file: want one report with its error and the previous policy in force, got %d reports", len(got))
 	}
 }
+
+// A change that raises no event in the watched directory — the file written through a link in
+// another directory, as another machine writes a file on shared storage — is seen by the poll.
+func TestLoaderWatchPollsForUnannouncedChanges(t *testing.T) {
+	t.Parallel()
+	dir, other := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	writeFile(t, path, policyV1)
+	alias := filepath.Join(other, "policy.yaml")
+	if err := os.Link(path, alias); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	l, err := NewLoader(path, &LoaderOptions{PollEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := l.Watch(ctx); err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	})
+	defer wg.Wait()
+	defer cancel()
+	// In place, through the other name: the same inode, no event in dir.
+	f, err := os.OpenFile(alias, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(policyV2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for deadline := time.Now().Add(30 * time.Second); allows(l.Policy()) != "two"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the policy written through another directory was never loaded: it allows %q", allows(l.Policy()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
