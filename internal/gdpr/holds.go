@@ -145,9 +145,10 @@ func (s *Service) holdOnRecords(ctx context.Context, holds []store.Hold, c strin
 	var held *store.Hold
 	var seq int64
 	errFound := errors.New("found")
-	err := s.st.Search(ctx, store.Query{Subject: c, AfterSeq: -1}, func(r *store.Record) error {
+	where := ""
+	err := s.searchAll(ctx, store.Query{Subject: c, AfterSeq: -1}, func(log string, r *store.Record) error {
 		if h := covering(holds, r.Principal, r.Time, nil); h != nil {
-			held, seq = h, r.Seq
+			held, seq, where = h, r.Seq, log
 			return errFound
 		}
 		return nil
@@ -156,6 +157,9 @@ func (s *Service) holdOnRecords(ctx context.Context, holds []store.Hold, c strin
 		return fmt.Errorf("check legal holds: %w", err)
 	}
 	if held != nil {
+		if where != "" {
+			return fmt.Errorf("erasure refused: %w: hold %s (%s) covers record %d of log %s about this subject", ErrHeld, held.ID, held.Reason, seq, where)
+		}
 		return fmt.Errorf("erasure refused: %w: hold %s (%s) covers record %d about this subject", ErrHeld, held.ID, held.Reason, seq)
 	}
 	return nil

@@ -103,6 +103,31 @@ type Service struct {
 	logger   *slog.Logger
 }
 
+// searchAll calls fn for the records matching q in this instance's log and, when the store
+// holds a deployment's logs (store.Deployment), in every other instance's: a subject's records,
+// the erasures that destroyed keys and the records a hold covers are the deployment's, not one
+// instance's. log is the name of the record's log ("" for a store of one log).
+func (s *Service) searchAll(ctx context.Context, q store.Query, fn func(log string, r *store.Record) error) error {
+	own := ""
+	var others []store.NamedLog
+	if d, ok := s.st.(store.Deployment); ok {
+		own = d.LogName()
+		var err error
+		if others, err = d.OtherLogs(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.st.Search(ctx, q, func(r *store.Record) error { return fn(own, r) }); err != nil {
+		return err
+	}
+	for _, o := range others {
+		if err := o.Store.Search(ctx, q, func(r *store.Record) error { return fn(o.Name, r) }); err != nil {
+			return fmt.Errorf("log %s: %w", o.Name, err)
+		}
+	}
+	return nil
+}
+
 // ServiceOptions configures NewService.
 type ServiceOptions struct {
 	Logger *slog.Logger
@@ -186,6 +211,9 @@ type Export struct {
 
 // ExportRecord is one record about the subject.
 type ExportRecord struct {
+	// Log is the instance's log that holds the record, in a deployment of several (its
+	// audit.log); absent with one log.
+	Log       string     `json:"log,omitempty"`
 	Seq       int64      `json:"seq"`
 	Time      string     `json:"time"`
 	Kind      audit.Kind `json:"kind"`
@@ -232,8 +260,9 @@ func (s *Service) Export(ctx context.Context, id string, actor Actor) (*Export, 
 	}
 	c := s.subjects.Commitment(id)
 	var recs []*audit.Record
+	var logs []string // recs[i]'s log
 	erasedKeys := map[string]bool{}
-	err := s.st.Search(ctx, store.Query{Subject: c, AfterSeq: -1}, func(r *store.Record) error {
+	err := s.searchAll(ctx, store.Query{Subject: c, AfterSeq: -1}, func(log string, r *store.Record) error {
 		if audit.IsPruned(r.Data) {
 			return nil
 		}
@@ -252,7 +281,7 @@ func (s *Service) Export(ctx context.Context, id string, actor Actor) (*Export, 
 		if len(recs) >= MaxExportRecords {
 			return fmt.Errorf("the subject has more than %d records", MaxExportRecords)
 		}
-		recs = append(recs, rec)
+		recs, logs = append(recs, rec), append(logs, log)
 		return nil
 	})
 	if err != nil {
@@ -280,8 +309,8 @@ func (s *Service) Export(ctx context.Context, id string, actor Actor) (*Export, 
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("export subject: %w", err)
 	}
-	for _, rec := range recs {
-		er := ExportRecord{Seq: rec.Seq, Time: rec.Time.UTC().Format(time.RFC3339Nano), Kind: rec.Kind, RequestID: rec.RequestID,
+	for i, rec := range recs {
+		er := ExportRecord{Log: logs[i], Seq: rec.Seq, Time: rec.Time.UTC().Format(time.RFC3339Nano), Kind: rec.Kind, RequestID: rec.RequestID,
 			Principal: rec.Principal, Tool: rec.Tool, Decision: rec.Decision}
 		for _, sl := range rec.Subjects {
 			if sl.Commitment != c || sl.Ciphertext == "" {
@@ -369,14 +398,15 @@ func (s *Service) Erase(ctx context.Context, id, reason string, actor Actor) (*E
 	return &Erasure{Commitment: c, Keys: []string{k.KeyID}, RecordSeq: seq}, nil
 }
 
-// Neutralise deletes from the key table every key an erasure record of the log destroyed: after
+// Neutralise deletes from the key table every key an erasure record of the log (of any log of
+// the deployment) destroyed: after
 // a restored older copy of the key table, those keys would be readable again. It returns how
 // many it deleted (0 in normal operation).
 func (s *Service) Neutralise(ctx context.Context) (int, error) {
 	var kids []string
 	// Through the subject index (every erasure record is under audit.IndexErasures): no scan of
 	// the log at start.
-	err := s.st.Search(ctx, store.Query{Subject: audit.IndexErasures, AfterSeq: -1}, func(r *store.Record) error {
+	err := s.searchAll(ctx, store.Query{Subject: audit.IndexErasures, AfterSeq: -1}, func(_ string, r *store.Record) error {
 		rec, err := audit.ParseRecord(r.Data)
 		if err != nil || rec.Kind != audit.KindErasure {
 			return nil // verification reports it

@@ -112,6 +112,23 @@ type SubjectIndexReader interface {
 	SubjectIndex(ctx context.Context, fn func(seq int64, key string) error) error
 }
 
+// Deployment is implemented by stores that hold the logs of every instance of a deployment
+// (PostgreSQL: docs/audit.md, "Many instances"), so that what concerns the whole deployment — a
+// data subject's records, the erasures that destroyed keys, the records a legal hold covers —
+// can be read across all of them.
+type Deployment interface {
+	// LogName is the name of the log this store writes.
+	LogName() string
+	// OtherLogs returns read-only views of the database's other logs.
+	OtherLogs(ctx context.Context) ([]NamedLog, error)
+}
+
+// NamedLog is one log of a deployment, read-only.
+type NamedLog struct {
+	Name  string
+	Store Store
+}
+
 // IndexMismatch is CheckIndex's error for search structures that differ from the records.
 type IndexMismatch struct {
 	FirstSeq int64  // the first record the differing part covers

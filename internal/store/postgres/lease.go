@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mcpguard/mcpguard/internal/store"
 )
 
 // ErrLeaseLost is returned by every write once another holder has taken the log's writer lease:
@@ -46,6 +48,9 @@ func holderName() string {
 // writerToken returns the fencing token of the lease, taking the lease first when this store
 // does not hold it yet (without waiting: a live holder makes it fail).
 func (s *Store) writerToken(ctx context.Context) (int64, error) {
+	if s.view {
+		return 0, fmt.Errorf("log %q is open read-only here (a view of another instance's log)", s.log)
+	}
 	s.lease.mu.Lock()
 	lost, token := s.lease.lost, s.lease.token
 	s.lease.mu.Unlock()
@@ -220,8 +225,27 @@ func (s *Store) Logs(ctx context.Context) ([]LogInfo, error) {
 	return out, nil
 }
 
-// Log returns the name of the log this store reads and writes.
-func (s *Store) Log() string { return s.log }
 
 // Schema returns the schema holding the tables.
 func (s *Store) Schema() string { return s.schema }
+
+// LogName implements store.Deployment.
+func (s *Store) LogName() string { return s.log }
+
+// OtherLogs implements store.Deployment: read-only views of the other logs, sharing this
+// store's connections; closing one closes nothing.
+func (s *Store) OtherLogs(ctx context.Context) ([]store.NamedLog, error) {
+	logs, err := s.Logs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.NamedLog
+	for _, l := range logs {
+		if l.Name == s.log {
+			continue
+		}
+		v := &Store{cfg: s.cfg, schema: s.schema, log: l.Name, conns: s.conns, logger: s.logger, closed: s.closed, view: true}
+		out = append(out, store.NamedLog{Name: l.Name, Store: v})
+	}
+	return out, nil
+}

@@ -49,11 +49,13 @@ type Store struct {
 	logger *slog.Logger
 	closed chan struct{}
 	lease  lease
+	view   bool // a read-only view of another log, sharing the connections (OtherLogs)
 }
 
 var (
 	_ store.Store      = (*Store)(nil)
 	_ store.Compliance = (*Store)(nil)
+	_ store.Deployment = (*Store)(nil)
 )
 
 var (
@@ -142,8 +144,11 @@ func (s *Store) with(ctx context.Context, fn func(*pgx.Conn) error) error {
 	return err
 }
 
-// Close closes every connection.
+// Close closes every connection (a view: nothing; its store closes them).
 func (s *Store) Close() error {
+	if s.view {
+		return nil
+	}
 	select {
 	case <-s.closed:
 		return nil
