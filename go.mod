@@ -2,6 +2,10 @@ module github.com/mcpguard/mcpguard
 
 go 1.26.8
 
+// The module builds with any Go 1.26; .ci/run builds and tests with go1.26.10 (GOTOOLCHAIN,
+// from the module proxy), the first 1.26 release without the standard library's reported
+// vulnerabilities in code the gateway calls.
+
 // Every direct dependency is the newest version the module proxy served on 2026-12-06; none is
 // held back (the proxy refused none of the versions they need).
 

@@ -53,7 +53,9 @@ command -v haproxy >/dev/null || die "haproxy is missing: install Debian's hapro
 PG_BIN=$(find /usr/lib/postgresql -path '*/bin/postgres' 2>/dev/null | sort -V | tail -n 1)
 [[ -n $PG_BIN ]] || die "the PostgreSQL server is missing: install Debian's postgresql (.ci/run's machine has it)"
 PG_BIN=$(dirname "$PG_BIN")
-id postgres >/dev/null 2>&1 && ((EUID == 0)) || die "the ha stage runs its PostgreSQL as the postgres account: it needs root and that account"
+if ! id postgres >/dev/null 2>&1 || ((EUID != 0)); then
+	die "the ha stage runs its PostgreSQL as the postgres account: it needs root and that account"
+fi
 ensure_gateway
 
 stage_start=$SECONDS
@@ -77,6 +79,7 @@ fi
 section "ha: the demo upstream"
 UPSTREAM_PORT=$(free_port)
 start_bg "$LOGS/upstream.log" "$MCPGUARD_BIN" demo-server --listen "127.0.0.1:$UPSTREAM_PORT"
+# shellcheck disable=SC2153 # BG_PID is start_bg's (lib.sh)
 wait_listen "$UPSTREAM_PORT" "$BG_PID" "$LOGS/upstream.log" "the demo server" || on_failure "the demo server did not start"
 
 declare -A PORT ADMIN PID
