@@ -225,7 +225,6 @@ func (s *Store) Logs(ctx context.Context) ([]LogInfo, error) {
 	return out, nil
 }
 
-
 // Schema returns the schema holding the tables.
 func (s *Store) Schema() string { return s.schema }
 
