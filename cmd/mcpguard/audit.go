@@ -56,6 +56,8 @@ func (f *auditFlags) open(ctx context.Context) (store.Store, error) {
 	switch {
 	case f.db != "" && f.postgres != "":
 		return nil, errors.New("give --db or --postgres, not both")
+	case f.db != "" && f.log != "":
+		return nil, errors.New("--log names an instance's log in a PostgreSQL database (--postgres); a SQLite file holds one log")
 	case f.db != "":
 		if _, err := os.Stat(f.db); err != nil {
 			return nil, fmt.Errorf("audit database: %w", err)
@@ -72,6 +74,8 @@ func (f *auditFlags) openWritable(ctx context.Context) (store.Store, error) {
 	switch {
 	case f.db != "" && f.postgres != "":
 		return nil, errors.New("give --db or --postgres, not both")
+	case f.db != "" && f.log != "":
+		return nil, errors.New("--log names an instance's log in a PostgreSQL database (--postgres); a SQLite file holds one log")
 	case f.db != "":
 		if _, err := os.Stat(f.db); err != nil {
 			return nil, fmt.Errorf("audit database: %w", err)
