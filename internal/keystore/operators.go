@@ -368,7 +368,7 @@ func (o *OperatorStore) DeleteOperatorSessions(ctx context.Context, operator str
 
 // addColumn adds a column that a database made by an earlier version lacks.
 func addColumn(ctx context.Context, tx *sqldb.Tx, table, column, decl string) error {
-	has, err := sqldb.HasColumn(ctx, tx, tx.Postgres(), table, column)
+	has, err := tx.HasColumn(ctx, table, column)
 	if err != nil {
 		return fmt.Errorf("read the columns of %s: %w", table, err)
 	}

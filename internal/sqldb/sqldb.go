@@ -20,6 +20,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -46,7 +48,14 @@ type DB struct {
 	db   *sql.DB
 	pg   bool
 	lock string // the advisory lock's key on PostgreSQL
+	// rewritten caches rewrite's results by query text: the stores' queries are constants, so
+	// each is translated once, not on every call. Bounded by maxRewritten.
+	rewritten sync.Map
+	nRewrite  atomic.Int32
 }
+
+// maxRewritten bounds the rewrite cache; past it, queries are translated every time.
+const maxRewritten = 1024
 
 var _ Execer = (*DB)(nil)
 
@@ -182,13 +191,13 @@ func (t *Tx) Commit() error { return t.tx.Commit() }
 func (t *Tx) Rollback() error { return t.tx.Rollback() }
 
 // HasColumn reports whether table has column (for a store's additive migrations).
-func HasColumn(ctx context.Context, db Execer, pg bool, table, column string) (bool, error) {
+func (t *Tx) HasColumn(ctx context.Context, table, column string) (bool, error) {
 	q := `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`
-	if pg {
+	if t.d.pg {
 		q = `SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?`
 	}
 	var n int
-	if err := db.QueryRowContext(ctx, q, table, column).Scan(&n); err != nil {
+	if err := t.QueryRowContext(ctx, q, table, column).Scan(&n); err != nil {
 		return false, err
 	}
 	return n > 0, nil
@@ -207,6 +216,18 @@ func (d *DB) rewrite(q string) string {
 	if !d.pg {
 		return q
 	}
+	if r, ok := d.rewritten.Load(q); ok {
+		return r.(string)
+	}
+	r := translate(q)
+	if d.nRewrite.Add(1) <= maxRewritten {
+		d.rewritten.Store(q, r)
+	}
+	return r
+}
+
+// translate is rewrite's translation of one query.
+func translate(q string) string {
 	if head := strings.ToUpper(strings.TrimSpace(q)); strings.HasPrefix(head, "CREATE TABLE") || strings.HasPrefix(head, "ALTER TABLE") {
 		q = ddlTypes.Replace(q)
 	}
