@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	"internal/store":                {},
 	"internal/store/sqlite":         {"internal/store"},
 	"internal/store/postgres":       {"internal/store"},
-	"internal/store/backend":        {"internal/store", "internal/store/postgres", "internal/store/sqlite"},
+	"internal/store/backend":        {"internal/sqldb", "internal/store", "internal/store/postgres", "internal/store/sqlite"},
 	"internal/audit":                {"internal/jsonrpc", "internal/redact", "internal/store"},
 	"internal/policy":               {"internal/jsonrpc", "internal/mask", "internal/mcpguard", "internal/problems"},
 	"internal/mask":                 {"internal/redact"},

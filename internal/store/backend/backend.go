@@ -7,18 +7,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/sqldb"
 	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/store/postgres"
 	"github.com/mcpguard/mcpguard/internal/store/sqlite"
 )
-
-// IsPostgres reports whether dsn names a PostgreSQL database.
-func IsPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
-}
 
 // Options says which log of the database to open, and how.
 type Options struct {
@@ -35,7 +30,7 @@ type Options struct {
 
 // Open opens the store dsn names.
 func Open(ctx context.Context, dsn string, o Options) (store.Store, error) {
-	if IsPostgres(dsn) {
+	if sqldb.IsPostgres(dsn) {
 		st, err := postgres.Open(ctx, dsn, &postgres.Options{Logger: o.Logger, Log: o.Log, Schema: o.Schema, LeaseTTL: o.LeaseTTL, Lease: o.Writer})
 		if err != nil {
 			return nil, err
