@@ -147,7 +147,7 @@ func (m *mux) readLoop(ctx context.Context) {
 
 // handle routes one message from the upstream: a response to its caller, a request or
 // notification to the caller it belongs to. It runs on the read loop, or on a caller's
-// goroutine for a message a direct wire read whole with the request's answer.
+// goroutine for a message a direct wire read from the request's own response.
 func (m *mux) handle(in inbound) {
 	ctx := m.ctx
 	if in.ended {

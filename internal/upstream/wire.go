@@ -59,8 +59,8 @@ type legacyHTTPWire struct {
 	dead   chan struct{}
 	once   sync.Once
 
-	// deliver, set by the mux before the first send, routes a message from a reply read whole
-	// on the caller's goroutine (see direct).
+	// deliver, set by the mux before the first send, routes a message of a request's reply on
+	// the caller's goroutine (see direct).
 	deliver func(inbound)
 
 	mu      sync.Mutex
@@ -68,9 +68,9 @@ type legacyHTTPWire struct {
 	version string
 }
 
-// direct is a wire that can hand a message to the mux on the goroutine that sent the request,
-// when the answer came back whole with the request's own HTTP response: no goroutine, queue or
-// hand-off between goroutines is needed to route it.
+// direct is a wire that hands the messages of a request's own HTTP response to the mux on the
+// goroutine that sent the request: no goroutine, queue or hand-off between goroutines is needed
+// to route them.
 type direct interface {
 	setDeliver(func(inbound))
 }
@@ -131,18 +131,11 @@ func (w *legacyHTTPWire) send(ctx context.Context, msg []byte, kind jsonrpc.Kind
 		_ = reply.Close()
 		return nil
 	}
-	if reply.Whole() && w.deliver != nil {
-		// An application/json answer: its one message (the response) is in memory already.
-		defer reply.Close()
-		for {
-			b, err := reply.Next(ctx)
-			if err != nil {
-				return nil
-			}
-			w.deliver(inbound{data: b, related: id})
-		}
-	}
-	go w.pump(ctx, reply, id)
+	// The answer, whole or streamed, is read on the caller's goroutine and routed as it comes:
+	// the reply ends with the request's own response (Next returns io.EOF after it), so the
+	// caller waits for nothing it would not wait for anyway, and no goroutine or queue stands
+	// between the upstream's answer and the caller.
+	w.pump(ctx, reply, id, func(in inbound) bool { w.deliver(in); return true })
 	return nil
 }
 
@@ -152,27 +145,37 @@ func (w *legacyHTTPWire) hasSession() bool {
 	return w.session != ""
 }
 
-func (w *legacyHTTPWire) pump(ctx context.Context, reply *streamhttp.Reply, related jsonrpc.ID) {
+// pump reads a reply's messages and hands each to route until the reply ends, ctx ends, or
+// route returns false. A request's reply stream that ended without its response is reported
+// as ended, so the caller's client can be let go too.
+func (w *legacyHTTPWire) pump(ctx context.Context, reply *streamhttp.Reply, related jsonrpc.ID, route func(inbound) bool) {
 	defer reply.Close()
 	streamed := !reply.Whole()
 	for {
 		b, err := reply.Next(ctx)
 		if err != nil {
 			if !related.IsZero() && ctx.Err() == nil && errors.Is(err, streamhttp.ErrStreamEnded) {
-				select {
-				case w.in <- inbound{related: related, ended: true}:
-				case <-w.dead:
-				}
+				route(inbound{related: related, ended: true})
 			}
 			return
 		}
-		select {
-		case w.in <- inbound{data: b, related: related, streamed: streamed}:
-		case <-w.dead:
-			return
-		case <-ctx.Done():
+		if !route(inbound{data: b, related: related, streamed: streamed}) {
 			return
 		}
+	}
+}
+
+// enqueue hands a message to the mux's read loop, for the standalone stream's messages, which
+// belong to no caller; it gives up when the session or ctx ends.
+func (w *legacyHTTPWire) enqueue(ctx context.Context) func(inbound) bool {
+	return func(in inbound) bool {
+		select {
+		case w.in <- in:
+			return true
+		case <-w.dead:
+		case <-ctx.Done():
+		}
+		return false
 	}
 }
 
@@ -190,7 +193,7 @@ func (w *legacyHTTPWire) startGet() {
 				}
 			} else {
 				delay = 250 * time.Millisecond
-				w.pump(w.ctx, reply, jsonrpc.ID{})
+				w.pump(w.ctx, reply, jsonrpc.ID{}, w.enqueue(w.ctx))
 			}
 			select {
 			case <-w.ctx.Done():
