@@ -331,6 +331,10 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 		writeJSON(w, first.status, first.data)
 		s.forgetStream(st.id)
 		return
+	case first.final:
+		w.Header().Set(mcp.HeaderSessionID, s.id)
+		writeWholeSSE(w, st, first)
+		return
 	}
 	w.Header().Set(mcp.HeaderSessionID, s.id)
 	startPrimed(w, st)

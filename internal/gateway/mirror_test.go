@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/internal/config"
 	"github.com/mcpguard/mcpguard/internal/demo"
+	"github.com/mcpguard/mcpguard/internal/sse"
 )
 
 // TestReplyFormatMirrorsTheUpstream: a client that accepts SSE gets its reply on an SSE stream
@@ -67,6 +69,79 @@ func TestReplyFormatMirrorsTheUpstream(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWholeSSEReplyIsOneBody: a legacy call whose upstream answered on an SSE stream, with
+// nothing before the response, reaches the client as one body of known length holding what a
+// client following the stream would read — the priming event, then the response — and the
+// stream stays resumable from the priming event's id.
+func TestWholeSSEReplyIsOneBody(t *testing.T) {
+	streams := httptest.NewServer(demo.HTTPHandler(nil))
+	t.Cleanup(streams.Close)
+	url := mirrorGateway(t, "legacy", streams.URL)
+	h := legacySession(t, url)
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"up.get_stock_analysis","arguments":{"symbol":"VNM"}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q, want text/event-stream; body %.300s", ct, raw)
+	}
+	if resp.ContentLength != int64(len(raw)) || len(resp.TransferEncoding) != 0 {
+		t.Errorf("Content-Length %d, Transfer-Encoding %v for a body of %d bytes: want one body of known length", resp.ContentLength, resp.TransferEncoding, len(raw))
+	}
+	evs, err := readEvents(raw)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("events %+v (%v), want the priming event and the response", evs, err)
+	}
+	prime, reply := evs[0], evs[1]
+	if !strings.HasSuffix(prime.ID, "_0") || len(prime.Data) != 0 || !prime.HasRetry {
+		t.Errorf("first event %+v, want a priming event: id …_0, empty data, a retry", prime)
+	}
+	if stream := strings.TrimSuffix(prime.ID, "_0"); reply.ID != stream+"_1" || reply.Type != "message" || !strings.Contains(string(reply.Data), `"id":2,"result"`) {
+		t.Errorf("second event %+v, want message %s_1 with the response", reply, stream)
+	}
+
+	// Resuming from the priming event gives the response again.
+	get, _ := http.NewRequest(http.MethodGet, url, nil)
+	get.Header.Set("Accept", "text/event-stream")
+	get.Header.Set("Last-Event-ID", prime.ID)
+	for k, v := range h {
+		get.Header.Set(k, v)
+	}
+	gresp, err := http.DefaultClient.Do(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	graw, _ := io.ReadAll(gresp.Body)
+	gresp.Body.Close()
+	if again, _ := readEvents(graw); len(again) == 0 || again[len(again)-1].ID != reply.ID || !bytes.Equal(again[len(again)-1].Data, reply.Data) {
+		t.Errorf("resumed from %s: %q, want the response %s again", prime.ID, graw, reply.ID)
+	}
+}
+
+func readEvents(raw []byte) ([]sse.Event, error) {
+	r := sse.NewReader(bytes.NewReader(raw), 0)
+	var out []sse.Event
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ev)
 	}
 }
 

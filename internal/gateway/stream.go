@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -196,17 +197,39 @@ const primingRetry = time.Second
 func startPrimed(w http.ResponseWriter, st *stream) {
 	startSSE(w, http.StatusOK)
 	sw := sse.NewWriter(w)
-	_ = sw.WriteEvent(sse.Event{ID: eventID(st.id, 0), Retry: primingRetry, HasRetry: true})
+	_ = sw.WriteEvent(priming(st))
 	_ = sw.Flush()
 }
 
+func priming(st *stream) sse.Event {
+	return sse.Event{ID: eventID(st.id, 0), Retry: primingRetry, HasRetry: true}
+}
+
 func startSSE(w http.ResponseWriter, status int) {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache, no-transform")
-	h.Set("X-Accel-Buffering", "no")
+	sseHeaders(w.Header())
 	w.WriteHeader(status)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+func sseHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("X-Accel-Buffering", "no")
+}
+
+// writeWholeSSE answers a legacy POST whose stream is complete before anything was sent (the
+// response is its only event) with what a client following the stream would read, the priming
+// event and the response, as one body of known length: one write instead of a flush per event
+// and a closing chunk.
+func writeWholeSSE(w http.ResponseWriter, st *stream, ev event) {
+	var body bytes.Buffer
+	sw := sse.NewWriter(&body)
+	_ = sw.WriteEvent(priming(st))
+	_ = sw.WriteEvent(sse.Event{ID: eventID(st.id, ev.seq), Type: "message", Data: ev.data})
+	sseHeaders(w.Header())
+	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body.Bytes())
 }
