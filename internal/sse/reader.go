@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -83,7 +84,27 @@ func NewReader(r io.Reader, maxEventBytes int) *Reader {
 	if maxEventBytes <= 0 {
 		maxEventBytes = DefaultMaxEventBytes
 	}
-	return &Reader{src: r, max: maxEventBytes, buf: make([]byte, minBufSize)}
+	return &Reader{src: r, max: maxEventBytes, buf: bufPool.Get().(*[minBufSize]byte)[:]}
+}
+
+// bufPool keeps read buffers of the initial size: a client reads one short stream per request,
+// and a fresh 4 KiB buffer for each was the largest allocation of a proxied call.
+var bufPool = sync.Pool{New: func() any { return new([minBufSize]byte) }}
+
+// ErrReleased is what Next returns after Release.
+var ErrReleased = errors.New("sse: reader released")
+
+// Release gives the reader's buffer back for reuse; the reader reads nothing more. Call it
+// from the goroutine that calls Next, once the stream is no longer wanted.
+func (r *Reader) Release() {
+	if len(r.buf) == minBufSize {
+		bufPool.Put((*[minBufSize]byte)(r.buf))
+	}
+	r.buf, r.start, r.end = nil, 0, 0
+	r.line, r.data = nil, nil
+	if r.err == nil {
+		r.err = ErrReleased
+	}
 }
 
 // LastEventID returns the stream's last event ID, which an "id" field sets even in a block

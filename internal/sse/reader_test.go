@@ -333,3 +333,26 @@ func TestReaderDataBelongsToCaller(t *testing.T) {
 		t.Errorf("events = %q, %q; the first event's data was overwritten", a.Data, b.Data)
 	}
 }
+
+// TestReaderRelease: a released reader reads nothing more, and the buffer it gave back serves
+// the next reader without carrying anything over.
+func TestReaderRelease(t *testing.T) {
+	r := NewReader(strings.NewReader("data: first\n\ndata: second\n\n"), 0)
+	if ev, err := r.Next(); err != nil || string(ev.Data) != "first" {
+		t.Fatalf("Next = %q, %v", ev.Data, err)
+	}
+	r.Release()
+	if _, err := r.Next(); !errors.Is(err, ErrReleased) {
+		t.Errorf("Next after Release: %v, want ErrReleased", err)
+	}
+	for range 4 {
+		r2 := NewReader(strings.NewReader("id: 7\ndata: third\n\n"), 0)
+		if ev, err := r2.Next(); err != nil || string(ev.Data) != "third" || ev.ID != "7" {
+			t.Fatalf("a reader after a release: %+v, %v", ev, err)
+		}
+		if _, err := r2.Next(); err != io.EOF {
+			t.Fatalf("end of stream: %v, want io.EOF", err)
+		}
+		r2.Release()
+	}
+}

@@ -114,6 +114,7 @@ func (r *Reply) Next(ctx context.Context) ([]byte, error) {
 		r.err = err
 		r.closeBody()
 		r.cancel()
+		r.release()
 	}
 	return msg, err
 }
@@ -160,6 +161,7 @@ func (r *Reply) next() ([]byte, error) {
 				r.done = true
 				r.closeBody()
 				r.cancel()
+				r.release()
 				return ev.Data, nil
 			}
 		}
@@ -238,8 +240,17 @@ func (r *Reply) resume(cause error) error {
 	}
 	r.body = resp.Body
 	r.mu.Unlock()
+	r.release()
 	r.stream = sse.NewReader(resp.Body, r.c.maxMsg)
 	return nil
+}
+
+// release gives the stream reader's buffer back once nothing more is read from it. Only the
+// goroutine calling Next calls it.
+func (r *Reply) release() {
+	if r.stream != nil {
+		r.stream.Release()
+	}
 }
 
 // cause prefers the reason the reply's context ended to the error it produced.
