@@ -28,6 +28,7 @@ const (
 	DefaultCheckpointInterval = 10 * time.Second
 	DefaultMaxBatch           = 4096
 	DefaultMaxLinger          = time.Millisecond
+	DefaultMaxLater           = 50 * time.Millisecond
 	DefaultQueue              = 16384
 	DefaultOrigin             = "mcpguard.audit/log"
 )
@@ -62,7 +63,10 @@ type Options struct {
 	// MaxLinger is how long a commit may wait for the callers the previous commit released
 	// (default DefaultMaxLinger; negative: never wait). A lone caller never waits.
 	MaxLinger time.Duration
-	Queue     int // records waiting for the writer (default DefaultQueue)
+	// MaxLater is how long a record appended with AppendLater may wait for a commit that an
+	// Append starts before it is committed on its own (default DefaultMaxLater).
+	MaxLater time.Duration
+	Queue    int // records waiting for the writer (default DefaultQueue)
 	// StoreTimeout bounds each write, sync and checkpoint the log asks of the store (default
 	// DefaultStoreTimeout): a store that does not answer in time fails the batch, and the calls
 	// waiting for it are refused, never served unrecorded.
@@ -189,7 +193,10 @@ type pending struct {
 	body []byte
 	rec  *Record
 	seq  int64
-	err  chan error
+	err  chan error // Append's caller waits on it
+	// later: appended with AppendLater; nobody waits, done (if set) gets the verdict.
+	later bool
+	done  func(error)
 }
 
 // Open starts a log on st, continuing the records already there. With a Signer and a
@@ -215,6 +222,9 @@ func Open(ctx context.Context, st store.Store, opts *Options) (*Log, error) {
 	}
 	if o.MaxLinger == 0 {
 		o.MaxLinger = DefaultMaxLinger
+	}
+	if o.MaxLater <= 0 {
+		o.MaxLater = DefaultMaxLater
 	}
 	if o.Queue <= 0 {
 		o.Queue = DefaultQueue
@@ -307,15 +317,48 @@ func (l *Log) failure() error {
 // rec.Arguments and rec.Detail are replaced by their redacted form. If ctx ends before the
 // record is queued, Append fails; once queued, it waits for the commit's verdict.
 func (l *Log) Append(ctx context.Context, rec *Record) (int64, error) {
+	p, err := l.prepare(ctx, rec)
+	if err != nil {
+		return 0, err
+	}
+	p.err = make(chan error, 1)
+	if err := l.enqueue(ctx, p); err != nil {
+		return 0, err
+	}
+	// Once queued the record may be written; wait for the verdict so the caller never forwards
+	// a call whose record failed.
+	if err := <-p.err; err != nil {
+		return 0, err
+	}
+	rec.Seq = p.seq
+	return p.seq, nil
+}
+
+// AppendLater redacts and queues rec as Append does, and returns without waiting for it: the
+// record is written with the next commit an Append starts, or on its own after MaxLater when
+// none does, so a record nobody waits for costs no commit and no fsync of its own. done, when
+// not nil, gets the verdict once (nil: durable; rec.Seq is then set); it runs on the log's
+// goroutine and must not block. An error means rec was not queued and done is not called.
+func (l *Log) AppendLater(ctx context.Context, rec *Record, done func(error)) error {
+	p, err := l.prepare(ctx, rec)
+	if err != nil {
+		return err
+	}
+	p.later, p.done = true, done
+	return l.enqueue(ctx, p)
+}
+
+// prepare seals, redacts and encodes rec.
+func (l *Log) prepare(ctx context.Context, rec *Record) (*pending, error) {
 	if rec.Time.IsZero() {
 		rec.Time = l.now()
 	}
 	rec.Version = SchemaVersion
 	if l.opts.Sealer != nil && len(rec.Arguments) > 0 {
 		if err := l.opts.Sealer.Seal(ctx, rec, l.redactValue); errors.Is(err, ErrRecordRefused) {
-			return 0, err
+			return nil, err
 		} else if err != nil {
-			return 0, fmt.Errorf("%w: seal data-subject arguments: %w", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: seal data-subject arguments: %w", ErrUnavailable, err)
 		}
 	}
 	if len(rec.Arguments) > 0 {
@@ -326,31 +369,27 @@ func (l *Log) Append(ctx context.Context, rec *Record) (int64, error) {
 	}
 	b, err := encodeBody(rec)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := l.failure(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	p := &pending{body: b, rec: rec, err: make(chan error, 1)}
+	return &pending{body: b, rec: rec}, nil
+}
+
+// enqueue hands p to the writer; it fails when the log is closed or ctx ends first.
+func (l *Log) enqueue(ctx context.Context, p *pending) error {
 	l.mu.RLock()
+	defer l.mu.RUnlock()
 	if l.isClosed {
-		l.mu.RUnlock()
-		return 0, fmt.Errorf("%w: the log is closed", ErrUnavailable)
+		return fmt.Errorf("%w: the log is closed", ErrUnavailable)
 	}
 	select {
 	case l.queue <- p:
-		l.mu.RUnlock()
+		return nil
 	case <-ctx.Done():
-		l.mu.RUnlock()
-		return 0, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
-	// Once queued the record may be written; wait for the verdict so the caller never forwards
-	// a call whose record failed.
-	if err := <-p.err; err != nil {
-		return 0, err
-	}
-	rec.Seq = p.seq
-	return p.seq, nil
 }
 
 // redactValue is redact without the counts, as the Sealer applies it to what it seals.
@@ -435,6 +474,7 @@ func (l *Log) run() {
 			f.batch = append(f.batch, <-l.queue)
 		}
 		f.batch = l.linger(f.batch, prev)
+		f.batch = l.awaitWaiter(f.batch)
 		prev = len(f.batch)
 		l.commit(f)
 		l.committed <- f
@@ -459,6 +499,36 @@ func (l *Log) linger(batch []*pending, prev int) []*pending {
 		case p := <-l.queue:
 			batch = append(batch, p)
 		case <-timer.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// awaitWaiter holds a batch of records nobody waits for (AppendLater) until a record somebody
+// waits for joins it, the batch is full, MaxLater has passed, or the log closes: such records
+// ride on the next commit instead of paying for one of their own.
+func (l *Log) awaitWaiter(batch []*pending) []*pending {
+	for _, p := range batch {
+		if !p.later {
+			return batch
+		}
+	}
+	timer := time.NewTimer(l.opts.MaxLater)
+	defer timer.Stop()
+	for len(batch) < l.opts.MaxBatch {
+		select {
+		case p := <-l.queue:
+			batch = append(batch, p)
+			if !p.later {
+				for len(batch) < l.opts.MaxBatch && len(l.queue) > 0 {
+					batch = append(batch, <-l.queue)
+				}
+				return batch
+			}
+		case <-timer.C:
+			return batch
+		case <-l.closed:
 			return batch
 		}
 	}
@@ -585,7 +655,15 @@ func (l *Log) answer(group []*flight, syncErr error) {
 			err = syncErr
 		}
 		for _, p := range f.batch {
-			p.err <- err
+			switch {
+			case !p.later:
+				p.err <- err
+			case p.done != nil:
+				if err == nil {
+					p.rec.Seq = p.seq
+				}
+				p.done(err)
+			}
 		}
 		if err == nil && len(f.recs) > 0 {
 			l.synced = f.recs[len(f.recs)-1].Seq + 1

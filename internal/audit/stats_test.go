@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mcpguard/mcpguard/internal/audit"
 )
@@ -92,4 +93,90 @@ func TestStatsWithoutSigner(t *testing.T) {
 	if s := l.Stats(); s.Signed || s.Checked || !s.LastCheckpoint.IsZero() || s.Records != 1 || s.BatchSizes[0] != 1 {
 		t.Errorf("Stats = %+v; want one record in a batch of one, no checkpoint, nothing checked", s)
 	}
+}
+
+// TestAppendLater: records nobody waits for ride on the next commit an Append starts instead of
+// paying for one of their own, get their verdict through done, are committed on their own once
+// MaxLater has passed, and are written by Close.
+func TestAppendLater(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	open := func(t *testing.T, later time.Duration) (*audit.Log, *env) {
+		e := newEnv(t)
+		st := e.open(t)
+		t.Cleanup(func() { st.Close() })
+		l, err := audit.Open(ctx, st, &audit.Options{Signer: e.keys.signer, CheckpointDir: e.cpDir, MaxLater: later})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, e
+	}
+	type verdict struct {
+		rec *audit.Record
+		err error
+	}
+
+	t.Run("rides on the next commit", func(t *testing.T) {
+		l, _ := open(t, time.Hour)
+		defer l.Close()
+		done := make(chan verdict, 3)
+		for i := range 3 {
+			rec := call(i)
+			if err := l.AppendLater(ctx, rec, func(err error) { done <- verdict{rec, err} }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seq, err := l.Append(ctx, call(3))
+		if err != nil || seq != 3 {
+			t.Fatalf("Append after three later records: seq %d, %v; want 3", seq, err)
+		}
+		for range 3 {
+			v := <-done
+			if v.err != nil || v.rec.Seq < 0 || v.rec.Seq > 2 {
+				t.Errorf("later record %s: seq %d, %v", v.rec.RequestID, v.rec.Seq, v.err)
+			}
+		}
+		if s := l.Stats(); s.Records != 4 || s.Batches != 1 {
+			t.Errorf("%d records in %d commits, want 4 in one", s.Records, s.Batches)
+		}
+	})
+
+	t.Run("committed alone after MaxLater", func(t *testing.T) {
+		l, _ := open(t, time.Millisecond)
+		defer l.Close()
+		done := make(chan error, 1)
+		if err := l.AppendLater(ctx, call(0), func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a lone later record was not committed")
+		}
+	})
+
+	t.Run("written by Close", func(t *testing.T) {
+		l, e := open(t, time.Hour)
+		done := make(chan error, 1)
+		if err := l.AppendLater(ctx, call(0), func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("later record at Close: %v", err)
+		}
+		if err := l.AppendLater(ctx, call(1), nil); !errors.Is(err, audit.ErrUnavailable) {
+			t.Errorf("AppendLater after Close: %v, want ErrUnavailable", err)
+		}
+		st := e.open(t)
+		defer st.Close()
+		if n, err := st.Size(ctx); err != nil || n != 1 {
+			t.Errorf("store holds %d records (%v), want the later one", n, err)
+		}
+	})
 }

@@ -26,6 +26,13 @@ func (g *Gateway) record(ctx context.Context, c *caller, rec *audit.Record) erro
 	if g.audit == nil {
 		return nil
 	}
+	c.stamp(rec)
+	_, err := g.audit.Append(ctx, rec)
+	return err
+}
+
+// stamp sets who made the call, from where and in which era.
+func (c *caller) stamp(rec *audit.Record) {
 	if c.principal != nil { // nil for events no caller makes (a policy reload, a refused credential)
 		rec.Principal = c.principal.Subject
 		rec.Roles = c.principal.Roles
@@ -35,8 +42,6 @@ func (g *Gateway) record(ctx context.Context, c *caller, rec *audit.Record) erro
 		rec.ClientIP = c.sourceIP.String()
 	}
 	rec.Era = c.era.String()
-	_, err := g.audit.Append(ctx, rec)
-	return err
 }
 
 // newRequestID correlates a call's request and outcome records.
@@ -90,37 +95,28 @@ func (g *Gateway) recordCallOutcome(ctx context.Context, c *caller, call *mcpgua
 	})
 }
 
-// maxOutcomesInFlight bounds the outcome records being written while their calls are already
-// answered; past it, a reply waits for its own outcome record (backpressure).
-const maxOutcomesInFlight = 4096
-
-// outcomeWriteTimeout bounds how long an outcome record may wait for the log.
-const outcomeWriteTimeout = 30 * time.Second
+// detachedRecordTimeout bounds how long a record made apart from a request's answer (an
+// outcome, a containment act) may wait for the log. While the log's queue is full, a reply
+// waits for its outcome record to be queued (backpressure).
+const detachedRecordTimeout = 30 * time.Second
 
 // recordOutcome appends an outcome record without holding the reply for it: the call record,
 // written before the call was forwarded, is what makes the call durable, so a reply costs one
-// commit, and the outcome joins the next group commit. A crash can lose outcome records of
-// answered calls, never their call records (docs/audit.md).
+// commit, and the outcome joins the next commit (audit.Log.AppendLater). A crash can lose
+// outcome records of answered calls, never their call records (docs/audit.md).
 func (g *Gateway) recordOutcome(ctx context.Context, c *caller, rec *audit.Record) {
-	write := func() {
-		// The call is answered whatever happens to its client now; the record is bounded by
-		// its own deadline.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
-		defer cancel()
-		if err := g.record(ctx, c, rec); err != nil {
-			g.logger.Error("audit outcome record not written", "err", err, "request_id", rec.RequestID)
+	c.stamp(rec)
+	// The call is answered whatever happens to its client now.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedRecordTimeout)
+	defer cancel()
+	requestID := rec.RequestID
+	err := g.audit.AppendLater(ctx, rec, func(err error) {
+		if err != nil {
+			g.logger.Error("audit outcome record not written", "err", err, "request_id", requestID)
 		}
-	}
-	select {
-	case g.outcomeSlots <- struct{}{}:
-		g.outcomes.Add(1)
-		go func() {
-			defer g.outcomes.Done()
-			defer func() { <-g.outcomeSlots }()
-			write()
-		}()
-	default:
-		write()
+	})
+	if err != nil {
+		g.logger.Error("audit outcome record not written", "err", err, "request_id", requestID)
 	}
 }
 

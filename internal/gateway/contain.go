@@ -174,7 +174,7 @@ func (g *Gateway) containEvent(ctx context.Context, ev contain.Event) {
 		rec.Principal = ev.Block.Value
 	}
 	if g.audit != nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedRecordTimeout)
 		defer cancel()
 		if err := g.record(ctx, c, rec); err != nil {
 			g.logger.Error("audit record of a containment act not written", "err", err, "action", ev.Kind)

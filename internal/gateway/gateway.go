@@ -81,9 +81,6 @@ type Gateway struct {
 	audit         *audit.Log
 	closeStores   func() error // Parts.Close: what the wiring opened for the gateway
 	partsClose    sync.Once
-	// Outcome records being written after their calls were answered.
-	outcomes     sync.WaitGroup
-	outcomeSlots chan struct{}
 
 	// Authentication, when configured: the request step and the public metadata document.
 	authn         *authn.Authenticator
@@ -178,9 +175,6 @@ func New(ctx context.Context, p *Parts) (*Gateway, error) {
 	for _, path := range p.MetadataPaths {
 		g.metadataPaths[path] = true
 	}
-	if g.audit != nil {
-		g.outcomeSlots = make(chan struct{}, maxOutcomesInFlight)
-	}
 	if p.Hooks != nil {
 		p.Hooks.Install(g.recordAuthFailure, g.policyReloaded, g.containEvent)
 		p.Hooks.InstallSignaled(g.respond)
@@ -263,7 +257,6 @@ func (g *Gateway) closeParts() error {
 	g.partsClose.Do(func() {
 		g.stopDrain() // the administrative acts made until now are recorded first
 		if g.audit != nil {
-			g.outcomes.Wait() // every outcome record already under way is written first
 			if err := g.audit.Close(); err != nil {
 				errs = append(errs, err)
 			}
