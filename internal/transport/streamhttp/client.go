@@ -220,7 +220,11 @@ func (c *Client) Post(ctx context.Context, msg, requestID []byte, h http.Header)
 	if err := checkHeaders(h); err != nil {
 		return nil, err
 	}
-	rctx, cancel := context.WithCancel(ctx)
+	// The request lives as long as ctx until its response arrives (detach): what follows the
+	// response is then read to the end of the body without ctx, so the connection can be kept.
+	rctx, cancelCause := context.WithCancelCause(context.WithoutCancel(ctx))
+	detach := context.AfterFunc(ctx, func() { cancelCause(context.Cause(ctx)) })
+	cancel := func() { detach(); cancelCause(nil) }
 	req, err := c.newRequest(rctx, http.MethodPost, msg, h)
 	if err != nil {
 		cancel()
@@ -239,6 +243,7 @@ func (c *Client) Post(ctx context.Context, msg, requestID []byte, h http.Header)
 		c:          c,
 		ctx:        rctx,
 		cancel:     cancel,
+		detach:     detach,
 		requestKey: key,
 		hasRequest: requestID != nil,
 	}

@@ -26,6 +26,9 @@ type Reply struct {
 	// the stream outlives the call that opened it, and reconnections belong to it.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// detach, for a Post, stops the caller's context from ending the request; see finish.
+	detach    func() bool
+	finishing atomic.Bool
 
 	requestKey   string // id key of the request whose response ends the stream
 	hasRequest   bool
@@ -99,7 +102,7 @@ func (r *Reply) Next(ctx context.Context) ([]byte, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	if r.stream != nil && ctx.Done() != nil { // a whole answer is in memory: nothing to wait for
+	if r.stream != nil && !r.done && ctx.Done() != nil { // a whole answer is in memory: nothing to wait for
 		stop := context.AfterFunc(ctx, r.cancel)
 		defer stop()
 	}
@@ -112,8 +115,10 @@ func (r *Reply) Next(ctx context.Context) ([]byte, error) {
 			err = context.Cause(ctx)
 		}
 		r.err = err
-		r.closeBody()
-		r.cancel()
+		if !r.finishing.Load() {
+			r.closeBody()
+			r.cancel()
+		}
 		r.release()
 	}
 	return msg, err
@@ -159,9 +164,8 @@ func (r *Reply) next() ([]byte, error) {
 		if r.hasRequest {
 			if key, ok := responseKey(ev.Data); ok && key == r.requestKey {
 				r.done = true
-				r.closeBody()
-				r.cancel()
 				r.release()
+				r.finish()
 				return ev.Data, nil
 			}
 		}
@@ -272,12 +276,47 @@ func (r *Reply) closeBody() {
 
 // Close ends the reply and its stream. For a modern-era request whose response has not
 // arrived, closing the stream is the cancellation signal to the server. Close is idempotent
-// and safe to call while Next waits, which then returns ErrClosed.
+// and safe to call while Next waits, which then returns ErrClosed. Once the response has
+// arrived, the end of the body is left to finish.
 func (r *Reply) Close() error {
 	r.closed.Store(true)
+	if r.finishing.Load() {
+		return nil
+	}
 	r.cancel()
 	r.closeBody()
 	return nil
+}
+
+// finishTimeout bounds how long a stream may stay open after its response, read and dropped
+// so that its connection can serve the next request.
+const finishTimeout = time.Second
+
+// finish ends a stream whose response has arrived. Closing the body before its end would close
+// the connection, and a server normally ends the body right after the response, in a write of
+// its own that may not have arrived yet: so the rest (at most 64 KiB, for at most
+// finishTimeout) is read and dropped on a goroutine of its own, detached from the caller's
+// context, and the connection goes back to the pool. A server that keeps the stream open loses
+// the connection after finishTimeout.
+func (r *Reply) finish() {
+	r.finishing.Store(true)
+	r.mu.Lock()
+	body := r.body
+	r.body = nil
+	r.mu.Unlock()
+	if body == nil || r.detach == nil || !r.detach() {
+		if body != nil {
+			body.Close()
+		}
+		r.cancel()
+		return
+	}
+	go func() {
+		t := time.AfterFunc(finishTimeout, r.cancel)
+		drain(body)
+		t.Stop()
+		r.cancel()
+	}()
 }
 
 // readBody reads a body of at most max bytes, or max+1 bytes when it is longer.
