@@ -81,19 +81,9 @@ func TestWholeSSEReplyIsOneBody(t *testing.T) {
 	t.Cleanup(streams.Close)
 	url := mirrorGateway(t, "legacy", streams.URL)
 	h := legacySession(t, url)
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(
-		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"up.get_stock_analysis","arguments":{"symbol":"VNM"}}}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	for k, v := range h {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	h["Accept"] = "application/json, text/event-stream"
+	resp, raw := exchange(t, http.MethodPost, url, h,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"up.get_stock_analysis","arguments":{"symbol":"VNM"}}}`)
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q, want text/event-stream; body %.300s", ct, raw)
 	}
@@ -113,18 +103,8 @@ func TestWholeSSEReplyIsOneBody(t *testing.T) {
 	}
 
 	// Resuming from the priming event gives the response again.
-	get, _ := http.NewRequest(http.MethodGet, url, nil)
-	get.Header.Set("Accept", "text/event-stream")
-	get.Header.Set("Last-Event-ID", prime.ID)
-	for k, v := range h {
-		get.Header.Set(k, v)
-	}
-	gresp, err := http.DefaultClient.Do(get)
-	if err != nil {
-		t.Fatal(err)
-	}
-	graw, _ := io.ReadAll(gresp.Body)
-	gresp.Body.Close()
+	h["Accept"], h["Last-Event-ID"] = "text/event-stream", prime.ID
+	_, graw := exchange(t, http.MethodGet, url, h, "")
 	if again, _ := readEvents(graw); len(again) == 0 || again[len(again)-1].ID != reply.ID || !bytes.Equal(again[len(again)-1].Data, reply.Data) {
 		t.Errorf("resumed from %s: %q, want the response %s again", prime.ID, graw, reply.ID)
 	}
@@ -218,9 +198,22 @@ upstreams:
 // postAccept POSTs body with the given Accept and returns the reply's Content-Type and body.
 func postAccept(t *testing.T, url string, h map[string]string, accept, body string) (string, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", accept)
+	hh := map[string]string{"Accept": accept}
+	for k, v := range h {
+		hh[k] = v
+	}
+	resp, raw := exchange(t, http.MethodPost, url, hh, body)
+	return resp.Header.Get("Content-Type"), string(raw)
+}
+
+// exchange sends one request with the headers h (a POST's body as JSON) and returns the
+// response with its whole body.
+func exchange(t *testing.T, method, url string, h map[string]string, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range h {
 		req.Header.Set(k, v)
 	}
@@ -230,5 +223,5 @@ func postAccept(t *testing.T, url string, h map[string]string, accept, body stri
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	return resp.Header.Get("Content-Type"), string(raw)
+	return resp, raw
 }
