@@ -107,6 +107,10 @@ func (r *Reader) Release() {
 	}
 }
 
+// SourceEnded reports whether the underlying reader has already returned io.EOF: nothing is
+// left to read from it, whatever the reader still holds in its buffer.
+func (r *Reader) SourceEnded() bool { return r.srcErr == io.EOF }
+
 // LastEventID returns the stream's last event ID, which an "id" field sets even in a block
 // that dispatches no event; a client resuming the stream sends it as Last-Event-ID.
 func (r *Reader) LastEventID() string { return r.lastID }

@@ -3,6 +3,7 @@ package streamhttp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -178,48 +179,61 @@ func TestResponseMatchedByCanonicalID(t *testing.T) {
 	}
 }
 
-// TestConnectionKeptAfterStreamedResponse: a server that ends an SSE reply in a write of its
-// own after the response (as the go-sdk's does) keeps its connection for the next request,
-// even when the caller has finished and cancelled its context before that end arrived — the
-// connection is not redialled for every call.
+// TestConnectionKeptAfterStreamedResponse: a server that ends an SSE reply after the response,
+// in the same write or in a write of its own after the client has read the response (as the
+// go-sdk's may), keeps its connection for the next request, even when the caller has finished
+// and cancelled its context before that end arrived: the connection is not redialled for every
+// call.
 func TestConnectionKeptAfterStreamedResponse(t *testing.T) {
 	t.Parallel()
-	var conns atomic.Int32
-	answered := make(chan chan struct{}, 1)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		startSSE(w)
-		writeSSE(w, "data: "+result7+"\n\n")
-		release := make(chan struct{})
-		answered <- release
-		<-release // the end of the body comes after the client has its response
-	}))
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	hc := NewHTTPClient()
-	closed := make(chan struct{}, 8)
-	hc.Transport = closeSignal{hc.Transport, closed}
-	c := New(srv.URL, &Options{HTTPClient: hc})
-	for i := range 3 {
-		ctx, cancel := context.WithCancel(t.Context())
-		r, err := c.Post(ctx, []byte(`{}`), []byte("7"), legacyHeader())
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs, err := drainReply(t, r)
-		if err != nil || len(msgs) != 1 || msgs[0] != result7 {
-			t.Fatalf("call %d: %q, %v", i, msgs, err)
-		}
-		cancel() // the caller is done before the server has ended the body
-		close(<-answered)
-		<-closed // a body read to its end is closed once its connection is back in the pool
-	}
-	if n := conns.Load(); n != 1 {
-		t.Errorf("3 calls opened %d connections, want 1", n)
+	for _, late := range []bool{false, true} {
+		t.Run(fmt.Sprintf("end after the response read: %v", late), func(t *testing.T) {
+			t.Parallel()
+			var conns atomic.Int32
+			answered := make(chan chan struct{}, 1)
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				if !late {
+					io.WriteString(w, "data: "+result7+"\n\n") // the end goes out with it
+					return
+				}
+				startSSE(w)
+				writeSSE(w, "data: "+result7+"\n\n")
+				release := make(chan struct{})
+				answered <- release
+				<-release // the end of the body comes after the client has its response
+			}))
+			srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			t.Cleanup(srv.Close)
+			hc := NewHTTPClient()
+			closed := make(chan struct{}, 8)
+			hc.Transport = closeSignal{hc.Transport, closed}
+			c := New(srv.URL, &Options{HTTPClient: hc})
+			for i := range 3 {
+				ctx, cancel := context.WithCancel(t.Context())
+				r, err := c.Post(ctx, []byte(`{}`), []byte("7"), legacyHeader())
+				if err != nil {
+					t.Fatal(err)
+				}
+				msgs, err := drainReply(t, r)
+				if err != nil || len(msgs) != 1 || msgs[0] != result7 {
+					t.Fatalf("call %d: %q, %v", i, msgs, err)
+				}
+				cancel() // the caller is done, maybe before the server has ended the body
+				if late {
+					close(<-answered)
+				}
+				<-closed // a body read to its end is closed once its connection is back in the pool
+			}
+			if n := conns.Load(); n != 1 {
+				t.Errorf("3 calls opened %d connections, want 1", n)
+			}
+		})
 	}
 }
 

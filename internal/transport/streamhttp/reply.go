@@ -164,8 +164,8 @@ func (r *Reply) next() ([]byte, error) {
 		if r.hasRequest {
 			if key, ok := responseKey(ev.Data); ok && key == r.requestKey {
 				r.done = true
+				r.finish(r.stream.SourceEnded())
 				r.release()
-				r.finish()
 				return ev.Data, nil
 			}
 		}
@@ -292,19 +292,20 @@ func (r *Reply) Close() error {
 // so that its connection can serve the next request.
 const finishTimeout = time.Second
 
-// finish ends a stream whose response has arrived. Closing the body before its end would close
+// finish ends a stream whose response has arrived; ended says the body was read to its end
+// already (its connection is back in the pool). Closing the body before its end would close
 // the connection, and a server normally ends the body right after the response, in a write of
 // its own that may not have arrived yet: so the rest (at most 64 KiB, for at most
 // finishTimeout) is read and dropped on a goroutine of its own, detached from the caller's
 // context, and the connection goes back to the pool. A server that keeps the stream open loses
 // the connection after finishTimeout.
-func (r *Reply) finish() {
+func (r *Reply) finish(ended bool) {
 	r.finishing.Store(true)
 	r.mu.Lock()
 	body := r.body
 	r.body = nil
 	r.mu.Unlock()
-	if body == nil || r.detach == nil || !r.detach() {
+	if ended || body == nil || r.detach == nil || !r.detach() {
 		if body != nil {
 			body.Close()
 		}
