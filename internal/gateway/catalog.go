@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,7 +56,7 @@ type catalog struct {
 	read      map[string]map[*upstream.Upstream]time.Time // when each list was last read
 	templates map[*upstream.Upstream][]*regexp.Regexp
 	bindings  map[string][]mcp.ParamBinding // exposed tool name → x-mcp-header bindings
-	schemas   map[string][sha256.Size]byte  // exposed tool name → digest of the inputSchema its bindings come from
+	schemas   map[string][]byte             // exposed tool name → the inputSchema its bindings come from (a copy)
 	// The definitions calls are checked against: per upstream, each tool's raw inputSchema
 	// and each prompt's argument names, as last listed.
 	inputs   map[*upstream.Upstream]map[string][]byte
@@ -87,7 +88,7 @@ func newCatalog(g *Gateway) *catalog {
 		read:      map[string]map[*upstream.Upstream]time.Time{},
 		templates: map[*upstream.Upstream][]*regexp.Regexp{},
 		bindings:  map[string][]mcp.ParamBinding{},
-		schemas:   map[string][sha256.Size]byte{},
+		schemas:   map[string][]byte{},
 		inputs:    map[*upstream.Upstream]map[string][]byte{},
 		prompts:   map[*upstream.Upstream]map[string][]string{},
 		compiled:  map[[sha256.Size]byte]*compiledSchema{},
@@ -139,14 +140,12 @@ func (c *catalog) promptArguments(up *upstream.Upstream, name string) []string {
 }
 
 // learnBindings records the x-mcp-header bindings of an exposed tool. Walking a schema is the
-// costliest part of a list: one already read, byte for byte the same (same SHA-256), is not
-// walked again.
+// costliest part of a list: one already read, byte for byte the same, is not walked again.
 func (c *catalog) learnBindings(exposed string, schema []byte) {
-	sum := sha256.Sum256(schema)
 	c.mu.Lock()
 	prev, seen := c.schemas[exposed]
 	c.mu.Unlock()
-	if seen && prev == sum {
+	if seen && bytes.Equal(prev, schema) {
 		return
 	}
 	b, err := mcp.ParamBindings(schema)
@@ -156,7 +155,7 @@ func (c *catalog) learnBindings(exposed string, schema []byte) {
 	c.mu.Lock()
 	if len(c.bindings) < maxListItems {
 		c.bindings[exposed] = b
-		c.schemas[exposed] = sum
+		c.schemas[exposed] = bytes.Clone(schema) // not a slice that would keep the whole list alive
 	}
 	c.mu.Unlock()
 }
@@ -176,12 +175,29 @@ func (c *catalog) invalidate(up *upstream.Upstream) {
 // fetched is one upstream's contribution to a list.
 type fetched struct {
 	up    *upstream.Upstream
-	items [][]byte
+	items []listItem
 	ttl   int64 // -1 when absent
 	// streamed: the upstream answered a page on an SSE stream.
 	streamed bool
 	scope    string
 	err      error
+}
+
+// listItem is one item of an upstream's list, read once: its raw JSON, the raw value of its
+// key member (name, uri or uriTemplate) and, for a tool, its raw inputSchema.
+type listItem struct {
+	raw, key, schema []byte
+}
+
+// keyMember is the member that names an item of a kind of list.
+func (k listKind) keyMember() string {
+	switch {
+	case k.named:
+		return "name"
+	case k == kindTemplates:
+		return "uriTemplate"
+	}
+	return "uri"
 }
 
 // list aggregates one kind of list over every upstream, namespacing names and dropping clashes.
@@ -198,7 +214,13 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []
 	}
 	wg.Wait()
 
-	out := make([]byte, 0, 1024)
+	size := 64
+	for _, f := range res {
+		for _, item := range f.items {
+			size += len(item.raw) + 1
+		}
+	}
+	out := make([]byte, 0, size)
 	out = append(out, '{', '"')
 	out = append(out, kind.key...)
 	out = append(out, `":[`...)
@@ -224,27 +246,18 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []
 		if f.scope == "private" || (f.scope != "" && scope == "") {
 			scope = f.scope
 		}
-		for _, item := range f.items {
-			key := ""
+		for _, it := range f.items {
+			item := it.raw
+			key, _ := jsonrpc.String(it.key)
 			if kind.named {
-				raw, _ := jsonrpc.Lookup(item, "name")
-				name, _ := jsonrpc.String(raw)
-				exposed := g.expose(f.up, name)
-				if q := jsonrpc.Quote(exposed); !bytes.Equal(raw, q) {
+				exposed := g.expose(f.up, key)
+				if q := jsonrpc.Quote(exposed); !bytes.Equal(it.key, q) {
 					item = jsonrpc.SetMember(item, "name", q)
 				}
 				key = exposed
 				if kind == kindTools {
-					schema, _ := jsonrpc.Lookup(item, "inputSchema")
-					g.cat.learnBindings(exposed, schema)
+					g.cat.learnBindings(exposed, it.schema)
 				}
-			} else {
-				field := "uri"
-				if kind == kindTemplates {
-					field = "uriTemplate"
-				}
-				raw, _ := jsonrpc.Lookup(item, field)
-				key, _ = jsonrpc.String(raw)
 			}
 			if other, dup := seen[key]; dup {
 				g.logger.Error("name clash between upstreams; serving the first", "kind", kind.key, "name", key, "served_by", other, "hidden_from", f.up.Name())
@@ -264,7 +277,7 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []
 	if failures == len(res) && failures > 0 && !errors.Is(lastErr, errNotOffered) {
 		return nil, false, lastErr
 	}
-	out = append(out, ']', '}')
+	out = append(out, ']')
 	if c.era == mcpguard.EraModern {
 		if ttl < 0 {
 			ttl = 0
@@ -275,11 +288,13 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []
 		if g.policy != nil {
 			scope = "private" // filtered for this caller: never to be shared with another
 		}
-		out = jsonrpc.SetMember(out, "ttlMs", []byte(fmt.Sprint(ttl)))
-		out = jsonrpc.SetMember(out, "cacheScope", jsonrpc.Quote(scope))
-		out = jsonrpc.SetMember(out, "resultType", jsonrpc.Quote(mcp.ResultTypeComplete))
+		// The members the object lacks, appended rather than set: SetMember would copy the
+		// whole list for each.
+		out = strconv.AppendInt(append(out, `,"ttlMs":`...), ttl, 10)
+		out = jsonrpc.AppendQuote(append(out, `,"cacheScope":`...), scope)
+		out = jsonrpc.AppendQuote(append(out, `,"resultType":`...), mcp.ResultTypeComplete)
 	}
-	return out, streamed, nil
+	return append(out, '}'), streamed, nil
 }
 
 // offers reports whether an upstream's capabilities announce a kind of list.
@@ -326,48 +341,54 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 			return f
 		}
 		f.streamed = f.streamed || resp.Streamed
-		if t, ok := jsonrpc.Lookup(resp.Result, "ttlMs"); ok {
+		// One pass over the result, which is mostly the items: ttlMs, cacheScope, the items,
+		// nextCursor.
+		var top [4][]byte
+		_ = jsonrpc.Pick(resp.Result, []string{"ttlMs", "cacheScope", kind.key, "nextCursor"}, top[:])
+		if t := top[0]; t != nil {
 			var n int64
 			if _, err := fmt.Sscan(string(t), &n); err == nil && (f.ttl < 0 || n < f.ttl) {
 				f.ttl = n
 			}
 		}
-		if s, ok := jsonrpc.Lookup(resp.Result, "cacheScope"); ok {
+		if s := top[1]; s != nil {
 			if v, _ := jsonrpc.String(s); v == "private" || f.scope == "" {
 				f.scope = v
 			}
 		}
-		items, _ := jsonrpc.Lookup(resp.Result, kind.key)
-		_ = jsonrpc.Elements(items, func(item []byte) error {
+		items := top[2]
+		names := []string{kind.keyMember(), "inputSchema"}
+		if kind != kindTools {
+			names = names[:1]
+		}
+		var vals [2][]byte
+		_ = jsonrpc.Elements(items, func(raw []byte) error {
 			if len(f.items) >= maxListItems {
 				return errors.New("too many")
 			}
+			vals = [2][]byte{}
+			_ = jsonrpc.Pick(raw, names, vals[:len(names)])
+			item := listItem{raw: raw, key: vals[0], schema: vals[1]}
 			f.items = append(f.items, item)
+			key, _ := jsonrpc.String(item.key)
 			switch kind {
 			case kindTemplates:
-				raw, _ := jsonrpc.Lookup(item, "uriTemplate")
-				t, _ := jsonrpc.String(raw)
-				if re := templateRegexp(t); re != nil {
+				if re := templateRegexp(key); re != nil {
 					tmpl = append(tmpl, re)
 				}
-			case kindResources, kindSkills:
-				raw, _ := jsonrpc.Lookup(item, "uri")
-				u, _ := jsonrpc.String(raw)
-				known[u] = true
+			case kindTools:
+				known[key] = true
+				inputs[key] = item.schema
+			case kindPrompts:
+				known[key] = true
+				prompts[key] = promptArgumentNames(raw)
 			default:
-				raw, _ := jsonrpc.Lookup(item, "name")
-				n, _ := jsonrpc.String(raw)
-				known[n] = true
-				if kind == kindTools {
-					inputs[n], _ = jsonrpc.Lookup(item, "inputSchema")
-				} else if kind == kindPrompts {
-					prompts[n] = promptArgumentNames(item)
-				}
+				known[key] = true
 			}
 			return nil
 		})
-		next, ok := jsonrpc.Lookup(resp.Result, "nextCursor")
-		if !ok || string(next) == "null" {
+		next := top[3]
+		if next == nil || string(next) == "null" {
 			break
 		}
 		cursor = next

@@ -15,13 +15,12 @@ import (
 // screenPins drops from an upstream's tool list every tool whose definition is not the approved
 // one, recording each newly quarantined (or newly pinned) definition. A tool that cannot be
 // checked is hidden too: fail closed.
-func (g *Gateway) screenPins(ctx context.Context, c *caller, up *upstream.Upstream, items [][]byte) [][]byte {
+func (g *Gateway) screenPins(ctx context.Context, c *caller, up *upstream.Upstream, items []listItem) []listItem {
 	kept := items[:0]
 	for _, item := range items {
-		raw, _ := jsonrpc.Lookup(item, "name")
-		name, _ := jsonrpc.String(raw)
+		name, _ := jsonrpc.String(item.key)
 		exposed := g.expose(up, name)
-		v, err := g.pins.Check(ctx, exposed, item)
+		v, err := g.pins.Check(ctx, exposed, item.raw)
 		if err != nil {
 			g.logger.Error("tool pin check failed; the tool is hidden", "tool", exposed, "err", err)
 			continue

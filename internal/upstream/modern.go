@@ -1,8 +1,8 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +31,7 @@ type modernHTTP struct {
 
 	mu       sync.Mutex
 	bindings map[string][]mcp.ParamBinding // tool name → x-mcp-header bindings, from tools/list
-	schemas  map[string][sha256.Size]byte  // tool name → digest of the inputSchema its bindings come from
+	schemas  map[string][]byte             // tool name → the inputSchema its bindings come from (a copy)
 
 	dead     chan struct{}
 	deadOnce sync.Once
@@ -39,7 +39,7 @@ type modernHTTP struct {
 }
 
 func dialModern(ctx context.Context, up *Upstream, c *streamhttp.Client) (*modernHTTP, error) {
-	m := &modernHTTP{up: up, c: c, bindings: map[string][]mcp.ParamBinding{}, schemas: map[string][sha256.Size]byte{}, dead: make(chan struct{})}
+	m := &modernHTTP{up: up, c: c, bindings: map[string][]mcp.ParamBinding{}, schemas: map[string][]byte{}, dead: make(chan struct{})}
 	params := []byte(`{"_meta":` + string(probeMeta()) + `}`)
 	dctx, cancel := context.WithTimeoutCause(ctx, up.timeout, mcpguard.ErrUpstreamTimeout)
 	resp, status, err := m.post(dctx, jsonrpc.StringID("mcpguard-discover"), mcp.MethodServerDiscover, params, nil, nil)
@@ -175,43 +175,54 @@ func (m *modernHTTP) screenTools(result []byte) []byte {
 	if !ok {
 		return result
 	}
-	out := make([]byte, 0, len(tools))
-	out = append(out, '[')
-	dropped := false
-	first := true
+	var drop map[int]bool // indexes of the tools dropped; nil: the result passes as it is
+	i := 0
+	names := []string{"name", "inputSchema"}
 	_ = forEachElement(tools, func(tool []byte) {
-		nameRaw, _ := jsonrpc.Lookup(tool, "name")
-		name, _ := jsonrpc.String(nameRaw)
-		schema, _ := jsonrpc.Lookup(tool, "inputSchema")
+		defer func() { i++ }()
+		var vals [2][]byte
+		_ = jsonrpc.Pick(tool, names, vals[:])
+		name, _ := jsonrpc.String(vals[0])
+		schema := vals[1]
 		// Walking a schema is the costliest part of a list: one already found valid, byte for
-		// byte the same (same SHA-256), is not walked again.
-		sum := sha256.Sum256(schema)
+		// byte the same, is not walked again.
 		m.mu.Lock()
 		prev, seen := m.schemas[name]
 		m.mu.Unlock()
-		if !seen || prev != sum {
-			b, err := mcp.ParamBindings(schema)
-			if err != nil {
-				m.up.logger.Warn("dropping upstream tool with invalid x-mcp-header annotations", "upstream", m.up.name, "tool", name, "err", err)
-				dropped = true
-				return
-			}
-			m.mu.Lock()
-			if len(m.bindings) < maxBindingTools {
-				m.bindings[name] = b
-				m.schemas[name] = sum
-			}
-			m.mu.Unlock()
+		if seen && bytes.Equal(prev, schema) {
+			return
 		}
-		if !first {
-			out = append(out, ',')
+		b, err := mcp.ParamBindings(schema)
+		if err != nil {
+			m.up.logger.Warn("dropping upstream tool with invalid x-mcp-header annotations", "upstream", m.up.name, "tool", name, "err", err)
+			if drop == nil {
+				drop = map[int]bool{}
+			}
+			drop[i] = true
+			return
 		}
-		first = false
-		out = append(out, tool...)
+		m.mu.Lock()
+		if len(m.bindings) < maxBindingTools {
+			m.bindings[name] = b
+			m.schemas[name] = bytes.Clone(schema) // not a slice that would keep the whole list alive
+		}
+		m.mu.Unlock()
 	})
-	if !dropped {
+	if drop == nil {
 		return result
 	}
+	out := make([]byte, 0, len(tools))
+	out = append(out, '[')
+	i = 0
+	_ = forEachElement(tools, func(tool []byte) {
+		if !drop[i] {
+			if len(out) > 1 {
+				out = append(out, ',')
+			}
+			out = append(out, tool...)
+		}
+		i++
+	})
 	out = append(out, ']')
 	return jsonrpc.SetMember(result, "tools", out)
 }
