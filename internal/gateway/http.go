@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -588,6 +589,7 @@ func modernStatus(code int64) int {
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body))) // one body of known length, not chunks
 	switch status {
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", retryAfterOr(body, auditRetryAfter))

@@ -1,14 +1,20 @@
 package jsonrpc
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+)
 
 // The Append functions write one compact JSON-RPC 2.0 message to dst and return the extended
 // buffer. Raw values (params, result, error data) are copied as given: they must be valid
-// JSON, such as the slices [Parse] returns or the output of [SetMember].
+// JSON, such as the slices [Parse] returns or the output of [SetMember]. Each grows dst once,
+// for the whole message: appending a large raw value and then its closing brace would
+// otherwise copy it twice.
 
 // AppendRequest appends a request. params must be a raw JSON object; nil omits it. id must
 // not be zero.
 func AppendRequest(dst []byte, id ID, method string, params []byte) []byte {
+	dst = slices.Grow(dst, envelopeRoom+len(id.raw)+len(method)+len(params))
 	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
 	dst = id.AppendTo(dst)
 	return appendCall(dst, method, params)
@@ -16,6 +22,7 @@ func AppendRequest(dst []byte, id ID, method string, params []byte) []byte {
 
 // AppendNotification appends a notification. params must be a raw JSON object; nil omits it.
 func AppendNotification(dst []byte, method string, params []byte) []byte {
+	dst = slices.Grow(dst, envelopeRoom+len(method)+len(params))
 	dst = append(dst, `{"jsonrpc":"2.0"`...)
 	return appendCall(dst, method, params)
 }
@@ -32,6 +39,7 @@ func appendCall(dst []byte, method string, params []byte) []byte {
 
 // AppendResult appends a result response. A nil result is written as {}, the empty MCP result.
 func AppendResult(dst []byte, id ID, result []byte) []byte {
+	dst = slices.Grow(dst, envelopeRoom+len(id.raw)+len(result))
 	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
 	dst = id.AppendTo(dst)
 	dst = append(dst, `,"result":`...)
@@ -46,6 +54,7 @@ func AppendResult(dst []byte, id ID, result []byte) []byte {
 // AppendError appends an error response. A zero id is written as null, as JSON-RPC requires
 // when the request's id could not be read.
 func AppendError(dst []byte, id ID, e *Error) []byte {
+	dst = slices.Grow(dst, envelopeRoom+len(id.raw)+len(e.Message)+len(e.Data))
 	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
 	dst = id.AppendTo(dst)
 	dst = append(dst, `,"error":{"code":`...)
@@ -58,6 +67,10 @@ func AppendError(dst []byte, id ID, e *Error) []byte {
 	}
 	return append(dst, "}}"...)
 }
+
+// envelopeRoom is room for a message's fixed members, beyond its id, method and raw values (a
+// method or message with characters to escape may still grow dst a second time).
+const envelopeRoom = 64
 
 // AppendMessage appends m according to its Kind. A Message of [KindInvalid] appends nothing.
 func AppendMessage(dst []byte, m *Message) []byte {

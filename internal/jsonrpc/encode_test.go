@@ -1,6 +1,7 @@
 package jsonrpc_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -140,4 +141,23 @@ func TestID(t *testing.T) {
 			t.Errorf("lookups by parsed id (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestAppendLargeValueCopiesOnce: a message with a large raw value is built in a buffer grown
+// once, not again for its closing brace (a 1 MiB tool result was copied twice).
+func TestAppendLargeValueCopiesOnce(t *testing.T) {
+	big := []byte(`{"content":[{"type":"text","text":"` + strings.Repeat("x", 1<<20) + `"}]}`)
+	for name, build := range map[string]func() []byte{
+		"result":       func() []byte { return jsonrpc.AppendResult(nil, jsonrpc.IntID(7), big) },
+		"request":      func() []byte { return jsonrpc.AppendRequest(nil, jsonrpc.IntID(7), "tools/call", big) },
+		"notification": func() []byte { return jsonrpc.AppendNotification(nil, "notifications/message", big) },
+		"error": func() []byte {
+			return jsonrpc.AppendError(nil, jsonrpc.IntID(7), &jsonrpc.Error{Code: -32000, Message: "m", Data: big})
+		},
+	} {
+		// Grown once to its size: a second growth would leave a quarter of it spare.
+		if out := build(); cap(out) > len(out)+len(out)/64 {
+			t.Errorf("%s: a buffer of %d bytes for a %d-byte message", name, cap(out), len(out))
+		}
+	}
 }
