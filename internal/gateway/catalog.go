@@ -55,8 +55,7 @@ type catalog struct {
 	names     map[string]map[*upstream.Upstream]map[string]bool
 	read      map[string]map[*upstream.Upstream]time.Time // when each list was last read
 	templates map[*upstream.Upstream][]*regexp.Regexp
-	bindings  map[string][]mcp.ParamBinding // exposed tool name → x-mcp-header bindings
-	schemas   map[string][]byte             // exposed tool name → the inputSchema its bindings come from (a copy)
+	bindings  *mcp.BindingCache // exposed tool name → x-mcp-header bindings
 	// The definitions calls are checked against: per upstream, each tool's raw inputSchema
 	// and each prompt's argument names, as last listed.
 	inputs   map[*upstream.Upstream]map[string][]byte
@@ -87,8 +86,7 @@ func newCatalog(g *Gateway) *catalog {
 		names:     map[string]map[*upstream.Upstream]map[string]bool{},
 		read:      map[string]map[*upstream.Upstream]time.Time{},
 		templates: map[*upstream.Upstream][]*regexp.Regexp{},
-		bindings:  map[string][]mcp.ParamBinding{},
-		schemas:   map[string][]byte{},
+		bindings:  mcp.NewBindingCache(maxListItems),
 		inputs:    map[*upstream.Upstream]map[string][]byte{},
 		prompts:   map[*upstream.Upstream]map[string][]string{},
 		compiled:  map[[sha256.Size]byte]*compiledSchema{},
@@ -139,25 +137,9 @@ func (c *catalog) promptArguments(up *upstream.Upstream, name string) []string {
 	return c.prompts[up][name]
 }
 
-// learnBindings records the x-mcp-header bindings of an exposed tool. Walking a schema is the
-// costliest part of a list: one already read, byte for byte the same, is not walked again.
+// learnBindings records the x-mcp-header bindings of an exposed tool.
 func (c *catalog) learnBindings(exposed string, schema []byte) {
-	c.mu.Lock()
-	prev, seen := c.schemas[exposed]
-	c.mu.Unlock()
-	if seen && bytes.Equal(prev, schema) {
-		return
-	}
-	b, err := mcp.ParamBindings(schema)
-	if err != nil {
-		return
-	}
-	c.mu.Lock()
-	if len(c.bindings) < maxListItems {
-		c.bindings[exposed] = b
-		c.schemas[exposed] = bytes.Clone(schema) // not a slice that would keep the whole list alive
-	}
-	c.mu.Unlock()
+	_, _ = c.bindings.Learn(exposed, schema)
 }
 
 func (c *catalog) invalidate(up *upstream.Upstream) {
@@ -502,18 +484,14 @@ func (g *Gateway) routeURI(ctx context.Context, c *caller, uri string) (*upstrea
 
 // toolBindings returns the x-mcp-header bindings of an exposed tool, listing tools if needed.
 func (g *Gateway) toolBindings(ctx context.Context, c *caller, exposed string) []mcp.ParamBinding {
-	g.cat.mu.Lock()
-	b, ok := g.cat.bindings[exposed]
-	g.cat.mu.Unlock()
-	if ok {
+	if b, ok := g.cat.bindings.Get(exposed); ok {
 		return b
 	}
 	if _, _, err := g.list(ctx, c, kindTools); err != nil {
 		return nil
 	}
-	g.cat.mu.Lock()
-	defer g.cat.mu.Unlock()
-	return g.cat.bindings[exposed]
+	b, _ := g.cat.bindings.Get(exposed)
+	return b
 }
 
 // templateRegexp turns an RFC 6570 URI template into a matcher: each expression matches any run

@@ -1,10 +1,12 @@
 package mcp
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-json-experiment/json"
 )
@@ -360,4 +362,53 @@ func escapePointer(s string) string {
 		return s
 	}
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+}
+
+// BindingCache keeps the x-mcp-header bindings of tools by name. Walking an inputSchema is the
+// costliest part of reading a list of tools, so a tool's schema is walked again only when it
+// differs, byte for byte, from the one its bindings came from. At most max tools are kept; a
+// tool beyond them still gets its bindings, unremembered. Safe for concurrent use.
+type BindingCache struct {
+	mu      sync.Mutex
+	max     int
+	entries map[string]bindingEntry
+}
+
+type bindingEntry struct {
+	schema   []byte // a copy: not a slice that would keep a whole list alive
+	bindings []ParamBinding
+}
+
+// NewBindingCache returns a cache of at most max tools.
+func NewBindingCache(max int) *BindingCache {
+	return &BindingCache{max: max, entries: map[string]bindingEntry{}}
+}
+
+// Learn returns the bindings of the tool name whose inputSchema is schema, walking the schema
+// only when it is not the one already known, and remembers them. The error is ParamBindings'.
+func (c *BindingCache) Learn(name string, schema []byte) ([]ParamBinding, error) {
+	c.mu.Lock()
+	e, ok := c.entries[name]
+	c.mu.Unlock()
+	if ok && bytes.Equal(e.schema, schema) {
+		return e.bindings, nil
+	}
+	b, err := ParamBindings(schema)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if _, known := c.entries[name]; known || len(c.entries) < c.max {
+		c.entries[name] = bindingEntry{schema: bytes.Clone(schema), bindings: b}
+	}
+	c.mu.Unlock()
+	return b, nil
+}
+
+// Get returns the bindings remembered for the tool name.
+func (c *BindingCache) Get(name string) ([]ParamBinding, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[name]
+	return e.bindings, ok
 }

@@ -312,3 +312,37 @@ func TestParamBindingStrings(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestBindingCache: a tool listed again with the same schema keeps the bindings already found
+// (the schema is not walked again), a changed schema is read anew, an invalid one is refused and
+// leaves what was known, and past its bound the cache still answers without remembering.
+func TestBindingCache(t *testing.T) {
+	region := []byte(`{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}}}`)
+	zone := []byte(`{"type":"object","properties":{"zone":{"type":"string","x-mcp-header":"Zone"}}}`)
+	bad := []byte(`{"type":"object","properties":{"o":{"type":"object","x-mcp-header":"O"}}}`)
+	c := NewBindingCache(1)
+
+	first, err := c.Learn("t", region)
+	if err != nil || len(first) != 1 || first[0].Name != "Region" {
+		t.Fatalf("Learn = %+v, %v", first, err)
+	}
+	again, _ := c.Learn("t", append([]byte(nil), region...))
+	if &again[0] != &first[0] {
+		t.Error("the same schema, listed again, was walked again")
+	}
+	if b, _ := c.Learn("t", zone); len(b) != 1 || b[0].Name != "Zone" {
+		t.Errorf("a changed schema: %+v, want the Zone binding", b)
+	}
+	if _, err := c.Learn("t", bad); err == nil {
+		t.Error("an invalid x-mcp-header was accepted")
+	}
+	if b, ok := c.Get("t"); !ok || b[0].Name != "Zone" {
+		t.Errorf("after a refused schema: %+v, %v; want the last valid bindings", b, ok)
+	}
+	if b, err := c.Learn("u", region); err != nil || len(b) != 1 {
+		t.Errorf("past the bound: %+v, %v; want the bindings all the same", b, err)
+	}
+	if _, ok := c.Get("u"); ok {
+		t.Error("a tool past the bound was remembered")
+	}
+}

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,9 +28,7 @@ type modernHTTP struct {
 	inf  Info
 	next atomic.Int64
 
-	mu       sync.Mutex
-	bindings map[string][]mcp.ParamBinding // tool name → x-mcp-header bindings, from tools/list
-	schemas  map[string][]byte             // tool name → the inputSchema its bindings come from (a copy)
+	bindings *mcp.BindingCache // tool name → x-mcp-header bindings, from tools/list
 
 	dead     chan struct{}
 	deadOnce sync.Once
@@ -39,7 +36,7 @@ type modernHTTP struct {
 }
 
 func dialModern(ctx context.Context, up *Upstream, c *streamhttp.Client) (*modernHTTP, error) {
-	m := &modernHTTP{up: up, c: c, bindings: map[string][]mcp.ParamBinding{}, schemas: map[string][]byte{}, dead: make(chan struct{})}
+	m := &modernHTTP{up: up, c: c, bindings: mcp.NewBindingCache(maxBindingTools), dead: make(chan struct{})}
 	params := []byte(`{"_meta":` + string(probeMeta()) + `}`)
 	dctx, cancel := context.WithTimeoutCause(ctx, up.timeout, mcpguard.ErrUpstreamTimeout)
 	resp, status, err := m.post(dctx, jsonrpc.StringID("mcpguard-discover"), mcp.MethodServerDiscover, params, nil, nil)
@@ -136,10 +133,7 @@ func (m *modernHTTP) call(ctx context.Context, req *Request, sink Sink) (*Respon
 }
 
 func (m *modernHTTP) toolBindings(name string) ([]mcp.ParamBinding, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.bindings[name]
-	return b, ok
+	return m.bindings.Get(name)
 }
 
 // refreshBindings lists the upstream's tools (all pages) to learn their x-mcp-header bindings,
@@ -179,34 +173,17 @@ func (m *modernHTTP) screenTools(result []byte) []byte {
 	i := 0
 	names := []string{"name", "inputSchema"}
 	_ = forEachElement(tools, func(tool []byte) {
-		defer func() { i++ }()
 		var vals [2][]byte
 		_ = jsonrpc.Pick(tool, names, vals[:])
 		name, _ := jsonrpc.String(vals[0])
-		schema := vals[1]
-		// Walking a schema is the costliest part of a list: one already found valid, byte for
-		// byte the same, is not walked again.
-		m.mu.Lock()
-		prev, seen := m.schemas[name]
-		m.mu.Unlock()
-		if seen && bytes.Equal(prev, schema) {
-			return
-		}
-		b, err := mcp.ParamBindings(schema)
-		if err != nil {
+		if _, err := m.bindings.Learn(name, vals[1]); err != nil {
 			m.up.logger.Warn("dropping upstream tool with invalid x-mcp-header annotations", "upstream", m.up.name, "tool", name, "err", err)
 			if drop == nil {
 				drop = map[int]bool{}
 			}
 			drop[i] = true
-			return
 		}
-		m.mu.Lock()
-		if len(m.bindings) < maxBindingTools {
-			m.bindings[name] = b
-			m.schemas[name] = bytes.Clone(schema) // not a slice that would keep the whole list alive
-		}
-		m.mu.Unlock()
+		i++
 	})
 	if drop == nil {
 		return result
