@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -241,6 +242,7 @@ func TestPlan(t *testing.T) {
 	for _, want := range []string{
 		"direct/http/legacy/echo/c1", "gateway/http/modern/none/echo/c64", "gateway/stdio/legacy/none/echo/c64",
 		"gateway/http/modern/none/list1000/c1", "gateway/stdio/modern/none/blob1MiB/c64",
+		"gateway/http-legacy/modern/none/echo/c1", "gateway/http-legacy/modern/+limits/echo/c64",
 	} {
 		if !names[want] {
 			t.Errorf("plan lacks %s", want)
@@ -331,5 +333,20 @@ func TestMarkdownFullPipeline(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// TestRepeatedAlternatesOrder: every second round runs the cases in the opposite order, so that
+// drift over a run favours no path; each round holds every case once.
+func TestRepeatedAlternatesOrder(t *testing.T) {
+	cases := []benchCase{{Path: pathDirect}, {Path: "hyprmcp"}, {Path: pathGateway}}
+	got := repeated(cases, 3)
+	var order []string
+	for _, c := range got {
+		order = append(order, fmt.Sprintf("%s#%d", c.Path, c.Round))
+	}
+	want := "direct#1 hyprmcp#1 gateway#1 gateway#2 hyprmcp#2 direct#2 direct#3 hyprmcp#3 gateway#3"
+	if strings.Join(order, " ") != want {
+		t.Errorf("order %v, want %s", order, want)
 	}
 }

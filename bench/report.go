@@ -372,6 +372,18 @@ func (r *report) targets(b *strings.Builder, cases map[string]*caseResult) {
 				pipe, best.Gateway.CPUPerCallUS, best.Name, worst.Gateway.CPUPerCallUS, worst.Name, yes(worst.Gateway.CPUPerCallUS <= 40))
 		}
 	}
+	// Issue 17: a modern client in front of a legacy upstream costs no more than a legacy client.
+	for _, pipe := range []string{"none", full} {
+		for _, n := range []int{1, 64} {
+			mixed := cases[stageCase(upstreamHTTPLegacy, eraModern, pipe, n)]
+			legacy := cases[stageCase(upstreamHTTP, eraLegacy, pipe, n)]
+			if mixed == nil || legacy == nil || mixed.Gateway == nil || legacy.Gateway == nil {
+				continue
+			}
+			fmt.Fprintf(b, "| modern client before a legacy upstream ≤ legacy client (pipeline %s, c=%d): gateway CPU per call | %.1f µs against %.1f µs | %s |\n",
+				pipe, n, mixed.Gateway.CPUPerCallUS, legacy.Gateway.CPUPerCallUS, yes(mixed.Gateway.CPUPerCallUS <= legacy.Gateway.CPUPerCallUS))
+		}
+	}
 	if s := r.Sessions; s != nil {
 		fmt.Fprintf(b, "| %d sessions in ≤ 1 GiB | %s RSS with sessions, %s with a GET stream each (peak %s) | %s |\n",
 			s.Sessions, mib(s.RSSBytes), mib(s.StreamsRSS), mib(s.PeakRSSBytes), yes(s.PeakRSSBytes <= 1<<30 && s.Opened == int64(s.Sessions)))

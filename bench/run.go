@@ -70,6 +70,8 @@ func (e *env) gatewayConfig(c benchCase, echoURL, caseDir string) string {
 	switch c.Upstream {
 	case upstreamHTTP, upstreamSDK:
 		up = fmt.Sprintf("    http:\n      url: %q\n      era: %s\n", echoURL, c.Era)
+	case upstreamHTTPLegacy:
+		up = fmt.Sprintf("    http:\n      url: %q\n      era: %s\n", echoURL, eraLegacy)
 	case upstreamStdio:
 		args := fmt.Sprintf("[echo, -stdio, -tools, %q]", strconv.Itoa(c.work.Tools))
 		if c.Era == eraLegacy {

@@ -19,6 +19,10 @@ const (
 	// upstreamSDK is the go-sdk stack: the official SDK's echo server over Streamable HTTP,
 	// driven by the SDK's own client (bench/sdk.go), legacy era.
 	upstreamSDK = "sdk"
+	// upstreamHTTPLegacy is the in-repo fast echo over Streamable HTTP configured as a legacy
+	// upstream (era: legacy) whatever the client's era: a modern client in front of a legacy
+	// server, against the legacy client of upstreamHTTP in front of the same server.
+	upstreamHTTPLegacy = "http-legacy"
 )
 
 // workload is what each request does.
@@ -219,6 +223,12 @@ func plan(concurrency []int, peers []string) (run []benchCase, skipped map[strin
 			add(benchCase{Path: pathGateway, Upstream: upstreamSDK, Era: eraLegacy, Pipeline: p.Name, Workload: workEcho.Name, Concurrency: n, pipe: p, work: workEcho})
 		}
 	}
+	// A modern client in front of a legacy upstream, with nothing enabled and the full pipeline.
+	for _, n := range concurrency {
+		for _, p := range sdkPipes {
+			add(benchCase{Path: pathGateway, Upstream: upstreamHTTPLegacy, Era: eraModern, Pipeline: p.Name, Workload: workEcho.Name, Concurrency: n, pipe: p, work: workEcho})
+		}
+	}
 	none := pipelines()[:1]
 	matrix(workList, none, concurrency[:1])
 	matrix(workBlob, none, concurrency)
@@ -239,17 +249,24 @@ func withAgainst(cases []benchCase) []benchCase {
 	return out
 }
 
-// repeated runs the whole list n times, numbering the rounds.
+// repeated runs the whole list n times, numbering the rounds. Every second round runs in the
+// opposite order: a machine growing busier (or quieter) during a run would otherwise always
+// favour the paths that come first in a comparison (mcpguard's come last).
 func repeated(cases []benchCase, n int) []benchCase {
 	if n <= 1 {
 		return cases
 	}
 	var out []benchCase
 	for r := 1; r <= n; r++ {
-		for _, c := range cases {
+		round := make([]benchCase, len(cases))
+		for i, c := range cases {
 			c.Round = r
-			out = append(out, c)
+			if r%2 == 0 {
+				i = len(cases) - 1 - i
+			}
+			round[i] = c
 		}
+		out = append(out, round...)
 	}
 	return out
 }
