@@ -181,7 +181,9 @@ func runQuickstart(ctx context.Context, out, errOut io.Writer, o *quickstartOpti
 	sctx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	served := make(chan error, 1)
-	go func() { served <- serve(sctx, sctx, cfg, logger) }()
+	// The session's end stops the gateway as SIGTERM would (a drain: nothing is in flight by
+	// then); only the user's own signal stops it at once.
+	go func() { served <- serve(sctx, ctx, cfg, logger) }()
 	rep := &quickstartReport{}
 	select {
 	case rep.URL = <-urls:

@@ -73,6 +73,9 @@ func TestQuickstart(t *testing.T) {
 			t.Errorf("first run's output lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
+		t.Errorf("a clean first run printed a warning or an error:\n%s", out)
+	}
 	for _, f := range []string{"quickstart-log.key", "redaction.key"} {
 		fi, err := os.Stat(filepath.Join(state, f))
 		if err != nil {
