@@ -579,3 +579,48 @@ func TestAppendFailsWhenTheStoreHangs(t *testing.T) {
 		t.Fatalf("Append on a hanging store: error %v, want ErrUnavailable from a deadline", err)
 	}
 }
+
+// stuck is a store whose appends wait until the test lets them go, whatever their context.
+type stuck struct {
+	store.Store
+	entered, release chan struct{}
+}
+
+func (s stuck) Append(ctx context.Context, recs []store.Record) error {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-s.release
+	return s.Store.Append(ctx, recs)
+}
+
+// A record nobody waits for (AppendLater) waits for room in a full queue at most StoreTimeout:
+// a queue that stays full is a store that does not keep up, and the caller is told so instead of
+// waiting for ever.
+func TestAppendLaterWaitsForRoomAtMostStoreTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	st := e.open(t)
+	defer st.Close()
+	s := stuck{st, make(chan struct{}, 1), make(chan struct{})}
+	l, err := audit.Open(context.Background(), s, &audit.Options{
+		Signer: e.keys.signer, CheckpointDir: e.cpDir, CheckpointInterval: time.Hour, StoreTimeout: 20 * time.Millisecond, Queue: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { _, err := l.Append(ctx, call(0)); first <- err }()
+	<-s.entered // the writer holds it, stuck in the store
+	if err := l.AppendLater(ctx, call(1), nil); err != nil {
+		t.Fatal(err) // the queue's one place
+	}
+	if err := l.AppendLater(ctx, call(2), nil); !errors.Is(err, audit.ErrUnavailable) || !strings.Contains(err.Error(), "queue stayed full") {
+		t.Errorf("AppendLater on a full queue: %v, want ErrUnavailable, the queue stayed full", err)
+	}
+	close(s.release)
+	<-first // held past StoreTimeout: refused, as TestAppendFailsWhenTheStoreHangs says
+	l.Close()
+}

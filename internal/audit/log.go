@@ -322,7 +322,7 @@ func (l *Log) Append(ctx context.Context, rec *Record) (int64, error) {
 		return 0, err
 	}
 	p.err = make(chan error, 1)
-	if err := l.enqueue(ctx, p); err != nil {
+	if err := l.enqueue(ctx, p, 0); err != nil {
 		return 0, err
 	}
 	// Once queued the record may be written; wait for the verdict so the caller never forwards
@@ -336,16 +336,18 @@ func (l *Log) Append(ctx context.Context, rec *Record) (int64, error) {
 
 // AppendLater redacts and queues rec as Append does, and returns without waiting for it: the
 // record is written with the next commit an Append starts, or on its own after MaxLater when
-// none does, so a record nobody waits for costs no commit and no fsync of its own. done, when
-// not nil, gets the verdict once (nil: durable; rec.Seq is then set); it runs on the log's
-// goroutine and must not block. An error means rec was not queued and done is not called.
+// none does, so a record nobody waits for costs no commit and no fsync of its own. While the
+// queue is full it waits for room (backpressure), until ctx ends or StoreTimeout passes: a
+// queue that stays full is a store that does not keep up. done, when not nil, gets the verdict
+// once (nil: durable; rec.Seq is then set); it runs on the log's goroutine and must not block.
+// An error means rec was not queued and done is not called.
 func (l *Log) AppendLater(ctx context.Context, rec *Record, done func(error)) error {
 	p, err := l.prepare(ctx, rec)
 	if err != nil {
 		return err
 	}
 	p.later, p.done = true, done
-	return l.enqueue(ctx, p)
+	return l.enqueue(ctx, p, l.opts.StoreTimeout)
 }
 
 // prepare seals, redacts and encodes rec.
@@ -377,8 +379,9 @@ func (l *Log) prepare(ctx context.Context, rec *Record) (*pending, error) {
 	return &pending{body: b, rec: rec}, nil
 }
 
-// enqueue hands p to the writer; it fails when the log is closed or ctx ends first.
-func (l *Log) enqueue(ctx context.Context, p *pending) error {
+// enqueue hands p to the writer; it fails when the log is closed, or when the queue is full
+// and stays so until ctx ends or, if bound > 0, bound passes (no timer unless it is full).
+func (l *Log) enqueue(ctx context.Context, p *pending, bound time.Duration) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.isClosed {
@@ -387,8 +390,21 @@ func (l *Log) enqueue(ctx context.Context, p *pending) error {
 	select {
 	case l.queue <- p:
 		return nil
+	default:
+	}
+	var expired <-chan time.Time
+	if bound > 0 {
+		t := time.NewTimer(bound)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case l.queue <- p:
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	case <-expired:
+		return fmt.Errorf("%w: the queue stayed full for %v", ErrUnavailable, bound)
 	}
 }
 
@@ -460,9 +476,7 @@ func (l *Log) run() {
 		case <-l.closed:
 			// No Append can enqueue any more (Close holds the lock); write what is queued.
 			for len(l.queue) > 0 {
-				for len(f.batch) < l.opts.MaxBatch && len(l.queue) > 0 {
-					f.batch = append(f.batch, <-l.queue)
-				}
+				f.batch = l.take(f.batch)
 				l.commit(f)
 				l.committed <- f
 				f = <-l.free
@@ -470,9 +484,7 @@ func (l *Log) run() {
 			}
 			return
 		}
-		for len(f.batch) < l.opts.MaxBatch && len(l.queue) > 0 {
-			f.batch = append(f.batch, <-l.queue)
-		}
+		f.batch = l.take(f.batch)
 		f.batch = l.linger(f.batch, prev)
 		f.batch = l.awaitWaiter(f.batch)
 		prev = len(f.batch)
@@ -505,6 +517,14 @@ func (l *Log) linger(batch []*pending, prev int) []*pending {
 	return batch
 }
 
+// take adds to batch what is queued, up to MaxBatch, without waiting.
+func (l *Log) take(batch []*pending) []*pending {
+	for len(batch) < l.opts.MaxBatch && len(l.queue) > 0 {
+		batch = append(batch, <-l.queue)
+	}
+	return batch
+}
+
 // awaitWaiter holds a batch of records nobody waits for (AppendLater) until a record somebody
 // waits for joins it, the batch is full, MaxLater has passed, or the log closes: such records
 // ride on the next commit instead of paying for one of their own.
@@ -521,10 +541,7 @@ func (l *Log) awaitWaiter(batch []*pending) []*pending {
 		case p := <-l.queue:
 			batch = append(batch, p)
 			if !p.later {
-				for len(batch) < l.opts.MaxBatch && len(l.queue) > 0 {
-					batch = append(batch, <-l.queue)
-				}
-				return batch
+				return l.take(batch)
 			}
 		case <-timer.C:
 			return batch

@@ -95,29 +95,26 @@ func (g *Gateway) recordCallOutcome(ctx context.Context, c *caller, call *mcpgua
 	})
 }
 
-// detachedRecordTimeout bounds how long a record made apart from a request's answer (an
-// outcome, a containment act) may wait for the log. While the log's queue is full, a reply
-// waits for its outcome record to be queued (backpressure).
+// detachedRecordTimeout bounds how long a record made apart from a request's answer (a
+// containment act) may wait for the log.
 const detachedRecordTimeout = 30 * time.Second
 
 // recordOutcome appends an outcome record without holding the reply for it: the call record,
 // written before the call was forwarded, is what makes the call durable, so a reply costs one
 // commit, and the outcome joins the next commit (audit.Log.AppendLater). A crash can lose
-// outcome records of answered calls, never their call records (docs/audit.md).
+// outcome records of answered calls, never their call records (docs/audit.md). While the log's
+// queue is full, the reply waits for its outcome record to be queued (backpressure, bounded by
+// the log's store timeout).
 func (g *Gateway) recordOutcome(ctx context.Context, c *caller, rec *audit.Record) {
 	c.stamp(rec)
-	// The call is answered whatever happens to its client now.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), detachedRecordTimeout)
-	defer cancel()
 	requestID := rec.RequestID
-	err := g.audit.AppendLater(ctx, rec, func(err error) {
+	report := func(err error) {
 		if err != nil {
 			g.logger.Error("audit outcome record not written", "err", err, "request_id", requestID)
 		}
-	})
-	if err != nil {
-		g.logger.Error("audit outcome record not written", "err", err, "request_id", requestID)
 	}
+	// The call is answered whatever happens to its client now.
+	report(g.audit.AppendLater(context.WithoutCancel(ctx), rec, report))
 }
 
 // recordDenial records a policy denial; the denial stands even if the record cannot be written.
