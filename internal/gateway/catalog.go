@@ -137,11 +137,6 @@ func (c *catalog) promptArguments(up *upstream.Upstream, name string) []string {
 	return c.prompts[up][name]
 }
 
-// learnBindings records the x-mcp-header bindings of an exposed tool.
-func (c *catalog) learnBindings(exposed string, schema []byte) {
-	_, _ = c.bindings.Learn(exposed, schema)
-}
-
 func (c *catalog) invalidate(up *upstream.Upstream) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -238,7 +233,7 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []
 				}
 				key = exposed
 				if kind == kindTools {
-					g.cat.learnBindings(exposed, it.schema)
+					_, _ = g.cat.bindings.Learn(exposed, it.schema) // an invalid schema's tool gets no bindings
 				}
 			}
 			if other, dup := seen[key]; dup {
