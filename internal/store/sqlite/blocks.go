@@ -289,6 +289,9 @@ func computeSummaries(ctx context.Context, db execQuerier) ([]*blockSummary, err
 // ones (store.IndexChecker). A database that still searches through the old indexes has no
 // summaries to check.
 func (s *Store) CheckIndex(ctx context.Context) error {
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
 	usable, err := summariesUsable(ctx, s.db)
 	if err != nil || !usable {
 		return err

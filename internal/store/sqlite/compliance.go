@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -201,6 +202,9 @@ func (s *Store) ReleaseHold(ctx context.Context, id string, at time.Time, by str
 
 // Prune replaces the data of recs and drops them from the subject index, in one transaction.
 func (s *Store) Prune(ctx context.Context, recs []store.Pruned) error {
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
 	if err := s.writable("prune audit records"); err != nil {
 		return err
 	}
@@ -246,7 +250,18 @@ func timeOrZero(ns int64) time.Time {
 
 // SubjectIndex implements store.SubjectIndexReader.
 func (s *Store) SubjectIndex(ctx context.Context, fn func(seq int64, key string) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT seq, commitment FROM audit_subjects ORDER BY seq, commitment")
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
+	n, err := s.bound(ctx)
+	if err != nil {
+		return fmt.Errorf("read the subject index: %w", err)
+	}
+	below := n
+	if n < 0 {
+		below = math.MaxInt64
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT seq, commitment FROM audit_subjects WHERE seq < ? ORDER BY seq, commitment", below)
 	if err != nil {
 		return fmt.Errorf("read the subject index: %w", err)
 	}
@@ -264,5 +279,5 @@ func (s *Store) SubjectIndex(ctx context.Context, fn func(seq int64, key string)
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read the subject index: %w", err)
 	}
-	return nil
+	return s.subjectTail(n, fn)
 }

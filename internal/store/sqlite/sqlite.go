@@ -53,6 +53,11 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadOnly opens the database for reading only (verification, search).
 	ReadOnly bool
+	// Writer opens the database for the process that writes the log: appends (AppendNoSync)
+	// are made durable in the record segment and reach the database shortly after (segment.go).
+	// The segment is locked while the store is open, so a second writer is refused. Any other
+	// writable open adds the records a crashed writer's segment holds, if no process holds it.
+	Writer bool
 }
 
 // One INSERT statement writes at most 1<<maxInsertShift rows (9 parameters each, far below
@@ -93,6 +98,24 @@ type Store struct {
 	walWriter int64
 	// syncErr is set by the first failed Sync and fails every later write.
 	syncErr atomic.Pointer[error]
+
+	// With Options.Writer, seg is the record segment (segment.go). gmu serialises writes to it
+	// and guards next, the sequence number the log continues at. pending holds, in order, the
+	// records written to the segment that the database lacks, guarded by pmu; they are taken
+	// out only under wmu, by catchUp. The indexer goroutine adds them after indexDelay; wake
+	// starts its wait, stop ends it and indexed is closed when it has ended. indexErr is the
+	// error of the last failed addition, nil once one succeeds.
+	gmu      sync.Mutex
+	seg      *segment
+	next     int64
+	pmu      sync.Mutex
+	pending  []store.Record
+	wake     chan struct{}
+	stop     chan struct{}
+	indexed  chan struct{}
+	indexErr atomic.Pointer[error]
+	// tail, read-only, holds the records of the segment as it was at open (tail.go).
+	tail []store.Record
 }
 
 var (
@@ -144,14 +167,23 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("open audit database %s: %w", path, err)
 	}
 	s.summarized = usable
+	if opts.ReadOnly {
+		s.tail = readTail(path)
+	} else {
+		if err := s.openSegment(ctx, opts.Writer); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open audit database %s: %w", path, err)
+		}
+	}
 	return s, nil
 }
 
 // DB exposes the database handle to tests in other packages that tamper with it.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// Close closes the database.
+// Close closes the database, after adding the records pending in the segment to it.
 func (s *Store) Close() error {
+	serr := s.closeSegment()
 	s.wmu.Lock()
 	s.dropWriter()
 	s.wmu.Unlock()
@@ -161,10 +193,11 @@ func (s *Store) Close() error {
 		s.wal = nil
 	}
 	s.smu.Unlock()
-	return s.db.Close()
+	return errors.Join(serr, s.db.Close())
 }
 
-// Append writes recs in one transaction and returns once it is durable (AppendNoSync, then Sync).
+// Append writes recs in one transaction and returns once it is durable (AppendNoSync, then Sync)
+// and, with a segment, in the database.
 func (s *Store) Append(ctx context.Context, recs []store.Record) error {
 	if err := s.AppendNoSync(ctx, recs); err != nil {
 		return err
@@ -172,11 +205,15 @@ func (s *Store) Append(ctx context.Context, recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	return s.Sync(ctx)
+	if err := s.Sync(ctx); err != nil {
+		return err
+	}
+	return s.catchUp(ctx)
 }
 
-// AppendNoSync writes recs in one transaction, a few multi-row statements on the writing
-// connection, and returns once it is committed, before the commit is on disk.
+// AppendNoSync writes recs to the segment, or without one in one transaction of a few
+// multi-row statements on the writing connection, and returns once they are written, before
+// they are on disk.
 func (s *Store) AppendNoSync(ctx context.Context, recs []store.Record) error {
 	if s.readOnly {
 		return errors.New("append audit records: the database is open read-only")
@@ -187,8 +224,16 @@ func (s *Store) AppendNoSync(ctx context.Context, recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	if s.seg != nil {
+		return s.appendSegment(ctx, recs)
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	return s.appendLocked(ctx, recs)
+}
+
+// appendLocked writes recs in one transaction; wmu is held.
+func (s *Store) appendLocked(ctx context.Context, recs []store.Record) error {
 	err := s.append(ctx, recs)
 	if err != nil {
 		s.cur = nil // it may hold what was rolled back; read it again from the table
@@ -257,14 +302,26 @@ func (s *Store) Sync(ctx context.Context) error {
 	if err := s.failed(); err != nil {
 		return fmt.Errorf("sync audit records: %w", err)
 	}
-	s.smu.Lock()
-	defer s.smu.Unlock()
-	if err := s.syncWAL(); err != nil {
-		err = fmt.Errorf("audit database %s: fsync failed, so what reached the disk is unknown; reopen the store (restart mcpguard): %w", s.path, err)
-		s.syncErr.CompareAndSwap(nil, &err)
-		return fmt.Errorf("sync audit records: %w", *s.syncErr.Load())
+	var err error
+	if s.seg != nil {
+		err = s.seg.sync()
+	} else {
+		s.smu.Lock()
+		err = s.syncWAL()
+		s.smu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("sync audit records: %w", s.poison(err))
 	}
 	return nil
+}
+
+// poison makes err, a failed fsync, the store's: every later write fails with the first such
+// error, which it returns.
+func (s *Store) poison(err error) error {
+	err = fmt.Errorf("audit database %s: fsync failed, so what reached the disk is unknown; reopen the store (restart mcpguard): %w", s.path, err)
+	s.syncErr.CompareAndSwap(nil, &err)
+	return *s.syncErr.Load()
 }
 
 // failed returns the error of the first failed Sync, if any.
@@ -384,21 +441,28 @@ func (s *Store) dropWriter() {
 
 // Size returns the highest sequence number plus one.
 func (s *Store) Size(ctx context.Context) (int64, error) {
-	var n sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, "SELECT MAX(seq) FROM audit_records").Scan(&n); err != nil {
+	if err := s.catchUp(ctx); err != nil {
 		return 0, fmt.Errorf("audit log size: %w", err)
 	}
-	if !n.Valid {
-		return 0, nil
+	n, err := s.sizeOfTable(ctx)
+	if t := s.tailFrom(n); err == nil && len(t) > 0 {
+		n = t[len(t)-1].Seq + 1
 	}
-	return n.Int64 + 1, nil
+	return n, err
 }
 
 // TreeHashes returns the stored tree hashes of the given records.
 func (s *Store) TreeHashes(ctx context.Context, seqs []int64) ([][]byte, error) {
+	if err := s.catchUp(ctx); err != nil {
+		return nil, err
+	}
 	out := make([][]byte, len(seqs))
 	for i, seq := range seqs {
 		if err := s.db.QueryRowContext(ctx, "SELECT hashes FROM audit_records WHERE seq = ?", seq).Scan(&out[i]); err != nil {
+			if r := s.tailGet(seq); r != nil && errors.Is(err, sql.ErrNoRows) {
+				out[i] = r.Hashes
+				continue
+			}
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("tree hashes of record %d: %w", seq, store.ErrNotFound)
 			}
@@ -421,6 +485,9 @@ func scanRow(rows *sql.Rows, r *store.Record) error {
 
 // Get returns one record.
 func (s *Store) Get(ctx context.Context, seq int64) (store.Record, error) {
+	if err := s.catchUp(ctx); err != nil {
+		return store.Record{}, err
+	}
 	var r store.Record
 	err := s.query(ctx, s.db, "SELECT "+columns+" FROM audit_records WHERE seq = ?", []any{seq}, func(rec *store.Record) error {
 		r = *rec
@@ -428,6 +495,10 @@ func (s *Store) Get(ctx context.Context, seq int64) (store.Record, error) {
 	})
 	if err != nil {
 		return r, fmt.Errorf("audit record %d: %w", seq, err)
+	}
+	if t := s.tailGet(seq); r.Data == nil && t != nil {
+		r = *t
+		r.Subjects = nil
 	}
 	if r.Data == nil {
 		return r, fmt.Errorf("audit record %d: %w", seq, store.ErrNotFound)
@@ -437,17 +508,50 @@ func (s *Store) Get(ctx context.Context, seq int64) (store.Record, error) {
 
 // Scan calls fn for every record from seq on, in order.
 func (s *Store) Scan(ctx context.Context, from int64, fn func(*store.Record) error) error {
-	return s.query(ctx, s.db, "SELECT "+columns+" FROM audit_records WHERE seq >= ? ORDER BY seq", []any{from}, fn)
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
+	n, err := s.bound(ctx)
+	if err != nil || n < 0 {
+		return errors.Join(err, s.query(ctx, s.db, "SELECT "+columns+" FROM audit_records WHERE seq >= ? ORDER BY seq", []any{from}, fn))
+	}
+	if err := s.query(ctx, s.db, "SELECT "+columns+" FROM audit_records WHERE seq >= ? AND seq < ? ORDER BY seq", []any{from, n}, fn); err != nil {
+		return err
+	}
+	return s.scanTail(n, store.Query{AfterSeq: from - 1}, fn)
 }
 
 // Search calls fn for the records matching q. It reads the block summaries first and then
 // only the blocks that can hold a match, in one read transaction.
-func (s *Store) Search(ctx context.Context, q store.Query, fn func(*store.Record) error) error {
+func (s *Store) Search(ctx context.Context, q store.Query, fn func(*store.Record) error) (err error) {
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
 	where := []string{"seq > ?"}
 	args := []any{q.AfterSeq}
 	add := func(cond string, v any) {
 		where = append(where, cond)
 		args = append(args, v)
+	}
+	n, err := s.bound(ctx)
+	if err != nil {
+		return fmt.Errorf("search audit records: %w", err)
+	}
+	if n >= 0 {
+		// Below n from the database, the rest from the tail.
+		add("seq < ?", n)
+		found := 0
+		inner := fn
+		fn = func(r *store.Record) error {
+			found++
+			return inner(r)
+		}
+		defer func() {
+			if err == nil && (q.Limit == 0 || found < q.Limit) {
+				q.Limit = max(q.Limit-found, 0)
+				err = s.scanTail(n, q, inner)
+			}
+		}()
 	}
 	if q.Principal != "" {
 		add("principal = ?", q.Principal)
@@ -531,6 +635,9 @@ func (s *Store) query(ctx context.Context, db execQuerier, q string, args []any,
 
 // AddCheckpoint stores a checkpoint.
 func (s *Store) AddCheckpoint(ctx context.Context, c store.Checkpoint) error {
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
 	if _, err := s.db.ExecContext(ctx, "INSERT INTO audit_checkpoints (size, time_ns, note) VALUES (?, ?, ?)", c.Size, c.Time.UnixNano(), c.Note); err != nil {
 		return fmt.Errorf("store checkpoint at size %d: %w", c.Size, err)
 	}

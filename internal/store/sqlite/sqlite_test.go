@@ -12,7 +12,11 @@ import (
 
 // openTemp opens a new store in a temporary directory.
 func openTemp(tb testing.TB) store.Store {
-	s, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "audit.db"), nil)
+	return openTempWith(tb, nil)
+}
+
+func openTempWith(tb testing.TB, o *sqlite.Options) store.Store {
+	s, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "audit.db"), o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -21,6 +25,12 @@ func openTemp(tb testing.TB) store.Store {
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+}
+
+// TestContractWriter runs the contract on the writer's store, which appends through the record
+// segment.
+func TestContractWriter(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTempWith(t, &sqlite.Options{Writer: true}) })
 }
 
 func TestReadOnly(t *testing.T) {
@@ -48,5 +58,10 @@ func TestPathMustBePlain(t *testing.T) {
 }
 
 func BenchmarkAppend(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
+	b.Run("writer=false", func(b *testing.B) {
+		storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
+	})
+	b.Run("writer=true", func(b *testing.B) {
+		storetest.Bench(b, func(b *testing.B) store.Store { return openTempWith(b, &sqlite.Options{Writer: true}) })
+	})
 }
