@@ -38,7 +38,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "audit.db"), nil)
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "audit.db"), &sqlite.Options{Writer: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,8 +70,8 @@ func TestAuditRecordsRedactsAndFailsClosed(t *testing.T) {
 	if st, _, msg := post(t, tg.url, h, body); st != http.StatusOK {
 		t.Fatalf("audited call: status %d, %v", st, msg)
 	}
-	var files []byte // every appended record is durable already: in the file or its WAL
-	for _, suffix := range []string{"", "-wal", "-shm"} {
+	var files []byte // every appended record is durable already: in the file, its WAL or the record segment
+	for _, suffix := range []string{"", "-wal", "-shm", sqlite.SegmentSuffix} {
 		b, _ := os.ReadFile(db + suffix)
 		files = append(files, b...)
 	}

@@ -24,7 +24,8 @@ type Options struct {
 	Schema   string
 	LeaseTTL time.Duration
 	// Writer takes the log's writer lease at open (PostgreSQL), so that an instance that
-	// would share another live instance's log is refused at start.
+	// would share another live instance's log is refused at start; on SQLite it writes the log
+	// through the record segment, which it locks (sqlite.Options.Writer).
 	Writer bool
 }
 
@@ -40,7 +41,7 @@ func Open(ctx context.Context, dsn string, o Options) (store.Store, error) {
 	if o.Log != "" || o.Schema != "" {
 		return nil, errors.New("audit.log and audit.schema name a log and a schema of a PostgreSQL database; a SQLite file holds the one log of one instance (remove them, or use a postgres:// DSN)")
 	}
-	st, err := sqlite.Open(ctx, dsn, &sqlite.Options{Logger: o.Logger})
+	st, err := sqlite.Open(ctx, dsn, &sqlite.Options{Logger: o.Logger, Writer: o.Writer})
 	if err != nil {
 		return nil, err
 	}
