@@ -304,6 +304,17 @@ func verifyOne(cmd *cobra.Command, f *auditFlags, progress io.Writer, wc *witnes
 	for _, line := range witnessed {
 		fmt.Fprintln(cmd.OutOrStdout(), line)
 	}
+	if f.db != "" {
+		seg := f.db + sqlite.SegmentSuffix
+		switch n, err := sqlite.SegmentBytes(f.db); {
+		case err != nil:
+			fmt.Fprintf(cmd.OutOrStdout(), "NOTE: the record segment %s could not be read (%v). This report covers the database only.\n", seg, err)
+		case n > 0:
+			fmt.Fprintf(cmd.OutOrStdout(), "NOTE: the record segment %s holds %d bytes of records not yet in the database: a running gateway adds them within %v; "+
+				"a stopped one left them, and they are added when the gateway or a writable audit command next opens the database. This report covers the database only.\n",
+				seg, n, sqlite.IndexDelay)
+		}
+	}
 	if err := printReport(cmd.OutOrStdout(), rep); err != nil {
 		return withExit(exitTampered, err)
 	}

@@ -86,6 +86,18 @@ func TestAuditVerifyCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "OK: 40 records, 40 covered") {
 		t.Fatalf("verify of an untouched log: %v\n%s", err, out)
 	}
+	if strings.Contains(out, "record segment") {
+		t.Errorf("verify of a closed log mentions a record segment:\n%s", out)
+	}
+	// A segment a stopped writer left behind is named: the report covers the database only.
+	if err := os.WriteFile(db+sqlite.SegmentSuffix, make([]byte, 24), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "audit", "verify", "--db", db, "--key", pub, "--checkpoints", cps)
+	if err != nil || !strings.Contains(out, "NOTE: the record segment "+db+sqlite.SegmentSuffix+" holds 24 bytes") {
+		t.Fatalf("verify beside a left segment: %v\n%s", err, out)
+	}
+	os.Remove(db + sqlite.SegmentSuffix)
 	// Change one byte of one record in the database file itself.
 	editRecord17(t, db)
 	out, err = run(t, "audit", "verify", "--db", db, "--key", pub, "--checkpoints", cps)
