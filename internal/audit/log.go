@@ -145,6 +145,8 @@ type Log struct {
 	base   context.Context
 	st     store.Store
 	pipe   store.Pipeliner // st, when it can commit and sync separately
+	// serial: commit a batch only once the previous one is synced (store.SerialCommitter).
+	serial bool
 	opts   Options
 	logger *slog.Logger
 	now    func() time.Time
@@ -247,6 +249,9 @@ func Open(ctx context.Context, st store.Store, opts *Options) (*Log, error) {
 		queue: make(chan *pending, o.Queue), done: make(chan struct{}), closed: make(chan struct{}),
 		committed: make(chan *flight, pipelineDepth), free: make(chan *flight, pipelineDepth)}
 	l.pipe, _ = st.(store.Pipeliner)
+	if sc, ok := st.(store.SerialCommitter); ok && l.pipe != nil {
+		l.serial = sc.CommitsAfterSync()
+	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
@@ -486,6 +491,9 @@ func (l *Log) run() {
 		}
 		f.batch = l.take(f.batch)
 		f.batch = l.linger(f.batch, prev)
+		if l.serial {
+			f.batch = l.settled(f.batch)
+		}
 		f.batch = l.awaitWaiter(f.batch)
 		prev = len(f.batch)
 		l.commit(f)
@@ -515,6 +523,30 @@ func (l *Log) linger(batch []*pending, prev int) []*pending {
 		}
 	}
 	return batch
+}
+
+// settled waits, adding what is queued to batch, until no earlier batch awaits its Sync: every
+// other flight is back. One Sync then covers every record that arrived during the one before;
+// with pipelining, those that came after the next commit had begun would wait for a second.
+func (l *Log) settled(batch []*pending) []*pending {
+	var back [pipelineDepth - 1]*flight
+	for held := 0; held < len(back); {
+		queue := l.queue
+		if len(batch) >= l.opts.MaxBatch {
+			queue = nil
+		}
+		select {
+		case g := <-l.free:
+			back[held] = g
+			held++
+		case p := <-queue:
+			batch = append(batch, p)
+		}
+	}
+	for _, g := range back {
+		l.free <- g
+	}
+	return l.take(batch)
 }
 
 // take adds to batch what is queued, up to MaxBatch, without waiting.

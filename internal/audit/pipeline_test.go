@@ -208,3 +208,66 @@ func done(wg *sync.WaitGroup) <-chan struct{} {
 	go func() { wg.Wait(); close(c) }()
 	return c
 }
+
+// serialDisk is a slowDisk whose store asks for serial commits (store.SerialCommitter), as
+// SQLite's record segment does, and that reports a commit made while a Sync runs.
+type serialDisk struct {
+	*slowDisk
+	syncing  atomic.Int32
+	overlaps atomic.Int32
+}
+
+func (d *serialDisk) CommitsAfterSync() bool { return true }
+
+func (d *serialDisk) AppendNoSync(ctx context.Context, recs []store.Record) error {
+	if d.syncing.Load() > 0 {
+		d.overlaps.Add(1)
+	}
+	return d.slowDisk.AppendNoSync(ctx, recs)
+}
+
+func (d *serialDisk) Sync(ctx context.Context) error {
+	d.syncing.Add(1)
+	defer d.syncing.Add(-1)
+	return d.slowDisk.Sync(ctx)
+}
+
+// TestSerialCommitsWaitForSync: with a store that asks for it, the log never commits while a
+// Sync runs; the records that arrive meanwhile wait for it and go into the next batch, and
+// every caller is still answered only once its record is durable.
+func TestSerialCommitsWaitForSync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	st := e.open(t)
+	t.Cleanup(func() { st.Close() })
+	d := &serialDisk{slowDisk: &slowDisk{Store: st, t: t}}
+	l := e.logOn(t, d, 100)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Go(func() {
+			for i := range 20 {
+				seq, err := l.Append(ctx, call(w*100+i))
+				if err != nil {
+					t.Errorf("Append: %v", err)
+					return
+				}
+				if _, durable, _ := d.state(); seq >= durable {
+					t.Errorf("record %d answered while %d records were durable", seq, durable)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := d.overlaps.Load(); n != 0 {
+		t.Errorf("%d commits were made while a Sync ran", n)
+	}
+	stats := l.Stats()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep := e.verify(t); !rep.OK() || rep.Records != 640 {
+		t.Errorf("report %+v, want 640 records that verify", rep)
+	}
+	t.Logf("%d records in %d batches", stats.Records, stats.Batches)
+}

@@ -94,6 +94,14 @@ type Pipeliner interface {
 	Sync(ctx context.Context) error
 }
 
+// SerialCommitter is implemented by Pipeliners whose AppendNoSync may cost little beside Sync
+// (SQLite's record segment: a write against an fsync). When CommitsAfterSync is true the audit
+// log commits a batch only once the previous one is durable: committing during a Sync saves
+// little there, and would split the records that arrive meanwhile across two Syncs.
+type SerialCommitter interface {
+	CommitsAfterSync() bool
+}
+
 // IndexChecker is implemented by stores whose search structures are derived from the records
 // but kept outside the hashed data (SQLite's block summaries). An edited structure could hide
 // records from search while every record still verifies, so the verifier asks the store to

@@ -274,6 +274,10 @@ func decodeRecord(p []byte) (store.Record, error) {
 	return r, nil
 }
 
+// CommitsAfterSync is true with a record segment, whose appends are a write each
+// (store.SerialCommitter).
+func (s *Store) CommitsAfterSync() bool { return s.seg != nil }
+
 // openSegment opens the record segment: as the writer, to write the log through it; otherwise
 // only to add the records of a writer that crashed, when no process holds it.
 func (s *Store) openSegment(ctx context.Context, writer bool) error {
