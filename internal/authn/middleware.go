@@ -127,8 +127,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		r2 := r.WithContext(WithPrincipal(r.Context(), p))
-		r2.Header = r.Header.Clone()
-		r2.Header.Del("Authorization")
+		r2.Header = withoutCredential(r.Header)
 		next.ServeHTTP(w, r2)
 	})
 }
@@ -262,4 +261,18 @@ func writeOAuthError(w http.ResponseWriter, status int, code, description string
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// withoutCredential returns a copy of h without its Authorization header, however its name is
+// cased, so that nothing after authentication can forward the client's token. The values are
+// shared, not copied: the server parses each into a slice of capacity one, so an append to the
+// copy's never reaches h's.
+func withoutCredential(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, v := range h {
+		if !strings.EqualFold(k, "Authorization") {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -357,3 +357,25 @@ func TestMiddlewareRefusalNamesAPIKey(t *testing.T) {
 		t.Error("the log contains the key's secret")
 	}
 }
+
+// TestWithoutCredential: the handler after authentication sees no Authorization header under
+// any casing, every other header intact, and changes it makes to its copy leave the request's
+// own headers alone.
+func TestWithoutCredential(t *testing.T) {
+	h := http.Header{"Authorization": {"Bearer a"}, "authorization": {"Bearer b"}, "X-Trace": {"1"}}
+	h["Accept"] = []string{"a", "b"}[:1:1]
+	out := withoutCredential(h)
+	if len(out) != 2 || out.Get("X-Trace") != "1" || out.Get("Accept") != "a" {
+		t.Fatalf("copy = %v, want X-Trace and Accept only", out)
+	}
+	for k := range out {
+		if strings.EqualFold(k, "Authorization") {
+			t.Fatalf("copy keeps %q", k)
+		}
+	}
+	out.Add("Accept", "c")
+	out.Set("X-Trace", "2")
+	if len(h["Accept"]) != 1 || h.Get("X-Trace") != "1" || h.Get("Authorization") != "Bearer a" {
+		t.Errorf("the request's headers changed with the copy: %v", h)
+	}
+}
