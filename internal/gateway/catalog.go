@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,22 @@ type catalog struct {
 	compiled map[[sha256.Size]byte]*compiledSchema // inputSchema digest → compiled once
 	// refresh serializes the re-reading of one upstream's lists by calls that miss a name.
 	refresh map[*upstream.Upstream]*sync.Mutex
+	// last holds, per upstream and kind of list, the last list read in one page and what was
+	// read from it; a list whose bytes are the same is not read again (fetchList).
+	last map[lastKey]*lastList
+}
+
+type lastKey struct {
+	up   *upstream.Upstream
+	kind string
+}
+
+// lastList is a one-page list as the upstream sent it, and its items, ttl and scope.
+type lastList struct {
+	result []byte
+	items  []listItem
+	ttl    int64
+	scope  string
 }
 
 // compiledSchema is an inputSchema compiled once per definition; err says why it is unusable.
@@ -91,6 +108,7 @@ func newCatalog(g *Gateway) *catalog {
 		prompts:   map[*upstream.Upstream]map[string][]string{},
 		compiled:  map[[sha256.Size]byte]*compiledSchema{},
 		refresh:   map[*upstream.Upstream]*sync.Mutex{},
+		last:      map[lastKey]*lastList{},
 	}
 	for _, up := range g.ups {
 		c.refresh[up] = &sync.Mutex{}
@@ -303,6 +321,7 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 	inputs := map[string][]byte{}
 	prompts := map[string][]string{}
 	var tmpl []*regexp.Regexp
+	var last *lastList // the list, when it comes in one page
 	for page := 0; page < maxListPages; page++ {
 		params := []byte(`{}`)
 		if cursor != nil {
@@ -318,6 +337,9 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 			return f
 		}
 		f.streamed = f.streamed || resp.Streamed
+		if page == 0 && g.sameList(up, kind, resp.Result, &f) {
+			return g.screened(ctx, c, up, kind, f)
+		}
 		// One pass over the result, which is mostly the items: ttlMs, cacheScope, the items,
 		// nextCursor.
 		var top [4][]byte
@@ -366,11 +388,20 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 		})
 		next := top[3]
 		if next == nil || string(next) == "null" {
+			if page == 0 {
+				last = &lastList{result: resp.Result, items: f.items, ttl: f.ttl, scope: f.scope}
+			}
 			break
 		}
 		cursor = next
 	}
 	g.cat.mu.Lock()
+	key := lastKey{up, kind.key}
+	if last != nil {
+		g.cat.last[key] = last
+	} else {
+		delete(g.cat.last, key) // what the catalog holds now is not that list's
+	}
 	switch kind {
 	case kindTemplates:
 		g.cat.templates[up] = tmpl
@@ -395,8 +426,30 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 		}
 	}
 	g.cat.mu.Unlock()
+	return g.screened(ctx, c, up, kind, f)
+}
+
+// sameList fills f from the last list of up's kind when result is byte for byte that list,
+// which the catalog then holds already, and marks it read now.
+func (g *Gateway) sameList(up *upstream.Upstream, kind listKind, result []byte, f *fetched) bool {
+	g.cat.mu.Lock()
+	defer g.cat.mu.Unlock()
+	last := g.cat.last[lastKey{up, kind.key}]
+	if last == nil || !bytes.Equal(last.result, result) {
+		return false
+	}
+	f.items, f.ttl, f.scope = last.items, last.ttl, last.scope
+	if at := g.cat.read[kind.key]; at != nil {
+		at[up] = g.now()
+	}
+	return true
+}
+
+// screened drops from a list of tools those whose definition is not approved (tool pins), from
+// a copy: the items may be the last list's, which other calls read.
+func (g *Gateway) screened(ctx context.Context, c *caller, up *upstream.Upstream, kind listKind, f fetched) fetched {
 	if kind == kindTools && g.pins != nil {
-		f.items = g.screenPins(ctx, c, up, f.items)
+		f.items = g.screenPins(ctx, c, up, slices.Clone(f.items))
 	}
 	return f
 }
