@@ -142,9 +142,9 @@ type Durable struct {
 type Log struct {
 	// base is the context of the log's own goroutines: Open's, without its cancellation (the
 	// log lives until Close); every store call derives a deadline from it.
-	base   context.Context
-	st     store.Store
-	pipe   store.Pipeliner // st, when it can commit and sync separately
+	base context.Context
+	st   store.Store
+	pipe store.Pipeliner // st, when it can commit and sync separately
 	// serial: commit a batch only once the previous one is synced (store.SerialCommitter).
 	serial bool
 	opts   Options
