@@ -324,7 +324,7 @@ func (s *Store) recoverSegment(ctx context.Context, g *segment) error {
 	}
 	recs, whole, err := decodeSegment(data)
 	if err != nil {
-		return fmt.Errorf("the record segment %s is damaged (%w); move it aside to open the database without the records it holds, which verification will then report missing", g.path, err)
+		return fmt.Errorf("the record segment %s is damaged (%w): it holds acknowledged records the database may lack; keep a copy, then move it aside to open the database without them", g.path, err)
 	}
 	size, err := s.sizeOfTable(ctx)
 	if err != nil {
@@ -334,7 +334,7 @@ func (s *Store) recoverSegment(ctx context.Context, g *segment) error {
 		recs = recs[1:] // the database received them before the segment was emptied
 	}
 	if len(recs) > 0 && recs[0].Seq != size {
-		return fmt.Errorf("the record segment %s continues the log at record %d, but the database holds %d records: the records between are lost; verification will report it", g.path, recs[0].Seq, size)
+		return fmt.Errorf("the record segment %s continues the log at record %d, but the database holds %d records: the database has lost the records between (restored from an older copy?); put back the database the segment continues, or move the segment aside, keeping a copy, to open this one without its records", g.path, recs[0].Seq, size)
 	}
 	if len(recs) > 0 {
 		s.wmu.Lock()
