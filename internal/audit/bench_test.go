@@ -10,6 +10,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/audit"
 	"github.com/mcpguard/mcpguard/internal/redact"
 	"github.com/mcpguard/mcpguard/internal/store"
+	"github.com/mcpguard/mcpguard/internal/store/sqlite"
 	"github.com/mcpguard/mcpguard/internal/store/storetest"
 )
 
@@ -50,13 +51,20 @@ func benchAppend(b *testing.B, st store.Store, writers int) {
 }
 
 func BenchmarkAppendSQLite(b *testing.B) {
-	for _, writers := range []int{1, 64, 512} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			e := newEnv(b)
-			st := e.open(b)
-			defer st.Close()
-			benchAppend(b, st, writers)
-		})
+	// segment=true is the gateway's store (the record segment, sqlite.Options.Writer);
+	// segment=false commits every batch to the database.
+	for _, segment := range []bool{true, false} {
+		for _, writers := range []int{1, 64, 512} {
+			b.Run(fmt.Sprintf("segment=%v/writers=%d", segment, writers), func(b *testing.B) {
+				e := newEnv(b)
+				st, err := sqlite.Open(context.Background(), e.db, &sqlite.Options{Writer: segment})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				benchAppend(b, st, writers)
+			})
+		}
 	}
 }
 

@@ -58,10 +58,5 @@ func TestPathMustBePlain(t *testing.T) {
 }
 
 func BenchmarkAppend(b *testing.B) {
-	b.Run("writer=false", func(b *testing.B) {
-		storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
-	})
-	b.Run("writer=true", func(b *testing.B) {
-		storetest.Bench(b, func(b *testing.B) store.Store { return openTempWith(b, &sqlite.Options{Writer: true}) })
-	})
+	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
 }
