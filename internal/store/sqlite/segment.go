@@ -408,7 +408,9 @@ func (s *Store) indexFailed(ctx context.Context) error {
 	return nil
 }
 
-// catchUp adds the pending records to the database, in one transaction.
+// catchUp adds the pending records to the database, in one transaction. The work is shared by
+// every reader and the writer, so a caller that gives up does not cut it short: it runs with
+// the caller's values and its own deadline, indexTimeout.
 func (s *Store) catchUp(ctx context.Context) error {
 	if s.seg == nil {
 		return nil
@@ -419,6 +421,8 @@ func (s *Store) catchUp(ctx context.Context) error {
 	if idle {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), indexTimeout)
+	defer cancel()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.pmu.Lock()

@@ -461,3 +461,24 @@ func TestReadOnlySeesTheSegment(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmentCatchUpOutlivesItsReader: a read whose caller has given up still adds the pending
+// records, so the next append is not refused for a reader's cancellation.
+func TestSegmentCatchUpOutlivesItsReader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	s := openWriter(t, path)
+	defer s.Close()
+	appendSynced(t, s, segRecords(0, 3))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = s.Size(ctx) // the count itself fails with the caller's context
+	if p := s.indexErr.Load(); p != nil {
+		t.Fatalf("a cancelled reader failed the indexing: %v", *p)
+	}
+	if n := tableSize(t, path); n != 3 {
+		t.Errorf("the database holds %d records after the read, want 3", n)
+	}
+	if err := s.AppendNoSync(context.Background(), segRecords(3, 4)); err != nil {
+		t.Errorf("append after a cancelled read: %v", err)
+	}
+}
