@@ -165,6 +165,11 @@ func (c *catalog) invalidate(up *upstream.Upstream) {
 		delete(m, up)
 	}
 	delete(c.templates, up)
+	for k := range c.last {
+		if k.up == up {
+			delete(c.last, k) // the next read builds the catalog's maps again
+		}
+	}
 }
 
 // fetched is one upstream's contribution to a list.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestUnchangedListIsReadOnce: a tools/list the upstream sends again byte for byte is served
@@ -63,5 +64,20 @@ func TestUnchangedListIsReadOnce(t *testing.T) {
 	// The changed list's tools still route.
 	if st, _, msg := post(t, tg.url, h, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"hi"}}}`); st != http.StatusOK || msg["error"] != nil {
 		t.Errorf("call after the list changed: status %d, %v", st, msg)
+	}
+	// The upstream announces a changed list (its tools/list_changed empties the catalog) and then
+	// sends the same bytes: the catalog is built again from them, so its tools still route.
+	post(t, tg.url, h, `{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"rec.change","arguments":{}}}`)
+	for {
+		g.cat.mu.Lock()
+		_, held := g.cat.names[kindTools.key][g.ups[0]]
+		g.cat.mu.Unlock()
+		if !held {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if st, _, msg := post(t, tg.url, h, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rec.echo","arguments":{"text":"hi"}}}`); st != http.StatusOK || msg["error"] != nil {
+		t.Errorf("call after tools/list_changed and the same list again: status %d, %v", st, msg)
 	}
 }
