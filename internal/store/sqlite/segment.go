@@ -341,9 +341,7 @@ func (s *Store) recoverSegment(ctx context.Context, g *segment) error {
 		err := s.appendLocked(ctx, recs)
 		s.wmu.Unlock()
 		if err == nil {
-			s.smu.Lock()
-			err = s.syncWAL()
-			s.smu.Unlock()
+			err = s.syncDatabase()
 		}
 		if err != nil {
 			return fmt.Errorf("add the records of the record segment %s: %w", g.path, err)
@@ -499,9 +497,7 @@ func (s *Store) emptySegment(ctx context.Context) error {
 	if err := s.catchUp(ctx); err != nil {
 		return err
 	}
-	s.smu.Lock()
-	err := s.syncWAL()
-	s.smu.Unlock()
+	err := s.syncDatabase()
 	if err == nil {
 		if err = s.seg.empty(); err != nil {
 			err = fmt.Errorf("empty the record segment %s: %w", s.seg.path, err)
@@ -529,9 +525,7 @@ func (s *Store) closeSegment() error {
 	g := s.seg
 	err := s.catchUp(ctx)
 	if err == nil && s.failed() == nil {
-		s.smu.Lock()
-		err = s.syncWAL()
-		s.smu.Unlock()
+		err = s.syncDatabase()
 		if err == nil {
 			err = g.remove()
 			s.seg = nil

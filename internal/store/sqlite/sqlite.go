@@ -169,11 +169,9 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	s.summarized = usable
 	if opts.ReadOnly {
 		s.tail = readTail(path)
-	} else {
-		if err := s.openSegment(ctx, opts.Writer); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open audit database %s: %w", path, err)
-		}
+	} else if err := s.openSegment(ctx, opts.Writer); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open audit database %s: %w", path, err)
 	}
 	return s, nil
 }
@@ -306,9 +304,7 @@ func (s *Store) Sync(ctx context.Context) error {
 	if s.seg != nil {
 		err = s.seg.sync()
 	} else {
-		s.smu.Lock()
-		err = s.syncWAL()
-		s.smu.Unlock()
+		err = s.syncDatabase()
 	}
 	if err != nil {
 		return fmt.Errorf("sync audit records: %w", s.poison(err))
@@ -330,6 +326,13 @@ func (s *Store) failed() error {
 		return *p
 	}
 	return nil
+}
+
+// syncDatabase makes every commit to the database durable (syncWAL, serialised by smu).
+func (s *Store) syncDatabase() error {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	return s.syncWAL()
 }
 
 // syncWAL fsyncs the write-ahead log. SQLite deletes the log only when the last connection
