@@ -509,19 +509,9 @@ func (s *Store) Get(ctx context.Context, seq int64) (store.Record, error) {
 	return r, nil
 }
 
-// Scan calls fn for every record from seq on, in order.
+// Scan calls fn for every record from seq on, in order: a search with no filter.
 func (s *Store) Scan(ctx context.Context, from int64, fn func(*store.Record) error) error {
-	if err := s.catchUp(ctx); err != nil {
-		return err
-	}
-	n, err := s.bound(ctx)
-	if err != nil || n < 0 {
-		return errors.Join(err, s.query(ctx, s.db, "SELECT "+columns+" FROM audit_records WHERE seq >= ? ORDER BY seq", []any{from}, fn))
-	}
-	if err := s.query(ctx, s.db, "SELECT "+columns+" FROM audit_records WHERE seq >= ? AND seq < ? ORDER BY seq", []any{from, n}, fn); err != nil {
-		return err
-	}
-	return s.scanTail(n, store.Query{AfterSeq: from - 1}, fn)
+	return s.Search(ctx, store.Query{AfterSeq: from - 1}, fn)
 }
 
 // Search calls fn for the records matching q. It reads the block summaries first and then
