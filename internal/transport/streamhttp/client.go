@@ -3,7 +3,6 @@
 package streamhttp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/transport/h1"
 )
 
 // Defaults for [Options].
@@ -139,15 +139,20 @@ func positiveOr(v, def int) int {
 // NewHTTPClient returns the client used when Options.HTTPClient is nil: connection pooling,
 // dial and TLS handshake timeouts, no overall timeout and no redirects. A caller that needs to
 // wrap its Transport (to attach an upstream's credential) starts from it.
+//
+// Plaintext requests go over internal/transport/h1, which writes a request and reads its
+// response on the caller's goroutine; HTTPS, and whatever a proxy applies to, go over
+// net/http's Transport (HTTP/2 where the upstream offers it).
 func NewHTTPClient() *http.Client {
+	dial := (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.DialContext = dial
 	t.TLSHandshakeTimeout = 10 * time.Second
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
 	return &http.Client{
-		Transport: t,
+		Transport: h1.New(&h1.Options{Dial: dial, Fallback: t, Proxy: t.Proxy, MaxIdleConns: t.MaxIdleConnsPerHost, IdleTimeout: t.IdleConnTimeout}),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -335,8 +340,8 @@ func (c *Client) newRequest(ctx context.Context, method string, body []byte, h h
 	}).WithContext(ctx)
 	if body != nil {
 		req.ContentLength = int64(len(body))
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.Body = h1.Body(body)
+		req.GetBody = func() (io.ReadCloser, error) { return h1.Body(body), nil }
 	}
 	for k, vs := range c.header {
 		req.Header[k] = vs

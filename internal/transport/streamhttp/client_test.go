@@ -292,7 +292,6 @@ func TestHeadersSent(t *testing.T) {
 	got := rec.requests()[0].Header
 	want := http.Header{
 		"Accept":               {"application/json, text/event-stream"},
-		"Accept-Encoding":      {"gzip"},
 		"Authorization":        {"Bearer upstream-token"},
 		"Content-Length":       {"40"},
 		"Content-Type":         {"application/json"},
