@@ -108,8 +108,12 @@ func (w *legacyHTTPWire) send(ctx context.Context, msg []byte, kind jsonrpc.Kind
 	if kind == jsonrpc.KindRequest {
 		rid = id.Raw()
 		// The reply stream lives as long as the request: until the response arrives, the caller
-		// gives up (the mux then sends notifications/cancelled), or the session ends.
-		ctx = mergeCancel(ctx, w.ctx)
+		// gives up (the mux then sends notifications/cancelled), or the session ends. It is read
+		// on this goroutine, so it is over when send returns.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		stop := context.AfterFunc(w.ctx, func() { cancel(context.Cause(w.ctx)) })
+		defer func() { stop(); cancel(nil) }()
 	}
 	reply, err := w.c.Post(ctx, msg, rid, w.header())
 	if err != nil {
@@ -235,12 +239,4 @@ func (w *legacyHTTPWire) close() error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 2*time.Second)
 	defer cancel()
 	return w.c.Delete(ctx, h)
-}
-
-// mergeCancel returns a context that ends when either parent ends, keeping a's values and deadline.
-func mergeCancel(a, b context.Context) context.Context {
-	ctx, cancel := context.WithCancelCause(a)
-	stop := context.AfterFunc(b, func() { cancel(context.Cause(b)) })
-	context.AfterFunc(ctx, func() { stop() })
-	return ctx
 }
