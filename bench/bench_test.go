@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -348,5 +349,37 @@ func TestRepeatedAlternatesOrder(t *testing.T) {
 	want := "direct#1 hyprmcp#1 gateway#1 gateway#2 hyprmcp#2 direct#2 direct#3 hyprmcp#3 gateway#3"
 	if strings.Join(order, " ") != want {
 		t.Errorf("order %v, want %s", order, want)
+	}
+}
+
+// TestTablesFromKeptResults: the tables printed from a kept results file (-tables) are the ones
+// the run printed, and a file that is not this harness's is refused with its name.
+func TestTablesFromKeptResults(t *testing.T) {
+	r := &report{Date: "2026-01-02T03:04:05Z", Commit: "abc", Machine: machine{Cores: 2},
+		Fsync: &fsyncResult{Records: 10, Bytes: 512, Latency: latencyStats{P50: 300, P99: 1500}}}
+	direct := benchCase{Path: pathDirect, Upstream: upstreamHTTP, Era: eraLegacy, Workload: "echo", Concurrency: 64}
+	gw := benchCase{Path: pathGateway, Upstream: upstreamHTTP, Era: eraLegacy, Pipeline: "none", Workload: "echo", Concurrency: 64}
+	r.Cases = []caseResult{
+		{Name: direct.Name(), benchCase: direct, loadResult: loadResult{Throughput: 4000, Latency: latencyStats{P50: 200, P99: 1000}}},
+		{Name: gw.Name(), benchCase: gw, loadResult: loadResult{Throughput: 3000, Latency: latencyStats{P50: 300, P99: 1500}}, Gateway: &usage{CPUPerCallUS: 120}},
+	}
+	name := filepath.Join(t.TempDir(), "run.json")
+	if err := r.writeJSON(name); err != nil {
+		t.Fatal(err)
+	}
+	back, err := readReport(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := back.markdown(), r.markdown(); got != want {
+		t.Errorf("tables from the kept file differ from the run's:\n got: %s\nwant: %s", got, want)
+	}
+
+	other := filepath.Join(t.TempDir(), "other.json")
+	if err := os.WriteFile(other, []byte(`{"date":"x","cases":[{}],"surprise":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readReport(other); err == nil || !strings.Contains(err.Error(), "other.json: not a results file") {
+		t.Errorf("a foreign file: err = %v, want it refused by name", err)
 	}
 }

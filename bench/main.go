@@ -7,6 +7,7 @@
 //	go run ./bench -smoke             # a few seconds, to prove the harness works (CI)
 //	go run ./bench -only gateway/http/modern/none/echo/c64 -profile /tmp/prof
 //	go run ./bench -peers -peers-src ~/src/peers    # also hyprmcp, TBXark mcp-proxy and mcp-audit
+//	go run ./bench -tables bench/results/X.json     # the tables of a kept run, measuring nothing
 //
 // The harness builds cmd/mcpguard once and runs it as a child process per case, so that the
 // gateway's CPU time and peak RSS can be read from /proc. It also serves as the echo upstream
@@ -55,8 +56,12 @@ func benchMain(args []string) int {
 	against := fs.String("against", "", "also run every selected gateway case on this mcpguard binary (case@against), alternating, to compare two builds in one run")
 	peers := fs.Bool("peers", false, "also build and measure the peer gateways (hyprmcp, TBXark mcp-proxy, mcp-audit) next to direct and mcpguard; ignored with -smoke")
 	peersSrc := fs.String("peers-src", defaultPeersSrc(), "directory holding the peers' git checkouts (mcp-gateway, mcp-proxy, mcp-audit); a missing one is cloned from GitHub ($MCPGUARD_PEERS_SRC)")
+	tables := fs.String("tables", "", "print the tables of this raw results file (bench/results/*.json) and exit, measuring nothing")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *tables != "" {
+		return printTables(*tables)
 	}
 	if *repeat < 1 || *repeat > 20 {
 		fmt.Fprintln(os.Stderr, "bench: -repeat must be between 1 and 20")
@@ -112,6 +117,18 @@ func benchMain(args []string) int {
 		logf("bench: %d requests or checks failed; see the errors column", n)
 		return 1
 	}
+	return 0
+}
+
+// printTables renders the tables of a kept results file, so a run's numbers can be read
+// again (or pasted into BENCHMARKS.md) without measuring anew.
+func printTables(name string) int {
+	rep, err := readReport(name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return 1
+	}
+	fmt.Println(rep.markdown())
 	return 0
 }
 

@@ -124,6 +124,25 @@ func (r *report) writeJSON(name string) error {
 	return os.WriteFile(name, append(b, '\n'), 0o644)
 }
 
+// readReport loads a results file written by writeJSON. Unknown fields are refused, so a
+// file from a harness whose format has since changed says so instead of printing zeros.
+func readReport(name string) (*report, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var r report
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%s: not a results file of this harness: %w", name, err)
+	}
+	if r.Date == "" || len(r.Cases) == 0 {
+		return nil, fmt.Errorf("%s: not a results file of this harness: no date or no cases", name)
+	}
+	return &r, nil
+}
+
 // failures counts failed requests and checks over the whole run.
 func (r *report) failures() int64 {
 	var n int64
