@@ -154,14 +154,7 @@ func TestRefusesAHeaderThatWouldSplitTheRequest(t *testing.T) {
 func TestDialsAgainWhenTheUpstreamClosedTheIdleConnection(t *testing.T) {
 	t.Parallel()
 	s := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		io.ReadAll(r.Body)
-		c, buf, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return
-		}
-		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		buf.Flush()
-		c.Close()
+		answerOKAndClose(w, r)
 	})
 	tr := New(nil)
 	for i := range 3 {
@@ -176,6 +169,18 @@ func TestDialsAgainWhenTheUpstreamClosedTheIdleConnection(t *testing.T) {
 	}
 }
 
+// answerOKAndClose answers "ok" and closes the connection without saying it will.
+func answerOKAndClose(w http.ResponseWriter, r *http.Request) {
+	io.ReadAll(r.Body)
+	c, buf, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		return
+	}
+	buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	buf.Flush()
+	c.Close()
+}
+
 // hidden hides a connection's descriptor, so that a closed idle connection is only found
 // out by using it.
 type hidden struct{ net.Conn }
@@ -188,14 +193,7 @@ func TestSendsAgainOnlyWhatCannotHaveReachedTheUpstream(t *testing.T) {
 	var hits atomic.Int32
 	s := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		io.ReadAll(r.Body)
-		c, buf, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return
-		}
-		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		buf.Flush()
-		c.Close()
+		answerOKAndClose(w, r)
 	})
 	d := &net.Dialer{}
 	tr := New(&Options{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
