@@ -17,7 +17,7 @@ import (
 // FuzzAppendBody holds it to encoding/json.
 func appendBody(dst []byte, r *Record) ([]byte, error) {
 	dst = append(dst, `"time":`...)
-	dst = jsonrpc.AppendQuoteHTML(dst, r.Time.UTC().Format(timeFormat))
+	dst = append(r.Time.UTC().AppendFormat(append(dst, '"'), timeFormat), '"') // digits and "-:.TZ": nothing to escape
 	dst = append(dst, `,"kind":`...)
 	dst = jsonrpc.AppendQuoteHTML(dst, string(r.Kind))
 	dst = appendField(dst, "request_id", r.RequestID)

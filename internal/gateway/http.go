@@ -239,7 +239,7 @@ func (g *Gateway) serveInitialize(w http.ResponseWriter, r *http.Request, msg *j
 		writeError(w, http.StatusServiceUnavailable, msg.ID, mcpguard.CodeGatewayOverloaded, refused, nil)
 		return
 	}
-	w.Header().Set(mcp.HeaderSessionID, s.id)
+	setSessionID(w.Header(), s)
 	writeJSON(w, http.StatusOK, jsonrpc.AppendResult(nil, msg.ID, result))
 }
 
@@ -323,7 +323,7 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 	first, err := st.first(r.Context())
 	switch {
 	case errors.Is(err, errDetached):
-		w.Header().Set(mcp.HeaderSessionID, s.id)
+		setSessionID(w.Header(), s)
 		startPrimed(w, st)
 		return
 	case err != nil:
@@ -333,11 +333,11 @@ func (g *Gateway) serveLegacy(w http.ResponseWriter, r *http.Request, msg *jsonr
 		s.forgetStream(st.id)
 		return
 	case first.final:
-		w.Header().Set(mcp.HeaderSessionID, s.id)
+		setSessionID(w.Header(), s)
 		writeWholeSSE(w, st, first)
 		return
 	}
-	w.Header().Set(mcp.HeaderSessionID, s.id)
+	setSessionID(w.Header(), s)
 	startPrimed(w, st)
 	g.followSSE(r.Context(), w, st, 0)
 }
@@ -424,7 +424,7 @@ func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request) {
 			seq = evs[len(evs)-1].seq // a fresh GET gets only what comes next
 		}
 	}
-	w.Header().Set(mcp.HeaderSessionID, s.id)
+	setSessionID(w.Header(), s)
 	startSSE(w, http.StatusOK)
 	g.followSSE(r.Context(), w, st, seq)
 }
@@ -603,3 +603,10 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 func writeError(w http.ResponseWriter, status int, id jsonrpc.ID, code int64, msg string, data []byte) {
 	writeJSON(w, status, jsonrpc.AppendError(nil, id, &jsonrpc.Error{Code: code, Message: msg, Data: data}))
 }
+
+// sessionIDKey is the canonical form of mcp.HeaderSessionID, the key net/http's map uses.
+var sessionIDKey = http.CanonicalHeaderKey(mcp.HeaderSessionID)
+
+// setSessionID names s in a response's headers. The value is the session's own slice, made
+// once: a header's values are replaced, never modified in place, so responses may share it.
+func setSessionID(h http.Header, s *session) { h[sessionIDKey] = s.idValue }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -94,7 +95,7 @@ func (g *Gateway) pipeline(ctx context.Context, c *caller, call *mcpguard.Call, 
 	//    configuration's rate limits and, for what the policy allowed, its own rate limits and
 	//    quotas. A denied call draws from the configuration's limits too, so that probing is
 	//    rate limited; a 429 then wins over the 403.
-	d := g.decide(c, call)
+	d := g.decide(ctx, c, call)
 	m.Step(metrics.StepDecide)
 	release, refused := g.limit(ctx, c, call, &d)
 	m.Step(metrics.StepLimit)
@@ -363,7 +364,7 @@ func toolError(text string) []byte {
 // decide asks the policy about a call. Calls to every upstream (the lists, logging/setLevel) are
 // allowed to a principal the policy gives some role — a list then shows only what the caller
 // may use — and refused to one it gives none (default deny).
-func (g *Gateway) decide(c *caller, call *mcpguard.Call) policy.Decision {
+func (g *Gateway) decide(ctx context.Context, c *caller, call *mcpguard.Call) policy.Decision {
 	if g.policy == nil {
 		d := policy.Decision{Allow: true}
 		if call.Kind != mcpguard.CallEvery && call.Method != mcp.MethodCompletionComplete {
@@ -403,8 +404,10 @@ func (g *Gateway) decide(c *caller, call *mcpguard.Call) policy.Decision {
 		d.Allow = false
 		d.Reasons = append(d.Reasons, "requires approval by "+d.RequireApproval.ApproverRole+", and "+g.noApprover)
 	}
-	g.logger.Debug("policy decision", "principal", pr.Subject, "method", call.Method, "target", call.Target,
-		"allow", d.Allow, "rule", d.Rule, "reasons", strings.Join(d.Reasons, "; "))
+	if g.logger.Enabled(ctx, slog.LevelDebug) { // the arguments cost a dozen allocations a call
+		g.logger.Debug("policy decision", "principal", pr.Subject, "method", call.Method, "target", call.Target,
+			"allow", d.Allow, "rule", d.Rule, "reasons", strings.Join(d.Reasons, "; "))
+	}
 	return d
 }
 

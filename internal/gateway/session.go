@@ -29,6 +29,7 @@ const (
 // session is one legacy-era client session (Mcp-Session-Id, or one stdio client).
 type session struct {
 	id      string
+	idValue []string   // {id}: the Mcp-Session-Id header's value, shared by every response
 	owner   string     // the authenticated principal that opened the session ("" without authentication)
 	addr    netip.Addr // the client address that opened it (invalid on stdio)
 	version string
@@ -269,8 +270,9 @@ func newSessions(base context.Context, lim *parts.Limits, now func() time.Time) 
 // address already holds as many sessions as allowed.
 func (ss *sessions) create(version string, caps, info []byte, owner string, addr netip.Addr) (*session, string) {
 	ctx, cancel := context.WithCancel(ss.base)
+	id := newSessionID()
 	s := &session{
-		id: newSessionID(), owner: owner, addr: addr, version: version, caps: caps, info: info, ctx: ctx, cancel: cancel,
+		id: id, idValue: []string{id}, owner: owner, addr: addr, version: version, caps: caps, info: info, ctx: ctx, cancel: cancel,
 		pending: map[string]chan *jsonrpc.Message{}, inflight: map[jsonrpc.ID]context.CancelFunc{},
 		subs: map[string]bool{}, streams: map[string]*stream{}, standalone: newStream("0"),
 	}

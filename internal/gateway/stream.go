@@ -214,22 +214,49 @@ func startSSE(w http.ResponseWriter, status int) {
 }
 
 func sseHeaders(h http.Header) {
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache, no-transform")
-	h.Set("X-Accel-Buffering", "no")
+	// The values are shared by every response: a header's values are replaced, never modified
+	// in place.
+	h["Content-Type"] = sseContentType
+	h["Cache-Control"] = sseCacheControl
+	h["X-Accel-Buffering"] = sseNoBuffering
 }
+
+var (
+	sseContentType  = []string{"text/event-stream"}
+	sseCacheControl = []string{"no-cache, no-transform"}
+	sseNoBuffering  = []string{"no"}
+)
 
 // writeWholeSSE answers a legacy POST whose stream is complete before anything was sent (the
 // response is its only event) with what a client following the stream would read, the priming
 // event and the response, as one body of known length: one write instead of a flush per event
 // and a closing chunk.
 func writeWholeSSE(w http.ResponseWriter, st *stream, ev event) {
-	var body bytes.Buffer
-	sw := sse.NewWriter(&body)
-	_ = sw.WriteEvent(priming(st))
-	_ = sw.WriteEvent(sse.Event{ID: eventID(st.id, ev.seq), Type: "message", Data: ev.data})
+	x := wholeSSEs.Get().(*wholeSSE)
+	x.body.Reset()
+	_ = x.sw.WriteEvent(priming(st))
+	_ = x.sw.WriteEvent(sse.Event{ID: eventID(st.id, ev.seq), Type: "message", Data: ev.data})
 	sseHeaders(w.Header())
-	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(x.body.Len()))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body.Bytes())
+	_, _ = w.Write(x.body.Bytes()) // a Writer keeps nothing of what it is given
+	if x.body.Cap() <= maxPooledSSE {
+		wholeSSEs.Put(x)
+	}
 }
+
+// wholeSSE is the buffer a whole SSE answer is written into, with its event writer; pooled,
+// since every answer of a legacy POST needs one for as long as it takes to write it.
+type wholeSSE struct {
+	body bytes.Buffer
+	sw   *sse.Writer
+}
+
+// maxPooledSSE is the largest buffer the pool keeps: a huge answer's is left to the collector.
+const maxPooledSSE = 64 << 10
+
+var wholeSSEs = sync.Pool{New: func() any {
+	x := &wholeSSE{}
+	x.sw = sse.NewWriter(&x.body)
+	return x
+}}

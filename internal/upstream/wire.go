@@ -66,6 +66,7 @@ type legacyHTTPWire struct {
 	mu      sync.Mutex
 	session string
 	version string
+	hdr     http.Header // the headers of session and version, built once; nil: to build
 }
 
 // direct is a wire that hands the messages of a request's own HTTP response to the mux on the
@@ -86,21 +87,26 @@ func newLegacyHTTPWire(ctx context.Context, c *streamhttp.Client, logger *slog.L
 
 func (w *legacyHTTPWire) setVersion(v string) {
 	w.mu.Lock()
-	w.version = v
+	w.version, w.hdr = v, nil
 	w.mu.Unlock()
 }
 
+// header returns the session's headers. Every request shares the one map, built when the
+// session or the version changes: it is read, never modified (streamhttp copies it).
 func (w *legacyHTTPWire) header() http.Header {
-	h := http.Header{}
 	w.mu.Lock()
-	if w.session != "" {
-		h.Set(mcp.HeaderSessionID, w.session)
+	defer w.mu.Unlock()
+	if w.hdr == nil {
+		h := make(http.Header, 2)
+		if w.session != "" {
+			h[http.CanonicalHeaderKey(mcp.HeaderSessionID)] = []string{w.session}
+		}
+		if w.version != "" {
+			h[http.CanonicalHeaderKey(mcp.HeaderProtocolVersion)] = []string{w.version}
+		}
+		w.hdr = h
 	}
-	if w.version != "" {
-		h.Set(mcp.HeaderProtocolVersion, w.version)
-	}
-	w.mu.Unlock()
-	return h
+	return w.hdr
 }
 
 func (w *legacyHTTPWire) send(ctx context.Context, msg []byte, kind jsonrpc.Kind, id jsonrpc.ID) error {
@@ -127,7 +133,7 @@ func (w *legacyHTTPWire) send(ctx context.Context, msg []byte, kind jsonrpc.Kind
 	if s := reply.Header.Get(mcp.HeaderSessionID); s != "" {
 		w.mu.Lock()
 		if w.session == "" {
-			w.session = s
+			w.session, w.hdr = s, nil
 		}
 		w.mu.Unlock()
 	}

@@ -309,7 +309,7 @@ var errClosedIdle = errors.New("h1: the upstream closed the kept-alive connectio
 func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, head, body []byte) (resp *http.Response, retry bool, err error) {
 	var stop func() bool
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, c.abort)
+		stop = context.AfterFunc(ctx, c.stop)
 	}
 	fail := func(err error) (*http.Response, bool, error) {
 		cancelled := stop != nil && !stop()
@@ -422,6 +422,7 @@ type conn struct {
 	br     *bufio.Reader
 	raw    syscall.RawConn // nil when the connection has no descriptor to look at
 	peek   func(fd uintptr) bool
+	stop   func() // abort as a func value, made once: a request's context calls it when it ends
 	alive  bool
 	reused bool
 	timer  *time.Timer // closes the connection once idle for too long
@@ -497,6 +498,7 @@ func (t *Transport) conn(ctx context.Context, addr string) (*conn, error) {
 		return nil, fmt.Errorf("h1: dial %s: %w", addr, err)
 	}
 	c := &conn{nc: nc, addr: addr}
+	c.stop = c.abort
 	if sc, ok := nc.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
