@@ -1,7 +1,6 @@
 package authn
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,27 +14,11 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 const wantMetadataURL = "https://gw.example.com/.well-known/oauth-protected-resource/mcp"
-
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type mwFixture struct {
 	idp      *fakeIdP
@@ -43,7 +26,7 @@ type mwFixture struct {
 	keys     *APIKeys
 	store    *MemoryStore
 	handler  http.Handler
-	log      *syncBuffer
+	log      *testenv.Buffer
 	mu       sync.Mutex
 	seen     []*http.Request // requests that reached the next handler
 	rejected []Reason
@@ -51,7 +34,7 @@ type mwFixture struct {
 
 func newMWFixture(t *testing.T, opts AuthenticatorOptions) *mwFixture {
 	t.Helper()
-	f := &mwFixture{idp: newIdP(t, ""), clk: newClock(), store: NewMemoryStore(), log: &syncBuffer{}}
+	f := &mwFixture{idp: newIdP(t, ""), clk: newClock(), store: NewMemoryStore(), log: &testenv.Buffer{}}
 	v := newTestValidator(t, f.idp, f.clk, nil)
 	f.keys = NewAPIKeys(f.store, &APIKeysOptions{Now: f.clk.Now})
 	opts.APIKeys = f.keys
@@ -324,7 +307,7 @@ func TestMiddlewareWithoutResourceNamesNoMetadata(t *testing.T) {
 func TestMiddlewareRefusalNamesAPIKey(t *testing.T) {
 	t.Parallel()
 	var got []*Rejection
-	log := &syncBuffer{}
+	log := &testenv.Buffer{}
 	store := NewMemoryStore()
 	keys := NewAPIKeys(store, nil)
 	a, err := NewAuthenticator("", nil, &AuthenticatorOptions{

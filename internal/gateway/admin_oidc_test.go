@@ -25,6 +25,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/authn/oidctest"
 	"github.com/mcpguard/mcpguard/internal/keystore"
 	"github.com/mcpguard/mcpguard/internal/store"
+	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 const oidcClientSecret = "oidc-client-secret-canary"
@@ -34,7 +35,7 @@ type oidcAdmin struct {
 	idp     *oidctest.Provider
 	admin   *httptest.Server
 	browser *http.Client // keeps the admin API's cookies, follows no redirect
-	log     *lockedBuffer
+	log     *testenv.Buffer
 	auditDB string
 
 	mu    sync.Mutex
@@ -47,7 +48,7 @@ func newOIDCAdmin(t *testing.T) *oidcAdmin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &oidcAdmin{log: &lockedBuffer{}, browser: &http.Client{Jar: jar, CheckRedirect: noRedirects.CheckRedirect}}
+	a := &oidcAdmin{log: &testenv.Buffer{}, browser: &http.Client{Jar: jar, CheckRedirect: noRedirects.CheckRedirect}}
 	a.idp = oidctest.New(t, &oidctest.Options{ClientSecret: oidcClientSecret, Claims: func(c map[string]any) {
 		a.mu.Lock()
 		defer a.mu.Unlock()

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/store"
 	"github.com/mcpguard/mcpguard/internal/store/sqlite"
+	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 func openStore(t *testing.T, path string) store.Store {
@@ -146,7 +146,7 @@ func TestAuditRecordsRedactsAndFailsClosed(t *testing.T) {
 // log, even at debug level, whatever it records about the call.
 func TestCanariesStayOutOfTheGatewayLog(t *testing.T) {
 	section, _, _ := auditConfig(t)
-	var buf lockedBuffer
+	var buf testenv.Buffer
 	tg := newTestGatewayWith(t, section, &wiring.Options{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	h := tg.initialize(t)
 	const awsKey, ghToken, card, password = "AKIAIOSFODNN7EXAMPLE", "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB", "4111 1111 1111 1111", "hunter2-canary"
@@ -165,24 +165,6 @@ func TestCanariesStayOutOfTheGatewayLog(t *testing.T) {
 			t.Errorf("the gateway's log holds %q in clear", canary)
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the gateway's concurrent log writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestTooManySubjectsIsTheCallersError: a call naming more data subjects than one audit record

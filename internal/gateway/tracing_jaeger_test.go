@@ -99,7 +99,7 @@ func TestTracingReachesJaeger(t *testing.T) {
 	writeFile(t, cfgFile, fmt.Appendf(nil, jaegerConfig, query, queryGRPC, otlp))
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--config", cfgFile)
-	var out lockedBuffer
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		cancel()
