@@ -367,7 +367,8 @@ type HTTP struct {
 	ClientCredentials *ClientCredentials
 
 	// TLSInsecureSkipVerify disables certificate verification for an https
-	// URL. For tests only.
+	// URL (refused with an http URL). For tests only: the gateway warns at
+	// start.
 	TLSInsecureSkipVerify bool
 }
 

@@ -595,6 +595,11 @@ func (v *validator) upstream(path string, u *Upstream, sep string) {
 		}
 		v.credentials(p, u.HTTP.Headers, u.HTTP.BearerToken, remote)
 		v.clientCredentials(p, u.HTTP.ClientCredentials, u.HTTP.Headers, u.HTTP.BearerToken, remote)
+		if u.HTTP.TLSInsecureSkipVerify {
+			if pu, err := url.Parse(u.HTTP.URL); err == nil && pu.Scheme != "https" {
+				v.add(p+".tls_insecure_skip_verify", "true, but %s is not an https URL: there is no certificate to verify; remove it", quote(u.HTTP.URL))
+			}
+		}
 	}
 	if u.SSE != nil {
 		p := path + ".sse"

@@ -22,13 +22,7 @@ import (
 func TestHandshakeThatNeverAnswersIsRetried(t *testing.T) {
 	for _, era := range []mcpguard.Era{mcpguard.EraLegacy, mcpguard.EraUnknown} {
 		t.Run(era.String(), func(t *testing.T) {
-			s := sdk.NewServer(&sdk.Implementation{Name: "slow-start", Version: "1.0.0"}, nil)
-			sdk.AddTool(s, &sdk.Tool{Name: "echo"}, func(_ context.Context, _ *sdk.CallToolRequest, args struct {
-				Text string `json:"text"`
-			}) (*sdk.CallToolResult, any, error) {
-				return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: args.Text}}}, nil, nil
-			})
-			h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil)
+			h := sdkEchoHandler("slow-start")
 			var hung atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Method == http.MethodPost && hung.Add(1) == 1 {
@@ -57,4 +51,16 @@ func TestHandshakeThatNeverAnswersIsRetried(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sdkEchoHandler is the go-sdk's Streamable HTTP server with one tool, echo, which answers
+// with its text argument.
+func sdkEchoHandler(name string) http.Handler {
+	s := sdk.NewServer(&sdk.Implementation{Name: name, Version: "1.0.0"}, nil)
+	sdk.AddTool(s, &sdk.Tool{Name: "echo"}, func(_ context.Context, _ *sdk.CallToolRequest, args struct {
+		Text string `json:"text"`
+	}) (*sdk.CallToolResult, any, error) {
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: args.Text}}}, nil, nil
+	})
+	return sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil)
 }

@@ -61,6 +61,9 @@ type HTTPSpec struct {
 	// ClientCredentials, when set, obtains the upstream's bearer token with the OAuth client
 	// credentials grant.
 	ClientCredentials *oauthclient.Config
+	// TLSInsecureSkipVerify accepts any certificate from an https upstream (tests only). The
+	// token endpoint of ClientCredentials is verified all the same.
+	TLSInsecureSkipVerify bool
 }
 
 // SSESpec describes an HTTP+SSE upstream (protocol 2024-11-05).

@@ -71,7 +71,7 @@ func upstreamSpec(uc *config.Upstream) (upstream.Spec, error) {
 		}
 		spec.Stdio = &upstream.StdioSpec{Command: s.Command, Args: s.Args, Env: env, Dir: s.Dir, MinBackoff: s.MinBackoff, MaxBackoff: s.MaxBackoff, ShutdownGrace: s.ShutdownGrace}
 	case uc.HTTP != nil:
-		h := &upstream.HTTPSpec{URL: uc.HTTP.URL, Header: header(uc.HTTP.Headers, uc.HTTP.BearerToken)}
+		h := &upstream.HTTPSpec{URL: uc.HTTP.URL, Header: header(uc.HTTP.Headers, uc.HTTP.BearerToken), TLSInsecureSkipVerify: uc.HTTP.TLSInsecureSkipVerify}
 		switch uc.HTTP.Era {
 		case config.EraModern:
 			h.Era = mcpguard.EraModern

@@ -79,6 +79,11 @@ func TestUpstreamSpec(t *testing.T) {
 			}},
 		},
 		{
+			name: "http to a test upstream whose certificate is not verified",
+			in:   config.Upstream{Name: "lab", HTTP: &config.HTTP{URL: "https://127.0.0.1:8443/mcp", TLSInsecureSkipVerify: true}},
+			want: upstream.Spec{Name: "lab", HTTP: &upstream.HTTPSpec{URL: "https://127.0.0.1:8443/mcp", Header: http.Header{}, TLSInsecureSkipVerify: true}},
+		},
+		{
 			name: "http auto era with a client secret",
 			in: config.Upstream{Name: "billing", HTTP: &config.HTTP{
 				URL: "https://billing.example.com/mcp", Era: config.EraAuto,

@@ -4,6 +4,7 @@ package streamhttp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -143,9 +144,14 @@ func positiveOr(v, def int) int {
 // Plaintext requests go over internal/transport/h1, which writes a request and reads its
 // response on the caller's goroutine; HTTPS, and whatever a proxy applies to, go over
 // net/http's Transport (HTTP/2 where the upstream offers it).
-func NewHTTPClient() *http.Client {
+func NewHTTPClient() *http.Client { return NewHTTPClientTLS(nil) }
+
+// NewHTTPClientTLS is NewHTTPClient with the TLS configuration of its HTTPS requests (nil: Go's
+// defaults, the system's roots).
+func NewHTTPClientTLS(tc *tls.Config) *http.Client {
 	dial := (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tc
 	t.DialContext = dial
 	t.TLSHandshakeTimeout = 10 * time.Second
 	t.MaxIdleConns = 256
