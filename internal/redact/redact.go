@@ -156,8 +156,11 @@ func (r *Redactor) JSON(raw []byte) ([]byte, Stats, error) {
 	if len(raw) > r.maxBytes {
 		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), r.maxBytes)
 	}
-	w := walker{r: r, stats: Stats{}}
-	w.dec = jsontext.NewDecoder(bytes.NewReader(raw))
+	src := sources.Get().(*source)
+	defer src.release()
+	src.buf = *bytes.NewBuffer(raw)
+	src.dec.Reset(&src.buf)
+	w := walker{r: r, stats: Stats{}, dec: &src.dec}
 	w.out = make([]byte, 0, len(raw)+16)
 	if err := w.value(false); err != nil {
 		return nil, nil, err
@@ -169,6 +172,22 @@ func (r *Redactor) JSON(raw []byte) ([]byte, Stats, error) {
 		w.stats = nil
 	}
 	return w.out, w.stats, nil
+}
+
+// source is a decoder reading straight from the value being redacted: given a bytes.Buffer, it
+// parses the value's bytes where they are, with no copy into a buffer of its own. Decoders are
+// reused across calls; a released one holds nothing of the value it read.
+type source struct {
+	buf bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var sources = sync.Pool{New: func() any { return new(source) }}
+
+func (s *source) release() {
+	s.buf = bytes.Buffer{}
+	s.dec.Reset(&s.buf)
+	sources.Put(s)
 }
 
 type walker struct {

@@ -216,6 +216,12 @@ func (u *Upstream) Info(ctx context.Context) (Info, error) {
 		}
 		gen = u.brk.generation.Load()
 	}
+	u.mu.Lock()
+	b, closed := u.cur, u.closed
+	u.mu.Unlock()
+	if b != nil && !closed {
+		return b.info(), nil // connected: nothing to wait for, no deadline to set
+	}
 	ctx, cancel := context.WithTimeout(ctx, u.timeout)
 	defer cancel()
 	b, err := u.backend(ctx)

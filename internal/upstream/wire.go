@@ -113,15 +113,11 @@ func (w *legacyHTTPWire) send(ctx context.Context, msg []byte, kind jsonrpc.Kind
 	var rid []byte
 	if kind == jsonrpc.KindRequest {
 		rid = id.Raw()
-		// The reply stream lives as long as the request: until the response arrives, the caller
-		// gives up (the mux then sends notifications/cancelled), or the session ends. It is read
-		// on this goroutine, so it is over when send returns.
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		stop := context.AfterFunc(w.ctx, func() { cancel(context.Cause(w.ctx)) })
-		defer func() { stop(); cancel(nil) }()
 	}
-	reply, err := w.c.Post(ctx, msg, rid, w.header())
+	// A request's reply stream lives as long as the request: until the response arrives, the
+	// caller gives up (the mux then sends notifications/cancelled), or the session ends. It is
+	// read on this goroutine, so it is over when send returns.
+	reply, err := w.c.PostUntil(ctx, w.ctx, msg, rid, w.header())
 	if err != nil {
 		var se *streamhttp.StatusError
 		if errors.As(err, &se) && se.Status == http.StatusNotFound && w.hasSession() {

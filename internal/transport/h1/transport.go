@@ -96,10 +96,14 @@ func New(opts *Options) *Transport {
 
 // Body returns a request body of b that the transport writes as it is, without copying it.
 // Any other transport reads it as a bytes.Reader.
-func Body(b []byte) io.ReadCloser { return &bytesBody{Reader: bytes.NewReader(b), b: b} }
+func Body(b []byte) io.ReadCloser {
+	body := &bytesBody{b: b}
+	body.Reset(b)
+	return body
+}
 
 type bytesBody struct {
-	*bytes.Reader
+	bytes.Reader
 	b []byte
 }
 

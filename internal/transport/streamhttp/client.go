@@ -215,8 +215,15 @@ func redactURL(u string) string {
 // returns a *StatusError.
 //
 // The Reply lives as long as ctx: ending ctx, like [Reply.Close], ends the stream, which a
-// modern-era server takes as the cancellation of the request.
+// modern-era server takes as the cancellation of the request. The Reply keeps h, to resume
+// with: h must not change while the Reply is read.
 func (c *Client) Post(ctx context.Context, msg, requestID []byte, h http.Header) (*Reply, error) {
+	return c.PostUntil(ctx, nil, msg, requestID, h)
+}
+
+// PostUntil is Post for a request that also ends when until ends (a session's context), with
+// until's cause, as if ctx had ended. It costs less than a context derived from both.
+func (c *Client) PostUntil(ctx, until context.Context, msg, requestID []byte, h http.Header) (*Reply, error) {
 	if len(msg) > c.maxMsg {
 		return nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrMessageTooLarge, len(msg), c.maxMsg)
 	}
@@ -235,6 +242,14 @@ func (c *Client) Post(ctx context.Context, msg, requestID []byte, h http.Header)
 	// response is then read to the end of the body without ctx, so the connection can be kept.
 	rctx, cancelCause := context.WithCancelCause(context.WithoutCancel(ctx))
 	detach := context.AfterFunc(ctx, func() { cancelCause(context.Cause(ctx)) })
+	if until != nil {
+		unbind := context.AfterFunc(until, func() { cancelCause(context.Cause(until)) })
+		stop := detach
+		detach = func() bool {
+			stopped := stop()
+			return unbind() && stopped
+		}
+	}
 	cancel := func() { detach(); cancelCause(nil) }
 	req, err := c.newRequest(rctx, http.MethodPost, msg, h)
 	if err != nil {
@@ -265,7 +280,7 @@ func (c *Client) Post(ctx context.Context, msg, requestID []byte, h http.Header)
 	if r.stream == nil {
 		cancel() // the whole answer is read: nothing is left to bound
 	} else {
-		r.resumable, r.resumeHeader = resumable(h), resumeHeader(h)
+		r.resumable, r.sent = resumable(h), h
 	}
 	return r, nil
 }
@@ -291,15 +306,15 @@ func (c *Client) Get(ctx context.Context, h http.Header) (*Reply, error) {
 		return nil, err
 	}
 	r := &Reply{
-		Status:       resp.StatusCode,
-		Header:       resp.Header,
-		c:            c,
-		ctx:          rctx,
-		cancel:       cancel,
-		standalone:   true,
-		resumable:    resumable(h),
-		resumeHeader: resumeHeader(h),
-		lastID:       h.Get(mcp.HeaderLastEventID),
+		Status:     resp.StatusCode,
+		Header:     resp.Header,
+		c:          c,
+		ctx:        rctx,
+		cancel:     cancel,
+		standalone: true,
+		resumable:  resumable(h),
+		sent:       h,
+		lastID:     h.Get(mcp.HeaderLastEventID),
 	}
 	if err := r.start(resp, true); err != nil {
 		cancel()

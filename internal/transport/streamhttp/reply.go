@@ -30,11 +30,11 @@ type Reply struct {
 	detach    func() bool
 	finishing atomic.Bool
 
-	requestKey   string // id key of the request whose response ends the stream
-	hasRequest   bool
-	standalone   bool // the GET stream, resumed although no response is awaited
-	resumable    bool
-	resumeHeader http.Header
+	requestKey string // id key of the request whose response ends the stream
+	hasRequest bool
+	standalone bool // the GET stream, resumed although no response is awaited
+	resumable  bool
+	sent       http.Header // the headers the stream was opened with; a resuming GET takes some
 
 	mu     sync.Mutex
 	body   io.ReadCloser // current response body
@@ -218,7 +218,7 @@ func (r *Reply) resume(cause error) error {
 	if err := r.c.sleep(r.ctx, delay); err != nil {
 		return r.cause(err)
 	}
-	req, err := r.c.newRequest(r.ctx, http.MethodGet, nil, r.resumeHeader)
+	req, err := r.c.newRequest(r.ctx, http.MethodGet, nil, resumeHeader(r.sent))
 	if err != nil {
 		return err
 	}
