@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +82,24 @@ func auditFixture(t *testing.T, n int) (dir, db, cps, pub string) {
 	return dir, db, cps, pub
 }
 
+// segmentFrame is a record segment's frame of record seq, as docs/audit.md describes it: the
+// payload's length and CRC-32C, then a version byte, the sequence number and time (varints), and
+// kind, principal, tool, decision, request id, data and hashes as length-prefixed bytes, then
+// the count of subjects.
+func segmentFrame(seq int64) []byte {
+	p := []byte{1}
+	p = binary.AppendVarint(p, seq)
+	p = binary.AppendVarint(p, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	for _, f := range []string{"call", "alice", "echo", "allow", "r1", `{"v":1}`, strings.Repeat("h", 32)} {
+		p = binary.AppendUvarint(p, uint64(len(f)))
+		p = append(p, f...)
+	}
+	p = binary.AppendUvarint(p, 0)
+	b := binary.LittleEndian.AppendUint32(nil, uint32(len(p)))
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(p, crc32.MakeTable(crc32.Castagnoli)))
+	return append(b, p...)
+}
+
 func TestAuditVerifyCLI(t *testing.T) {
 	_, db, cps, pub := auditFixture(t, 40)
 	out, err := run(t, "audit", "verify", "--db", db, "--key", pub, "--checkpoints", cps)
@@ -89,13 +109,23 @@ func TestAuditVerifyCLI(t *testing.T) {
 	if strings.Contains(out, "record segment") {
 		t.Errorf("verify of a closed log mentions a record segment:\n%s", out)
 	}
-	// A segment a stopped writer left behind is named: the report covers the database only.
-	if err := os.WriteFile(db+sqlite.SegmentSuffix, make([]byte, 24), 0o600); err != nil {
+	// A segment a stopped writer left behind is named: the report covers the database only. The
+	// zeros it was grown with are not records.
+	if err := os.WriteFile(db+sqlite.SegmentSuffix, make([]byte, 4096), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, err = run(t, "audit", "verify", "--db", db, "--key", pub, "--checkpoints", cps)
-	if err != nil || !strings.Contains(out, "NOTE: the record segment "+db+sqlite.SegmentSuffix+" holds 24 bytes") {
-		t.Fatalf("verify beside a left segment: %v\n%s", err, out)
+	if err != nil || strings.Contains(out, "record segment") {
+		t.Fatalf("verify beside a segment of zeros: %v\n%s", err, out)
+	}
+	frame := segmentFrame(39) // a record the database holds: readers take it from there
+
+	if err := os.WriteFile(db+sqlite.SegmentSuffix, append(frame, make([]byte, 4096)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "audit", "verify", "--db", db, "--key", pub, "--checkpoints", cps)
+	if want := fmt.Sprintf("NOTE: the record segment %s holds %d bytes", db+sqlite.SegmentSuffix, len(frame)); err != nil || !strings.Contains(out, want) {
+		t.Fatalf("verify beside a left segment: %v\n%s\nwant %q", err, out, want)
 	}
 	os.Remove(db + sqlite.SegmentSuffix)
 	// Change one byte of one record in the database file itself.

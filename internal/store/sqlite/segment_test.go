@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -249,7 +250,8 @@ func TestSegmentAddedByACommand(t *testing.T) {
 }
 
 // TestSegmentEmptied: past its limit the segment is emptied once the database holds its records
-// durably; the records stay, through a crash too.
+// durably, and the next frames are written over the first ones; the records stay, through a
+// crash too, and the earlier frames after the new ones are not taken for records.
 func TestSegmentEmptied(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.db")
 	s := openWriter(t, path)
@@ -257,17 +259,102 @@ func TestSegmentEmptied(t *testing.T) {
 	for i := 0; i < 30; i += 10 {
 		appendSynced(t, s, want[i:i+10])
 	}
+	grown := fileSize(t, path+SegmentSuffix)
 	if err := s.emptySegment(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSize(t, path+SegmentSuffix); got != 0 {
-		t.Fatalf("segment after emptySegment: %d bytes, want 0", got)
-	}
 	appendSynced(t, s, segRecords(30, 31))
+	if got := fileSize(t, path+SegmentSuffix); got != grown {
+		t.Errorf("segment after emptySegment and a write: %d bytes, want %d (written over, not grown)", got, grown)
+	}
+	data, err := os.ReadFile(path + SegmentSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, _, err := decodeSegment(data); err != nil || len(recs) != 1 || recs[0].Seq != 30 {
+		t.Fatalf("segment after emptySegment and a write decodes to %+v, %v; want record 30 alone", recs, err)
+	}
 	crash(t, s)
 	s = openWriter(t, path)
 	defer s.Close()
 	checkRecords(t, s, segRecords(0, 31))
+}
+
+// TestSegmentRewoundCrash: a crash right after the segment was emptied, before a new frame, or
+// after new frames that end exactly where an earlier frame begins, loses and invents nothing.
+func TestSegmentRewoundCrash(t *testing.T) {
+	for name, next := range map[string]int{"no new frame": 0, "aligned": 2} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.db")
+			s := openWriter(t, path)
+			appendSynced(t, s, segRecords(0, 6))
+			if err := s.emptySegment(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			want := segRecords(0, 6+int64(next))
+			if next > 0 {
+				appendSynced(t, s, want[6:])
+				data, err := os.ReadFile(path + SegmentSuffix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				end := len(appendFrame(appendFrame(nil, &want[6]), &want[7]))
+				if old := appendFrame(appendFrame(nil, &want[0]), &want[1]); len(old) != end {
+					t.Fatalf("the test needs the new frames as long as the first two old ones: %d and %d bytes", end, len(old))
+				}
+				if got := appendFrame(nil, &want[2]); string(data[end:end+len(got)]) != string(got) {
+					t.Fatal("the test needs record 2's frame right after the new frames")
+				}
+			}
+			crash(t, s)
+			s = openWriter(t, path)
+			defer s.Close()
+			checkRecords(t, s, want)
+		})
+	}
+}
+
+// TestSegmentGrows: the file grows with zeros ahead of the frames, by its own length, so that
+// most writes land on blocks it has; a failed write leaves it ending where the frames do.
+func TestSegmentGrows(t *testing.T) {
+	g, err := openSegment(filepath.Join(t.TempDir(), "audit.db"+SegmentSuffix), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.f.Close()
+	if err := g.write(segRecords(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if g.alloc != minGrow {
+		t.Fatalf("after the first write the file is %d bytes, want %d", g.alloc, minGrow)
+	}
+	next := int64(1)
+	for ; g.alloc == minGrow; next++ {
+		if err := g.write(segRecords(next, next+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g.alloc != 2*minGrow {
+		t.Errorf("grown to %d bytes, want %d (by its own length)", g.alloc, 2*minGrow)
+	}
+	data, err := g.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(data)) != g.alloc || !zero(data[g.size:]) {
+		t.Errorf("file of %d bytes, want %d with zeros after the %d bytes of frames", len(data), g.alloc, g.size)
+	}
+	if _, whole, err := decodeSegment(data); err != nil || int64(whole) != g.size {
+		t.Errorf("decodeSegment = %d bytes whole, %v; want %d", whole, err, g.size)
+	}
+	g.f.Close()
+	size := g.size
+	if err := g.write(segRecords(next, next+1)); err == nil {
+		t.Fatal("a write to a closed file succeeded")
+	}
+	if g.size != size {
+		t.Errorf("a failed write moved the next write's offset from %d to %d", size, g.size)
+	}
 }
 
 // TestSegmentIndexFailureRefusesAppends: when the database stops taking the records (here a
@@ -356,6 +443,9 @@ func FuzzDecodeSegment(f *testing.F) {
 	f.Add(b[:len(b)-1])
 	f.Add([]byte{})
 	f.Add(make([]byte, 16))
+	f.Add(append(slices.Clone(b), make([]byte, 64)...))                    // grown with zeros
+	f.Add(append(appendFrame(nil, &segRecords(7, 8)[0]), b...))            // an earlier pass after
+	f.Add(append(appendFrame(nil, &segRecords(7, 8)[0]), b[len(b)/2:]...)) // misaligned
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, whole, err := decodeSegment(data)
 		if whole > len(data) {
