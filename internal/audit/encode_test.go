@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 )
@@ -32,6 +33,14 @@ func FuzzAppendBody(f *testing.F) {
 		}
 		if werr == nil && !bytes.Equal(got, want) {
 			t.Fatalf("appendBody differs from encoding/json:\n got %s\nwant %s", got, want)
+		}
+		// The writer completes the record in the room left before its body: the same bytes.
+		if gerr == nil {
+			roomy, _ := encodeBodyRoomy(r)
+			seq := n & math.MaxInt64
+			if in, out := canonicalInPlace(roomy, seq), canonical(nil, seq, got); !bytes.Equal(in, out) {
+				t.Fatalf("canonicalInPlace differs from canonical at seq %d:\n got %s\nwant %s", seq, in, out)
+			}
 		}
 	})
 }

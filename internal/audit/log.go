@@ -192,7 +192,7 @@ type flight struct {
 }
 
 type pending struct {
-	body []byte
+	body []byte // the record after prefixRoom bytes left for its prefix (encodeBodyRoomy)
 	rec  *Record
 	seq  int64
 	err  chan error // Append's caller waits on it
@@ -374,7 +374,7 @@ func (l *Log) prepare(ctx context.Context, rec *Record) (*pending, error) {
 	if len(rec.Detail) > 0 {
 		rec.Detail, _ = l.redact(rec.Detail)
 	}
-	b, err := encodeBody(rec)
+	b, err := encodeBodyRoomy(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -598,7 +598,7 @@ func (l *Log) commit(f *flight) {
 	var err error
 	for i, p := range f.batch {
 		seq := l.size + int64(i)
-		data := canonical(make([]byte, 0, len(p.body)+32), seq, p.body)
+		data := canonicalInPlace(p.body, seq)
 		hashes, herr := tlog.StoredHashes(seq, data, l.frontier.reader(ctx, l.st))
 		if herr != nil {
 			err = herr
