@@ -255,9 +255,6 @@ func (g *Gateway) list(ctx context.Context, c *caller, kind listKind) (result []
 					item = jsonrpc.SetMember(item, "name", q)
 				}
 				key = exposed
-				if kind == kindTools {
-					_, _ = g.cat.bindings.Learn(exposed, it.schema) // an invalid schema's tool gets no bindings
-				}
 			}
 			if other, dup := seen[key]; dup {
 				g.logger.Error("name clash between upstreams; serving the first", "kind", kind.key, "name", key, "served_by", other, "hidden_from", f.up.Name())
@@ -383,6 +380,9 @@ func (g *Gateway) fetchList(ctx context.Context, c *caller, up *upstream.Upstrea
 			case kindTools:
 				known[key] = true
 				inputs[key] = item.schema
+				// Learnt when the list is read, not each time it is served: a list the upstream
+				// sends again byte for byte (sameList) has its bindings learnt already.
+				_, _ = g.cat.bindings.Learn(g.expose(up, key), item.schema) // an invalid schema's tool gets no bindings
 			case kindPrompts:
 				known[key] = true
 				prompts[key] = promptArgumentNames(raw)
