@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,13 @@ type modernHTTP struct {
 	next atomic.Int64
 
 	bindings *mcp.BindingCache // tool name → x-mcp-header bindings, from tools/list
+
+	// The last tools/list result screenTools read (a copy), and what it made of it (nil: the
+	// result as it was): a list sent again byte for byte is not read again, its bindings being
+	// learnt already.
+	screenMu    sync.Mutex
+	screenedIn  []byte
+	screenedOut []byte
 
 	dead     chan struct{}
 	deadOnce sync.Once
@@ -165,9 +173,30 @@ func (m *modernHTTP) refreshBindings(ctx context.Context, callParams []byte) {
 // screenTools records each listed tool's header bindings and drops the tools whose x-mcp-header
 // annotations are invalid, as the Streamable HTTP binding requires of clients.
 func (m *modernHTTP) screenTools(result []byte) []byte {
+	m.screenMu.Lock()
+	same, out := m.screenedIn != nil && bytes.Equal(m.screenedIn, result), m.screenedOut
+	m.screenMu.Unlock()
+	if same {
+		if out == nil {
+			return result
+		}
+		return out
+	}
+	out, dropped := m.screenToolsAgain(result)
+	m.screenMu.Lock()
+	m.screenedIn, m.screenedOut = bytes.Clone(result), nil
+	if dropped {
+		m.screenedOut = out
+	}
+	m.screenMu.Unlock()
+	return out
+}
+
+// screenToolsAgain is screenTools for a list not read before; dropped says out is not result.
+func (m *modernHTTP) screenToolsAgain(result []byte) (out []byte, dropped bool) {
 	tools, ok := jsonrpc.Lookup(result, "tools")
 	if !ok {
-		return result
+		return result, false
 	}
 	var drop map[int]bool // indexes of the tools dropped; nil: the result passes as it is
 	i := 0
@@ -186,9 +215,9 @@ func (m *modernHTTP) screenTools(result []byte) []byte {
 		i++
 	})
 	if drop == nil {
-		return result
+		return result, false
 	}
-	out := make([]byte, 0, len(tools))
+	out = make([]byte, 0, len(tools))
 	out = append(out, '[')
 	i = 0
 	_ = forEachElement(tools, func(tool []byte) {
@@ -201,7 +230,7 @@ func (m *modernHTTP) screenTools(result []byte) []byte {
 		i++
 	})
 	out = append(out, ']')
-	return jsonrpc.SetMember(result, "tools", out)
+	return jsonrpc.SetMember(result, "tools", out), true
 }
 
 // post sends one request and reads its reply, handing related notifications to sink.

@@ -2,10 +2,12 @@ package upstream
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/internal/mcp"
+	"github.com/mcpguard/mcpguard/internal/testenv"
 )
 
 // TestScreenToolsDropsInvalidBindings: a modern upstream's tool whose x-mcp-header annotations
@@ -36,5 +38,36 @@ func TestScreenToolsDropsInvalidBindings(t *testing.T) {
 	}
 	if _, ok := m.bindings.Get("bad"); ok {
 		t.Error("the dropped tool's bindings were kept")
+	}
+}
+
+// TestScreenToolsReadsAListOnce: a tools/list sent again byte for byte is answered with what
+// its first reading made of it, without reading it again; a changed list is read.
+func TestScreenToolsReadsAListOnce(t *testing.T) {
+	var logs testenv.Buffer
+	m := &modernHTTP{up: &Upstream{name: "up", logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		bindings: mcp.NewBindingCache(10)}
+	good := `{"name":"good","inputSchema":{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}}}}`
+	bad := `{"name":"bad","inputSchema":{"type":"object","properties":{"o":{"type":"object","x-mcp-header":"O"}}}}`
+	list := `{"tools":[` + good + `,` + bad + `]}`
+	first := m.screenTools([]byte(list))
+	again := m.screenTools([]byte(list)) // the same bytes in another buffer, as a new response is
+	if string(again) != string(first) || string(first) != `{"tools":[`+good+`]}` {
+		t.Fatalf("screened twice: %s, then %s", first, again)
+	}
+	if n := strings.Count(logs.String(), "dropping upstream tool"); n != 1 {
+		t.Errorf("the list was read %d times, want once:\n%s", n, logs.String())
+	}
+	changed := `{"tools":[` + bad + `]}`
+	if got := m.screenTools([]byte(changed)); string(got) != `{"tools":[]}` {
+		t.Errorf("a changed list screened to %s", got)
+	}
+	if n := strings.Count(logs.String(), "dropping upstream tool"); n != 2 {
+		t.Errorf("a changed list was not read again (%d readings)", n)
+	}
+	clean := []byte(`{"tools":[` + good + `]}`)
+	m.screenTools(clean)
+	if got := m.screenTools(clean); &got[0] != &clean[0] {
+		t.Error("a list with nothing to drop, sent again, was not passed on as it came")
 	}
 }
