@@ -173,13 +173,10 @@ func (u *Upstream) supervise(ctx context.Context) {
 // backend waits for a live connection until ctx ends.
 func (u *Upstream) backend(ctx context.Context) (backend, error) {
 	for {
-		u.mu.Lock()
-		if u.closed {
-			u.mu.Unlock()
+		b, ready, closed := u.live()
+		if closed {
 			return nil, fmt.Errorf("%w: upstream %q is shut down", mcpguard.ErrUpstreamDown, u.name)
 		}
-		b, ready := u.cur, u.ready
-		u.mu.Unlock()
 		if b != nil {
 			return b, nil
 		}
@@ -204,6 +201,14 @@ func (u *Upstream) backend(ctx context.Context) (backend, error) {
 	}
 }
 
+// live returns the connection (nil while there is none), the channel closed when the next one
+// is up, and whether the upstream is shut down.
+func (u *Upstream) live() (b backend, ready <-chan struct{}, closed bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.cur, u.ready, u.closed
+}
+
 // Info reports the live connection's era and capabilities, waiting for it until ctx ends or the
 // upstream's timeout passes, whichever comes first.
 // While the circuit breaker is open it fails at once with an *Unavailable; a wait for the
@@ -216,10 +221,7 @@ func (u *Upstream) Info(ctx context.Context) (Info, error) {
 		}
 		gen = u.brk.generation.Load()
 	}
-	u.mu.Lock()
-	b, closed := u.cur, u.closed
-	u.mu.Unlock()
-	if b != nil && !closed {
+	if b, _, closed := u.live(); b != nil && !closed {
 		return b.info(), nil // connected: nothing to wait for, no deadline to set
 	}
 	ctx, cancel := context.WithTimeout(ctx, u.timeout)
@@ -294,9 +296,8 @@ func (u *Upstream) Notify(ctx context.Context, method string, params []byte) err
 // Up reports whether the upstream is connected now: false while it has not connected yet, is
 // reconnecting after a crash or a lost connection, or is shut down.
 func (u *Upstream) Up() bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.cur != nil && !u.closed
+	b, _, closed := u.live()
+	return b != nil && !closed
 }
 
 // Close shuts the connection down (for a stdio upstream: stdin, SIGTERM, SIGKILL).
